@@ -1,0 +1,355 @@
+"""Drop-in replacements for torch.nn.RNN, LSTM and GRU, with every remedy as an argument.
+
+Same constructor arguments, shapes, state-dict names (``weight_ih_l{k}``,
+``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``) and gate order as
+torch.nn, so ``ours.load_state_dict(theirs.state_dict())`` gives the same
+outputs and gradients. On top: ``activation`` (RNN), ``init``, ``init_scale``,
+``forget_bias`` (LSTM), ``residual`` and ``engine``.
+
+Inside, tensors are time-major: (T, B, features).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from bptt.modules import reference
+from bptt.modules.activations import ACTIVATIONS
+from bptt.modules.init import INIT_NAMES, init_layer, pytorch_uniform
+from bptt.registry import Registry
+
+#: An engine runs one layer over all time steps. It provides ``rnn_layer``,
+#: ``lstm_layer`` and ``gru_layer`` with the signatures of ``bptt.modules.reference``.
+ENGINES: Registry[Any] = Registry("engine")
+ENGINES.add("reference", reference)
+DEFAULT_ENGINE = "reference"
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+
+
+class _RecurrentBase(nn.Module):
+    GATES = 1
+    MODE = "RNN"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        init: str = "pytorch",
+        init_scale: float = 1.0,
+        residual: bool = False,
+        engine: str | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("input_size", input_size)
+        _check_positive_int("hidden_size", hidden_size)
+        _check_positive_int("num_layers", num_layers)
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        if bidirectional:
+            raise ValueError("bidirectional=True is not supported; allowed: False")
+        if init not in INIT_NAMES:
+            raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INIT_NAMES)}")
+        engine = DEFAULT_ENGINE if engine is None else engine
+        ENGINES.get(engine)  # unknown engine -> error listing the known ones
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = False
+        self.init = init
+        self.init_scale = float(init_scale)
+        self.residual = residual
+        self.engine = engine
+        factory = {"device": device, "dtype": dtype}
+        gate_size = self.GATES * hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(torch.empty(gate_size, layer_input, **factory)))
+            self.register_parameter(f"weight_hh_l{layer}", nn.Parameter(torch.empty(gate_size, hidden_size, **factory)))
+            if bias:
+                self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(gate_size, **factory)))
+                self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(gate_size, **factory)))
+            if residual and layer_input != hidden_size:
+                # Projection of the skip path where the sizes differ (layer 0 only).
+                self.register_parameter(
+                    f"residual_weight_l{layer}", nn.Parameter(torch.empty(hidden_size, layer_input, **factory))
+                )
+        self._extra_parameters(factory)
+        self.reset_parameters(generator)
+
+    def _extra_parameters(self, factory: dict[str, Any]) -> None:
+        pass
+
+    def layer_parameters(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer."""
+        get = lambda name: getattr(self, f"{name}_l{layer}", None)  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        recurrent = [p for n, p in self.named_parameters() if n.startswith(("weight_", "bias_"))]
+        pytorch_uniform(recurrent, self.hidden_size, generator)
+        if self.init != "pytorch":
+            for layer in range(self.num_layers):
+                w_ih, w_hh, b_ih, b_hh = self.layer_parameters(layer)
+                biases = [b for b in (b_ih, b_hh) if b is not None]
+                init_layer(self.init, w_ih, w_hh, biases, self.GATES, self.init_scale, generator)
+        for name, p in self.named_parameters():
+            if name.startswith("residual_weight_"):
+                bound = math.sqrt(6.0 / (p.shape[0] + p.shape[1]))
+                p.uniform_(-bound, bound, generator=generator)
+        self._reset_extra()
+
+    def _reset_extra(self) -> None:
+        pass
+
+    # -- state ------------------------------------------------------------------------
+    def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
+        return like.new_zeros(self.num_layers, batch, self.hidden_size)
+
+    def _layer_state(self, state: Any, layer: int) -> Any:
+        return state[layer]
+
+    def _stack_states(self, states: list[Any]) -> Any:
+        return torch.stack(states)
+
+    def _check_state(self, state: Any, batch: int, unbatched: bool) -> Any:
+        return self._check_tensor_state("hx", state, batch, unbatched)
+
+    def _check_tensor_state(self, name: str, state: torch.Tensor, batch: int, unbatched: bool) -> torch.Tensor:
+        expected = (self.num_layers, self.hidden_size) if unbatched else (self.num_layers, batch, self.hidden_size)
+        if tuple(state.shape) != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(state.shape)}")
+        return state.unsqueeze(1) if unbatched else state
+
+    # -- forward ----------------------------------------------------------------------
+    def forward(self, input: torch.Tensor, hx: Any = None) -> tuple[torch.Tensor, Any]:
+        if input.dim() not in (2, 3):
+            raise ValueError(f"input must be 2-D (unbatched) or 3-D, got {input.dim()}-D")
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)  # (T, B, I)
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input.size(-1) must be input_size={self.input_size}, got {x.shape[-1]}")
+        batch = x.shape[1]
+        state = self._zero_state(batch, x) if hx is None else self._check_state(hx, batch, unbatched)
+        final_states = []
+        for layer in range(self.num_layers):
+            layer_input = x
+            x, final = self._run_layer(layer, layer_input, self._layer_state(state, layer))
+            final_states.append(final)
+            if self.residual:
+                skip = getattr(self, f"residual_weight_l{layer}", None)
+                x = x + (layer_input if skip is None else torch.nn.functional.linear(layer_input, skip))
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = torch.nn.functional.dropout(x, self.dropout, training=True)
+        h_n = self._stack_states(final_states)
+        if unbatched:
+            return x.squeeze(1), self._unbatch_state(h_n)
+        return (x.transpose(0, 1) if self.batch_first else x), h_n
+
+    def _unbatch_state(self, state: Any) -> Any:
+        return state.squeeze(1)
+
+    def _run_layer(self, layer: int, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.init != "pytorch":
+            s += f", init={self.init!r}"
+            if self.init_scale != 1.0:
+                s += f", init_scale={self.init_scale}"
+        if self.residual:
+            s += ", residual=True"
+        if self.engine != DEFAULT_ENGINE:
+            s += f", engine={self.engine!r}"
+        return s
+
+
+class RNN(_RecurrentBase):
+    r"""Elman RNN with a choice of activation:
+
+    .. math:: h_t = \mathrm{act}(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout: as torch.nn.RNN.
+        nonlinearity: torch.nn.RNN's name for ``activation`` ("tanh" or "relu").
+        activation: "sigmoid", "tanh", "relu", "leaky_relu" or "prelu".
+        negative_slope: slope for x < 0 of leaky_relu, and the initial slope of prelu.
+        init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
+            "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
+        residual: add each layer's input to its output (projected where sizes differ).
+        engine: "reference" (plain autograd loop) or a registered fast engine.
+
+    Shapes: input (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
+    h_0 and h_n (num_layers, B, H); output (T, B, H).
+    """
+
+    GATES = 1
+    MODE = "RNN"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str | None = None,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        activation: str | None = None,
+        negative_slope: float = 0.01,
+        **kwargs: Any,
+    ) -> None:
+        if nonlinearity is not None and activation is not None and nonlinearity != activation:
+            raise ValueError("give either nonlinearity or activation, not both")
+        activation = activation or nonlinearity or "tanh"
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS.names())}")
+        self.activation = activation
+        self.negative_slope = float(negative_slope)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **kwargs)
+
+    @property
+    def nonlinearity(self) -> str:
+        return self.activation
+
+    def _extra_parameters(self, factory: dict[str, Any]) -> None:
+        if self.activation == "prelu":
+            for layer in range(self.num_layers):
+                self.register_parameter(
+                    f"prelu_weight_l{layer}", nn.Parameter(torch.empty(self.hidden_size, **factory))
+                )
+
+    @torch.no_grad()
+    def _reset_extra(self) -> None:
+        if self.activation == "prelu":
+            for layer in range(self.num_layers):
+                getattr(self, f"prelu_weight_l{layer}").fill_(self.negative_slope)
+
+    def slope(self, layer: int) -> torch.Tensor | float | None:
+        if self.activation == "prelu":
+            return getattr(self, f"prelu_weight_l{layer}")
+        if self.activation == "leaky_relu":
+            return self.negative_slope
+        return None
+
+    def _run_layer(self, layer: int, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        engine = ENGINES.get(self.engine)
+        return engine.rnn_layer(x, state, *self.layer_parameters(layer), self.activation, self.slope(layer))
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        if self.activation != "tanh":
+            s += f", activation={self.activation!r}"
+        if self.activation in ("leaky_relu", "prelu"):
+            s += f", negative_slope={self.negative_slope}"
+        return s
+
+
+class LSTM(_RecurrentBase):
+    r"""LSTM with torch.nn.LSTM's equations and gate order (i, f, g, o):
+
+    .. math::
+        i, f, o = \sigma(\cdot),\; g = \tanh(\cdot),\;
+        c_t = f \odot c_{t-1} + i \odot g,\; h_t = o \odot \tanh(c_t)
+
+    Args: as torch.nn.LSTM (no proj_size), plus ``init``, ``init_scale``,
+    ``residual``, ``engine`` and ``forget_bias``: when given, the forget-gate
+    block of ``bias_ih`` is set to it and that of ``bias_hh`` to zero, so the
+    gate starts at sigmoid(forget_bias) (1.0 is the usual remedy).
+    """
+
+    GATES = 4
+    MODE = "LSTM"
+
+    def __init__(self, *args: Any, forget_bias: float | None = None, proj_size: int = 0, **kwargs: Any) -> None:
+        if proj_size:
+            raise ValueError("proj_size is not supported; allowed: 0")
+        self.forget_bias = forget_bias
+        super().__init__(*args, **kwargs)
+
+    @torch.no_grad()
+    def _reset_extra(self) -> None:
+        if self.forget_bias is None or not self.bias:
+            return
+        H = self.hidden_size
+        for layer in range(self.num_layers):
+            _, _, b_ih, b_hh = self.layer_parameters(layer)
+            b_ih[H : 2 * H].fill_(self.forget_bias)
+            b_hh[H : 2 * H].zero_()
+
+    def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
+        zeros = like.new_zeros(self.num_layers, batch, self.hidden_size)
+        return zeros, zeros
+
+    def _layer_state(self, state: Any, layer: int) -> Any:
+        return state[0][layer], state[1][layer]
+
+    def _stack_states(self, states: list[Any]) -> Any:
+        return torch.stack([h for h, _ in states]), torch.stack([c for _, c in states])
+
+    def _check_state(self, state: Any, batch: int, unbatched: bool) -> Any:
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError("LSTM hx must be a tuple (h_0, c_0)")
+        return (
+            self._check_tensor_state("h_0", state[0], batch, unbatched),
+            self._check_tensor_state("c_0", state[1], batch, unbatched),
+        )
+
+    def _unbatch_state(self, state: Any) -> Any:
+        return state[0].squeeze(1), state[1].squeeze(1)
+
+    def _run_layer(self, layer: int, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        return ENGINES.get(self.engine).lstm_layer(x, state, *self.layer_parameters(layer))
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (f", forget_bias={self.forget_bias}" if self.forget_bias is not None else "")
+
+
+class GRU(_RecurrentBase):
+    r"""GRU with torch.nn.GRU's equations and gate order (r, z, n):
+
+    .. math::
+        r, z = \sigma(\cdot),\; n = \tanh(x W_{in}^T + b_{in} + r \odot (h W_{hn}^T + b_{hn})),\;
+        h_t = (1 - z) \odot n + z \odot h_{t-1}
+
+    Args: as torch.nn.GRU, plus ``init``, ``init_scale``, ``residual``, ``engine``.
+    """
+
+    GATES = 3
+    MODE = "GRU"
+
+    def _run_layer(self, layer: int, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return ENGINES.get(self.engine).gru_layer(x, state, *self.layer_parameters(layer))

@@ -1,0 +1,1 @@
+"""Real sequence datasets that work offline."""

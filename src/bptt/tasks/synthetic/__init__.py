@@ -1,0 +1,1 @@
+"""Synthetic long- and short-dependency tasks."""

@@ -1,0 +1,37 @@
+"""Shared CLI plumbing: run settings as options generated from RunConfig, one-line errors."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bptt.config import RunConfig
+
+HIDDEN = {"progress"}
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one option per RunConfig field (``seq_len`` -> ``--seq-len``).
+
+    Options carry no defaults of their own: an option left out is simply not
+    set, so the defaults stay in RunConfig and a YAML file's values stand.
+    Values are passed through as text and validated by RunConfig, so a bad
+    value on the command line reads exactly like a bad value in a file.
+    """
+    for name, field in reversed(list(RunConfig.model_fields.items())):
+        if name in HIDDEN:
+            continue
+        flag = "--" + name.replace("_", "-")
+        help_text = f"default: {field.default!r}"
+        if field.annotation is bool:
+            option = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None, help=help_text)
+        else:
+            option = click.option(flag, name, default=None, metavar="VALUE", help=help_text)
+        command = option(command)
+    return command
+
+
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """The run settings the user actually set on the command line."""
+    return {k: v for k, v in values.items() if k in RunConfig.model_fields and v is not None}

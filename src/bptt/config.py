@@ -1,0 +1,210 @@
+"""Run settings: one frozen, validated object, built the same way from YAML and the CLI.
+
+Defaults live here and nowhere else. Unknown keys are rejected; every error
+names the field and the allowed values.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bptt.modules.activations import ACTIVATIONS
+from bptt.modules.init import INIT_NAMES
+
+CELLS = ("rnn", "lstm", "gru")
+READOUTS = ("last", "mean", "attention")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+#: Settings that say how long or how often, not what is trained: a run keeps its
+#: identity when they change, so ``--resume`` can extend a run to more steps.
+SCHEDULE_FIELDS = frozenset({"steps", "eval_every", "checkpoint_every", "record_every", "progress", "device"})
+
+
+class ConfigError(ValueError):
+    """A bad setting: one line naming the field and what is allowed."""
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a training run.
+
+    Task: ``task`` (a registered name, or ``ucr:NAME``), ``seq_len`` and ``delay``
+    (None: the task's default), ``task_variant``, ``data_dir``, ``eval_size``.
+    Model: ``cell``, ``activation`` and ``negative_slope`` (RNN), ``init`` and
+    ``init_scale``, ``forget_bias`` (LSTM), ``residual``, ``hidden_size``,
+    ``num_layers``, ``dropout``, ``readout``, ``embedding_size`` (token tasks), ``engine``.
+    Training: ``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``steps``,
+    ``clip_norm`` (global L2 norm) and ``clip_value`` (elementwise), ``nonfinite``
+    (what a non-finite gradient does: "skip" the step and count it, or "raise"),
+    ``tbptt`` (truncate backpropagation every K steps), ``eval_every``,
+    ``record_every`` (record dL/dh_t every N steps; 0: never), ``checkpoint_every``, ``seed``,
+    ``device``, ``progress`` (a progress bar on a terminal).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str = "adding"
+    seq_len: int | None = Field(default=None, gt=0)
+    delay: int | None = Field(default=None, ge=0)
+    task_variant: str | None = None
+    data_dir: str | None = None
+    eval_size: int = Field(default=1000, gt=0)
+
+    cell: Literal["rnn", "lstm", "gru"] = "rnn"
+    activation: str = "tanh"
+    negative_slope: float = 0.01
+    init: str = "pytorch"
+    init_scale: float = Field(default=1.0, gt=0)
+    forget_bias: float | None = None
+    residual: bool = False
+    hidden_size: int = Field(default=128, gt=0)
+    num_layers: int = Field(default=1, gt=0)
+    dropout: float = Field(default=0.0, ge=0, le=1)
+    readout: Literal["last", "mean", "attention"] = "last"
+    embedding_size: int = Field(default=32, gt=0)
+    engine: str | None = None
+
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    momentum: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=64, gt=0)
+    steps: int = Field(default=1000, gt=0)
+    clip_norm: float | None = Field(default=None, gt=0)
+    clip_value: float | None = Field(default=None, gt=0)
+    nonfinite: Literal["skip", "raise"] = "skip"
+    tbptt: int | None = Field(default=None, gt=0)
+    eval_every: int = Field(default=100, gt=0)
+    record_every: int = Field(default=0, ge=0)
+    checkpoint_every: int = Field(default=100, gt=0)
+    seed: int = Field(default=0, ge=0)
+    device: str = "cpu"
+    progress: bool = True
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        import torch
+
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            raise ValueError("must be a torch device such as cpu, cuda, cuda:1") from None
+        return value
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, value: str) -> str:
+        if value not in ACTIVATIONS:
+            raise ValueError(f"must be one of {', '.join(ACTIVATIONS.names())}")
+        return value
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, value: str) -> str:
+        if value not in INIT_NAMES:
+            raise ValueError(f"must be one of {', '.join(INIT_NAMES)}")
+        return value
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        from bptt.tasks import TASKS, task_names
+
+        family = value.partition(":")[0] + ":" if ":" in value else value
+        if family not in TASKS:
+            raise ValueError(f"must be one of {', '.join(task_names())}")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str | None) -> str | None:
+        from bptt.modules import ENGINES
+
+        if value is not None and value not in ENGINES:
+            raise ValueError(f"must be one of {', '.join(ENGINES.names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _cell_options(self) -> "RunConfig":
+        if self.cell != "rnn" and self.activation != "tanh":
+            raise ValueError(f"activation applies to cell 'rnn' only; cell {self.cell!r} takes the default 'tanh'")
+        if self.forget_bias is not None and self.cell != "lstm":
+            raise ValueError(f"forget_bias applies to cell 'lstm' only, got cell {self.cell!r}")
+        return self
+
+    # -- identity -------------------------------------------------------------------
+    def identity(self) -> str:
+        """A stable hash of what is trained (schedule fields excluded), the same in every process."""
+        data = {k: v for k, v in self.model_dump().items() if k not in SCHEDULE_FIELDS}
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        """A short human name: cell, activation and the remedies switched on."""
+        parts = [self.activation if self.cell == "rnn" else self.cell]
+        if self.init != "pytorch":
+            parts.append(self.init)
+        if self.forget_bias is not None:
+            parts.append(f"fb{self.forget_bias:g}")
+        if self.clip_norm is not None:
+            parts.append(f"clip{self.clip_norm:g}")
+        if self.clip_value is not None:
+            parts.append(f"clipv{self.clip_value:g}")
+        if self.residual:
+            parts.append("residual")
+        if self.readout != "last":
+            parts.append(self.readout)
+        if self.num_layers > 1:
+            parts.append(f"x{self.num_layers}")
+        return "+".join(parts)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """The first problem of a pydantic error as one line: ``field: what is wrong``."""
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        allowed = ", ".join(RunConfig.model_fields)
+        return f"unknown setting {field!r}; allowed: {allowed}"
+    if first["type"] == "missing":
+        return f"{field}: required"
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"{field}: {message}{shown}"
+
+
+def build_config(values: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig(**values)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a file, or ConfigError naming what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config: file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config: malformed YAML in {path}{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path} must hold a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
+    """Settings from a YAML file (optional) with overrides on top; both validated as one."""
+    values = load_yaml(path) if path is not None else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return build_config(values)

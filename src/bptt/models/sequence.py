@@ -1,0 +1,82 @@
+"""A sequence model: input encoder -> recurrent stack -> readout -> head.
+
+Tensors are time-major throughout: inputs (T, B, I) or token ids (T, B).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bptt.config import RunConfig
+from bptt.models.readout import AdditiveAttention, last_state, mean_state
+from bptt.modules import GRU, LSTM, RNN
+from bptt.tasks.base import Task
+
+
+def build_recurrent(config: RunConfig, input_size: int) -> RNN | LSTM | GRU:
+    """The recurrent stack a config describes."""
+    common = dict(
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+        init=config.init,
+        init_scale=config.init_scale,
+        residual=config.residual,
+        engine=config.engine,
+    )
+    if config.cell == "rnn":
+        return RNN(input_size, config.hidden_size, activation=config.activation,
+                   negative_slope=config.negative_slope, **common)
+    if config.cell == "lstm":
+        return LSTM(input_size, config.hidden_size, forget_bias=config.forget_bias, **common)
+    return GRU(input_size, config.hidden_size, **common)
+
+
+class SequenceModel(nn.Module):
+    """Encoder, recurrent stack, readout and head for one task.
+
+    encoder: an embedding of ``embedding_size`` for token tasks; for dense inputs
+        none, since the recurrent layer's W_ih already is the linear input map.
+    readout: "last" (h at each sequence's last real step), "mean" (mean over the
+        real steps) or "attention" (additive attention over all steps).
+        Per-step tasks skip the readout and apply the head at every step.
+    head: a linear map to the task's outputs (logits or regression values).
+
+    ``forward(inputs, lengths=None)`` returns (B, outputs), or (T, B, outputs)
+    for per-step tasks.
+    """
+
+    def __init__(self, config: RunConfig, task: Task) -> None:
+        super().__init__()
+        self.config = config
+        self.per_step = task.kind == "per_step"
+        if task.input_kind == "tokens":
+            self.encoder: nn.Module = nn.Embedding(task.input_size, config.embedding_size)
+            recurrent_input = config.embedding_size
+        else:
+            self.encoder = nn.Identity()
+            recurrent_input = task.input_size
+        self.recurrent = build_recurrent(config, recurrent_input)
+        self.attention = AdditiveAttention(config.hidden_size) if config.readout == "attention" else None
+        self.head = nn.Linear(config.hidden_size, task.output_size)
+
+    def hidden_states(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output (T, B, H) of the top layer, its final hidden state h_T (B, H))."""
+        output, state = self.recurrent(self.encoder(inputs))
+        h_n = state[0] if isinstance(state, tuple) else state
+        return output, h_n[-1]
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        output, h_last = self.hidden_states(inputs)  # (T, B, H), (B, H)
+        if self.per_step:
+            return self.head(output)
+        if self.attention is not None:
+            summary = self.attention(output, lengths)
+        elif self.config.readout == "mean":
+            summary = mean_state(output, lengths)
+        elif lengths is None and not self.recurrent.residual:
+            # h_T itself rather than output[-1]: the loss then needs no gradient
+            # buffer for the whole (T, B, H) output.
+            summary = h_last
+        else:
+            summary = last_state(output, lengths)
+        return self.head(summary)

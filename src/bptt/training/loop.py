@@ -1,0 +1,305 @@
+"""The training loop: one run from a config, recorded in the results database.
+
+A run draws its training batches from one generator and initialises its model
+from the global generator, both seeded from ``config.seed`` and both saved in
+every checkpoint, so a run resumed from step k continues bit for bit as if it
+had never stopped (on CPU).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from bptt.config import RunConfig
+from bptt.models import SequenceModel
+from bptt.store import Database
+from bptt.tasks import Batch, Task, TaskSettings, build_task, generator
+from bptt.training.checkpoint import load_checkpoint, save_checkpoint
+from bptt.training.optim import build_optimizer, clip_gradients
+from bptt.training.progress import ProgressBar
+
+EVAL_CHUNK = 250
+
+
+class NonFiniteGradientError(RuntimeError):
+    """A gradient held nan or inf and the run's policy is ``nonfinite: raise``."""
+
+
+@dataclass
+class RunResult:
+    """What a run ended with. ``final`` is the summary also stored in the database."""
+
+    run_id: int | None
+    status: str
+    reason: str | None
+    steps_done: int
+    final: dict[str, Any]
+    config: RunConfig
+    losses: list[float] = field(default_factory=list)
+
+
+def task_settings(config: RunConfig) -> TaskSettings:
+    return TaskSettings(
+        seq_len=config.seq_len,
+        delay=config.delay,
+        variant=config.task_variant,
+        data_dir=config.data_dir,
+        eval_size=config.eval_size,
+        seed=config.seed,
+    )
+
+
+def make_task(config: RunConfig) -> Task:
+    return build_task(config.task, task_settings(config))
+
+
+def make_model(config: RunConfig, task: Task) -> SequenceModel:
+    """The model of a run, initialised from ``config.seed``."""
+    torch.manual_seed(config.seed)
+    model = SequenceModel(config, task)
+    if config.tbptt is not None:
+        model.recurrent.truncate = config.tbptt
+    return model.to(config.device)
+
+
+@torch.no_grad()
+def evaluate(model: SequenceModel, task: Task, batch: Batch, device: str = "cpu") -> tuple[float, float]:
+    """(loss, metric) of the model on a fixed set, computed in chunks, weighted by chunk size."""
+    was_training = model.training
+    model.eval()
+    total_loss = total_metric = 0.0
+    size = batch.size
+    for start in range(0, size, EVAL_CHUNK):
+        part = batch.subset(torch.arange(start, min(start + EVAL_CHUNK, size))).to(device)
+        prediction = model(part.inputs, part.lengths)
+        total_loss += float(task.loss(prediction, part)) * part.size
+        total_metric += task.metric(prediction, part) * part.size
+    model.train(was_training)
+    return total_loss / size, total_metric / size
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class Trainer:
+    """Runs one config to its end, writing history and checkpoints as it goes."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        db: Database | None = None,
+        *,
+        sweep: str | None = None,
+        checkpoint_dir: str | Path | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+        task: Task | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.sweep = sweep
+        if checkpoint_dir is None and db is not None:
+            checkpoint_dir = db.path.parent / (db.path.stem + "-runs")
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.on_step = on_step
+        self.task = task if task is not None else make_task(config)
+        self.model = make_model(config, self.task)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(config, self.params)
+        self.data_generator = generator(config.seed, stream=0)
+        self.val_set = self.task.eval_set("val")
+        self.step = 0
+        self.train_seconds = 0.0
+        self.skipped = 0
+        self.clipped = 0
+        self.run_id: int | None = None
+        self.losses: list[float] = []
+        self._steps: list[tuple[int, float, float, int, int]] = []
+        self._evals: list[tuple[int, str, float, float]] = []
+        self._profiles: list[tuple[int, list[list[float]], list[list[float]] | None]] = []
+
+    # -- checkpoints -------------------------------------------------------------------
+    def checkpoint_path(self) -> Path | None:
+        if self.checkpoint_dir is None or self.run_id is None:
+            return None
+        return self.checkpoint_dir / f"run-{self.run_id}" / "checkpoint.pt"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "data_generator": self.data_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "train_seconds": self.train_seconds,
+            "skipped": self.skipped,
+            "clipped": self.clipped,
+            "config": self.config.model_dump(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.data_generator.set_state(state["data_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.train_seconds = state["train_seconds"]
+        self.skipped = state["skipped"]
+        self.clipped = state["clipped"]
+
+    def flush(self, checkpoint: bool) -> None:
+        """Write buffered history to the database, then (optionally) the checkpoint.
+
+        The database goes first: if the process dies between the two, the
+        checkpoint is older than the history, and a resume drops the history
+        past the checkpoint and recomputes it.
+        """
+        path = self.checkpoint_path() if checkpoint else None
+        if self.db is not None and self.run_id is not None:
+            self.db.record_progress(
+                self.run_id, self._steps, self._evals, self._profiles, self.step, self.train_seconds,
+                None if path is None else str(path),
+            )
+        self._steps, self._evals, self._profiles = [], [], []
+        if path is not None:
+            save_checkpoint(path, self.state())
+
+    # -- the run -----------------------------------------------------------------------
+    def start(self, resume: bool) -> RunResult | None:
+        """Create the run's row or take up an earlier one; a finished run that already
+        reached ``steps`` is returned as it is."""
+        if self.db is None:
+            return None
+        config_data = self.config.model_dump()
+        previous = self.db.latest_run(self.config.identity()) if resume else None
+        if previous is not None and previous.status in ("finished", "interrupted", "running"):
+            if previous.status == "finished" and previous.steps_done >= self.config.steps:
+                return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
+                                 previous.final or {}, self.config)
+            if previous.checkpoint and Path(previous.checkpoint).exists():
+                self.run_id = previous.id
+                self.load_state(load_checkpoint(previous.checkpoint))
+                self.db.claim_run(previous.id, config_data)
+                self.db.truncate_history(previous.id, self.step)
+                return None
+        self.run_id = self.db.create_run(self.config.identity(), self.config.label(), self.config.task,
+                                         config_data, sweep=self.sweep)
+        return None
+
+    def train_step(self, record: bool) -> tuple[float, float, bool, bool]:
+        """One optimiser step: (loss, gradient norm, clipped, skipped)."""
+        config = self.config
+        batch = self.task.train_batch(config.batch_size, self.data_generator).to(config.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        prediction = self.model(batch.inputs, batch.lengths)
+        loss = self.task.loss(prediction, batch)
+        loss_value = float(loss)
+        if not math.isfinite(loss_value):
+            return loss_value, float("nan"), False, True
+        if record:
+            from bptt.engine import record_gradients
+
+            with record_gradients(self.model) as recording:
+                loss.backward()
+            cell = None if recording.cell is None else recording.cell.tolist()
+            self._profiles.append((self.step + 1, recording.hidden.tolist(), cell))
+        else:
+            loss.backward()
+        grad_norm, clipped = clip_gradients(self.params, config.clip_norm, config.clip_value)
+        if not math.isfinite(grad_norm):
+            if config.nonfinite == "raise":
+                raise NonFiniteGradientError(f"gradient norm is {grad_norm} at step {self.step + 1}")
+            self.optimizer.zero_grad(set_to_none=True)
+            return loss_value, grad_norm, False, True
+        self.optimizer.step()
+        return loss_value, grad_norm, clipped, False
+
+    def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> dict[str, Any]:
+        task = self.task
+        test_loss, test_metric = test if test is not None else (None, None)
+        return {
+            "run_id": self.run_id,
+            "identity": self.config.identity(),
+            "label": self.config.label(),
+            "task": self.config.task,
+            "seq_len": task.settings.seq_len,
+            "status": status,
+            "steps": self.step,
+            "test_loss": _finite_or_none(test_loss),
+            "test_metric": _finite_or_none(test_metric),
+            "val_loss": _finite_or_none(val[0]) if val else None,
+            "val_metric": _finite_or_none(val[1]) if val else None,
+            "metric": task.metric_name,
+            "baseline": task.baseline,
+            "chance_metric": task.chance_metric,
+            "solved": bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
+            "skipped_steps": self.skipped,
+            "clipped_steps": self.clipped,
+            "train_seconds": round(self.train_seconds, 3),
+            "steps_per_second": round(self.step / self.train_seconds, 2) if self.train_seconds > 0 else None,
+        }
+
+    def run(self, resume: bool = False) -> RunResult:
+        done = self.start(resume)
+        if done is not None:
+            return done
+        config = self.config
+        self.model.train()
+        status, reason = "finished", None
+        bar = ProgressBar(config.steps, f"{config.label()} on {config.task}", enabled=config.progress)
+        bar.advance(self.step)
+        try:
+            with bar:
+                while self.step < config.steps:
+                    started = time.perf_counter()
+                    record = config.record_every > 0 and (self.step + 1) % config.record_every == 0
+                    loss, grad_norm, clipped, skipped = self.train_step(record)
+                    self.train_seconds += time.perf_counter() - started
+                    self.step += 1
+                    self.skipped += skipped
+                    self.clipped += clipped
+                    self.losses.append(loss)
+                    self._steps.append((self.step, _finite_or_none(loss), _finite_or_none(grad_norm),
+                                        int(clipped), int(skipped)))
+                    if not math.isfinite(loss):
+                        status, reason = "diverged", f"loss became {loss} at step {self.step}"
+                        break
+                    if self.step % config.eval_every == 0 or self.step == config.steps:
+                        val_loss, val_metric = evaluate(self.model, self.task, self.val_set, config.device)
+                        self._evals.append((self.step, "val", val_loss, val_metric))
+                        bar.show(val_loss=val_loss)
+                    bar.advance(1, loss=loss)
+                    if self.on_step is not None:
+                        self.on_step(self.step, loss)
+                    if self.step % config.checkpoint_every == 0:
+                        self.flush(checkpoint=True)
+        except KeyboardInterrupt:
+            self.flush(checkpoint=True)
+            if self.db is not None and self.run_id is not None:
+                self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
+            raise
+        except BaseException as error:
+            self.flush(checkpoint=False)
+            if self.db is not None and self.run_id is not None:
+                self.db.finish_run(self.run_id, "failed", None, f"{type(error).__name__}: {error}")
+            raise
+        val = test = None
+        if status == "finished":
+            val = evaluate(self.model, self.task, self.val_set, config.device)
+            test = evaluate(self.model, self.task, self.task.eval_set("test"), config.device)
+            self._evals.append((self.step, "test", *test))
+        self.flush(checkpoint=status == "finished")
+        final = self.summary(status, test, val)
+        if self.db is not None and self.run_id is not None:
+            self.db.finish_run(self.run_id, status, final, reason)
+        return RunResult(self.run_id, status, reason, self.step, final, config, self.losses)
+
+
+def train(config: RunConfig, db: Database | None = None, *, resume: bool = False, **kwargs: Any) -> RunResult:
+    """Train one run to ``config.steps``; with ``resume``, continue the latest run of the same identity."""
+    return Trainer(config, db, **kwargs).run(resume=resume)

@@ -304,3 +304,12 @@ def test_missing_extra_says_what_to_install(monkeypatch, task, module):
     with pytest.raises(TaskError, match=r"pip install 'bptt\[data\]'") as error:
         build_task(task)
     assert "\n" not in str(error.value)
+
+
+def test_importing_bptt_imports_no_optional_package():
+    import subprocess
+
+    code = ("import sys, bptt, bptt.tasks; "
+            "print(','.join(m for m in ('sklearn', 'sktime', 'mnist1d') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

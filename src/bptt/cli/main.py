@@ -49,10 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0) if isinstance(result, int) else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -4,7 +4,10 @@ Same constructor arguments, shapes, state-dict names (``weight_ih_l{k}``,
 ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``) and gate order as
 torch.nn, so ``ours.load_state_dict(theirs.state_dict())`` gives the same
 outputs and gradients. On top: ``activation`` (RNN), ``init``, ``init_scale``,
-``forget_bias`` (LSTM), ``residual`` and ``engine``.
+``forget_bias`` (LSTM), ``residual``, ``engine`` and ``truncate``.
+
+Engines: "fast" (the default; hand-written BPTT in ``bptt.engine``) and
+"reference" (the plain autograd loop of ``bptt.modules.reference``).
 
 Inside, tensors are time-major: (T, B, features).
 """
@@ -16,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bptt.engine import fast
+from bptt.engine.recording import StepRecorder
 from bptt.modules import reference
 from bptt.modules.activations import ACTIVATIONS
 from bptt.modules.init import INIT_NAMES, init_layer, pytorch_uniform
@@ -25,7 +30,8 @@ from bptt.registry import Registry
 #: ``lstm_layer`` and ``gru_layer`` with the signatures of ``bptt.modules.reference``.
 ENGINES: Registry[Any] = Registry("engine")
 ENGINES.add("reference", reference)
-DEFAULT_ENGINE = "reference"
+ENGINES.add("fast", fast)
+DEFAULT_ENGINE = "fast"
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -53,6 +59,7 @@ class _RecurrentBase(nn.Module):
         init_scale: float = 1.0,
         residual: bool = False,
         engine: str | None = None,
+        truncate: int | None = None,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -80,6 +87,7 @@ class _RecurrentBase(nn.Module):
         self.init_scale = float(init_scale)
         self.residual = residual
         self.engine = engine
+        self.truncate = truncate
         factory = {"device": device, "dtype": dtype}
         gate_size = self.GATES * hidden_size
         for layer in range(num_layers):
@@ -99,6 +107,21 @@ class _RecurrentBase(nn.Module):
 
     def _extra_parameters(self, factory: dict[str, Any]) -> None:
         pass
+
+    @property
+    def truncate(self) -> int | None:
+        """Truncated BPTT: cut the gradient every ``truncate`` steps (None: full BPTT).
+
+        The state is carried across the cut, detached: each layer runs on
+        chunks of ``truncate`` steps, h (and c) passed on with ``.detach()``.
+        """
+        return self._truncate
+
+    @truncate.setter
+    def truncate(self, value: int | None) -> None:
+        if value is not None:
+            _check_positive_int("truncate", value)
+        self._truncate = value
 
     def layer_parameters(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer."""
@@ -171,6 +194,27 @@ class _RecurrentBase(nn.Module):
         return state.squeeze(1)
 
     def _run_layer(self, layer: int, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        seq_len, chunk = x.shape[0], self.truncate
+        if chunk is None or chunk >= seq_len:
+            return self._call_engine(layer, x, state, self._recorders(layer, 0, seq_len))
+        outputs = []
+        for index, piece in enumerate(x.split(chunk)):
+            if index:
+                state = state.detach() if isinstance(state, torch.Tensor) else tuple(s.detach() for s in state)
+            output, state = self._call_engine(layer, piece, state, self._recorders(layer, index * chunk, seq_len))
+            outputs.append(output)
+        return torch.cat(outputs), state
+
+    def _recorders(self, layer: int, offset: int, seq_len: int) -> dict[str, StepRecorder]:
+        """The ``on_hidden`` (and ``on_cell``) callbacks that feed ``bptt.record_gradients``."""
+        if not torch.is_grad_enabled():
+            return {}
+        hooks = {"on_hidden": StepRecorder(self, layer, offset, seq_len, "hidden")}
+        if self.MODE == "LSTM":
+            hooks["on_cell"] = StepRecorder(self, layer, offset, seq_len, "cell")
+        return hooks
+
+    def _call_engine(self, layer: int, x: torch.Tensor, state: Any, hooks: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -191,6 +235,8 @@ class _RecurrentBase(nn.Module):
             s += ", residual=True"
         if self.engine != DEFAULT_ENGINE:
             s += f", engine={self.engine!r}"
+        if self.truncate is not None:
+            s += f", truncate={self.truncate}"
         return s
 
 
@@ -207,7 +253,8 @@ class RNN(_RecurrentBase):
         init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
             "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
         residual: add each layer's input to its output (projected where sizes differ).
-        engine: "reference" (plain autograd loop) or a registered fast engine.
+        engine: "fast" (hand-written BPTT, the default) or "reference" (plain autograd loop).
+        truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
 
     Shapes: input (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
     h_0 and h_n (num_layers, B, H); output (T, B, H).
@@ -264,9 +311,9 @@ class RNN(_RecurrentBase):
             return self.negative_slope
         return None
 
-    def _run_layer(self, layer: int, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _call_engine(self, layer: int, x: torch.Tensor, state: torch.Tensor, hooks: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         engine = ENGINES.get(self.engine)
-        return engine.rnn_layer(x, state, *self.layer_parameters(layer), self.activation, self.slope(layer))
+        return engine.rnn_layer(x, state, *self.layer_parameters(layer), self.activation, self.slope(layer), **hooks)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -330,8 +377,8 @@ class LSTM(_RecurrentBase):
     def _unbatch_state(self, state: Any) -> Any:
         return state[0].squeeze(1), state[1].squeeze(1)
 
-    def _run_layer(self, layer: int, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        return ENGINES.get(self.engine).lstm_layer(x, state, *self.layer_parameters(layer))
+    def _call_engine(self, layer: int, x: torch.Tensor, state: Any, hooks: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        return ENGINES.get(self.engine).lstm_layer(x, state, *self.layer_parameters(layer), **hooks)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -351,5 +398,5 @@ class GRU(_RecurrentBase):
     GATES = 3
     MODE = "GRU"
 
-    def _run_layer(self, layer: int, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return ENGINES.get(self.engine).gru_layer(x, state, *self.layer_parameters(layer))
+    def _call_engine(self, layer: int, x: torch.Tensor, state: torch.Tensor, hooks: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        return ENGINES.get(self.engine).gru_layer(x, state, *self.layer_parameters(layer), **hooks)

@@ -198,7 +198,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         prediction = self.model(batch.inputs, batch.lengths)
         loss = self.task.loss(prediction, batch)
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             return loss_value, float("nan"), False, True
         if record:

@@ -88,15 +88,18 @@ def load_mnist_splits(data_dir: str, seed: int) -> Splits:
     directory = Path(data_dir).expanduser()
     if not directory.is_dir():
         raise TaskError(f"data_dir: {directory} is not a directory; it should hold the MNIST IDX files {', '.join(FILES.values())}")
-    paths = {key: _find(directory, stem) for key, stem in FILES.items()}
-    train = _read_pair(paths["train_images"], paths["train_labels"], _stamp(paths["train_images"], paths["train_labels"]))
-    test = _read_pair(paths["test_images"], paths["test_labels"], _stamp(paths["test_images"], paths["test_labels"]))
-    index = _split_index(train.targets, seed)
+    paths = tuple(_find(directory, stem) for stem in FILES.values())
+    return _splits(paths, _stamp(*paths), seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _splits(paths: tuple[Path, ...], stamp: tuple[int, ...], seed: int) -> Splits:
+    """The splits of the files ``paths`` (in the order of ``FILES``) as they were at ``stamp``."""
+    train_images, train_labels, test_images, test_labels = paths
+    train = _read_pair(train_images, train_labels, stamp[:4])
+    test = _read_pair(test_images, test_labels, stamp[4:])
+    index = stratified_split(train.targets.numpy(), {"val": VAL_FRACTION}, seed)
     return Splits(take(train, index["train"]), take(train, index["val"]), test, tuple(str(c) for c in range(10)))
-
-
-def _split_index(targets: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
-    return stratified_split(targets.numpy(), {"val": VAL_FRACTION}, seed)
 
 
 @TASKS.register("mnist")

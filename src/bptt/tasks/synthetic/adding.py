@@ -72,7 +72,7 @@ class AddingTask(Task):
         variant = require_variant(settings.variant, self.name, VARIANTS)
         minimum = 2 * HOCHREITER_FIRST_WINDOW if variant == "hochreiter" else 2
         seq_len = DEFAULT_SEQ_LEN if settings.seq_len is None else settings.seq_len
-        require_int(seq_len, "seq_len", self.name, minimum, variant)
+        seq_len = require_int(seq_len, "seq_len", self.name, minimum, variant)
         super().__init__(dataclasses.replace(settings, seq_len=seq_len, variant=variant))
 
     @property

@@ -65,7 +65,7 @@ class CopyTask(Task):
         reject_unused(settings, self.name, ("delay",))
         variant = require_variant(settings.variant, self.name, ("default",))
         seq_len = DEFAULT_SEQ_LEN if settings.seq_len is None else settings.seq_len
-        require_int(seq_len, "seq_len", self.name, 1)
+        seq_len = require_int(seq_len, "seq_len", self.name, 1)
         super().__init__(dataclasses.replace(settings, seq_len=seq_len, variant=variant))
 
     @property

@@ -56,10 +56,11 @@ def load_lexicon() -> Lexicon:
     }
     for name in ("positive", "negative", "negations"):
         assert all(len(line) == 1 for line in entries[name]), f"sentiment_{name}.txt: one word per line"
-    words = [PAD_WORD]
+    ids = {PAD_WORD: PAD}
     for lines in entries.values():
-        words += [w for line in lines for w in line if w not in words]
-    ids = {w: i for i, w in enumerate(words)}
+        for word in (w for line in lines for w in line):
+            ids.setdefault(word, len(ids))
+    words = list(ids)
     flags = {w for name in ("positive", "negative", "negations") for line in entries[name] for w in line}
     for name in ("subjects", "filler"):
         leaked = flags.intersection(w for line in entries[name] for w in line)
@@ -80,6 +81,11 @@ def _padded(phrases: tuple[tuple[int, ...], ...]) -> tuple[torch.Tensor, torch.T
     width = max(map(len, phrases))
     table = torch.tensor([list(p) + [PAD] * (width - len(p)) for p in phrases], dtype=torch.long)
     return table, torch.tensor([len(p) for p in phrases])
+
+
+def _pick(ids: tuple[int, ...], batch_size: int, gen: torch.Generator) -> torch.Tensor:
+    """(B,) ids drawn uniformly from ``ids``."""
+    return torch.tensor(ids)[torch.randint(0, len(ids), (batch_size,), generator=gen)]
 
 
 LEXICON = load_lexicon()
@@ -134,11 +140,14 @@ class SentimentTask(Task):
         check_options(settings, self.name, OPTIONS)
         variant = require_variant(settings.variant, self.name, ("default",))
         negation_prob = settings.options.get("negation_prob", DEFAULT_NEGATION_PROB)
-        if isinstance(negation_prob, bool) or not isinstance(negation_prob, numbers.Real) or not 0 <= negation_prob <= 1:
-            raise TaskError(f"options.negation_prob must be a number in [0, 1] for task {self.name!r}, got {negation_prob!r}")
+        is_number = isinstance(negation_prob, numbers.Real) and not isinstance(negation_prob, bool)
+        if not (is_number and 0 <= negation_prob <= 1):
+            raise TaskError(
+                f"options.negation_prob must be a number in [0, 1] for task {self.name!r}, got {negation_prob!r}"
+            )
         self.negation_prob = float(negation_prob)
         delay = DEFAULT_DELAY if settings.delay is None else settings.delay
-        require_int(delay, "delay", self.name, 0)
+        delay = require_int(delay, "delay", self.name, 0)
         shortest = MAX_SUBJECT_LEN + (1 if self.negation_prob > 0 else 0) + 1 + delay
         seq_len = shortest if settings.seq_len is None else settings.seq_len
         if isinstance(seq_len, bool) or not isinstance(seq_len, numbers.Integral) or seq_len < shortest:
@@ -182,7 +191,9 @@ class SentimentTask(Task):
         return torch.tensor([index[w] for w in text.split()], dtype=torch.long)
 
     # -- sampling -------------------------------------------------------------------
-    def _filler_tokens(self, count: int, batch_size: int, gen: torch.Generator, align_end: bool) -> torch.Tensor:
+    def _filler_tokens(
+        self, count: int, batch_size: int, gen: torch.Generator, align_end: bool
+    ) -> torch.Tensor:
         """(B, count) filler: whole random phrases strung together and cut to ``count``
         tokens, starting at a phrase start (or, with ``align_end``, ending at a phrase end)."""
         per_row = math.ceil(count / int(self._filler_lengths.min()))
@@ -203,12 +214,12 @@ class SentimentTask(Task):
         sentence = torch.full((batch_size, steps), PAD, dtype=torch.long)  # (B, T), transposed at the end
 
         positive = torch.randint(0, 2, (batch_size,), generator=gen).bool()
-        positive_word = torch.tensor(LEXICON.positive)[torch.randint(0, len(LEXICON.positive), (batch_size,), generator=gen)]
-        negative_word = torch.tensor(LEXICON.negative)[torch.randint(0, len(LEXICON.negative), (batch_size,), generator=gen)]
+        positive_word = _pick(LEXICON.positive, batch_size, gen)
+        negative_word = _pick(LEXICON.negative, batch_size, gen)
         sentence[:, polar_step] = torch.where(positive, positive_word, negative_word)
 
         negated = torch.rand(batch_size, generator=gen) < self.negation_prob
-        negation = torch.tensor(LEXICON.negations)[torch.randint(0, len(LEXICON.negations), (batch_size,), generator=gen)]
+        negation = _pick(LEXICON.negations, batch_size, gen)
         sentence[negated, polar_step - 1] = negation[negated]
 
         subject = torch.randint(0, len(self._subjects), (batch_size,), generator=gen)
@@ -221,9 +232,11 @@ class SentimentTask(Task):
         longest_lead = int(start.max())
         if longest_lead > 0:
             lead = self._filler_tokens(longest_lead, batch_size, gen, align_end=True)  # (B, longest_lead)
+            # Right-align each lead so that it ends where that sentence's subject starts.
             step = torch.arange(polar_step).unsqueeze(0)  # (1, polar_step)
             source = (longest_lead - start.unsqueeze(1) + step).clamp(0, longest_lead - 1)
-            sentence[:, :polar_step] = torch.where(step < start.unsqueeze(1), lead.gather(1, source), sentence[:, :polar_step])
+            in_lead = step < start.unsqueeze(1)
+            sentence[:, :polar_step] = torch.where(in_lead, lead.gather(1, source), sentence[:, :polar_step])
         if delay > 0:
             sentence[:, polar_step + 1 :] = self._filler_tokens(delay, batch_size, gen, align_end=False)
 

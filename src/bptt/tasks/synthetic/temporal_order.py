@@ -66,7 +66,7 @@ class TemporalOrderTask(Task):
         reject_unused(settings, self.name, ("delay",))
         variant = require_variant(settings.variant, self.name, ("default",))
         seq_len = DEFAULT_SEQ_LEN if settings.seq_len is None else settings.seq_len
-        require_int(seq_len, "seq_len", self.name, MIN_SEQ_LEN)
+        seq_len = require_int(seq_len, "seq_len", self.name, MIN_SEQ_LEN)
         super().__init__(dataclasses.replace(settings, seq_len=seq_len, variant=variant))
 
     @property

@@ -1,0 +1,90 @@
+"""Helpers shared by the fast cells: time chunks, projections, weight-gradient GEMMs.
+
+Tensors are time-major, (T, B, features). The backward loops walk time in
+chunks of K steps: the per-step work fills (K, B, .) buffers, then the weight
+gradients of the whole chunk are one matrix product each,
+
+    dW_hh += delta^T h_prev,   dW_ih += delta^T x,   db += sum_t,b delta,
+    dx = delta W_ih,
+
+with delta and h_prev flattened to (K*B, .). K is chosen so a chunk holds
+about ``CHUNK_ELEMENTS`` state values: large enough for the GEMMs to run at
+full speed, small enough that the backward buffers stay a small fraction of
+the stored hidden states.
+"""
+from __future__ import annotations
+
+import torch
+
+from bptt.engine.recording import StepRecorder
+
+CHUNK_ELEMENTS = 1 << 20
+
+
+def chunk_steps(seq_len: int, batch: int, width: int) -> int:
+    """Steps per backward chunk for a state of ``batch * width`` values per step."""
+    return max(1, min(seq_len, CHUNK_ELEMENTS // max(1, batch * width)))
+
+
+def chunks_backward(seq_len: int, size: int) -> list[tuple[int, int]]:
+    """[(start, end), ...] covering 0..seq_len-1 in chunks of ``size``, last chunk first."""
+    return [(start, min(start + size, seq_len)) for start in range(0, seq_len, size)][::-1]
+
+
+def project(x2d: torch.Tensor, weight_ih: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor) -> None:
+    """out (T*B, G*H) = x W_ih^T + bias, as one matrix product."""
+    if bias is None:
+        torch.mm(x2d, weight_ih.t(), out=out)
+    else:
+        torch.addmm(bias, x2d, weight_ih.t(), out=out)
+
+
+def add_bias(*biases: torch.Tensor | None) -> torch.Tensor | None:
+    present = [b for b in biases if b is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else sum(present[1:], present[0])
+
+
+def is_recorder(hook: object) -> bool:
+    return hook is None or isinstance(hook, StepRecorder)
+
+
+class WeightGrads:
+    """Accumulates dW_ih, dW_hh, db and writes dx, one chunk at a time.
+
+    ``needs`` = (x, weight_ih, weight_hh, bias) flags; ``x2d`` is the (T*B, I)
+    input, ``out`` the (T, B, H) hidden states, ``h0`` the initial state.
+    """
+
+    def __init__(self, needs: tuple[bool, bool, bool, bool], x2d: torch.Tensor, h0: torch.Tensor,
+                 out: torch.Tensor, weight_ih: torch.Tensor, gate_width: int) -> None:
+        self.need_x, self.need_w_ih, self.need_w_hh, self.need_b = needs
+        self.x2d, self.h0, self.out, self.weight_ih = x2d, h0, out, weight_ih
+        T, B, H = out.shape
+        self.B, self.H = B, H
+        like = out
+        self.grad_x = like.new_empty(T, B, x2d.shape[1]) if self.need_x else None
+        self.grad_w_ih = like.new_zeros(gate_width, x2d.shape[1]) if self.need_w_ih else None
+        self.grad_w_hh = like.new_zeros(gate_width, H) if self.need_w_hh else None
+        self.grad_b = like.new_zeros(gate_width) if self.need_b else None
+
+    def chunk(self, start: int, end: int, delta_ih: torch.Tensor, delta_hh: torch.Tensor) -> None:
+        """Add the chunk start..end-1; ``delta_ih`` multiplies x, ``delta_hh`` multiplies h_{t-1}.
+
+        Both are (K*B, G*H) views (the same tensor except for the GRU).
+        """
+        B = self.B
+        if self.need_x:
+            torch.mm(delta_ih, self.weight_ih, out=self.grad_x[start:end].view(-1, self.x2d.shape[1]))
+        if self.need_w_ih:
+            self.grad_w_ih.addmm_(delta_ih.t(), self.x2d[start * B : end * B])
+        if self.need_b:
+            self.grad_b += delta_ih.sum(0)
+        if self.need_w_hh:
+            if start > 0:
+                self.grad_w_hh.addmm_(delta_hh.t(), self.out[start - 1 : end - 1].reshape(-1, self.H))
+            else:
+                self.grad_w_hh.addmm_(delta_hh[:B].t(), self.h0)
+                if end > 1:
+                    self.grad_w_hh.addmm_(delta_hh[B:].t(), self.out[0 : end - 1].reshape(-1, self.H))

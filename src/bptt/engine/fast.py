@@ -1,0 +1,14 @@
+"""The "fast" engine: hand-written BPTT, one autograd Function per cell family.
+
+Provides ``rnn_layer``, ``lstm_layer`` and ``gru_layer`` with the signatures
+and results of ``bptt.modules.reference``; registered in
+``bptt.modules.recurrent.ENGINES`` as "fast" (the default).
+"""
+from bptt.engine.gru import gru_layer
+from bptt.engine.lstm import lstm_layer
+from bptt.engine.rnn import rnn_layer
+
+#: The fast backward loop fills ``StepRecorder``s itself; no per-step hooks.
+RECORDS_IN_BACKWARD = True
+
+__all__ = ["gru_layer", "lstm_layer", "rnn_layer"]

@@ -1,0 +1,174 @@
+r"""Hand-written BPTT for torch.nn.LSTM's cell, gates in order i, f, g, o.
+
+Forward (tensors time-major, (T, B, .)):
+
+    [i, f, g, o] = [sigma, sigma, tanh, sigma](x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T)
+    c_t = f * c_{t-1} + i * g,    h_t = o * tanh(c_t)
+
+Stored for backward: the activated gates (T, B, 4H), c_t (T, B, H) and the
+outputs h_t (T, B, H); tanh(c_t) is recomputed a chunk at a time.
+
+Backward, from t = T down to 1, with dG_t the gradient of the gate
+pre-activations and g_t the gradient of output t:
+
+    dL/dh_t = g_t + dG_{t+1} W_hh                       (plus dL/dh_n at t = T)
+    dL/dc_t = dL/dc_{t+1} * f_{t+1} + dL/dh_t * o * (1 - tanh^2 c_t)   (plus dL/dc_n at t = T)
+    dG_t = [dc * g * i(1-i),  dc * c_{t-1} * f(1-f),  dc * i * (1-g^2),  dh * tanh c_t * o(1-o)]
+
+The factors that multiply dL/dc_t and dL/dh_t are computed for a whole chunk
+at once, so a step costs one matrix product and four elementwise products.
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, project
+from bptt.engine.recording import StepRecorder
+
+
+class LSTMFunction(torch.autograd.Function):
+    """(x, h0, c0, W_ih, W_hh, b_ih, b_hh) -> (output (T, B, H), h_T, c_T)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, recorders):
+        ctx.set_materialize_grads(False)
+        T, B, I = x.shape
+        H = weight_hh.shape[1]
+        x2d = x.reshape(T * B, I)
+        gates = x.new_empty(T, B, 4 * H)
+        project(x2d, weight_ih, add_bias(bias_ih, bias_hh), gates.view(T * B, 4 * H))
+        cells = x.new_empty(T, B, H)
+        out = x.new_empty(T, B, H)
+        tanh_c = x.new_empty(B, H)
+        weight_hh_t = weight_hh.t().contiguous()  # (H, 4H)
+        blocks = gates.view(T, B, 4, H)
+        i_f, g, o = blocks[:, :, 0:2].unbind(0), blocks[:, :, 2].unbind(0), blocks[:, :, 3].unbind(0)
+        i, f = blocks[:, :, 0].unbind(0), blocks[:, :, 1].unbind(0)
+        h, c = h0, c0
+        for t, (gates_t, c_t, h_t) in enumerate(zip(gates.unbind(0), cells.unbind(0), out.unbind(0))):
+            gates_t.addmm_(h, weight_hh_t)
+            torch.sigmoid_(i_f[t])
+            torch.tanh_(g[t])
+            torch.sigmoid_(o[t])
+            torch.mul(f[t], c, out=c_t)
+            c_t.addcmul_(i[t], g[t])
+            torch.tanh(c_t, out=tanh_c)
+            torch.mul(o[t], tanh_c, out=h_t)
+            h, c = h_t, c_t
+        ctx.recorders = recorders
+        ctx.has_bias = (bias_ih is not None, bias_hh is not None)
+        ctx.save_for_backward(x2d, h0, c0, weight_ih, weight_hh, gates, cells, out)
+        return out, out[-1].clone(), cells[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_hn, grad_cn):
+        x2d, h0, c0, weight_ih, weight_hh, gates, cells, out = ctx.saved_tensors
+        T, B, H = out.shape
+        need = ctx.needs_input_grad
+        grads = WeightGrads((need[0], need[3], need[4], need[5] or need[6]), x2d, h0, out, weight_ih, 4 * H)
+        on_hidden, on_cell = ctx.recorders
+        record = on_hidden is not None and on_hidden.active() is not None
+
+        K = chunk_steps(T, B, H)
+        factors_buf = out.new_empty(K, B, 4, H)  # multiply [dc, dc, dc, dh]
+        cell_factor_buf = out.new_empty(K, B, H)  # o * (1 - tanh^2 c)
+        grad_h_buf = out.new_empty(K, B, H)
+        grad_c_buf = out.new_empty(K, B, 1, H)
+        grad_gates_buf = out.new_empty(K, B, 4, H)
+        c_prev_first = out.new_empty(min(K, T), B, H)
+        carry = out.new_empty(B, H)  # dL/dc_{t+1} * f_{t+1}
+        blocks = gates.view(T, B, 4, H)
+        forget = blocks[:, :, 1].unbind(0)
+        grad_out_steps = grad_out.unbind(0) if grad_out is not None else None
+        grad_gates_next = None
+        for start, end in chunks_backward(T, K):
+            n = end - start
+            factors, cell_factor = factors_buf[:n], cell_factor_buf[:n]
+            grad_h, grad_c, grad_gates = grad_h_buf[:n], grad_c_buf[:n], grad_gates_buf[:n]
+            if start > 0:
+                c_prev = cells[start - 1 : end - 1]
+            else:
+                c_prev = c_prev_first[:n]
+                c_prev[0] = c0
+                c_prev[1:] = cells[0 : end - 1]
+            _chunk_factors(blocks[start:end], cells[start:end], c_prev, factors, cell_factor)
+            f_ifg, f_o = factors[:, :, 0:3].unbind(0), factors[:, :, 3].unbind(0)
+            dG_ifg, dG_o = grad_gates[:, :, 0:3].unbind(0), grad_gates[:, :, 3].unbind(0)
+            grad_gates_steps = grad_gates.view(n, B, 4 * H).unbind(0)
+            grad_h_steps, grad_c_steps = grad_h.unbind(0), grad_c.unbind(0)
+            grad_c_flat = grad_c.view(n, B, H).unbind(0)
+            cell_factor_steps = cell_factor.unbind(0)
+            for k in range(n - 1, -1, -1):
+                t = start + k
+                dh, dc, dc_flat = grad_h_steps[k], grad_c_steps[k], grad_c_flat[k]  # dc: (B, 1, H)
+                if grad_gates_next is None:  # t = T - 1
+                    _first(dh, grad_out_steps[-1] if grad_out_steps is not None else None, grad_hn)
+                    _first(carry, grad_cn, None)
+                elif grad_out_steps is not None:
+                    torch.addmm(grad_out_steps[t], grad_gates_next, weight_hh, out=dh)
+                else:
+                    torch.mm(grad_gates_next, weight_hh, out=dh)
+                torch.addcmul(carry, dh, cell_factor_steps[k], out=dc_flat)
+                torch.mul(dc, f_ifg[k], out=dG_ifg[k])
+                torch.mul(dh, f_o[k], out=dG_o[k])
+                torch.mul(dc_flat, forget[t], out=carry)
+                grad_gates_next = grad_gates_steps[k]
+            flat = grad_gates.view(n * B, 4 * H)
+            grads.chunk(start, end, flat, flat)
+            if record:
+                on_hidden.put(start, grad_h)
+                on_cell.put(start, grad_c.view(n, B, H))
+        grad_h0 = torch.mm(grad_gates_next, weight_hh) if need[1] else None
+        grad_c0 = carry if need[2] else None
+        grad_b_ih = grad_b_hh = None
+        if grads.grad_b is not None:
+            grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
+            grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
+        return grads.grad_x, grad_h0, grad_c0, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh, None
+
+
+def _first(out: torch.Tensor, a: torch.Tensor | None, b: torch.Tensor | None) -> None:
+    """out = a + b, either may be absent (then zero)."""
+    if a is not None and b is not None:
+        torch.add(a, b, out=out)
+    elif a is not None or b is not None:
+        out.copy_(a if a is not None else b)
+    else:
+        out.zero_()
+
+
+def _chunk_factors(blocks: torch.Tensor, cells: torch.Tensor, c_prev: torch.Tensor,
+                   factors: torch.Tensor, cell_factor: torch.Tensor) -> None:
+    """The per-step factors of a chunk: dG = factors * [dc, dc, dc, dh], dc += dh * cell_factor."""
+    i, f, g, o = blocks.unbind(2)
+    tanh_c = torch.tanh(cells)
+    torch.mul(i, 1 - i, out=factors[:, :, 0]).mul_(g)
+    torch.mul(f, 1 - f, out=factors[:, :, 1]).mul_(c_prev)
+    torch.mul(g, g, out=factors[:, :, 2]).neg_().add_(1).mul_(i)
+    torch.mul(o, 1 - o, out=factors[:, :, 3]).mul_(tanh_c)
+    torch.mul(tanh_c, tanh_c, out=cell_factor).neg_().add_(1).mul_(o)
+
+
+def lstm_layer(
+    x: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    on_hidden=None,
+    on_cell=None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """torch.nn.LSTM's cell over all steps; same signature and results as
+    ``bptt.modules.reference.lstm_layer``. Callbacks other than ``StepRecorder``s
+    need the per-step autograd graph, so the call then runs the reference loop."""
+    hooks = (on_hidden, on_cell)
+    if any(h is not None and not isinstance(h, StepRecorder) for h in hooks) or x.shape[0] == 0 \
+            or (on_hidden is None) != (on_cell is None):
+        from bptt.modules import reference
+
+        return reference.lstm_layer(x, state, weight_ih, weight_hh, bias_ih, bias_hh, on_hidden, on_cell)
+    out, h_n, c_n = LSTMFunction.apply(x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, hooks)
+    return out, (h_n, c_n)

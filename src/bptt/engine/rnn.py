@@ -1,0 +1,213 @@
+r"""Hand-written BPTT for the simple RNN cell, every activation.
+
+Forward, with a_t the pre-activation (tensors time-major, (T, B, H)):
+
+    a_t = x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T,   h_t = act(a_t).
+
+The input term of all T steps is one matrix product written straight into the
+output buffer; each step then adds its recurrent product in place and applies
+the activation in place, so the forward keeps one (T, B, H) tensor: the
+outputs themselves.
+
+Backward, from t = T down to 1, with g_t the gradient of output t:
+
+    dL/dh_t = g_t + delta_{t+1} W_hh    (plus dL/dh_T from h_n at t = T)
+    delta_t = dL/dh_t * act'(a_t)
+
+act'(a_t) is read off h_t for sigmoid (h(1-h)), tanh (1-h^2), relu
+([h > 0]), leaky_relu with slope >= 0 and prelu with every slope > 0 (h and a
+share their sign). A leaky_relu slope < 0, or a prelu slope <= 0, keeps the
+pre-activations as well. The prelu slope gradient is
+dL/dw_j = sum_{t,b} dL/dh_t[b,j] * min(a_t[b,j], 0).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, project
+from bptt.engine.recording import StepRecorder
+
+ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")
+
+
+def _keeps_preactivation(activation: str, slope: torch.Tensor | float) -> bool:
+    if activation == "leaky_relu":
+        return float(slope) < 0
+    if activation == "prelu":
+        return not bool((slope > 0).all())
+    return False
+
+
+def _activate_(a: torch.Tensor, activation: str, slope: torch.Tensor | float) -> None:
+    """h = act(a), in place."""
+    if activation == "tanh":
+        torch.tanh_(a)
+    elif activation == "sigmoid":
+        torch.sigmoid_(a)
+    elif activation == "relu":
+        torch.relu_(a)
+    elif activation == "leaky_relu":
+        F.leaky_relu_(a, slope)
+    else:
+        a.copy_(F.prelu(a, slope))
+
+
+def _activate(a: torch.Tensor, activation: str, slope: torch.Tensor | float, out: torch.Tensor) -> None:
+    """out = act(a), for the path that keeps a."""
+    if activation == "leaky_relu":
+        torch.where(a > 0, a, a * slope, out=out)
+    else:
+        torch.where(a >= 0, a, a * slope, out=out)
+
+
+def _derivative(h: torch.Tensor, pre: torch.Tensor | None, activation: str, slope: torch.Tensor | float,
+                out: torch.Tensor) -> None:
+    """out = act'(a) for a chunk, from h (or from a where it was kept)."""
+    if activation == "tanh":
+        torch.mul(h, h, out=out).neg_().add_(1)
+    elif activation == "sigmoid":
+        torch.mul(h, h, out=out).neg_().add_(h)  # h - h^2
+    elif activation == "relu":
+        torch.gt(h, 0, out=out)
+    else:
+        source = h if pre is None else pre
+        positive = source > 0 if activation == "leaky_relu" else source >= 0
+        one = torch.ones((), dtype=h.dtype, device=h.device)
+        torch.where(positive, one, torch.as_tensor(slope, dtype=h.dtype, device=h.device), out=out)
+
+
+class RNNFunction(torch.autograd.Function):
+    """(x, h0, W_ih, W_hh, b_ih, b_hh, prelu weight) -> (output (T, B, H), h_T)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, prelu_weight, activation, leaky_slope, recorder):
+        ctx.set_materialize_grads(False)
+        T, B, I = x.shape
+        H = weight_hh.shape[0]
+        slope = prelu_weight if activation == "prelu" else leaky_slope
+        x2d = x.reshape(T * B, I)
+        bias = add_bias(bias_ih, bias_hh)
+        keep = _keeps_preactivation(activation, slope)
+        out = x.new_empty(T, B, H)
+        pre = x.new_empty(T, B, H) if keep else None
+        project(x2d, weight_ih, bias, (out if pre is None else pre).view(T * B, H))
+        weight_hh_t = weight_hh.t().contiguous()  # (H, H): h W_hh^T as h @ weight_hh_t
+        h = h0
+        if pre is None:
+            for a in out.unbind(0):
+                a.addmm_(h, weight_hh_t)
+                _activate_(a, activation, slope)
+                h = a
+        else:
+            for a, h_t in zip(pre.unbind(0), out.unbind(0)):
+                a.addmm_(h, weight_hh_t)
+                _activate(a, activation, slope, h_t)
+                h = h_t
+        ctx.activation, ctx.leaky_slope, ctx.recorder = activation, leaky_slope, recorder
+        ctx.has_bias = (bias_ih is not None, bias_hh is not None)
+        ctx.save_for_backward(x2d, h0, weight_ih, weight_hh, out, pre, prelu_weight)
+        return out, out[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_hn):
+        x2d, h0, weight_ih, weight_hh, out, pre, prelu_weight = ctx.saved_tensors
+        activation, recorder = ctx.activation, ctx.recorder
+        slope = prelu_weight.detach() if activation == "prelu" else ctx.leaky_slope
+        T, B, H = out.shape
+        need = ctx.needs_input_grad
+        grads = WeightGrads((need[0], need[2], need[3], need[4] or need[5]), x2d, h0, out, weight_ih, H)
+        grad_slope = out.new_zeros(H) if activation == "prelu" and need[6] else None
+        if recorder is not None and recorder.active() is None:
+            recorder = None
+
+        K = chunk_steps(T, B, H)
+        deriv_buf = out.new_empty(K, B, H)
+        grad_h_buf = out.new_empty(K, B, H)  # dL/dh_t, total
+        delta_buf = out.new_empty(K, B, H)  # dL/da_t
+        grad_out_steps = grad_out.unbind(0) if grad_out is not None else None
+        delta_next = None
+        for start, end in chunks_backward(T, K):
+            n = end - start
+            deriv, grad_h, delta = deriv_buf[:n], grad_h_buf[:n], delta_buf[:n]
+            _derivative(out[start:end], None if pre is None else pre[start:end], activation, slope, deriv)
+            grad_h_steps, delta_steps, deriv_steps = grad_h.unbind(0), delta.unbind(0), deriv.unbind(0)
+            for i in range(n - 1, -1, -1):
+                t = start + i
+                g = grad_h_steps[i]
+                if delta_next is None:  # t = T - 1
+                    _first_grad(g, grad_out_steps, grad_hn)
+                elif grad_out_steps is not None:
+                    torch.addmm(grad_out_steps[t], delta_next, weight_hh, out=g)
+                else:
+                    torch.mm(delta_next, weight_hh, out=g)
+                delta_next = torch.mul(g, deriv_steps[i], out=delta_steps[i])
+            flat = delta.view(n * B, H)
+            grads.chunk(start, end, flat, flat)
+            if grad_slope is not None:
+                negative = _negative_part(out[start:end], None if pre is None else pre[start:end], slope)
+                grad_slope += (grad_h * negative).sum((0, 1))
+            if recorder is not None:
+                recorder.put(start, grad_h)
+        grad_h0 = torch.mm(delta_next, weight_hh) if need[1] else None
+        grad_b_ih = grad_b_hh = None
+        if grads.grad_b is not None:
+            grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
+            grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
+        return (grads.grad_x, grad_h0, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh, grad_slope,
+                None, None, None)
+
+
+def _first_grad(g: torch.Tensor, grad_out_steps, grad_hn: torch.Tensor | None) -> None:
+    """dL/dh_T = g_T + dL/dh_n (either may be absent)."""
+    if grad_out_steps is not None and grad_hn is not None:
+        torch.add(grad_out_steps[-1], grad_hn, out=g)
+    elif grad_out_steps is not None:
+        g.copy_(grad_out_steps[-1])
+    elif grad_hn is not None:
+        g.copy_(grad_hn)
+    else:
+        g.zero_()
+
+
+def _negative_part(h: torch.Tensor, pre: torch.Tensor | None, slope: torch.Tensor) -> torch.Tensor:
+    """min(a, 0) for prelu: from a where kept, else h / w where h < 0 (every w > 0 then)."""
+    if pre is not None:
+        return pre.clamp(max=0)
+    return h.clamp(max=0) / slope
+
+
+def rnn_layer(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    activation: str = "tanh",
+    slope: torch.Tensor | float | None = None,
+    on_hidden=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). Returns (output (T,B,H), h_T).
+
+    Same signature and results as ``bptt.modules.reference.rnn_layer``.
+    ``on_hidden`` may be a ``StepRecorder``; any other callback needs the
+    per-step autograd graph, so the call then runs the reference loop.
+    """
+    if activation not in ACTIVATION_NAMES:
+        raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
+    if (on_hidden is not None and not isinstance(on_hidden, StepRecorder)) or x.shape[0] == 0:
+        from bptt.modules import reference
+
+        return reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, on_hidden)
+    if activation == "prelu":
+        if not isinstance(slope, torch.Tensor):
+            raise TypeError("prelu needs its per-unit slope tensor as slope")
+        prelu_weight, leaky_slope = slope, None
+    else:
+        prelu_weight = None
+        leaky_slope = float(0.01 if slope is None else slope) if activation == "leaky_relu" else None
+    return RNNFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, prelu_weight, activation, leaky_slope,
+                             on_hidden)

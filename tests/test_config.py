@@ -1,0 +1,81 @@
+"""Run settings: one validated object from YAML or the CLI, with a stable identity."""
+import subprocess
+import sys
+
+import pytest
+
+from bptt.config import ConfigError, RunConfig, build_config, load_config
+
+
+def test_defaults_live_in_the_config():
+    config = build_config({})
+    assert config.task == "adding" and config.cell == "rnn" and config.init == "pytorch"
+
+
+def test_yaml_and_overrides_build_the_same_object(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: adding\nseq_len: 200\ncell: rnn\nactivation: sigmoid\nclip_norm: 1.0\n")
+    from_file = load_config(path, hidden_size=16)
+    direct = build_config({"task": "adding", "seq_len": 200, "activation": "sigmoid", "clip_norm": 1.0,
+                           "hidden_size": 16})
+    assert from_file == direct
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ({"cell": "transformer"}, "cell: Input should be 'rnn', 'lstm' or 'gru'"),
+        ({"activation": "swish"}, "activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
+        ({"init": "he"}, "init: must be one of pytorch, identity, kaiming, orthogonal, xavier"),
+        ({"task": "chess"}, "task: must be one of adding, copy"),
+        ({"hidden_size": 0}, "hidden_size: Input should be greater than 0"),
+        ({"steps": -5}, "steps: Input should be greater than 0"),
+        ({"hiden_size": 8}, "unknown setting 'hiden_size'; allowed: task, seq_len"),
+        ({"cell": "lstm", "activation": "relu"}, "activation applies to cell 'rnn' only"),
+        ({"cell": "gru", "forget_bias": 1.0}, "forget_bias applies to cell 'lstm' only"),
+    ],
+)
+def test_errors_name_the_field_and_the_allowed_values(values, expected):
+    with pytest.raises(ConfigError) as error:
+        build_config(values)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cell: [rnn\n")
+    with pytest.raises(ConfigError, match="malformed YAML .* line"):
+        load_config(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(listed)
+
+
+def test_config_is_frozen():
+    config = build_config({})
+    with pytest.raises(Exception):
+        config.cell = "lstm"
+
+
+def test_identity_ignores_the_schedule_but_not_the_model():
+    base = build_config({"seq_len": 50})
+    assert base.identity() == build_config({"seq_len": 50, "steps": 7, "eval_every": 3}).identity()
+    assert base.identity() != build_config({"seq_len": 51}).identity()
+    assert base.identity() != build_config({"seq_len": 50, "seed": 1}).identity()
+
+
+def test_identity_is_stable_across_processes():
+    code = "from bptt.config import build_config; print(build_config({'seq_len': 50, 'cell': 'gru'}).identity())"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert other == build_config({"seq_len": 50, "cell": "gru"}).identity()
+    assert len(other) == 16
+
+
+def test_label_names_the_remedies():
+    config = RunConfig(activation="sigmoid", init="xavier", clip_norm=1.0, residual=True, readout="attention")
+    assert config.label() == "sigmoid+xavier+clip1+residual+attention"
+    assert RunConfig(cell="lstm", forget_bias=1.0).label() == "lstm+fb1"

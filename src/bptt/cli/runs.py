@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
+from bptt.cli.output import console
 from rich.table import Table
 
 from bptt.store import Database
@@ -27,4 +27,4 @@ def command(db_path: str, sweep: str | None, status: str | None) -> None:
         table.add_row(str(row.id), row.label, row.task, str(row.config.get("seq_len") or ""), row.status,
                       str(row.steps_done), fmt(final.get("test_loss")),
                       f"{final.get('metric', '')} {fmt(final.get('test_metric'))}", fmt(final.get("baseline")))
-    Console().print(table)
+    console().print(table)

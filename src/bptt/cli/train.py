@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
+from bptt.cli.output import console
 from rich.table import Table
 
 from bptt.cli.options import given, run_options
@@ -39,4 +39,4 @@ def command(config_path: str | None, db_path: str, resume: bool, as_json: bool, 
         value = summary.get(key)
         if value is not None:
             table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    console().print(table)

@@ -1,0 +1,145 @@
+"""The fast engine against the reference loop and torch.nn (float32, copied state dicts)."""
+import pytest
+import torch
+from torch import nn
+
+import bptt
+from bptt.engine import common
+from bptt.modules import ENGINES
+from bptt.modules.recurrent import DEFAULT_ENGINE
+
+IN, HID, BATCH, STEPS = 3, 6, 4, 7
+TORCH_TWINS = {"rnn-tanh": (bptt.RNN, nn.RNN, {"nonlinearity": "tanh"}),
+               "rnn-relu": (bptt.RNN, nn.RNN, {"nonlinearity": "relu"}),
+               "lstm": (bptt.LSTM, nn.LSTM, {}),
+               "gru": (bptt.GRU, nn.GRU, {})}
+ALL_CELLS = {**{f"rnn-{a}": (bptt.RNN, {"activation": a}) for a in ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")},
+             "rnn-leaky-negative": (bptt.RNN, {"activation": "leaky_relu", "negative_slope": -0.2}),
+             "lstm": (bptt.LSTM, {}), "gru": (bptt.GRU, {})}
+
+
+def _state(is_lstm, num_layers):
+    h0 = torch.randn(num_layers, BATCH, HID)
+    return (h0, torch.randn(num_layers, BATCH, HID)) if is_lstm else h0
+
+
+def _flat(state):
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def _run(model, x, state, weights):
+    """Outputs, final states, and the gradients of x, h0 (c0) and every parameter."""
+    x = x.clone().requires_grad_()
+    state = [s.clone().requires_grad_() for s in _flat(state)]
+    out, final = model(x, tuple(state) if len(state) == 2 else state[0])
+    loss = (out * weights).sum() + sum((s * s).sum() for s in _flat(final))
+    loss.backward()
+    grads = {f"param {n}": p.grad for n, p in model.named_parameters()}
+    grads.update({"x": x.grad, **{f"state {i}": s.grad for i, s in enumerate(state)}})
+    return out, _flat(final), grads
+
+
+def _compare(a, b, **tol):
+    out_a, final_a, grads_a = a
+    out_b, final_b, grads_b = b
+    torch.testing.assert_close(out_a, out_b, **tol)
+    for u, v in zip(final_a, final_b):
+        torch.testing.assert_close(u, v, **tol)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], **tol, msg=lambda m: f"{name}: {m}")
+
+
+def test_fast_is_the_default_engine():
+    assert DEFAULT_ENGINE == "fast" and "fast" in ENGINES and "reference" in ENGINES
+    assert bptt.RNN(2, 3).engine == "fast"
+
+
+@pytest.mark.parametrize("name", list(TORCH_TWINS))
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_parity_with_torch_nn(name, num_layers, batch_first):
+    ours_cls, theirs_cls, kwargs = TORCH_TWINS[name]
+    theirs = theirs_cls(IN, HID, num_layers, batch_first=batch_first, **kwargs)
+    ours = ours_cls(IN, HID, num_layers, batch_first=batch_first, engine="fast", **kwargs)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(BATCH, STEPS, IN) if batch_first else torch.randn(STEPS, BATCH, IN)
+    state = _state(theirs_cls is nn.LSTM, num_layers)
+    weights = torch.randn(x.shape[:2] + (HID,))
+    _compare(_run(ours, x, state, weights), _run(theirs, x, state, weights))
+
+
+@pytest.mark.parametrize("name", list(ALL_CELLS))
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_parity_with_reference(name, num_layers, batch_first):
+    cls, kwargs = ALL_CELLS[name]
+    fast = cls(IN, HID, num_layers, batch_first=batch_first, engine="fast", **kwargs)
+    reference = cls(IN, HID, num_layers, batch_first=batch_first, engine="reference", **kwargs)
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(BATCH, STEPS, IN) if batch_first else torch.randn(STEPS, BATCH, IN)
+    state = _state(cls is bptt.LSTM, num_layers)
+    weights = torch.randn(x.shape[:2] + (HID,))
+    _compare(_run(fast, x, state, weights), _run(reference, x, state, weights))
+
+
+@pytest.mark.parametrize("name", ["rnn-prelu", "lstm", "gru"])
+def test_parity_with_options(name, monkeypatch):
+    """Residual, dropout (same seed), no bias, many backward chunks: still the reference's numbers."""
+    monkeypatch.setattr(common, "CHUNK_ELEMENTS", BATCH * HID * 2)
+    cls, kwargs = ALL_CELLS[name]
+    models = [cls(IN, HID, 3, bias=False, residual=True, dropout=0.3, engine=e, **kwargs) for e in ("fast", "reference")]
+    models[1].load_state_dict(models[0].state_dict())
+    x = torch.randn(STEPS, BATCH, IN)
+    state = _state(cls is bptt.LSTM, 3)
+    weights = torch.randn(STEPS, BATCH, HID)
+    results = []
+    for model in models:
+        torch.manual_seed(5)
+        results.append(_run(model, x, state, weights))
+    _compare(*results)
+
+
+@pytest.mark.parametrize("name", ["rnn-tanh", "lstm", "gru"])
+def test_loss_on_final_state_only(name):
+    """Only h_n reaches the loss: the output gradient is absent, not a zero buffer."""
+    cls, kwargs = ALL_CELLS[name]
+    fast = cls(IN, HID, 2, **kwargs)
+    reference = cls(IN, HID, 2, engine="reference", **kwargs)
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(STEPS, BATCH, IN)
+    for model in (fast, reference):
+        _, final = model(x)
+        _flat(final)[0].sum().backward()
+    for (name_, p), q in zip(fast.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=lambda m: f"{name_}: {m}")
+
+
+def test_unbatched_and_float64():
+    fast = bptt.GRU(IN, HID, 2, dtype=torch.float64)
+    reference = bptt.GRU(IN, HID, 2, engine="reference", dtype=torch.float64)
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(STEPS, IN, dtype=torch.float64)
+    out_f, h_f = fast(x)
+    out_r, h_r = reference(x)
+    assert out_f.dtype == torch.float64 and out_f.shape == (STEPS, HID) and h_f.shape == (2, HID)
+    torch.testing.assert_close(out_f, out_r)
+    torch.testing.assert_close(h_f, h_r)
+
+
+def test_no_grad_forward():
+    model = bptt.LSTM(IN, HID)
+    with torch.no_grad():
+        out, (h, c) = model(torch.randn(STEPS, BATCH, IN))
+    assert not out.requires_grad and out.shape == (STEPS, BATCH, HID)
+
+
+def test_other_callbacks_run_the_reference_loop():
+    """A plain on_hidden callback needs per-step graph nodes: the fast engine hands the call over."""
+    from bptt.engine.fast import rnn_layer
+
+    seen = []
+    x, h0 = torch.randn(STEPS, BATCH, IN), torch.zeros(BATCH, HID)
+    w_ih, w_hh = torch.randn(HID, IN), torch.randn(HID, HID, requires_grad=True)
+    rnn_layer(x, h0, w_ih, w_hh, None, None, "tanh", None, lambda t, h: seen.append(h.grad_fn is not None))
+    assert seen == [True] * STEPS

@@ -1,0 +1,128 @@
+"""record_gradients: batch-mean ||dL/dh_t||_2 per layer and step, on both engines."""
+import pytest
+import torch
+from torch import nn
+
+import bptt
+from bptt.engine import common
+from bptt.modules import reference
+
+IN, HID, BATCH, STEPS, LAYERS = 3, 5, 4, 9, 2
+
+
+def _manual_profile(model, x, weights, truncate=None):
+    """dL/dh_t (and dL/dc_t) by retain_grad on a hand-built reference stack; norms computed here."""
+    kind = type(model).__name__
+    hidden = [[None] * STEPS for _ in range(LAYERS)]
+    cells = [[None] * STEPS for _ in range(LAYERS)]
+    layer_input = x
+    finals = []
+    for layer in range(LAYERS):
+        params = model.layer_parameters(layer)
+        state = (torch.zeros(BATCH, HID), torch.zeros(BATCH, HID)) if kind == "LSTM" else torch.zeros(BATCH, HID)
+        outputs = []
+        chunk = truncate or STEPS
+        for start in range(0, STEPS, chunk):
+            if start:
+                state = tuple(s.detach() for s in state) if kind == "LSTM" else state.detach()
+
+            def keep(table, offset=start, layer=layer):
+                def hook(t, tensor):
+                    tensor.retain_grad()
+                    table[layer][offset + t] = tensor
+                return hook
+
+            piece = layer_input[start : start + chunk]
+            if kind == "RNN":
+                out, state = reference.rnn_layer(piece, state, *params, model.activation, model.slope(layer),
+                                                 on_hidden=keep(hidden))
+            elif kind == "LSTM":
+                out, state = reference.lstm_layer(piece, state, *params, on_hidden=keep(hidden), on_cell=keep(cells))
+            else:
+                out, state = reference.gru_layer(piece, state, *params, on_hidden=keep(hidden))
+            outputs.append(out)
+        layer_input = torch.cat(outputs)
+        finals.append(state[0] if kind == "LSTM" else state)
+    loss = (layer_input * weights).sum() + (finals[-1] ** 2).sum()
+    loss.backward()
+    norm = lambda table: torch.tensor([[h.grad.norm(dim=-1).mean().item() for h in row] for row in table])  # noqa: E731
+    return norm(hidden), (norm(cells) if kind == "LSTM" else None)
+
+
+def _recorded(model, x, weights, forward_inside=True):
+    if forward_inside:
+        with bptt.record_gradients(model) as rec:
+            out, state = model(x)
+            h_n = state[0] if isinstance(state, tuple) else state
+            ((out * weights).sum() + (h_n[-1] ** 2).sum()).backward()
+    else:
+        out, state = model(x)
+        h_n = state[0] if isinstance(state, tuple) else state
+        loss = (out * weights).sum() + (h_n[-1] ** 2).sum()
+        with bptt.record_gradients(model) as rec:
+            loss.backward()
+    return rec
+
+
+CASES = {"rnn-tanh": (bptt.RNN, {}), "rnn-prelu": (bptt.RNN, {"activation": "prelu"}),
+         "rnn-sigmoid": (bptt.RNN, {"activation": "sigmoid"}), "lstm": (bptt.LSTM, {}), "gru": (bptt.GRU, {})}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("truncate", [None, 4])
+@pytest.mark.parametrize("forward_inside", [True, False])
+def test_record_matches_retain_grad(name, engine, truncate, forward_inside, monkeypatch):
+    monkeypatch.setattr(common, "CHUNK_ELEMENTS", BATCH * HID * 2)  # several backward chunks
+    cls, kwargs = CASES[name]
+    model = cls(IN, HID, LAYERS, engine=engine, truncate=truncate, **kwargs)
+    x, weights = torch.randn(STEPS, BATCH, IN), torch.randn(STEPS, BATCH, HID)
+    expected_hidden, expected_cell = _manual_profile(model, x, weights, truncate)
+    rec = _recorded(model, x, weights, forward_inside)
+    assert rec.hidden.shape == (LAYERS, STEPS)
+    torch.testing.assert_close(rec.hidden, expected_hidden)
+    if cls is bptt.LSTM:
+        torch.testing.assert_close(rec.cell, expected_cell)
+    else:
+        assert rec.cell is None
+
+
+def test_record_through_a_wrapping_module():
+    inner = bptt.LSTM(IN, HID, LAYERS)
+    model = nn.Sequential(nn.Linear(IN, IN), inner)
+    x = torch.randn(STEPS, BATCH, IN)
+    with bptt.record_gradients(model) as rec:
+        out, _ = model(x)
+        out[-1].sum().backward()
+    assert rec.hidden.shape == (LAYERS, STEPS) and rec.cell.shape == (LAYERS, STEPS)
+    assert torch.all(rec.hidden > 0)
+
+
+def test_nothing_recorded_outside_the_block():
+    model = bptt.RNN(IN, HID)
+    x = torch.randn(STEPS, BATCH, IN)
+    with bptt.record_gradients(model) as rec:
+        pass
+    model(x)[0].sum().backward()
+    assert rec.hidden is None and rec.cell is None
+
+
+def test_record_needs_a_recurrent_layer():
+    with pytest.raises(TypeError, match="bptt RNN, LSTM or GRU"):
+        with bptt.record_gradients(nn.Linear(2, 2)):
+            pass
+
+
+def test_engines_agree_on_a_long_sequence():
+    """A vanishing profile over 60 steps: fast and reference record the same numbers."""
+    fast = bptt.RNN(2, 16, activation="sigmoid")
+    ref = bptt.RNN(2, 16, activation="sigmoid", engine="reference")
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(60, 8, 2)
+    profiles = []
+    for model in (fast, ref):
+        with bptt.record_gradients(model) as rec:
+            model(x)[1].sum().backward()
+        profiles.append(rec.hidden)
+    torch.testing.assert_close(profiles[0], profiles[1])
+    assert profiles[0][0, 0] < profiles[0][0, -1]  # the gradient shrinks with lag

@@ -1,0 +1,28 @@
+"""End to end: what the seed notes claim, on small budgets."""
+import pytest
+
+from bptt.config import build_config
+from bptt.training import train
+
+
+@pytest.mark.slow
+def test_lstm_solves_adding_at_length_50():
+    config = build_config({"task": "adding", "seq_len": 50, "cell": "lstm", "forget_bias": 1.0, "clip_norm": 1.0,
+                           "hidden_size": 32, "batch_size": 32, "lr": 0.01, "steps": 800, "eval_size": 500,
+                           "eval_every": 800, "progress": False})
+    result = train(config)
+    assert result.final["test_loss"] < 0.3 * result.final["baseline"]
+
+
+def _sentiment(delay, steps=300):
+    return build_config({"task": "sentiment", "delay": delay, "cell": "rnn", "activation": "sigmoid",
+                         "hidden_size": 32, "batch_size": 32, "lr": 0.01, "steps": steps, "eval_size": 500,
+                         "eval_every": steps, "progress": False})
+
+
+@pytest.mark.slow
+def test_sigmoid_rnn_learns_a_short_delay_but_stays_at_chance_at_delay_60():
+    short = train(_sentiment(delay=2))
+    long = train(_sentiment(delay=60))
+    assert short.final["test_metric"] > 0.8
+    assert abs(long.final["test_metric"] - 0.5) < 0.06

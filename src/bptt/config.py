@@ -47,42 +47,42 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: str = "adding"
-    seq_len: int | None = Field(default=None, gt=0)
-    delay: int | None = Field(default=None, ge=0)
-    task_variant: str | None = None
-    data_dir: str | None = None
-    eval_size: int = Field(default=1000, gt=0)
+    task: str = Field(default="adding", description="task name: adding, copy, temporal_order, sentiment, digits, ..., or ucr:NAME")
+    seq_len: int | None = Field(default=None, gt=0, description="sequence length T (default: the task's own)")
+    delay: int | None = Field(default=None, ge=0, description="steps between the informative token and the end (sentiment)")
+    task_variant: str | None = Field(default=None, description="a task's named variant (adding: default, hochreiter, tcn)")
+    data_dir: str | None = Field(default=None, description="directory of data files for tasks that read them (mnist)")
+    eval_size: int = Field(default=1000, gt=0, description="examples in the fixed validation and test sets of generated tasks")
 
-    cell: Literal["rnn", "lstm", "gru"] = "rnn"
-    activation: str = "tanh"
-    negative_slope: float = 0.01
-    init: str = "pytorch"
-    init_scale: float = Field(default=1.0, gt=0)
-    forget_bias: float | None = None
-    residual: bool = False
-    hidden_size: int = Field(default=128, gt=0)
-    num_layers: int = Field(default=1, gt=0)
-    dropout: float = Field(default=0.0, ge=0, le=1)
-    readout: Literal["last", "mean", "attention"] = "last"
-    embedding_size: int = Field(default=32, gt=0)
-    engine: str | None = None
+    cell: Literal["rnn", "lstm", "gru"] = Field(default="rnn", description="recurrent cell: rnn, lstm or gru")
+    activation: str = Field(default="tanh", description="RNN activation: sigmoid, tanh, relu, leaky_relu, prelu")
+    negative_slope: float = Field(default=0.01, description="slope below zero of leaky_relu, initial slope of prelu")
+    init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming")
+    init_scale: float = Field(default=1.0, gt=0, description="gain of the init (identity: the diagonal value)")
+    forget_bias: float | None = Field(default=None, description="LSTM forget-gate bias at init (e.g. 1.0)")
+    residual: bool = Field(default=False, description="skip connections between stacked layers")
+    hidden_size: int = Field(default=128, gt=0, description="hidden units per layer")
+    num_layers: int = Field(default=1, gt=0, description="stacked recurrent layers")
+    dropout: float = Field(default=0.0, ge=0, le=1, description="dropout between stacked layers")
+    readout: Literal["last", "mean", "attention"] = Field(default="last", description="sequence summary: last, mean or attention")
+    embedding_size: int = Field(default=32, gt=0, description="token embedding size (token tasks)")
+    engine: str | None = Field(default=None, description="BPTT engine (default: the fastest registered)")
 
-    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
-    lr: float = Field(default=1e-3, gt=0)
-    momentum: float = Field(default=0.0, ge=0)
-    batch_size: int = Field(default=64, gt=0)
-    steps: int = Field(default=1000, gt=0)
-    clip_norm: float | None = Field(default=None, gt=0)
-    clip_value: float | None = Field(default=None, gt=0)
-    nonfinite: Literal["skip", "raise"] = "skip"
-    tbptt: int | None = Field(default=None, gt=0)
-    eval_every: int = Field(default=100, gt=0)
-    record_every: int = Field(default=0, ge=0)
-    checkpoint_every: int = Field(default=100, gt=0)
-    seed: int = Field(default=0, ge=0)
-    device: str = "cpu"
-    progress: bool = True
+    optimizer: Literal["adam", "sgd", "rmsprop"] = Field(default="adam", description="adam, sgd or rmsprop")
+    lr: float = Field(default=1e-3, gt=0, description="learning rate")
+    momentum: float = Field(default=0.0, ge=0, description="momentum (sgd, rmsprop)")
+    batch_size: int = Field(default=64, gt=0, description="examples per training step")
+    steps: int = Field(default=1000, gt=0, description="training steps")
+    clip_norm: float | None = Field(default=None, gt=0, description="clip the global gradient L2 norm to this value")
+    clip_value: float | None = Field(default=None, gt=0, description="clip each gradient element to [-v, v]")
+    nonfinite: Literal["skip", "raise"] = Field(default="skip", description="a nan/inf gradient: skip the step (counted) or raise")
+    tbptt: int | None = Field(default=None, gt=0, description="truncate backpropagation every K steps")
+    eval_every: int = Field(default=100, gt=0, description="evaluate on the validation set every N steps")
+    record_every: int = Field(default=0, ge=0, description="record dL/dh_t at every time step every N steps (0: never)")
+    checkpoint_every: int = Field(default=100, gt=0, description="write a checkpoint every N steps")
+    seed: int = Field(default=0, ge=0, description="the one seed all randomness flows from")
+    device: str = Field(default="cpu", description="torch device: cpu, cuda, ...")
+    progress: bool = Field(default=True, description="progress bar on a terminal")
 
     @field_validator("device")
     @classmethod

@@ -23,7 +23,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         if name in HIDDEN:
             continue
         flag = "--" + name.replace("_", "-")
-        help_text = f"default: {field.default!r}"
+        help_text = field.description + ("" if field.default is None else f" [default: {field.default}]")
         if field.annotation is bool:
             option = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None, help=help_text)
         else:

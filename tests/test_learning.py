@@ -16,13 +16,14 @@ def test_lstm_solves_adding_at_length_50():
 
 def _sentiment(delay, steps=300):
     return build_config({"task": "sentiment", "delay": delay, "cell": "rnn", "activation": "sigmoid",
-                         "hidden_size": 32, "batch_size": 32, "lr": 0.01, "steps": steps, "eval_size": 500,
+                         "hidden_size": 32, "batch_size": 32, "lr": 0.03, "steps": steps, "eval_size": 500,
                          "eval_every": steps, "progress": False})
 
 
 @pytest.mark.slow
 def test_sigmoid_rnn_learns_a_short_delay_but_stays_at_chance_at_delay_60():
-    short = train(_sentiment(delay=2))
+    short = train(_sentiment(delay=4))
     long = train(_sentiment(delay=60))
-    assert short.final["test_metric"] > 0.8
+    # Half the sentences negate their polar word; reading the polar word alone scores 75 %.
+    assert short.final["test_metric"] > 0.7
     assert abs(long.final["test_metric"] - 0.5) < 0.06

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import torch
 
-from bptt.engine.recording import StepRecorder
-
 CHUNK_ELEMENTS = 1 << 20
 
 
@@ -46,8 +44,16 @@ def add_bias(*biases: torch.Tensor | None) -> torch.Tensor | None:
     return present[0] if len(present) == 1 else sum(present[1:], present[0])
 
 
-def is_recorder(hook: object) -> bool:
-    return hook is None or isinstance(hook, StepRecorder)
+def first_grad(grad: torch.Tensor, has_output_grad: bool, extra: torch.Tensor | None) -> None:
+    """The gradient at the last step: ``grad`` already holds g_T when ``has_output_grad``; add
+    ``extra`` (dL/dh_n or dL/dc_n); with neither, zero."""
+    if has_output_grad:
+        if extra is not None:
+            grad.add_(extra)
+    elif extra is not None:
+        grad.copy_(extra)
+    else:
+        grad.zero_()
 
 
 class WeightGrads:

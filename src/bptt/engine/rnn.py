@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, project
+from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, first_grad, project
 from bptt.engine.recording import StepRecorder
 
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")
@@ -71,11 +71,10 @@ def _derivative(h: torch.Tensor, pre: torch.Tensor | None, activation: str, slop
         torch.mul(h, h, out=out).neg_().add_(h)  # h - h^2
     elif activation == "relu":
         torch.gt(h, 0, out=out)
-    else:
+    else:  # slope + (1 - slope) [a > 0]  (leaky_relu) or [a >= 0] (prelu)
         source = h if pre is None else pre
-        positive = source > 0 if activation == "leaky_relu" else source >= 0
-        one = torch.ones((), dtype=h.dtype, device=h.device)
-        torch.where(positive, one, torch.as_tensor(slope, dtype=h.dtype, device=h.device), out=out)
+        (torch.gt if activation == "leaky_relu" else torch.ge)(source, 0, out=out)
+        out.mul_(1 - slope).add_(slope)
 
 
 def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -> None:
@@ -155,30 +154,32 @@ class RNNFunction(torch.autograd.Function):
         deriv_buf = out.new_empty(K, B, H)
         grad_h_buf = out.new_empty(K, B, H)  # dL/dh_t, total
         delta_buf = out.new_empty(K, B, H)  # dL/da_t
-        grad_out_steps = grad_out.unbind(0) if grad_out is not None else None
         delta_next = None
         for start, end in chunks_backward(T, K):
             n = end - start
             deriv, grad_h, delta = deriv_buf[:n], grad_h_buf[:n], delta_buf[:n]
             _derivative(out[start:end], None if pre is None else pre[start:end], activation, slope, deriv)
+            if grad_out is not None:
+                grad_h.copy_(grad_out[start:end])
             grad_h_steps, delta_steps, deriv_steps = grad_h.unbind(0), delta.unbind(0), deriv.unbind(0)
             for i in range(n - 1, -1, -1):
-                t = start + i
                 g = grad_h_steps[i]
                 if delta_next is None:  # t = T - 1
-                    _first_grad(g, grad_out_steps, grad_hn)
-                elif grad_out_steps is not None:
-                    torch.addmm(grad_out_steps[t], delta_next, weight_hh, out=g)
+                    first_grad(g, grad_out is not None, grad_hn)
+                elif grad_out is not None:
+                    g.addmm_(delta_next, weight_hh)
                 else:
                     torch.mm(delta_next, weight_hh, out=g)
                 delta_next = torch.mul(g, deriv_steps[i], out=delta_steps[i])
             flat = delta.view(n * B, H)
             grads.chunk(start, end, flat, flat)
-            if grad_slope is not None:
-                negative = _negative_part(out[start:end], None if pre is None else pre[start:end], slope)
-                grad_slope += (grad_h * negative).sum((0, 1))
+            if grad_slope is not None:  # sum_{t,b} dL/dh_t * min(a_t, 0); deriv is free again
+                source = out[start:end] if pre is None else pre[start:end]
+                grad_slope += torch.clamp(source, max=0, out=deriv).mul_(grad_h).sum((0, 1))
             if recorder is not None:
                 recorder.put(start, grad_h)
+        if grad_slope is not None and pre is None:
+            grad_slope /= slope  # min(a, 0) = min(h, 0) / w when every w > 0
         grad_h0 = torch.mm(delta_next, weight_hh) if need[1] else None
         grad_b_ih = grad_b_hh = None
         if grads.grad_b is not None:
@@ -186,25 +187,6 @@ class RNNFunction(torch.autograd.Function):
             grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
         return (grads.grad_x, grad_h0, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh, grad_slope,
                 None, None, None)
-
-
-def _first_grad(g: torch.Tensor, grad_out_steps, grad_hn: torch.Tensor | None) -> None:
-    """dL/dh_T = g_T + dL/dh_n (either may be absent)."""
-    if grad_out_steps is not None and grad_hn is not None:
-        torch.add(grad_out_steps[-1], grad_hn, out=g)
-    elif grad_out_steps is not None:
-        g.copy_(grad_out_steps[-1])
-    elif grad_hn is not None:
-        g.copy_(grad_hn)
-    else:
-        g.zero_()
-
-
-def _negative_part(h: torch.Tensor, pre: torch.Tensor | None, slope: torch.Tensor) -> torch.Tensor:
-    """min(a, 0) for prelu: from a where kept, else h / w where h < 0 (every w > 0 then)."""
-    if pre is not None:
-        return pre.clamp(max=0)
-    return h.clamp(max=0) / slope
 
 
 def rnn_layer(

@@ -30,6 +30,24 @@ class NonFiniteGradientError(RuntimeError):
     """A gradient held nan or inf and the run's policy is ``nonfinite: raise``."""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """One flush of a run's history: what ``Database.record_progress`` is given.
+
+    steps: (step, loss, grad_norm, clipped, skipped) rows; evals: (step, split,
+    loss, metric) rows; profiles: (step, hidden, cell) gradient profiles;
+    steps_done and train_seconds: the run's counters; checkpoint: the file
+    written right after this flush, or None.
+    """
+
+    steps: list[tuple[int, float, float, int, int]]
+    evals: list[tuple[int, str, float, float]]
+    profiles: list[tuple[int, list[list[float]], list[list[float]] | None]]
+    steps_done: int
+    train_seconds: float
+    checkpoint: str | None
+
+
 @dataclass
 class RunResult:
     """What a run ended with. ``final`` is the summary also stored in the database."""
@@ -99,8 +117,12 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         on_step: Callable[[int, float], None] | None = None,
         task: Task | None = None,
+        recorder: Callable[[Progress], None] | None = None,
     ) -> None:
         self.config = config
+        # Receives every flush of history, before its checkpoint is written (a sweep
+        # worker trains with db=None and hands its history to the driver this way).
+        self.recorder = recorder
         self.db = db
         self.sweep = sweep
         if checkpoint_dir is None and db is not None:
@@ -153,9 +175,9 @@ class Trainer:
         self.clipped = state["clipped"]
 
     def flush(self, checkpoint: bool) -> None:
-        """Write buffered history to the database, then (optionally) the checkpoint.
+        """Write buffered history to the database and the recorder, then (optionally) the checkpoint.
 
-        The database goes first: if the process dies between the two, the
+        The history goes first: if the process dies between the two, the
         checkpoint is older than the history, and a resume drops the history
         past the checkpoint and recomputes it.
         """
@@ -165,6 +187,9 @@ class Trainer:
                 self.run_id, self._steps, self._evals, self._profiles, self.step, self.train_seconds,
                 None if path is None else str(path),
             )
+        if self.recorder is not None:
+            self.recorder(Progress(self._steps, self._evals, self._profiles, self.step, self.train_seconds,
+                                   None if path is None else str(path)))
         self._steps, self._evals, self._profiles = [], [], []
         if path is not None:
             save_checkpoint(path, self.state())

@@ -1,0 +1,220 @@
+"""The six impacts of the vanishing gradient (from the notes), each a measured number.
+
+1. slow convergence            ``slow_convergence``: steps until the smoothed training
+                               loss reaches a target (a fraction of the memoryless baseline).
+2. long-term dependencies      ``long_term_dependencies``: the final metric against the delay.
+3. local minima                ``local_minima``: the fraction of runs (seeds) whose final
+                               test loss is still within 5 % of the memoryless baseline.
+4. instability                 ``seed_spread`` (the final metric across seeds) and
+                               ``perturbation_sensitivity`` (output change under a small
+                               input perturbation).
+5. overemphasis on recent data ``bptt.diagnostics.inputs.recent_share`` of the input contribution.
+6. difficulty with depth       ``depth_gradients``: per-layer gradient norms against depth,
+                               with and without residual connections.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from bptt.config import RunConfig, build_config
+from bptt.diagnostics.common import cast_batch, fixed_batch, measuring_copy, task_objective
+from bptt.diagnostics.history import DEFAULT_WINDOW, PLATEAU_TOLERANCE, steps_to_target
+from bptt.diagnostics.profile import LayerGradients, layer_gradients
+from bptt.tasks import Task
+
+if TYPE_CHECKING:
+    from bptt.store import Database
+    from bptt.training import RunResult
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run left: its config, final summary and training losses."""
+
+    config: RunConfig
+    final: dict[str, Any]
+    losses: tuple[float, ...] = field(default=())
+
+    @classmethod
+    def from_result(cls, result: RunResult) -> RunOutcome:
+        return cls(result.config, dict(result.final), tuple(result.losses))
+
+    @classmethod
+    def from_database(cls, db: Database, run_id: int) -> RunOutcome:
+        row = db.run(run_id)
+        if row is None:
+            raise ValueError(f"run {run_id} is not in the database {db.path}")
+        losses = tuple(float("nan") if loss is None else loss for _, loss, *_ in db.steps(run_id))
+        return cls(build_config(row.config), dict(row.final or {}), losses)
+
+
+def slow_convergence(outcome: RunOutcome, target_fraction: float = 0.5, window: int = DEFAULT_WINDOW) -> int | None:
+    """Steps until the moving mean of the training loss reaches target_fraction x the baseline (None: never)."""
+    baseline = outcome.final.get("baseline")
+    if baseline is None:
+        raise ValueError("the run's final summary has no baseline; was it finished?")
+    return steps_to_target(outcome.losses, target_fraction * baseline, window)
+
+
+@dataclass(frozen=True)
+class DelayPoint:
+    """The mean final metric of the runs at one delay (or sequence length when the task has no delay)."""
+
+    delay: int
+    metric: float
+    runs: int
+
+
+def long_term_dependencies(outcomes: Sequence[RunOutcome]) -> list[DelayPoint]:
+    """Final test metric against the delay, averaged over the runs at each delay; sorted by delay.
+
+    The delay is ``config.delay``, or ``config.seq_len`` for tasks without one.
+    Runs with no finite test metric (diverged) are left out.
+    """
+    groups: dict[int, list[float]] = {}
+    for outcome in outcomes:
+        delay = outcome.config.delay if outcome.config.delay is not None else outcome.final.get("seq_len")
+        metric = outcome.final.get("test_metric")
+        if delay is None or metric is None or not math.isfinite(metric):
+            continue
+        groups.setdefault(int(delay), []).append(float(metric))
+    return [DelayPoint(d, statistics.fmean(v), len(v)) for d, v in sorted(groups.items())]
+
+
+def stuck_at_baseline(outcome: RunOutcome, tolerance: float = PLATEAU_TOLERANCE) -> bool:
+    """Whether the final test loss L satisfies L >= (1 - tolerance) x baseline (or the run diverged)."""
+    loss, baseline = outcome.final.get("test_loss"), outcome.final.get("baseline")
+    if baseline is None:
+        raise ValueError("the run's final summary has no baseline; was it finished?")
+    return loss is None or not math.isfinite(loss) or loss >= (1 - tolerance) * baseline
+
+
+def local_minima(outcomes: Sequence[RunOutcome], tolerance: float = PLATEAU_TOLERANCE) -> float:
+    """The fraction of runs stuck at the memoryless baseline (see ``stuck_at_baseline``)."""
+    if not outcomes:
+        raise ValueError("local_minima needs at least one run")
+    return sum(stuck_at_baseline(o, tolerance) for o in outcomes) / len(outcomes)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The final test metric across runs: mean, sample standard deviation, min and max."""
+
+    mean: float
+    std: float
+    low: float
+    high: float
+    runs: int
+
+
+def seed_spread(outcomes: Sequence[RunOutcome]) -> Spread:
+    """How much the final metric moves between runs that differ only in the seed (NaN std for one run)."""
+    values = [float(o.final["test_metric"]) for o in outcomes
+              if o.final.get("test_metric") is not None and math.isfinite(o.final["test_metric"])]
+    if not values:
+        raise ValueError("seed_spread needs at least one run with a finite test metric")
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return Spread(statistics.fmean(values), std, min(values), max(values), len(values))
+
+
+@torch.no_grad()
+def perturbation_sensitivity(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    scale: float = 1e-3,
+    at: nn.Module | None = None,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    seed: int = 0,
+) -> float:
+    """S = mean_b (||f(x_b + d_b) - f(x_b)||_2 / ||f(x_b)||_2) / scale.
+
+    d_b is Gaussian noise rescaled so that ||d_b||_F = scale ||x_b||_F over the
+    whole sequence of example b (time-major inputs, batch on axis 1). S = 1:
+    the output moves in proportion to the input; S >> 1: tiny input changes
+    swing the prediction. ``at`` perturbs the output of that submodule (the
+    embedded tokens) instead of ``inputs``.
+    """
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    run = forward if forward is not None else module
+    gen = torch.Generator().manual_seed(seed)
+
+    def perturbed(x: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+        dims = [d for d in range(x.dim()) if d != 1]
+        size = torch.linalg.vector_norm(x, dim=dims, keepdim=True)
+        return x + noise * scale * size / torch.linalg.vector_norm(noise, dim=dims, keepdim=True).clamp_min(1e-300)
+
+    clean = run(inputs)
+    if at is None:
+        if not inputs.is_floating_point():
+            raise TypeError("inputs must be floating point to perturb them; for token ids pass the embedding as at=")
+        noisy = run(perturbed(inputs))
+    else:
+        handle = at.register_forward_hook(lambda _m, _a, out: perturbed(out))
+        try:
+            noisy = run(inputs)
+        finally:
+            handle.remove()
+    flat = lambda t: t.reshape(-1, t.shape[-1]) if t.dim() == 2 else t.transpose(0, 1).reshape(t.shape[1], -1)  # noqa: E731
+    change = torch.linalg.vector_norm(flat(noisy - clean).double(), dim=-1)
+    size = torch.linalg.vector_norm(flat(clean).double(), dim=-1).clamp_min(1e-300)
+    return float((change / size).mean()) / scale
+
+
+@dataclass(frozen=True, eq=False)
+class DepthPoint:
+    """Per-layer gradients of one stacked network at initialisation."""
+
+    depth: int
+    residual: bool
+    gradients: LayerGradients
+
+    @property
+    def bottom_to_top(self) -> float:
+        """||dL/dW_ih^{(0)}||_F / ||dL/dW_ih^{(L-1)}||_F: how much less the first layer receives (NaN if the top gets 0)."""
+        top = float(self.gradients.weight_ih[-1])
+        return float(self.gradients.weight_ih[0]) / top if top > 0 else math.nan
+
+
+def depth_gradients(
+    config: RunConfig,
+    task: Task,
+    depths: Sequence[int] = (1, 2, 4),
+    residual: Sequence[bool] = (False, True),
+    examples: int = 64,
+) -> list[DepthPoint]:
+    """Per-layer gradient norms of ``config``'s network at initialisation, at each depth, with and without residual.
+
+    Every model is built from ``config.seed`` and measured in float64 on the
+    task's fixed batch; ``num_layers`` and ``residual`` are the only settings changed.
+    """
+    from bptt.training import make_model
+
+    batch = cast_batch(fixed_batch(task, examples), torch.float64)
+    points = []
+    for depth in depths:
+        for skip in residual:
+            model = measuring_copy(make_model(replace_config(config, num_layers=depth, residual=skip), task))
+            points.append(DepthPoint(depth, skip, layer_gradients(model, task_objective(model, task, batch))))
+    return points
+
+
+def replace_config(config: RunConfig, **changes: Any) -> RunConfig:
+    """``config`` with some settings changed, validated again."""
+    return build_config({**config.model_dump(), **changes})
+
+
+__all__ = [
+    "DelayPoint", "DepthPoint", "RunOutcome", "Spread", "depth_gradients", "local_minima", "long_term_dependencies",
+    "perturbation_sensitivity", "replace_config", "seed_spread", "slow_convergence", "stuck_at_baseline",
+]
+_ = replace  # dataclasses.replace is re-exported for callers building variants of frozen settings

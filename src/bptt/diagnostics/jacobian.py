@@ -1,0 +1,182 @@
+"""The Jacobian chain: why the gradient vanishes, step by step.
+
+Backpropagation multiplies the gradient by the transposed step Jacobian
+J_t = ds_t/ds_{t-1} at every step, s_t the layer's state (h_t, or (h_t, c_t)
+for an LSTM). Over the last k steps of a sequence of T,
+
+    P_k = J_{T-1} J_{T-2} ... J_{T-k},     ds_{T-1}/ds_{T-1-k} = P_k.
+
+For the simple RNN, J_t = diag(act'(a_t)) W_hh, so with |act'| <= gamma
+
+    ||P_k||_2 <= prod ||J_t||_2 <= (gamma * sigma_max(W_hh))^k,
+
+and Pascanu et al. (2013): if sigma_max(W_hh) < 1/gamma the gradient must
+vanish exponentially with lag (gamma = 1/4 sigmoid, 1 tanh and ReLU). This
+module measures the singular values of every J_t along a real trajectory and
+||P_k||_2 against that bound. Everything is computed in float64.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from bptt.diagnostics.common import recurrent_of, reference_engine
+from bptt.modules import reference
+from bptt.modules.activations import ACTIVATIONS
+
+
+@dataclass(frozen=True)
+class PascanuCondition:
+    """sigma_max(W_hh) against 1/gamma for one layer of a simple RNN.
+
+    vanishing_guaranteed: sigma_max < 1/gamma (the gradient must vanish);
+    above it, explosion is possible but not certain. For gated cells gamma is
+    not defined and ``applies`` is False.
+    """
+
+    applies: bool
+    sigma_max: float
+    gamma: float | None
+    activation: str | None
+
+    @property
+    def vanishing_guaranteed(self) -> bool:
+        return self.applies and self.gamma is not None and self.sigma_max * self.gamma < 1
+
+    def statement(self) -> str:
+        """One line, e.g. ``sigma_max(W_hh) = 2.1 < 1/gamma = 4: gradients must vanish``."""
+        if not self.applies:
+            return (f"sigma_max(W_hh) = {self.sigma_max:.3g}; gated cell: the bound gamma^k sigma_max^k "
+                    "does not apply (the forget/update gate sets the decay)")
+        limit = 1 / self.gamma
+        if self.vanishing_guaranteed:
+            return f"sigma_max(W_hh) = {self.sigma_max:.3g} < 1/gamma = {limit:.3g} ({self.activation}): gradients must vanish"
+        return (f"sigma_max(W_hh) = {self.sigma_max:.3g} >= 1/gamma = {limit:.3g} ({self.activation}): "
+                "vanishing is not guaranteed; explosion is possible")
+
+    def to_dict(self) -> dict:
+        return {"applies": self.applies, "sigma_max": self.sigma_max, "gamma": self.gamma,
+                "activation": self.activation, "vanishing_guaranteed": self.vanishing_guaranteed,
+                "statement": self.statement()}
+
+
+def pascanu_condition(recurrent: nn.Module, layer: int = 0) -> PascanuCondition:
+    """Pascanu et al.'s sufficient condition for vanishing, for layer ``layer`` of ``recurrent``."""
+    recurrent = recurrent_of(recurrent)
+    weight_hh = getattr(recurrent, f"weight_hh_l{layer}").detach().double()
+    sigma_max = float(torch.linalg.matrix_norm(weight_hh, ord=2))
+    if recurrent.MODE != "RNN":
+        return PascanuCondition(False, sigma_max, None, None)
+    gamma = ACTIVATIONS.get(recurrent.activation).derivative_bound(recurrent.slope(layer))
+    return PascanuCondition(True, sigma_max, float(gamma), recurrent.activation)
+
+
+@dataclass(frozen=True, eq=False)
+class JacobianChain:
+    """Step Jacobians along one trajectory and the norms of their products.
+
+    singular_values: (T, S) singular values of J_t = ds_t/ds_{t-1}, by step t, descending
+        (S = H, or 2H for an LSTM's (h, c)).
+    product_norm: (T,) ||P_k||_2 for k = 1 .. T (entry k - 1), P_k the product of the last k Jacobians.
+    bound: (T,) (gamma * sigma_max(W_hh))^k for a simple RNN, else None.
+    condition: Pascanu's condition for this layer.
+    """
+
+    singular_values: torch.Tensor
+    product_norm: torch.Tensor
+    bound: torch.Tensor | None
+    condition: PascanuCondition
+
+    def to_dict(self) -> dict:
+        return {"singular_values": self.singular_values.tolist(), "product_norm": self.product_norm.tolist(),
+                "bound": None if self.bound is None else self.bound.tolist(), "condition": self.condition.to_dict()}
+
+
+class _LayerInputs(TorchFunctionMode):
+    """Records the input sequence of every layer: the first argument of its W_ih projection."""
+
+    def __init__(self, weights: dict[int, int]) -> None:
+        super().__init__()
+        self.weights = weights
+        self.inputs: dict[int, list[torch.Tensor]] = {}
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.linear:
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            layer = self.weights.get(id(weight))
+            if layer is not None:
+                self.inputs.setdefault(layer, []).append(args[0].detach())
+        return func(*args, **kwargs)
+
+
+@torch.no_grad()
+def layer_inputs(model: nn.Module, run: Callable[[], Any]) -> list[torch.Tensor]:
+    """The (T, B, I_l) input sequence of each layer of the recurrent stack in ``model``, seen while ``run()`` runs it."""
+    recurrent = recurrent_of(model)
+    weights = {id(getattr(recurrent, f"weight_ih_l{layer}")): layer for layer in range(recurrent.num_layers)}
+    with reference_engine(recurrent), _LayerInputs(weights) as tap:
+        run()
+    return [torch.cat(tap.inputs[layer]) for layer in range(recurrent.num_layers)]
+
+
+def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """state (S,) , x_t (I,) -> next state (S,) for one example, on the reference cell, in float64."""
+    params = [None if p is None else p.detach().double() for p in recurrent.layer_parameters(layer)]
+    H = recurrent.hidden_size
+    if recurrent.MODE == "RNN":
+        slope = recurrent.slope(layer)
+        slope = slope.detach().double() if isinstance(slope, torch.Tensor) else slope
+
+        def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            _, h = reference.rnn_layer(x.view(1, 1, -1), state.view(1, H), *params, recurrent.activation, slope)
+            return h.view(H)
+    elif recurrent.MODE == "LSTM":
+        def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            h, c = state[:H].view(1, H), state[H:].view(1, H)
+            _, (h, c) = reference.lstm_layer(x.view(1, 1, -1), (h, c), *params)
+            return torch.cat([h.view(H), c.view(H)])
+    else:
+        def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            _, h = reference.gru_layer(x.view(1, 1, -1), state.view(1, H), *params)
+            return h.view(H)
+    return step
+
+
+def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, example: int = 0) -> JacobianChain:
+    """Singular values of ds_t/ds_{t-1} along the trajectory of one example, and ||P_k||_2 against the bound.
+
+    Args:
+        recurrent: a bptt RNN/LSTM/GRU (or a module holding one).
+        inputs: (T, B, I) the input sequence of layer ``layer`` (see ``layer_inputs``).
+        example: which sequence of the batch to follow; the state starts at zero.
+    """
+    recurrent = recurrent_of(recurrent)
+    step = _step_function(recurrent, layer)
+    x = inputs[:, example].detach().double()  # (T, I)
+    size = recurrent.hidden_size * (2 if recurrent.MODE == "LSTM" else 1)
+    state = torch.zeros(size, dtype=torch.float64)
+    jacobians = []
+    for x_t in x.unbind(0):
+        jacobians.append(torch.autograd.functional.jacobian(lambda s: step(s, x_t), state, vectorize=True))
+        with torch.no_grad():
+            state = step(state, x_t)
+    singular_values = torch.stack([torch.linalg.svdvals(j) for j in jacobians])  # (T, S)
+    product = torch.eye(size, dtype=torch.float64)
+    norms = []
+    for j in reversed(jacobians):  # P_k = P_{k-1} J_{T-k}
+        product = product @ j
+        norms.append(float(torch.linalg.matrix_norm(product, ord=2)))
+    condition = pascanu_condition(recurrent, layer)
+    bound = None
+    if condition.applies:
+        lags = torch.arange(1, len(jacobians) + 1, dtype=torch.float64)
+        bound = torch.exp(lags * math.log(max(condition.gamma * condition.sigma_max, 1e-300)))
+    return JacobianChain(singular_values, torch.tensor(norms, dtype=torch.float64), bound, condition)

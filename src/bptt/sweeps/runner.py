@@ -1,0 +1,254 @@
+"""The sweep driver: decides what to run, hands runs to a backend, and alone writes the database.
+
+Nothing lost, nothing twice:
+
+* A run is found again by its sweep name and ``RunConfig.identity()``. A row
+  that finished with ``steps_done >= steps`` is skipped; so is one that
+  diverged (a result, not an accident) or failed (unless ``retry_failed``).
+  A row that was interrupted, or finished with fewer steps than now asked
+  for, is taken up again (same row) from its checkpoint.
+* The driver owns every row it runs (its pid and host), so a driver killed
+  with ``kill -9`` leaves rows the next ``Database`` open marks
+  ``interrupted``; local workers die with their driver (see ``worker``).
+* Workers train with no database. The driver commits their spool files in
+  order (``worker`` explains why that keeps history and checkpoints in step)
+  and writes the final row when the run's outcome arrives.
+* One driver per sweep at a time: a lock file in the sweep's folder.
+"""
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from bptt.store import Database
+from bptt.store.database import RunRow
+from bptt.sweeps.backends import Backend, WorkerLost, make_backend
+from bptt.sweeps.spec import PlannedRun, SweepSpec
+from bptt.sweeps.worker import Assignment, Outcome, pending
+from bptt.training.progress import ProgressBar
+
+Action = Literal["skip", "new", "resume"]
+ATTEMPTS = 2  # a run whose worker process dies is started again once, from its checkpoint
+
+
+class SweepLockedError(RuntimeError):
+    """Another driver is running this sweep on the same checkpoint folder."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    run: PlannedRun
+    action: Action
+    row: RunRow | None
+    note: str
+
+
+@dataclass
+class SweepSummary:
+    name: str
+    planned: int
+    skipped: int
+    ran: int
+    seconds: float
+    statuses: dict[str, int]
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (label, status, reason)
+
+    @property
+    def runs_per_minute(self) -> float:
+        return 60.0 * self.ran / self.seconds if self.seconds > 0 else 0.0
+
+
+def checkpoint_root_for(db_path: str | Path) -> Path:
+    """Run folders live next to the database: ``<db stem>-sweeps/``."""
+    db_path = Path(db_path)
+    return db_path.parent / (db_path.stem + "-sweeps")
+
+
+def run_directory(root: str | Path, sweep: str, identity: str) -> Path:
+    return Path(root) / sweep / identity
+
+
+def decide(spec: SweepSpec, db: Database, retry_failed: bool = False) -> list[Decision]:
+    """What each planned run needs, from the latest row of the same sweep and identity."""
+    decisions = []
+    for run in spec.runs:
+        rows = db.runs(sweep=spec.name, identity=run.identity)
+        row = rows[-1] if rows else None
+        steps = run.config.steps
+        if row is None:
+            decisions.append(Decision(run, "new", None, "new"))
+        elif row.status == "finished" and row.steps_done >= steps:
+            decisions.append(Decision(run, "skip", row, "finished"))
+        elif row.status == "finished":
+            decisions.append(Decision(run, "resume", row, f"extend {row.steps_done} -> {steps} steps"))
+        elif row.status == "diverged":
+            decisions.append(Decision(run, "skip", row, "diverged"))
+        elif row.status == "failed" and not retry_failed:
+            decisions.append(Decision(run, "skip", row, "failed (--retry-failed runs it again)"))
+        elif row.status == "running":
+            decisions.append(Decision(run, "skip", row, "running in another process"))
+        else:
+            decisions.append(Decision(run, "resume", row, f"{row.status} at step {row.steps_done}"))
+    return decisions
+
+
+@dataclass
+class _Job:
+    run: PlannedRun
+    row_id: int
+    directory: Path
+    resume: bool
+    attempts: int = 0
+
+
+class SweepDriver:
+    """Runs the decisions of one sweep on a backend; see the module docstring."""
+
+    def __init__(self, spec: SweepSpec, db: Database, backend: Backend, checkpoint_root: str | Path, *,
+                 progress: bool = True, on_outcome: Callable[[PlannedRun, Outcome], None] | None = None) -> None:
+        self.spec = spec
+        self.db = db
+        self.backend = backend
+        self.root = Path(checkpoint_root)
+        self.progress = progress
+        self.on_outcome = on_outcome
+
+    # -- the spool -----------------------------------------------------------------------
+    def commit(self, job: _Job) -> None:
+        """Commit the run's spool files in order, deleting each after its commit."""
+        for path, record in pending(job.directory):
+            if record["kind"] == "start":
+                self.db.truncate_history(job.row_id, record["step"])
+                self.db.record_progress(job.row_id, [], [], [], record["step"], record["train_seconds"], None)
+            else:
+                self.db.record_progress(job.row_id, record["steps"], record["evals"], record["profiles"],
+                                        record["steps_done"], record["train_seconds"], record["checkpoint"])
+            path.unlink()
+
+    # -- one run -------------------------------------------------------------------------
+    def prepare(self, decision: Decision) -> _Job:
+        config = decision.run.config.model_copy(update={"progress": False})
+        directory = run_directory(self.root, self.spec.name, config.identity())
+        if decision.row is None:
+            shutil.rmtree(directory, ignore_errors=True)  # left by a database that is gone
+            row_id = self.db.create_run(config.identity(), config.label(), config.task, config.model_dump(),
+                                        sweep=self.spec.name)
+            return _Job(decision.run, row_id, directory, resume=False)
+        job = _Job(decision.run, decision.row.id, directory, resume=True)
+        self.commit(job)  # what a killed driver left in the spool
+        self.db.claim_run(job.row_id, config.model_dump())
+        return job
+
+    def submit(self, job: _Job) -> Any:
+        job.attempts += 1
+        config = job.run.config.model_copy(update={"progress": False})
+        # A new run whose first worker died resumes too: its checkpoint is this row's own.
+        assignment = Assignment(config.model_dump(), str(job.directory), job.resume or job.attempts > 1,
+                                self.backend.threads)
+        return self.backend.submit(assignment)
+
+    def finish(self, job: _Job, outcome: Outcome) -> None:
+        self.commit(job)
+        final = None if outcome.final is None else {**outcome.final, "run_id": job.row_id,
+                                                    "resumed_from": outcome.started_from}
+        self.db.finish_run(job.row_id, outcome.status, final, outcome.reason)
+        if self.on_outcome is not None:
+            self.on_outcome(job.run, outcome)
+
+    # -- the sweep -------------------------------------------------------------------------
+    def run(self, decisions: list[Decision]) -> SweepSummary:
+        started = time.perf_counter()
+        todo = deque(d for d in decisions if d.action != "skip")
+        skipped = len(decisions) - len(todo)
+        in_flight: dict[Any, _Job] = {}
+        problems: list[tuple[str, str, str]] = []
+        ran = 0
+        bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress)
+        try:
+            with bar:
+                while todo or in_flight:
+                    while todo and len(in_flight) < self.backend.capacity:
+                        job = self.prepare(todo.popleft())
+                        in_flight[self.submit(job)] = job
+                    done = self.backend.wait(list(in_flight), timeout=0.5)
+                    for job in in_flight.values():
+                        self.commit(job)
+                    for handle in done:
+                        job = in_flight.pop(handle)
+                        try:
+                            outcome = self.backend.outcome(handle)
+                        except WorkerLost as lost:
+                            self.commit(job)
+                            if job.attempts < ATTEMPTS:
+                                in_flight[self.submit(job)] = job
+                                continue
+                            outcome = Outcome("failed", str(lost), self.db.run(job.row_id).steps_done, None, 0, 0.0)
+                        self.finish(job, outcome)
+                        ran += 1
+                        if outcome.status != "finished":
+                            problems.append((job.run.config.label(), outcome.status, outcome.reason or ""))
+                            bar.show(problems=len(problems))
+                        bar.advance(1)
+        except BaseException:
+            # Ctrl-C or a driver error: stop the workers, keep what they flushed, mark the rest.
+            self.backend.close(cancel=True)
+            for job in in_flight.values():
+                self.commit(job)
+                self.db.finish_run(job.row_id, "interrupted", None, "sweep stopped before the run ended")
+            raise
+        self.backend.close()
+        statuses = Counter(self.db.runs(sweep=self.spec.name, identity=d.run.identity)[-1].status
+                           for d in decisions)
+        return SweepSummary(self.spec.name, len(decisions), skipped, ran, time.perf_counter() - started,
+                            dict(statuses), problems)
+
+
+def lock_sweep(root: Path, name: str) -> Any:
+    """Hold the sweep's lock file until the returned handle is closed."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SweepLockedError(f"sweep {name!r} is already running (lock {folder / '.lock'} is held)") from None
+    return handle
+
+
+def run_sweep(
+    spec: SweepSpec,
+    db_path: str | Path,
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    threads: int | None = None,
+    checkpoint_root: str | Path | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    on_outcome: Callable[[PlannedRun, Outcome], None] | None = None,
+) -> SweepSummary:
+    """Run every run of ``spec`` not already done, recording them in the database at ``db_path``."""
+    root = Path(checkpoint_root) if checkpoint_root is not None else checkpoint_root_for(db_path)
+    lock = lock_sweep(root, spec.name)
+    try:
+        with Database(db_path) as db:
+            decisions = decide(spec, db, retry_failed)
+            if all(d.action == "skip" for d in decisions):
+                driver_backend: Backend | None = None
+            else:
+                driver_backend = make_backend(backend, workers, address, threads)
+            driver = SweepDriver(spec, db, driver_backend, root, progress=progress,  # type: ignore[arg-type]
+                                 on_outcome=on_outcome)
+            if driver_backend is None:
+                statuses = Counter(d.row.status for d in decisions if d.row is not None)
+                return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, dict(statuses))
+            return driver.run(decisions)
+    finally:
+        lock.close()

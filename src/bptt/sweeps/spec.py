@@ -1,0 +1,228 @@
+"""Sweep specs: a YAML file that expands to a list of validated run configs.
+
+A spec::
+
+    name: remedies                 # names the sweep in the database and its checkpoint folder
+    description: ...               # optional, free text
+    base: {task: adding, steps: 2000, hidden_size: 64}   # settings shared by every run
+    grid:                          # setting -> values; every combination is run
+      activation: [sigmoid, tanh]
+      seq_len: [10, 50, 100]
+    variants:                      # optional: named settings applied together, crossed with the grid
+      - {name: plain}
+      - {name: xavier+clip, init: xavier, clip_norm: 1.0}
+    include:                       # optional: extra single runs (base + entry), not crossed with the grid
+      - {name: lstm, cell: lstm, seq_len: 100}
+    seeds: [0, 1, 2]               # every run above once per seed
+
+``grid`` may also be a list of such mappings: the union of their products (so
+one sweep can vary ``delay`` for one task and ``seq_len`` for another). Later
+layers win: base < variant < grid < seed < command-line overrides; a variant
+and the grid may not set the same key.
+
+Everything is validated before anything runs: unknown keys and bad values end
+with one line naming the key (a ``SweepSpecError``, exit code 2 on the CLI).
+Each expanded run is a ``RunConfig``; its ``identity()`` (every setting except
+the schedule ones) names it, so a run is never planned twice.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bptt.config import ConfigError, RunConfig, build_config, load_yaml
+
+SPEC_KEYS = ("name", "description", "base", "grid", "variants", "include", "seeds")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SweepSpecError(ConfigError):
+    """A bad sweep spec: one line naming the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a sweep: its config and, when it came from a named variant, that name."""
+
+    config: RunConfig
+    variant: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.config.identity()
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    runs: tuple[PlannedRun, ...]
+    description: str = ""
+    source: str = ""
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line; the value is read as YAML (``1e-3``, ``true``, ``null``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SweepSpecError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _check_settings(values: Any, where: str, source: str) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise SweepSpecError(f"sweep {source}: {where}: must be a mapping of run settings, got {type(values).__name__}")
+    for key in values:
+        if key not in RunConfig.model_fields:
+            allowed = ", ".join(RunConfig.model_fields)
+            raise SweepSpecError(f"sweep {source}: {where}: unknown setting {key!r}; allowed: {allowed}")
+    return dict(values)
+
+
+def _grids(data: dict[str, Any], source: str) -> list[tuple[str, dict[str, list[Any]]]]:
+    grid = data.get("grid") or {}
+    blocks = grid if isinstance(grid, list) else [grid]
+    result = []
+    for index, block in enumerate(blocks):
+        where = f"grid[{index}]" if isinstance(grid, list) else "grid"
+        block = _check_settings(block, where, source)
+        for key, values in block.items():
+            if key == "seed":
+                raise SweepSpecError(f"sweep {source}: {where}.seed: list seeds under the top-level 'seeds' key")
+            if not isinstance(values, list) or not values:
+                raise SweepSpecError(f"sweep {source}: {where}.{key}: must be a non-empty list of values, got {values!r}")
+        result.append((where, block))
+    return result
+
+
+def _named_entries(data: dict[str, Any], key: str, source: str) -> list[tuple[str, str | None, dict[str, Any]]]:
+    entries = data.get(key) or []
+    if not isinstance(entries, list):
+        raise SweepSpecError(f"sweep {source}: {key}: must be a list of mappings, got {type(entries).__name__}")
+    result = []
+    for index, entry in enumerate(entries):
+        where = f"{key}[{index}]"
+        if not isinstance(entry, dict):
+            raise SweepSpecError(f"sweep {source}: {where}: must be a mapping, got {type(entry).__name__}")
+        entry = dict(entry)
+        name = entry.pop("name", None)
+        if name is not None and not isinstance(name, str):
+            raise SweepSpecError(f"sweep {source}: {where}.name: must be text, got {name!r}")
+        if "seed" in entry:
+            raise SweepSpecError(f"sweep {source}: {where}.seed: list seeds under the top-level 'seeds' key")
+        result.append((where if name is None else f"{where} {name!r}", name, _check_settings(entry, where, source)))
+    return result
+
+
+def _seeds(data: dict[str, Any], base: dict[str, Any], source: str) -> list[int]:
+    if "seeds" not in data:
+        return [base.get("seed", 0)]
+    seeds = data["seeds"]
+    if "seed" in base:
+        raise SweepSpecError(f"sweep {source}: base.seed: give either base.seed or seeds, not both")
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise SweepSpecError(f"sweep {source}: seeds: must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise SweepSpecError(f"sweep {source}: seeds: each seed once, got {seeds!r}")
+    return seeds
+
+
+def _matches(config: RunConfig, filters: dict[str, list[Any]]) -> bool:
+    return all(getattr(config, key) in values for key, values in filters.items())
+
+
+def expand_spec(
+    data: dict[str, Any],
+    source: str = "spec",
+    *,
+    overrides: dict[str, Any] | None = None,
+    seeds: list[int] | None = None,
+    filters: dict[str, list[Any]] | None = None,
+    name: str | None = None,
+) -> SweepSpec:
+    """The runs of a spec mapping, each validated; raises SweepSpecError naming the bad key.
+
+    overrides: settings set on every run, last (``--set``); seeds: replaces the
+    spec's seeds; filters: keep only runs whose setting is one of the values
+    (``--filter``; an unset setting reads as None); name: replaces the spec's name.
+    """
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise SweepSpecError(f"sweep {source}: unknown key {key!r}; allowed: {', '.join(SPEC_KEYS)}")
+    name = data.get("name") if name is None else name
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SweepSpecError(f"sweep {source}: name: required, letters, digits and _ . - only, got {name!r}")
+    base = _check_settings(data.get("base") or {}, "base", source)
+    grids = _grids(data, source)
+    variants = _named_entries(data, "variants", source)
+    includes = _named_entries(data, "include", source)
+    seed_list = _seeds(data, base, source) if seeds is None else seeds
+    overrides = _check_settings(overrides or {}, "--set", source)
+    filters = _check_settings(filters or {}, "--filter", source)
+
+    # (where, variant name, settings) for every combination, before seeds. The
+    # product runs when a grid or variants are given, or when nothing else is.
+    combos: list[tuple[str, str | None, dict[str, Any]]] = []
+    if grids or variants or not includes:
+        for grid_where, block in grids or [("", {})]:
+            keys = list(block)
+            for variant_where, variant, settings in variants or [("", None, {})]:
+                shared = sorted(set(settings) & set(keys))
+                if shared:
+                    raise SweepSpecError(f"sweep {source}: {variant_where} and {grid_where} both set {shared[0]!r}")
+                where = " ".join(w for w in (grid_where, variant_where) if w)
+                for values in itertools.product(*(block[k] for k in keys)):
+                    combos.append((where, variant, {**settings, **dict(zip(keys, values))}))
+    combos += includes
+
+    runs: list[PlannedRun] = []
+    seen: set[str] = set()
+    for where, variant, settings in combos:
+        for seed in seed_list:
+            values = {**base, **settings, "seed": seed, **overrides}
+            try:
+                config = build_config(values)
+            except ConfigError as error:
+                shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+                detail = f" ({shown})" if shown else ""
+                raise SweepSpecError(f"sweep {source}: {where or 'base'}{detail}: {error}") from None
+            if filters and not _matches(config, filters):
+                continue
+            if config.identity() in seen:
+                continue
+            seen.add(config.identity())
+            runs.append(PlannedRun(config, variant))
+    _check_tasks(runs, source)
+    return SweepSpec(name, tuple(runs), str(data.get("description") or ""), source)
+
+
+def _check_tasks(runs: list[PlannedRun], source: str) -> None:
+    """Build each distinct task once, so bad task settings (a seq_len too short) end here."""
+    from bptt.tasks import TaskError
+    from bptt.training.loop import make_task
+
+    checked: set[tuple[Any, ...]] = set()
+    for run in runs:
+        c = run.config
+        key = (c.task, c.seq_len, c.delay, c.task_variant, c.data_dir)
+        if key in checked:
+            continue
+        checked.add(key)
+        try:
+            make_task(c.model_copy(update={"eval_size": 1}))
+        except TaskError as error:
+            raise SweepSpecError(f"sweep {source}: run {c.label()} on {c.task}: {error}") from None
+
+
+def load_spec(path: str | Path, **options: Any) -> SweepSpec:
+    """A sweep spec from a YAML file, expanded and validated (see ``expand_spec`` for options)."""
+    try:
+        data = load_yaml(path)
+    except ConfigError as error:
+        raise SweepSpecError(str(error).replace("config:", "sweep:", 1)) from None
+    return expand_spec(data, str(path), **options)

@@ -145,3 +145,9 @@ def test_kill_9_mid_run_then_resume_finishes_the_same_run(tmp_path):
     whole = train(build_config({"task": "adding", "seq_len": 200, "hidden_size": 32, "batch_size": 32,
                                 "steps": 60, "progress": False}))
     assert whole.final["test_loss"] == row.final["test_loss"]
+
+
+def test_tbptt_setting_truncates_the_recurrent_stack():
+    trainer = Trainer(config(steps=2, tbptt=3, seq_len=12))
+    assert trainer.model.recurrent.truncate == 3
+    assert trainer.run().status == "finished"

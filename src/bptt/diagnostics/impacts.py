@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -217,4 +217,3 @@ __all__ = [
     "DelayPoint", "DepthPoint", "RunOutcome", "Spread", "depth_gradients", "local_minima", "long_term_dependencies",
     "perturbation_sensitivity", "replace_config", "seed_spread", "slow_convergence", "stuck_at_baseline",
 ]
-_ = replace  # dataclasses.replace is re-exported for callers building variants of frozen settings

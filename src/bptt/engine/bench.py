@@ -82,23 +82,24 @@ def flops_per_step(cell: str, batch: int, hidden: int, seq_len: int, input_size:
     return 3.0 * 2 * GATES[cell] * hidden * (hidden + input_size) * batch * seq_len
 
 
-def _variants(hidden: int, device: str, dtype: torch.dtype) -> dict[str, tuple[str, nn.Module, bool]]:
+def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> dict[str, tuple[str, nn.Module, bool]]:
     """name -> (cell, module, record): every module with the same input and hidden size."""
     import bptt
 
     make = dict(device=device, dtype=dtype)
+    I, H = input_size, hidden  # noqa: E741
     out: dict[str, tuple[str, nn.Module, bool]] = {
-        "nn.RNN(tanh)": ("rnn", nn.RNN(hidden, hidden, **make), False),
-        "reference RNN(tanh)": ("rnn", bptt.RNN(hidden, hidden, engine="reference", **make), False),
+        "nn.RNN(tanh)": ("rnn", nn.RNN(I, H, **make), False),
+        "reference RNN(tanh)": ("rnn", bptt.RNN(I, H, engine="reference", **make), False),
     }
     for activation in ACTIVATIONS:
-        out[f"bptt RNN({activation})"] = ("rnn", bptt.RNN(hidden, hidden, activation=activation, **make), False)
+        out[f"bptt RNN({activation})"] = ("rnn", bptt.RNN(I, H, activation=activation, **make), False)
     out["bptt RNN(tanh)+record"] = ("rnn", out["bptt RNN(tanh)"][1], True)
-    out["nn.LSTM"] = ("lstm", nn.LSTM(hidden, hidden, **make), False)
-    out["bptt LSTM"] = ("lstm", bptt.LSTM(hidden, hidden, **make), False)
+    out["nn.LSTM"] = ("lstm", nn.LSTM(I, H, **make), False)
+    out["bptt LSTM"] = ("lstm", bptt.LSTM(I, H, **make), False)
     out["bptt LSTM+record"] = ("lstm", out["bptt LSTM"][1], True)
-    out["nn.GRU"] = ("gru", nn.GRU(hidden, hidden, **make), False)
-    out["bptt GRU"] = ("gru", bptt.GRU(hidden, hidden, **make), False)
+    out["nn.GRU"] = ("gru", nn.GRU(I, H, **make), False)
+    out["bptt GRU"] = ("gru", bptt.GRU(I, H, **make), False)
     return out
 
 
@@ -140,18 +141,21 @@ def measure(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     progress: Callable[[str], None] | None = None,
+    input_size: int | None = None,
 ) -> BenchResult:
     """Median training-step time of every variant on every (B, H, T) shape, and the ratios.
 
-    Variants run interleaved, ``repeats`` times each after one warm-up step.
+    Variants run interleaved, ``repeats`` times each after one warm-up step;
+    ``variants`` picks names (default: all); ``input_size`` defaults to H.
     """
     result = BenchResult(threads=torch.get_num_threads(), device=device)
     generator = torch.Generator().manual_seed(0)
     for batch, hidden, seq_len in shapes:
         torch.manual_seed(0)
-        table = _variants(hidden, device, dtype)
+        in_size = hidden if input_size is None else input_size
+        table = _variants(in_size, hidden, device, dtype)
         names = [n for n in table if variants is None or n in variants]
-        x = torch.randn(seq_len, batch, hidden, generator=generator, dtype=dtype).to(device)
+        x = torch.randn(seq_len, batch, in_size, generator=generator, dtype=dtype).to(device)
         times: dict[str, list[float]] = {n: [] for n in names}
         for repeat in range(repeats + 1):
             for name in names:
@@ -168,7 +172,7 @@ def measure(
         for name in names:
             cell = table[name][0]
             seconds = medians[name]
-            gflops = flops_per_step(cell, batch, hidden, seq_len) / seconds / 1e9
+            gflops = flops_per_step(cell, batch, hidden, seq_len, in_size) / seconds / 1e9
             result.timings.append(Timing(name, cell, batch, hidden, seq_len, seconds, gflops))
         for variant, baseline in COMPARISONS:
             if variant in medians and baseline in medians:

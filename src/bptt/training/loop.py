@@ -252,7 +252,7 @@ class Trainer:
             "identity": self.config.identity(),
             "label": self.config.label(),
             "task": self.config.task,
-            "seq_len": task.settings.seq_len,
+            "seq_len": task.describe().get("seq_len"),
             "status": status,
             "steps": self.step,
             "test_loss": _finite_or_none(test_loss),

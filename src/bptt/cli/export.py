@@ -1,0 +1,34 @@
+"""`bptt export`: runs as CSV or Parquet, one row per run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bptt.cli.output import console
+
+
+@click.command("export")
+@click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--sweep", default=None, help="Only the runs of this sweep (default: every run).")
+@click.option("-o", "--output", default="runs.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="runs.csv, or runs.parquet (needs pyarrow).")
+def command(db_path: str, sweep: str | None, output: str) -> None:
+    """Write one row per run: its status, every setting (config_*) and its final summary (final_*), e.g.
+
+    bptt export --db sweeps.db --sweep remedies -o remedies.csv
+    """
+    from bptt.report.export import export_runs
+
+    if not Path(db_path).is_file():
+        raise click.UsageError(f"--db: no database at {db_path}")
+    suffix = Path(output).suffix
+    if suffix not in (".csv", ".parquet"):
+        raise click.UsageError(f"-o: the file must end in .csv or .parquet, got {output!r}")
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise click.UsageError("-o: writing Parquet needs pyarrow (pip install pyarrow); use a .csv name") from None
+    count = export_runs(db_path, output, sweep)
+    console().print(f"wrote {count} runs to {output}")

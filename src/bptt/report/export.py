@@ -1,0 +1,52 @@
+"""Runs as a flat table (one row per run) for CSV or Parquet: the run's row, its settings, its final summary."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from bptt.config import RunConfig
+from bptt.store import Database
+
+RUN_COLUMNS = ("id", "sweep", "identity", "label", "task", "status", "reason", "steps_done", "train_seconds",
+               "created_at", "finished_at")
+FINAL_COLUMNS = ("seq_len", "test_loss", "test_metric", "val_loss", "val_metric", "metric", "baseline",
+                 "chance_metric", "solved", "skipped_steps", "clipped_steps", "steps_per_second", "resumed_from")
+
+
+def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str, Any]]:
+    """One dict per run: run columns, then every RunConfig setting, then ``final_*`` summary fields."""
+    records = []
+    with Database(db_path) as db:
+        for row in db.runs(sweep=sweep):
+            record: dict[str, Any] = {name: getattr(row, name) for name in RUN_COLUMNS}
+            record.update({f"config_{name}": row.config.get(name) for name in RunConfig.model_fields
+                           if name != "task"})
+            final = row.final or {}
+            record.update({f"final_{name}": final.get(name) for name in FINAL_COLUMNS})
+            records.append(record)
+    return records
+
+
+def columns() -> list[str]:
+    return [*RUN_COLUMNS, *(f"config_{n}" for n in RunConfig.model_fields if n != "task"),
+            *(f"final_{n}" for n in FINAL_COLUMNS)]
+
+
+def export_runs(db_path: str | Path, output: str | Path, sweep: str | None = None) -> int:
+    """Write the runs to ``output`` (.csv, or .parquet with pyarrow); return how many."""
+    output = Path(output)
+    records = run_records(db_path, sweep)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(records) if records else pa.table({c: pa.array([], pa.null()) for c in columns()})
+        pq.write_table(table, output)
+    else:
+        with open(output, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns())
+            writer.writeheader()
+            writer.writerows(records)
+    return len(records)

@@ -1,0 +1,245 @@
+"""The sweep report: one self-contained HTML page from the results database.
+
+For each task: the final metric against sequence length per remedy (the
+notes' central comparison, with the memoryless baseline drawn), the success
+rate across seeds, convergence curves (validation metric against step), the
+gradient profiles ||dL/dh_t|| against lag overlaid per remedy, and our numbers
+beside the published ones (``published.PUBLISHED``) on the same task and length.
+
+A "remedy" is a run's label (``RunConfig.label()``: cell or activation, then
+the remedies switched on); a "length" is ``delay`` where a run sets it (the
+delayed sentiment task's controlled variable) and the task's sequence length
+otherwise.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from bptt.report.html import Section, Table, write_page
+from bptt.report.published import MODELS, PUBLISHED, our_value
+from bptt.store import Database
+from bptt.store.database import RunRow
+
+MAX_PANELS = 4
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One run as the report sees it."""
+
+    row: RunRow
+    label: str
+    length: int | None
+    length_name: str  # "delay" or "seq_len"
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.row.final or {}
+
+    @property
+    def seed(self) -> int:
+        return int(self.row.config.get("seed", 0))
+
+
+def run_point(row: RunRow) -> RunPoint:
+    final = row.final or {}
+    if row.config.get("delay") is not None:
+        return RunPoint(row, row.label, row.config["delay"], "delay")
+    return RunPoint(row, row.label, final.get("seq_len") or row.config.get("seq_len"), "seq_len")
+
+
+def _mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(values) if values else None
+
+
+def _panels(lengths: list[int]) -> list[int]:
+    """At most MAX_PANELS lengths, spread from the shortest to the longest."""
+    if len(lengths) <= MAX_PANELS:
+        return lengths
+    picks = {round(i * (len(lengths) - 1) / (MAX_PANELS - 1)) for i in range(MAX_PANELS)}
+    return [lengths[i] for i in sorted(picks)]
+
+
+def _by(points: list[RunPoint], *keys: str) -> dict[tuple[Any, ...], list[RunPoint]]:
+    groups: dict[tuple[Any, ...], list[RunPoint]] = defaultdict(list)
+    for p in points:
+        groups[tuple(getattr(p, k) for k in keys)].append(p)
+    return dict(sorted(groups.items(), key=lambda kv: tuple(str(k) if k is None else k for k in kv[0])))
+
+
+# -- figures --------------------------------------------------------------------------------
+def metric_figure(task: str, points: list[RunPoint]) -> Figure:
+    finished = [p for p in points if p.row.status == "finished" and p.final.get("test_metric") is not None]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for (label,), group in _by(finished, "label").items():
+        by_length = _by(group, "length")
+        xs = [length for (length,) in by_length]
+        values = [[p.final["test_metric"] for p in g] for g in by_length.values()]
+        means = [statistics.fmean(v) for v in values]
+        low = [m - min(v) for m, v in zip(means, values)]
+        high = [max(v) - m for m, v in zip(means, values)]
+        ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
+    reference = next((p.final for p in points if p.final.get("chance_metric") is not None), {})
+    if reference:
+        ax.axhline(reference["chance_metric"], color="black", linestyle="--", linewidth=1,
+                   label="memoryless baseline")
+        if reference.get("metric") == "mse":
+            ax.set_yscale("log")
+    lengths = [p.length for p in finished if p.length]
+    if lengths and max(lengths) / min(lengths) >= 10:
+        ax.set_xscale("log")
+    ax.set_xlabel(points[0].length_name.replace("_", " ") if points else "length")
+    ax.set_ylabel(f"final test {reference.get('metric', 'metric')} (mean; bars: min-max over seeds)")
+    ax.set_title(f"{task}: final metric against length")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figure:
+    lengths = _panels(sorted({p.length for p in points if p.length is not None}))
+    fig, axes = plt.subplots(1, max(1, len(lengths)), figsize=(3.4 * max(1, len(lengths)), 3.4), squeeze=False)
+    metric = next((p.final.get("metric") for p in points if p.final.get("metric")), "metric")
+    for ax, length in zip(axes[0], lengths):
+        for (label,), group in _by([p for p in points if p.length == length], "label").items():
+            curves: dict[int, list[float]] = defaultdict(list)
+            for p in group:
+                for step, _, _, value in db.evals(p.row.id, "val"):
+                    if value is not None and math.isfinite(value):
+                        curves[step].append(value)
+            if curves:
+                steps = sorted(curves)
+                ax.plot(steps, [statistics.fmean(curves[s]) for s in steps], label=label)
+        ax.set_title(f"{points[0].length_name} = {length}", fontsize=9)
+        ax.set_xlabel("step")
+        if metric == "mse":
+            ax.set_yscale("log")
+    axes[0][0].set_ylabel(f"validation {metric} (mean over seeds)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"{task}: convergence")
+    return fig
+
+
+def _profile(db: Database, run_id: int, latest: bool) -> list[float] | None:
+    """The last layer's ||dL/dh_t|| of the run's first or last recorded profile."""
+    order = "DESC" if latest else "ASC"
+    row = db.connection.execute(
+        f"SELECT hidden FROM gradient_profiles WHERE run_id = ? ORDER BY step {order} LIMIT 1", (run_id,)
+    ).fetchone()
+    return None if row is None else json.loads(row[0])[-1]
+
+
+def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | None:
+    """At the longest length with profiles: the first and the last recorded profile, per remedy."""
+    recorded = [p for p in points if _profile(db, p.row.id, latest=False) is not None]
+    if not recorded:
+        return None
+    length = max(p.length or 0 for p in recorded)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, latest in zip(axes, (False, True)):
+        for (label,), group in _by([p for p in recorded if (p.length or 0) == length], "label").items():
+            profiles = [_profile(db, p.row.id, latest) for p in group]
+            size = min(len(q) for q in profiles)
+            # Mean over seeds of each step's norm; lag = steps back from the last step.
+            mean = [statistics.fmean(q[len(q) - size + i] for q in profiles) for i in range(size)]
+            lags = list(range(size - 1, -1, -1))
+            ax.plot(lags, [max(v, 1e-30) for v in mean], label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("lag (steps back from the last step)")
+        ax.set_title("last recorded step" if latest else "first recorded step", fontsize=9)
+    axes[0].set_ylabel("batch-mean ||dL/dh_t||_2 (last layer)")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"{task}: gradient profiles at {recorded[0].length_name} = {length}")
+    return fig
+
+
+# -- tables ---------------------------------------------------------------------------------
+def success_table(task: str, points: list[RunPoint]) -> Table:
+    lengths = sorted({p.length for p in points if p.length is not None})
+    rows = []
+    for (label,), group in _by(points, "label").items():
+        cells = []
+        for length in lengths:
+            at = [p for p in group if p.length == length and p.row.status in ("finished", "diverged")]
+            cells.append(f"{sum(bool(p.final.get('solved')) for p in at)}/{len(at)}" if at else "")
+        rows.append([label, *cells])
+    name = points[0].length_name if points else "length"
+    return Table(["remedy", *(f"{name} {n}" for n in lengths)], rows,
+                 f"{task}: runs that solved the task / runs finished (diverged count as not solved)")
+
+
+def published_table(points: list[RunPoint]) -> Table:
+    rows = []
+    for result in PUBLISHED:
+        matches = MODELS.get(result.model)
+        ours = [p for p in points if p.row.status == "finished" and p.row.task == result.task
+                and matches is not None and matches(p.row.config)
+                and (result.seq_len is None or p.final.get("seq_len") == result.seq_len)]
+        if not ours and not any(p.row.task == result.task for p in points):
+            continue  # a task this database never ran
+        values = [our_value(result.quantity, p.final) for p in ours]
+        mean = _mean(values)
+        labels = ", ".join(sorted({p.label for p in ours}))
+        rows.append([result.task, result.seq_len or "", result.model, result.quantity, result.shown(),
+                     "" if mean is None else mean, len(ours), labels, result.source,
+                     result.note or ("no counterpart in this project" if matches is None else "")])
+    return Table(["task", "T", "model", "quantity", "published", "ours (mean)", "our runs", "our labels",
+                  "source", "note"], rows,
+                 "Published results on the tasks this database holds (loss: test MSE or cross-entropy; "
+                 "accuracy in %)")
+
+
+# -- the page -------------------------------------------------------------------------------
+def build_report(db_path: str | Path, output: str | Path, sweep: str | None = None) -> Path:
+    """Write the report of every run (or one sweep's runs) in the database to ``output``."""
+    with Database(db_path) as db:
+        rows = db.runs(sweep=sweep)
+        points = [run_point(r) for r in rows if r.status != "running"]
+        sections = [_overview(rows)]
+        tasks: dict[str, list[RunPoint]] = defaultdict(list)
+        for p in points:
+            tasks[p.row.task].append(p)
+        metric, success, convergence, profiles = (Section("Final metric against length"),
+                                                  Section("Success rate across seeds"),
+                                                  Section("Convergence"), Section("Gradient profiles"))
+        for task, group in sorted(tasks.items()):
+            metric.add(metric_figure(task, group))
+            success.add(success_table(task, group))
+            convergence.add(convergence_figure(task, group, db))
+            figure = profile_figure(task, group, db)
+            profiles.add(figure if figure is not None else
+                         f"{task}: no run recorded gradient profiles (record_every is 0); "
+                         "set record_every > 0 in the spec to draw them.")
+        if not tasks:
+            for section in (metric, success, convergence, profiles):
+                section.add("No finished runs.")
+        published = Section("Published results").add(published_table(points))
+        problems = Section("Runs that diverged or failed").add(Table(
+            ["id", "label", "task", "length", "seed", "status", "steps", "reason"],
+            [[p.row.id, p.label, p.row.task, p.length, p.seed, p.row.status, p.row.steps_done, p.row.reason or ""]
+             for p in points if p.row.status in ("diverged", "failed", "interrupted")]))
+    title = f"Sweep {sweep}" if sweep else "Sweeps"
+    lead = (f"{len(rows)} runs from {Path(db_path).name}. A remedy is a run's label; bars and curves are "
+            "means over seeds; the dashed line is the memoryless baseline.")
+    return write_page(output, title, [*sections, metric, success, convergence, profiles, published, problems], lead)
+
+
+def _overview(rows: list[RunRow]) -> Section:
+    counts: dict[tuple[str | None, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        counts[(r.sweep, r.task, r.label)][r.status] += 1
+    statuses = ("finished", "diverged", "failed", "interrupted", "running")
+    table = Table(["sweep", "task", "remedy", *statuses],
+                  [[s or "", t, label, *(c.get(x, 0) for x in statuses)] for (s, t, label), c in sorted(
+                      counts.items(), key=lambda kv: tuple(str(k) for k in kv[0]))],
+                  "Runs by status")
+    return Section("Runs").add(table)

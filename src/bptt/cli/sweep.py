@@ -47,7 +47,7 @@ def _seeds(text: str | None) -> list[int] | None:
               help="local: a process pool on this machine; ray: Ray core tasks.")
 @click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or HOST:6379). Default: start a local Ray instance.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Torch threads per run. Default: local, CPUs / workers; ray, 1.")
+              help="Torch threads per run. Default: 1 (runs side by side use the cores better).")
 @click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False),
               help="Run folders (checkpoints and progress). Default: <db stem>-sweeps/ next to the database; "
                    "on a cluster, a path every worker and the driver share.")

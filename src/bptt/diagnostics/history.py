@@ -113,7 +113,8 @@ def training_history(db: Database, run_id: int, target_fraction: float = 0.5,
     loss = [nan if r[1] is None else float(r[1]) for r in rows]
     grad_norm = [nan if r[2] is None else float(r[2]) for r in rows]
     nan_events = [s for s, l, g in zip(steps, loss, grad_norm) if not (math.isfinite(l) and math.isfinite(g))]
-    profiles = [(step, torch.tensor(hidden, dtype=torch.float64).flip(-1)) for step, hidden, _ in db.gradient_profiles(run_id)]
+    profiles = [(step, torch.tensor(hidden, dtype=torch.float64).flip(-1))
+                for step, hidden, _ in db.gradient_profiles(run_id)]
     target = target_fraction * baseline
     return TrainingHistory(
         steps=steps, loss=loss, grad_norm=grad_norm,

@@ -180,7 +180,10 @@ class DepthPoint:
 
     @property
     def bottom_to_top(self) -> float:
-        """||dL/dW_ih^{(0)}||_F / ||dL/dW_ih^{(L-1)}||_F: how much less the first layer receives (NaN if the top gets 0)."""
+        """||dL/dW_ih^{(0)}||_F / ||dL/dW_ih^{(L-1)}||_F: how much less the first layer receives.
+
+        NaN when the top layer receives no gradient.
+        """
         top = float(self.gradients.weight_ih[-1])
         return float(self.gradients.weight_ih[0]) / top if top > 0 else math.nan
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from bptt.diagnostics.common import recurrent_of, reference_engine
@@ -57,7 +57,8 @@ class PascanuCondition:
                     "does not apply (the forget/update gate sets the decay)")
         limit = 1 / self.gamma
         if self.vanishing_guaranteed:
-            return f"sigma_max(W_hh) = {self.sigma_max:.3g} < 1/gamma = {limit:.3g} ({self.activation}): gradients must vanish"
+            return (f"sigma_max(W_hh) = {self.sigma_max:.3g} < 1/gamma = {limit:.3g} ({self.activation}): "
+                    "gradients must vanish")
         return (f"sigma_max(W_hh) = {self.sigma_max:.3g} >= 1/gamma = {limit:.3g} ({self.activation}): "
                 "vanishing is not guaranteed; explosion is possible")
 
@@ -119,7 +120,7 @@ class _LayerInputs(TorchFunctionMode):
 
 @torch.no_grad()
 def layer_inputs(model: nn.Module, run: Callable[[], Any]) -> list[torch.Tensor]:
-    """The (T, B, I_l) input sequence of each layer of the recurrent stack in ``model``, seen while ``run()`` runs it."""
+    """The (T, B, I_l) input sequence of each layer of the recurrent stack in ``model``, seen while ``run()`` runs."""
     recurrent = recurrent_of(model)
     weights = {id(getattr(recurrent, f"weight_ih_l{layer}")): layer for layer in range(recurrent.num_layers)}
     with reference_engine(recurrent), _LayerInputs(weights) as tap:

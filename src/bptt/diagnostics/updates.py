@@ -41,6 +41,7 @@ from bptt.diagnostics.common import Objective, recurrent_of, reference_engine
 class _Tap:
     """Calls of F.linear with one layer's W_ih or W_hh: the factor x (or h_{t-1}) and the output's gradient."""
 
+    width: int  # G*H, the rows of the weight
     inputs: list[torch.Tensor] = field(default_factory=list)
     grads: list[torch.Tensor | None] = field(default_factory=list)
 
@@ -73,18 +74,51 @@ class _ProjectionTap(TorchFunctionMode):
         return output
 
 
-def _step_norms(tap: _Tap) -> torch.Tensor:
-    """(T,) ||G_t||_F with G_t = grad_t^T factor_t, over all steps of the calls in order."""
-    norms = []
+def _step_terms(tap: _Tap) -> torch.Tensor:
+    """(T, G*H, I) G_t = grad_t^T factor_t in float64, over all steps of the calls in order."""
+    terms = []
     for factor, grad in zip(tap.inputs, tap.grads):
         if factor.dim() == 2:  # one step: (B, .)
             factor, grad = factor.unsqueeze(0), None if grad is None else grad.unsqueeze(0)
-        if grad is None:
-            norms.append(torch.zeros(factor.shape[0], dtype=torch.float64))
+        if grad is None:  # the loss does not depend on these steps
+            terms.append(torch.zeros(factor.shape[0], tap.width, factor.shape[2], dtype=torch.float64))
             continue
-        terms = torch.bmm(grad.double().transpose(1, 2), factor.double())  # (K, G*H, I)
-        norms.append(torch.linalg.matrix_norm(terms).cpu())
-    return torch.cat(norms) if norms else torch.zeros(0, dtype=torch.float64)
+        terms.append(torch.bmm(grad.double().transpose(1, 2), factor.double()).cpu())  # (K, G*H, I)
+    return torch.cat(terms)
+
+
+@dataclass(frozen=True, eq=False)
+class UpdateTerms:
+    """The per-step terms themselves, per layer: ``weight_hh[l]`` is (T, G*H, H) with
+    ``weight_hh[l][t]`` = delta_t^T h_{t-1}; ``weight_ih[l]`` is (T, G*H, I_l) with epsilon_t^T x_t.
+    Summed over t they give the layer's dL/dW_hh and dL/dW_ih."""
+
+    weight_hh: list[torch.Tensor]
+    weight_ih: list[torch.Tensor]
+
+
+def update_terms(model: nn.Module, objective: Objective) -> UpdateTerms:
+    """Run ``objective`` and its backward on the reference loop, keeping each step's weight-update term.
+
+    The recurrent layer runs on the "reference" engine inside the call (its
+    own engine is restored after), since the per-step projections are only
+    visible there. Parameter gradients accumulate in ``model`` as in any
+    backward; the per-step terms of each layer sum to that layer's gradient.
+    """
+    recurrent = recurrent_of(model)
+    taps: dict[int, _Tap] = {}
+    hh, ih = [], []
+    width = recurrent.GATES * recurrent.hidden_size
+    for layer in range(recurrent.num_layers):
+        hh.append(_Tap(width))
+        ih.append(_Tap(width))
+        taps[id(getattr(recurrent, f"weight_hh_l{layer}"))] = hh[-1]
+        taps[id(getattr(recurrent, f"weight_ih_l{layer}"))] = ih[-1]
+    with reference_engine(recurrent):
+        with _ProjectionTap(taps):
+            loss = objective()
+        loss.backward()
+    return UpdateTerms([_step_terms(tap) for tap in hh], [_step_terms(tap) for tap in ih])
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,26 +158,7 @@ class UpdateShare:
 
 
 def update_share(model: nn.Module, objective: Objective) -> UpdateShare:
-    """Run ``objective`` and its backward on the reference loop, recording each step's weight-update term.
-
-    The recurrent layer runs on the "reference" engine inside the call (its
-    own engine is restored after), since the per-step projections are only
-    visible there. Parameter gradients accumulate in ``model`` as in any
-    backward; the per-step terms of each layer sum to that layer's gradient.
-    """
-    recurrent = recurrent_of(model)
-    taps = {}
-    hh, ih = [], []
-    for layer in range(recurrent.num_layers):
-        hh.append(_Tap())
-        ih.append(_Tap())
-        taps[id(getattr(recurrent, f"weight_hh_l{layer}"))] = hh[-1]
-        taps[id(getattr(recurrent, f"weight_ih_l{layer}"))] = ih[-1]
-    with reference_engine(recurrent):
-        with _ProjectionTap(taps):
-            loss = objective()
-        loss.backward()
-    return UpdateShare(
-        weight_hh=torch.stack([_step_norms(tap) for tap in hh]),
-        weight_ih=torch.stack([_step_norms(tap) for tap in ih]),
-    )
+    """The Frobenius norm of every step's term of dL/dW_hh and dL/dW_ih (see ``update_terms``)."""
+    terms = update_terms(model, objective)
+    norms = lambda table: torch.stack([torch.linalg.matrix_norm(t) for t in table])  # noqa: E731
+    return UpdateShare(weight_hh=norms(terms.weight_hh), weight_ih=norms(terms.weight_ih))

@@ -14,10 +14,12 @@ backward), so GFLOP/s compare like with like across cells.
 
 Peak memory (``peak_memory``) runs one training step in a fresh Python
 subprocess with the loss on h_n only, and reports the peak resident memory
-of the step above the resident memory just before it (Linux ``ru_maxrss``
-against ``/proc/self/statm``), as a multiple of the bytes of the stored
-hidden states T * B * H * itemsize. On CUDA it uses
-``torch.cuda.max_memory_allocated`` instead.
+during the step above the resident memory just before it (Linux: the peak
+VmHWM is reset through /proc/self/clear_refs before the step; elsewhere
+``ru_maxrss``, which can include an earlier peak), as a multiple of the bytes
+of the stored hidden states T * B * H * 4. On CUDA it uses
+``torch.cuda.max_memory_allocated`` instead. Resident memory counts
+allocator slack too, so the figure is an upper bound on the live tensors.
 """
 from __future__ import annotations
 
@@ -205,11 +207,19 @@ if device.startswith("cuda"):
     step(x); torch.cuda.synchronize()
     extra = torch.cuda.max_memory_allocated() - before
 else:
-    page = resource.getpagesize()
-    with open("/proc/self/statm") as f:
-        before = int(f.read().split()[1]) * page
+    def status(field):
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+    try:  # reset the peak (VmHWM) to the current resident set, Linux >= 4.0
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        reset = True
+    except OSError:
+        reset = False
+    before = status("VmRSS")
     step(x)
-    extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    peak = status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    extra = peak - before
 print(json.dumps({"extra_bytes": extra}))
 """
 

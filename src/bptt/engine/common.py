@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-CHUNK_ELEMENTS = 1 << 20
+CHUNK_ELEMENTS = 1 << 18
 
 
 def chunk_steps(seq_len: int, batch: int, width: int) -> int:

@@ -51,6 +51,7 @@ class GRUFunction(torch.autograd.Function):
         rz, r, z, n = (gates[:, :, : 2 * H].unbind(0), blocks[:, :, 0].unbind(0), blocks[:, :, 1].unbind(0),
                        blocks[:, :, 2].unbind(0))
         blocks[:, :, 2].mul_(2)  # n = tanh(a) = 2 sigmoid(2a) - 1, cheaper than torch.tanh on a CPU
+        one, two = x.new_tensor(1.0), x.new_tensor(2.0)  # tensors: a Python number costs a conversion per op
         h = h0
         for t, (hn_t, h_t) in enumerate(zip(hn.unbind(0), out.unbind(0))):
             rz[t].addmm_(h, weight_rz_t)
@@ -61,7 +62,7 @@ class GRUFunction(torch.autograd.Function):
                 torch.addmm(bias_hn, h, weight_n_t, out=hn_t)
             n[t].addcmul_(r[t], hn_t, value=2)
             torch.sigmoid_(n[t])
-            n[t].mul_(2).sub_(1)
+            n[t].mul_(two).sub_(one)
             torch.lerp(n[t], h, z[t], out=h_t)
             h = h_t
         ctx.recorder = recorder

@@ -49,17 +49,18 @@ class LSTMFunction(torch.autograd.Function):
         weight_hh_t = weight_hh.t().contiguous()  # (H, 4H)
         weight_hh_t[:, 2 * H : 3 * H].mul_(2)
         i, f, g, o = (blocks[:, :, k].unbind(0) for k in range(4))
+        one, two = x.new_tensor(1.0), x.new_tensor(2.0)  # tensors: a Python number costs a conversion per op
         h, c = h0, c0
         for t, (gates_t, c_t, tanh_c, h_t) in enumerate(zip(gates.unbind(0), cells.unbind(0),
                                                              tanh_cells.unbind(0), out.unbind(0))):
             gates_t.addmm_(h, weight_hh_t)
             torch.sigmoid_(gates_t)
-            g[t].mul_(2).sub_(1)
+            g[t].mul_(two).sub_(one)
             torch.mul(f[t], c, out=c_t)
             c_t.addcmul_(i[t], g[t])
-            torch.mul(c_t, 2, out=tanh_c)
+            torch.mul(c_t, two, out=tanh_c)
             torch.sigmoid_(tanh_c)
-            tanh_c.mul_(2).sub_(1)
+            tanh_c.mul_(two).sub_(one)
             torch.mul(o[t], tanh_c, out=h_t)
             h, c = h_t, c_t
         ctx.recorders = recorders

@@ -7,7 +7,7 @@ Forward, with a_t the pre-activation (tensors time-major, (T, B, H)):
 The input term of all T steps is one matrix product written straight into the
 output buffer; each step then adds its recurrent product in place and applies
 the activation in place, so the forward keeps one (T, B, H) tensor: the
-outputs themselves.
+outputs themselves. tanh runs as 2 sigmoid(2a) - 1 (see ``_tanh_loop``).
 
 Backward, from t = T down to 1, with g_t the gradient of output t:
 
@@ -41,10 +41,8 @@ def _keeps_preactivation(activation: str, slope: torch.Tensor | float) -> bool:
 
 
 def _activate_(a: torch.Tensor, activation: str, slope: torch.Tensor | float) -> None:
-    """h = act(a), in place."""
-    if activation == "tanh":
-        torch.tanh_(a)
-    elif activation == "sigmoid":
+    """h = act(a), in place (tanh has its own loop, ``_tanh_loop``)."""
+    if activation == "sigmoid":
         torch.sigmoid_(a)
     elif activation == "relu":
         torch.relu_(a)
@@ -84,7 +82,7 @@ def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -
     s_t = sigmoid(2 a_t), with tanh(a) = 2 sigmoid(2a) - 1. Substituting
     h_{t-1} = 2 s_{t-1} - 1 into 2 a_t = 2 p_t + 2 h_{t-1} W_hh^T gives
 
-        2 a_t = (2 p_t - 2 * 1 W_hh^T) + s_{t-1} (4 W_hh^T),   t >= 2,
+        2 a_t = (2 p_t - 2 * 1 W_hh^T) + s_{t-1} (4 W_hh^T)   (every step after the first),
 
     one product and one sigmoid per step; h = 2 s - 1 is formed once at the end.
     """

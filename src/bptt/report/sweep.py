@@ -90,11 +90,15 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
         high = [max(v) - m for m, v in zip(means, values)]
         ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
     reference = next((p.final for p in points if p.final.get("chance_metric") is not None), {})
-    if reference:
-        ax.axhline(reference["chance_metric"], color="black", linestyle="--", linewidth=1,
-                   label="memoryless baseline")
-        if reference.get("metric") == "mse":
-            ax.set_yscale("log")
+    chance = {p.length: p.final["chance_metric"] for p in points if p.final.get("chance_metric") is not None}
+    if len(set(chance.values())) == 1:
+        value = next(iter(chance.values()))
+        ax.axhline(value, color="black", linestyle="--", linewidth=1, label=f"memoryless baseline ({value:.4g})")
+    elif chance:  # a baseline that moves with length
+        xs = sorted(x for x in chance if x is not None)
+        ax.plot(xs, [chance[x] for x in xs], color="black", linestyle="--", linewidth=1, label="memoryless baseline")
+    if reference.get("metric") == "mse":
+        ax.set_yscale("log")
     lengths = [p.length for p in finished if p.length]
     if lengths and max(lengths) / min(lengths) >= 10:
         ax.set_xscale("log")

@@ -41,13 +41,19 @@ def default_workers() -> int:
 
 
 class LocalBackend:
-    """A pool of ``workers`` spawned processes on this machine, each with ``threads`` torch threads."""
+    """A pool of ``workers`` spawned processes on this machine, each with ``threads`` torch threads.
+
+    One thread per run by default: the recurrent models of a sweep are small, so
+    runs side by side use the cores better than threads inside one run, and
+    intra-op threads on oversubscribed cores are ruinous (2 threads per run on
+    the shared 2-core development machine ran a sweep 8x slower than 1).
+    """
 
     name = "local"
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.capacity = workers
-        self.threads = threads or max(1, default_workers() // workers)
+        self.threads = threads or 1
         self._pool = self._start()
 
     def _start(self) -> futures.ProcessPoolExecutor:

@@ -84,7 +84,9 @@ def _check_settings(values: Any, where: str, source: str) -> dict[str, Any]:
 
 
 def _grids(data: dict[str, Any], source: str) -> list[tuple[str, dict[str, list[Any]]]]:
-    grid = data.get("grid") or {}
+    grid = data.get("grid")
+    if grid is None or grid == {} or grid == []:
+        return []
     blocks = grid if isinstance(grid, list) else [grid]
     result = []
     for index, block in enumerate(blocks):

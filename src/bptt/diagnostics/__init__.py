@@ -1,0 +1,43 @@
+"""Diagnostics: see and measure the vanishing gradient.
+
+Quantities (each a function returning the measured value; the equation is in its docstring):
+
+- ``gradient_profile``: batch-mean ||dL/dh_t|| per layer, by lag (``profile``);
+- ``memory_horizon``: the lag where that profile falls below epsilon x its lag-0 value;
+- ``input_contribution``: batch-mean ||dL/dx_t|| by position, for any ``torch.nn.Module`` (``inputs``);
+- ``update_share``: the Frobenius norm of every step's term of dL/dW_hh and dL/dW_ih (``updates``);
+- ``jacobian_chain`` and ``pascanu_condition``: singular values of dh_t/dh_{t-1}, the norm of
+  their product over k steps against (gamma sigma_max(W_hh))^k (``jacobian``);
+- ``layer_gradients``: per-layer gradient norms of a stacked network (``profile``);
+- ``training_history``: gradient norms, clipped and skipped steps, NaN events and the plateau
+  of one run in the results database (``history``);
+- the six impacts of the notes (``impacts``).
+
+``diagnose(model, task)`` measures them all and gives a verdict; ``diagnose_module``
+measures any module's input contribution.
+"""
+from bptt.diagnostics.common import fixed_batch, task_objective
+from bptt.diagnostics.diagnosis import Diagnosis, ModuleDiagnosis, diagnose, diagnose_module
+from bptt.diagnostics.history import TrainingHistory, plateau_length, steps_to_target, training_history
+from bptt.diagnostics.impacts import (
+    RunOutcome,
+    depth_gradients,
+    local_minima,
+    long_term_dependencies,
+    perturbation_sensitivity,
+    seed_spread,
+    slow_convergence,
+)
+from bptt.diagnostics.inputs import input_contribution, recent_share
+from bptt.diagnostics.jacobian import JacobianChain, PascanuCondition, jacobian_chain, layer_inputs, pascanu_condition
+from bptt.diagnostics.profile import GradientProfile, LayerGradients, gradient_profile, layer_gradients, memory_horizon
+from bptt.diagnostics.updates import UpdateShare, update_share
+
+__all__ = [
+    "Diagnosis", "GradientProfile", "JacobianChain", "LayerGradients", "ModuleDiagnosis", "PascanuCondition",
+    "RunOutcome", "TrainingHistory", "UpdateShare", "depth_gradients", "diagnose", "diagnose_module",
+    "fixed_batch", "gradient_profile", "input_contribution", "jacobian_chain", "layer_gradients", "layer_inputs",
+    "local_minima", "long_term_dependencies", "memory_horizon", "pascanu_condition", "perturbation_sensitivity",
+    "plateau_length", "recent_share", "seed_spread", "slow_convergence", "steps_to_target", "task_objective",
+    "training_history", "update_share",
+]

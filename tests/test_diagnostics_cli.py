@@ -1,0 +1,151 @@
+"""`bptt diagnose` on a config, a saved run and a user's own torch.nn module; diagnose() on the models."""
+import json
+
+import pytest
+import torch
+
+from bptt.cli.main import main
+from bptt.config import build_config
+from bptt.diagnostics import diagnose, diagnose_module
+from bptt.tasks import TaskSettings, build_task
+from bptt.training import make_model
+
+SMALL = ["--hidden-size", "8", "--embedding-size", "4", "--examples", "8"]
+USER_MODULE = '''
+import torch
+from torch import nn
+
+
+class Wrapped(nn.Module):
+    """A plain torch.nn.LSTM with a head on the last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(2, 8)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0][-1])
+
+
+def build():
+    torch.manual_seed(0)
+    return Wrapped()
+'''
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_diagnose_a_config_prints_a_verdict_and_writes_every_figure(tmp_path, capsys):
+    out = tmp_path / "figures"
+    code = main(["diagnose", "--task", "sentiment", "--delay", "20", "--activation", "sigmoid", *SMALL,
+                 "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "vanishing: dL/dh at lag 24 is" in text and "gradients must vanish" in text
+    names = sorted(p.name for p in out.iterdir())
+    for figure in ("profile", "contribution", "updates", "jacobian", "layers"):
+        assert f"{figure}.png" in names and f"{figure}.svg" in names
+
+
+def test_diagnose_json_has_every_quantity(capsys):
+    assert main(["diagnose", "--task", "adding", "--seq-len", "30", "--cell", "lstm", "--forget-bias", "1",
+                 *SMALL, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "config" and report["cell"] == "lstm" and report["seq_len"] == 30
+    for key in ("gradient_ratio", "memory_horizon", "update_share_last", "input_share_last", "sensitivity",
+                "gradient_profile", "input_contribution", "update_terms", "jacobian", "layers", "verdict"):
+        assert key in report
+    assert len(report["input_contribution"]) == 30
+    assert len(report["gradient_profile"]["cell"][0]) == 30
+    assert report["jacobian"]["condition"]["applies"] is False
+
+
+def test_diagnose_a_users_torch_lstm(tmp_path, capsys):
+    path = tmp_path / "user_model.py"
+    path.write_text(USER_MODULE)
+    out = tmp_path / "figures"
+    code = main(["diagnose", "--module", f"{path}:build", "--task", "adding", "--seq-len", "25", "--examples", "16",
+                 "--json", "--out", str(out)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "module" and report["seq_len"] == 25
+    assert len(report["input_contribution"]) == 25 and all(v >= 0 for v in report["input_contribution"])
+    assert "of the input contribution" in report["verdict"]
+    assert (out / "contribution.svg").exists()
+
+
+def test_diagnose_a_saved_run_loads_its_checkpoint_and_history(tmp_path, capsys):
+    db = tmp_path / "runs.db"
+    assert main(["train", "--db", str(db), "--task", "sentiment", "--delay", "6", "--hidden-size", "8",
+                 "--embedding-size", "4", "--batch-size", "8", "--steps", "12", "--eval-size", "16",
+                 "--eval-every", "6", "--clip-norm", "0.01", "--record-every", "4", "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "figures"
+    assert main(["diagnose", "--db", str(db), "--run", "1", "--examples", "8", "--json", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "run" and report["run"] == 1 and report["seq_len"] == 11
+    history = report["history"]
+    assert history["steps_recorded"] == 12 and history["clipped_steps"] == 12 and history["skipped_steps"] == 0
+    assert history["nan_events"] == []
+    assert (out / "history.svg").exists()
+    assert main(["diagnose", "--db", str(db), "--run", "1", "--examples", "8"]) == 0
+    assert "training: 12 steps, 12 clipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--db", "{db}", "--run", "7"], "--run: no run 7"),
+        (["--run", "1"], "--db and --run go together"),
+        (["--module", "nowhere.py:build", "--task", "adding"], "--module: file not found"),
+        (["--module", "nofactory", "--task", "adding"], "expected path/to/file.py:factory"),
+        (["--task", "chess"], "task: must be one of"),
+    ],
+)
+def test_diagnose_errors_are_one_line_with_exit_code_2(tmp_path, capsys, args, message):
+    db = tmp_path / "empty.db"
+    if "{db}" in args:
+        from bptt.store import Database
+
+        Database(db).close()
+    code = main(["diagnose", *[a.replace("{db}", str(db)) for a in args]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("bptt: error:") and message in err and err.count("\n") == 1
+
+
+def test_diagnose_leaves_the_model_untouched_and_sees_attention_reach_back():
+    config = build_config({"task": "sentiment", "delay": 30, "hidden_size": 8, "embedding_size": 4,
+                           "readout": "attention"})
+    task = build_task("sentiment", TaskSettings(delay=30))
+    model = make_model(config, task)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = diagnose(model, task, examples=8)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert result.horizon[-1] == result.seq_len - 1  # every h_t reaches the loss directly
+    assert result.verdict().startswith("no vanishing")
+
+
+def test_diagnose_module_feeds_token_tasks_one_hot():
+    task = build_task("sentiment", TaskSettings(delay=5))
+
+    class BagOfWords(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(task.input_size, 2)
+
+        def forward(self, x):  # (T, B, V) one-hot
+            return self.head(x.mean(0))
+
+    result = diagnose_module(BagOfWords(), task, examples=8)
+    assert result.seq_len == task.seq_len
+    # A bag of words weighs every position the same.
+    assert result.input_share_recent == pytest.approx(min(10, task.seq_len) / task.seq_len)

@@ -93,3 +93,12 @@ def test_runs_lists_the_database(tmp_path, capsys):
     assert main(["runs", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "finished" in out and "adding" in out
+
+
+def test_task_options_reach_the_task(tmp_path, capsys):
+    args = ["train", "--db", str(tmp_path / "r.db"), "--task", "sentiment", "--delay", "3", "--steps", "2",
+            "--hidden-size", "4", "--eval-size", "8", "--task-option", "negation_prob=0", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["task_options"] == {"negation_prob": 0}
+    assert main([*args[:-2], "--task-option", "negation=0"]) == 2
+    assert "allowed: negation_prob" in capsys.readouterr().err

@@ -33,7 +33,8 @@ class RunConfig(BaseModel):
     """Everything that defines a training run.
 
     Task: ``task`` (a registered name, or ``ucr:NAME``), ``seq_len`` and ``delay``
-    (None: the task's default), ``task_variant``, ``data_dir``, ``eval_size``.
+    (None: the task's default), ``task_variant``, ``task_options`` (options a task
+    documents, e.g. ``negation_prob`` of sentiment), ``data_dir``, ``eval_size``.
     Model: ``cell``, ``activation`` and ``negative_slope`` (RNN), ``init`` and
     ``init_scale``, ``forget_bias`` (LSTM), ``residual``, ``hidden_size``,
     ``num_layers``, ``dropout``, ``readout``, ``embedding_size`` (token tasks), ``engine``.
@@ -51,6 +52,9 @@ class RunConfig(BaseModel):
     seq_len: int | None = Field(default=None, gt=0, description="sequence length T (default: the task's own)")
     delay: int | None = Field(default=None, ge=0, description="steps between the informative token and the end (sentiment)")
     task_variant: str | None = Field(default=None, description="a task's named variant (adding: default, hochreiter, tcn)")
+    task_options: dict[str, bool | int | float | str] = Field(
+        default_factory=dict, description="task-specific options, e.g. negation_prob=0 (sentiment)"
+    )
     data_dir: str | None = Field(default=None, description="directory of data files for tasks that read them (mnist)")
     eval_size: int = Field(default=1000, gt=0, description="examples in the fixed validation and test sets of generated tasks")
 

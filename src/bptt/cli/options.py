@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import yaml
 
 from bptt.config import RunConfig
 
@@ -24,12 +25,27 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             continue
         flag = "--" + name.replace("_", "-")
         help_text = field.description + ("" if field.default is None else f" [default: {field.default}]")
-        if field.annotation is bool:
+        if name == "task_options":
+            option = click.option("--task-option", name, multiple=True, metavar="KEY=VALUE",
+                                  callback=_parse_task_options, help=field.description)
+        elif field.annotation is bool:
             option = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None, help=help_text)
         else:
             option = click.option(flag, name, default=None, metavar="VALUE", help=help_text)
         command = option(command)
     return command
+
+
+def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict | None:
+    if not values:
+        return None
+    options = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--task-option")
+        options[key] = yaml.safe_load(text)
+    return options
 
 
 def given(values: dict[str, Any]) -> dict[str, Any]:

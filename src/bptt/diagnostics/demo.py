@@ -10,7 +10,6 @@ only difficulty is the distance.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from bptt.config import RunConfig, build_config
 from bptt.diagnostics.diagnosis import Diagnosis, diagnose
 from bptt.diagnostics.history import steps_to_target
 from bptt.diagnostics.impacts import RunOutcome, local_minima, seed_spread
-from bptt.tasks import Task, build_task
 
 #: (label, settings on top of BASE) of every model, in the order of the story.
 MODELS: list[tuple[str, dict[str, Any]]] = [
@@ -39,14 +37,14 @@ MODELS: list[tuple[str, dict[str, Any]]] = [
     ("GRU", {"cell": "gru"}),
 ]
 DELAYS = {"short": 4, "long": 50}
-BASE: dict[str, Any] = {"task": "sentiment", "cell": "rnn", "hidden_size": 32, "embedding_size": 16, "batch_size": 32,
+BASE: dict[str, Any] = {"task": "sentiment", "task_options": {"negation_prob": 0.0}, "cell": "rnn", "hidden_size": 32,
+                        "embedding_size": 16, "batch_size": 32,
                         "lr": 0.02, "eval_size": 256, "eval_every": 100, "seed": 0, "progress": False}
 STEPS = {"short": 400, "long": 800}
 #: Models trained again with more seeds at the long delay (local minima, spread across seeds).
 SEED_MODELS = ("tanh RNN", "GRU")
 EXTRA_SEEDS = (1, 2)
 EXAMPLES = 64
-NEGATION_PROB = 0.0
 #: Pieces of the figures that compare a handful of models.
 HIGHLIGHT = ("sigmoid RNN", "tanh RNN", "ReLU RNN", "tanh RNN + attention", "LSTM (forget bias 5)", "GRU")
 
@@ -113,14 +111,6 @@ class DemoResult:
         }
 
 
-def demo_task(config: RunConfig) -> Task:
-    """The delayed-sentiment task of ``config``, without negations."""
-    from bptt.training.loop import task_settings
-
-    settings = dataclasses.replace(task_settings(config), options={"negation_prob": NEGATION_PROB})
-    return build_task(config.task, settings)
-
-
 def demo_config(settings: DemoSettings, model: dict[str, Any], delay: str, seed: int | None = None) -> RunConfig:
     values = {**BASE, **model, **settings.overrides, "delay": DELAYS[delay], "steps": settings.steps[delay],
               "seed": settings.seed if seed is None else seed}
@@ -145,8 +135,8 @@ def run_demo(settings: DemoSettings, progress: Callable[[str, int], None] | None
         for delay in DELAYS:
             note(f"{label}, delay {DELAYS[delay]}")
             config = demo_config(settings, model, delay)
-            task = demo_task(config)
-            trainer = Trainer(config, task=task)
+            trainer = Trainer(config)
+            task = trainer.task
             outcomes[delay] = RunOutcome.from_result(trainer.run())
             done += 1
             trained = (trainer.model, task)
@@ -157,7 +147,7 @@ def run_demo(settings: DemoSettings, progress: Callable[[str, int], None] | None
             for seed in settings.extra_seeds:
                 note(f"{label}, delay {DELAYS['long']}, seed {seed}")
                 config = demo_config(settings, model, "long", seed)
-                seed_outcomes.append(RunOutcome.from_result(Trainer(config, task=demo_task(config)).run()))
+                seed_outcomes.append(RunOutcome.from_result(Trainer(config).run()))
                 done += 1
         results.append(ModelResult(label, outcomes, diagnosis, seed_outcomes))
     return DemoResult(results, settings, time.perf_counter() - started)

@@ -69,6 +69,7 @@ def task_settings(config: RunConfig) -> TaskSettings:
         data_dir=config.data_dir,
         eval_size=config.eval_size,
         seed=config.seed,
+        options=dict(config.task_options),
     )
 
 

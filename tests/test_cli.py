@@ -100,5 +100,5 @@ def test_task_options_reach_the_task(tmp_path, capsys):
             "--hidden-size", "4", "--eval-size", "8", "--task-option", "negation_prob=0", "--json"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["config"]["task_options"] == {"negation_prob": 0}
-    assert main([*args[:-2], "--task-option", "negation=0"]) == 2
+    assert main([*args[:-3], "--task-option", "negation=0"]) == 2
     assert "allowed: negation_prob" in capsys.readouterr().err

@@ -126,3 +126,11 @@ def test_engines_agree_on_a_long_sequence():
         profiles.append(rec.hidden)
     torch.testing.assert_close(profiles[0], profiles[1])
     assert profiles[0][0, 0] < profiles[0][0, -1]  # the gradient shrinks with lag
+
+
+def test_record_steps_off_leaves_the_reference_loop_bare():
+    model = bptt.RNN(IN, HID, engine="reference")
+    model.record_steps = False
+    with bptt.record_gradients(model) as rec:
+        model(torch.randn(STEPS, BATCH, IN))[0].sum().backward()
+    assert rec.hidden is None

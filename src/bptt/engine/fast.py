@@ -8,7 +8,4 @@ from bptt.engine.gru import gru_layer
 from bptt.engine.lstm import lstm_layer
 from bptt.engine.rnn import rnn_layer
 
-#: The fast backward loop fills ``StepRecorder``s itself; no per-step hooks.
-RECORDS_IN_BACKWARD = True
-
 __all__ = ["gru_layer", "lstm_layer", "rnn_layer"]

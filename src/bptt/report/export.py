@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,17 @@ def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str,
     with Database(db_path) as db:
         for row in db.runs(sweep=sweep):
             record: dict[str, Any] = {name: getattr(row, name) for name in RUN_COLUMNS}
-            record.update({f"config_{name}": row.config.get(name) for name in RunConfig.model_fields
+            record.update({f"config_{name}": _flat(row.config.get(name)) for name in RunConfig.model_fields
                            if name != "task"})
             final = row.final or {}
-            record.update({f"final_{name}": final.get(name) for name in FINAL_COLUMNS})
+            record.update({f"final_{name}": _flat(final.get(name)) for name in FINAL_COLUMNS})
             records.append(record)
     return records
+
+
+def _flat(value: Any) -> Any:
+    """Scalars as they are; mappings and lists (``task_options``) as JSON text, so every column is flat."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
 
 
 def columns() -> list[str]:

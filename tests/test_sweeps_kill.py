@@ -13,8 +13,9 @@ from bptt.store import Database
 from bptt.sweeps import load_spec
 from bptt.training import train
 
-STEPS, EVERY = 300, 10
-SPEC = {"name": "killed", "base": {"task": "adding", "seq_len": 50, "hidden_size": 16, "batch_size": 16,
+# Runs long enough (seconds each on a fast machine) that the driver is reliably caught mid-run.
+STEPS, EVERY = 1000, 20
+SPEC = {"name": "killed", "base": {"task": "adding", "seq_len": 100, "hidden_size": 32, "batch_size": 32,
                                    "eval_size": 32, "steps": STEPS, "eval_every": 50, "checkpoint_every": EVERY,
                                    "lr": 0.01},
         "grid": {"cell": ["rnn", "gru"]}, "seeds": [0, 1]}

@@ -102,3 +102,9 @@ def test_task_options_reach_the_task(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["config"]["task_options"] == {"negation_prob": 0}
     assert main([*args[:-3], "--task-option", "negation=0"]) == 2
     assert "allowed: negation_prob" in capsys.readouterr().err
+
+
+def test_malformed_task_option_value_is_a_usage_error(tmp_path, capsys):
+    assert main(["train", "--db", str(tmp_path / "r.db"), "--task-option", "negation_prob=[1"]) == 2
+    assert "malformed value" in capsys.readouterr().err
+    assert not (tmp_path / "r.db").exists()

@@ -79,3 +79,20 @@ def test_label_names_the_remedies():
     config = RunConfig(activation="sigmoid", init="xavier", clip_norm=1.0, residual=True, readout="attention")
     assert config.label() == "sigmoid+xavier+clip1+residual+attention"
     assert RunConfig(cell="lstm", forget_bias=1.0).label() == "lstm+fb1"
+
+
+def test_settings_that_would_be_ignored_are_refused():
+    with pytest.raises(ConfigError, match="momentum applies to optimizer sgd or rmsprop"):
+        build_config({"momentum": 0.9})
+    assert build_config({"optimizer": "sgd", "momentum": 0.9}).momentum == 0.9
+
+
+def test_a_device_that_is_not_here_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="device: no CUDA device is available here; allowed: cpu"):
+        build_config({"device": "cuda"})
+    with pytest.raises(ConfigError, match="device: must be a torch device"):
+        build_config({"device": "abacus"})

@@ -149,3 +149,12 @@ def test_diagnose_module_feeds_token_tasks_one_hot():
     assert result.seq_len == task.seq_len
     # A bag of words weighs every position the same.
     assert result.input_share_recent == pytest.approx(min(10, task.seq_len) / task.seq_len)
+
+
+@pytest.mark.parametrize("args", [["--batch-first"], ["--db", "x.db", "--run", "1", "--train"],
+                                  ["--module", "m.py:f", "--lag", "5"]])
+def test_options_that_do_not_apply_are_usage_errors(args, capsys):
+    from bptt.cli.main import main
+
+    assert main(["diagnose", *args]) == 2
+    assert capsys.readouterr().err.startswith("bptt: error: ")

@@ -313,3 +313,13 @@ def test_importing_bptt_imports_no_optional_package():
             "print(','.join(m for m in ('sklearn', 'sktime', 'mnist1d') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_dataset_tasks_refuse_settings_they_do_not_read():
+    pytest.importorskip("sklearn")
+    from bptt.tasks import TaskError, TaskSettings, build_task
+
+    with pytest.raises(TaskError, match="delay is not used by task 'digits'"):
+        build_task("digits", TaskSettings(delay=5))
+    with pytest.raises(TaskError, match="variant is not used by task 'digits'"):
+        build_task("digits", TaskSettings(variant="tcn"))

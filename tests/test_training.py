@@ -151,3 +151,18 @@ def test_tbptt_setting_truncates_the_recurrent_stack():
     trainer = Trainer(config(steps=2, tbptt=3, seq_len=12))
     assert trainer.model.recurrent.truncate == 3
     assert trainer.run().status == "finished"
+
+
+def test_resume_never_takes_over_a_run_a_live_process_holds(tmp_path):
+    db = Database(tmp_path / "r.db")
+    first = train(config(steps=10), db)
+    db.claim_run(first.run_id, config(steps=10).model_dump())  # this live process holds it again
+    again = train(config(steps=20), db, resume=True)
+    assert again.run_id != first.run_id and again.steps_done == 20
+
+
+def test_extending_a_finished_run_keeps_one_test_result(tmp_path):
+    db = Database(tmp_path / "r.db")
+    first = train(config(steps=10), db)
+    train(config(steps=20), db, resume=True)
+    assert [e[0] for e in db.evals(first.run_id, "test")] == [20]

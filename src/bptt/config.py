@@ -16,10 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bptt.modules.activations import ACTIVATIONS
 from bptt.modules.init import INIT_NAMES
 
-CELLS = ("rnn", "lstm", "gru")
-READOUTS = ("last", "mean", "attention")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-
 #: Settings that say how long or how often, not what is trained: a run keeps its
 #: identity when they change, so ``--resume`` can extend a run to more steps.
 SCHEDULE_FIELDS = frozenset({"steps", "eval_every", "checkpoint_every", "record_every", "progress", "device"})
@@ -94,9 +90,15 @@ class RunConfig(BaseModel):
         import torch
 
         try:
-            torch.device(value)
+            device = torch.device(value)
         except (RuntimeError, ValueError):
             raise ValueError("must be a torch device such as cpu, cuda, cuda:1") from None
+        if device.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ValueError("no CUDA device is available here; allowed: cpu")
+            if device.index is not None and device.index >= count:
+                raise ValueError(f"CUDA device index must be below {count}")
         return value
 
     @field_validator("activation")
@@ -138,6 +140,8 @@ class RunConfig(BaseModel):
             raise ValueError(f"activation applies to cell 'rnn' only; cell {self.cell!r} takes the default 'tanh'")
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(f"forget_bias applies to cell 'lstm' only, got cell {self.cell!r}")
+        if self.momentum and self.optimizer == "adam":
+            raise ValueError("momentum applies to optimizer sgd or rmsprop, not adam")
         return self
 
     # -- identity -------------------------------------------------------------------

@@ -68,6 +68,12 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
         raise click.UsageError("--run takes no run settings, --config or --module: the run's own config is used")
     if (db_path is None) != (run_id is None):
         raise click.UsageError("--db and --run go together")
+    if module_spec is not None and (train_first or lag != 50 or epsilon != 1e-3):
+        raise click.UsageError("--module measures input contribution only: --train, --lag and --epsilon do not apply")
+    if batch_first and module_spec is None:
+        raise click.UsageError("--batch-first applies to --module only")
+    if train_first and run_id is not None:
+        raise click.UsageError("--train applies to a config; a saved run is already trained")
     out = Path(out_dir) if out_dir else None
     report: dict[str, Any]
     pictures: dict[str, Any] = {}

@@ -44,7 +44,10 @@ def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tupl
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--task-option")
-        options[key] = yaml.safe_load(text)
+        try:
+            options[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise click.BadParameter(f"malformed value in {item!r}", param_hint="--task-option") from None
     return options
 
 

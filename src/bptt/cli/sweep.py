@@ -13,7 +13,10 @@ from bptt.sweeps.spec import parse_assignment
 
 
 def _values(text: str) -> list[Any]:
-    return [None if part.strip().lower() == "none" else yaml.safe_load(part) for part in text.split(",")]
+    try:
+        return [None if part.strip().lower() == "none" else yaml.safe_load(part) for part in text.split(",")]
+    except yaml.YAMLError:
+        raise click.BadParameter(f"malformed value in {text!r}", param_hint="--filter") from None
 
 
 def _filters(items: tuple[str, ...]) -> dict[str, list[Any]]:

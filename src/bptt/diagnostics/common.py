@@ -28,11 +28,11 @@ DEFAULT_EXAMPLES = 128
 
 def recurrent_of(model: nn.Module) -> nn.Module:
     """The first bptt RNN/LSTM/GRU inside ``model`` (``model`` itself if it is one)."""
-    from bptt.modules.recurrent import _RecurrentBase
+    from bptt.modules.recurrent import find_recurrent
 
-    for module in model.modules():
-        if isinstance(module, _RecurrentBase):
-            return module
+    found = find_recurrent(model)
+    if found is not None:
+        return found
     raise TypeError(
         f"this diagnostic needs a bptt RNN, LSTM or GRU inside the model; found none in {type(model).__name__} "
         "(for any other torch.nn.Module use bptt.diagnostics.input_contribution)"

@@ -42,8 +42,8 @@ def input_contribution(
             default: ``inputs`` itself, which must then be floating point.
         forward: how to run the module on ``inputs`` (default ``module(inputs)``).
 
-    Returns the measured contribution by position t (not by lag). Gradients
-    also accumulate in the module's parameters, as in any backward. NaN/inf
+    Returns the measured contribution by position t (not by lag). Parameter
+    ``.grad`` is left untouched (torch.autograd.grad takes the input's only). NaN/inf
     gradients give NaN/inf entries.
     """
     run = forward if forward is not None else module

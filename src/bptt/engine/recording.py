@@ -91,11 +91,11 @@ class StepRecorder:
 
 def find_recurrent(model: nn.Module) -> nn.Module:
     """The first bptt RNN/LSTM/GRU in ``model.modules()`` (``model`` itself if it is one)."""
-    from bptt.modules.recurrent import _RecurrentBase
+    from bptt.modules.recurrent import find_recurrent as first_recurrent
 
-    for module in model.modules():
-        if isinstance(module, _RecurrentBase):
-            return module
+    found = first_recurrent(model)
+    if found is not None:
+        return found
     raise TypeError(f"record_gradients needs a bptt RNN, LSTM or GRU inside the model; found none in {type(model).__name__}")
 
 

@@ -41,6 +41,11 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive int, got {value}")
 
 
+def find_recurrent(model: nn.Module) -> "_RecurrentBase | None":
+    """The first bptt RNN/LSTM/GRU in ``model.modules()`` (``model`` itself if it is one), or None."""
+    return next((m for m in model.modules() if isinstance(m, _RecurrentBase)), None)
+
+
 class _RecurrentBase(nn.Module):
     GATES = 1
     MODE = "RNN"

@@ -1,11 +1,10 @@
-"""Self-contained HTML pages: figures inline (SVG, or PNG as a data URI), no outside file.
+"""Self-contained HTML pages: figures inline as SVG, no outside file.
 
 A page is a title, an optional lead paragraph and a list of sections; each
 section holds paragraphs, tables and figures in the order given.
 """
 from __future__ import annotations
 
-import base64
 import html
 import io
 from dataclasses import dataclass, field
@@ -27,14 +26,6 @@ def figure_svg(fig: Figure) -> str:
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
-
-
-def figure_png_uri(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a PNG data URI, closing the figure."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def save_figure(fig: Figure, stem: str | Path) -> list[Path]:

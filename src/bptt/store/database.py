@@ -146,13 +146,14 @@ class Database:
         rows = self.connection.execute(
             "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
         ).fetchall()
-        dead = [run_id for run_id, pid in rows if pid is None or not _pid_alive(pid)]
+        dead = [(run_id, pid) for run_id, pid in rows if pid is None or not _pid_alive(pid)]
         with self.transaction() as db:
-            for run_id in dead:
+            for run_id, pid in dead:
+                # Only if the row is still the dead process's: another one may have claimed it since.
                 db.execute(
                     "UPDATE runs SET status = 'interrupted', reason = 'process ended while running', "
-                    "updated_at = ? WHERE id = ?",
-                    (time.time(), run_id),
+                    "updated_at = ? WHERE id = ? AND status = 'running' AND pid IS ?",
+                    (time.time(), run_id, pid),
                 )
         return len(dead)
 
@@ -176,10 +177,12 @@ class Database:
             )
 
     def truncate_history(self, run_id: int, after_step: int) -> None:
-        """Drop history past ``after_step`` (written after the checkpoint a resume starts from)."""
+        """Drop history past ``after_step`` (written after the checkpoint a resume starts from),
+        and the test result, which only the end of a run writes."""
         with self.transaction() as db:
             for table in ("steps", "evals", "gradient_profiles"):
                 db.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", (run_id, after_step))
+            db.execute("DELETE FROM evals WHERE run_id = ? AND split = 'test'", (run_id,))
 
     def record_progress(
         self,

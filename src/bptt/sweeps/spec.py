@@ -27,6 +27,8 @@ the schedule ones) names it, so a run is never planned twice.
 """
 from __future__ import annotations
 
+import json
+
 import itertools
 import re
 from dataclasses import dataclass
@@ -70,7 +72,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise SweepSpecError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise SweepSpecError(f"--set: malformed value in {text!r}") from None
 
 
 def _check_settings(values: Any, where: str, source: str) -> dict[str, Any]:
@@ -211,7 +216,8 @@ def _check_tasks(runs: list[PlannedRun], source: str) -> None:
     checked: set[tuple[Any, ...]] = set()
     for run in runs:
         c = run.config
-        key = (c.task, c.seq_len, c.delay, c.task_variant, c.data_dir)
+        key = (c.task, c.seq_len, c.delay, c.task_variant, c.data_dir, c.seed,
+               json.dumps(c.task_options, sort_keys=True))
         if key in checked:
             continue
         checked.add(key)

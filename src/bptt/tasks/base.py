@@ -125,8 +125,6 @@ class Task(ABC):
         """The task's headline number (``metric_name``)."""
         if self.kind == "regression":
             return float(F.mse_loss(prediction, batch.targets.to(prediction.dtype)))
-        if self.kind == "per_step":
-            return float((prediction.argmax(-1) == batch.targets).float().mean())
         return float((prediction.argmax(-1) == batch.targets).float().mean())
 
     @property

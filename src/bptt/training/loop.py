@@ -111,6 +111,7 @@ def flush_denormals() -> Iterator[None]:
     Vanishing gradients are exactly the values that fall into the denormal range
     (below 1.2e-38 in float32), where x86 arithmetic runs orders of magnitude
     slower; flushing them changes only values already far below any update.
+    torch has no getter for the mode, so it is switched off afterwards.
     """
     supported = torch.set_flush_denormal(True)
     try:
@@ -221,7 +222,9 @@ class Trainer:
             return None
         config_data = self.config.model_dump()
         previous = self.db.latest_run(self.config.identity()) if resume else None
-        if previous is not None and previous.status in ("finished", "interrupted", "running"):
+        # A "running" row belongs to a live process (rows of dead ones read "interrupted"
+        # once the database is open), so it is never taken over.
+        if previous is not None and previous.status in ("finished", "interrupted"):
             if previous.status == "finished" and previous.steps_done >= self.config.steps:
                 return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
                                  previous.final or {}, self.config)
@@ -327,7 +330,9 @@ class Trainer:
                     if self.step % config.checkpoint_every == 0:
                         self.flush(checkpoint=True)
         except KeyboardInterrupt:
-            self.flush(checkpoint=True)
+            # The interrupt may land mid-step (batch drawn, optimizer stepped or not), so
+            # no checkpoint is written here: a resume starts from the last periodic one.
+            self.flush(checkpoint=False)
             if self.db is not None and self.run_id is not None:
                 self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
             raise

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from bptt.tasks.base import Batch, Task, TaskError, TaskSettings, cross_entropy_baseline, generator
+from bptt.tasks.checks import reject_unused
 
 INSTALL_HINT = "pip install 'bptt[data]'"
 
@@ -123,6 +124,7 @@ class DatasetTask(Task):
 
     def __init__(self, settings: TaskSettings) -> None:
         super().__init__(settings)
+        reject_unused(settings, self.name, ("delay", "variant"))
         unknown = sorted(set(settings.options) - set(self.option_keys))
         if unknown:
             allowed = ", ".join(self.option_keys) or "none"

@@ -10,7 +10,7 @@ import dataclasses
 import torch
 
 from bptt.tasks.base import TASKS, Batch, Task, TaskSettings
-from bptt.tasks.synthetic._checks import (
+from bptt.tasks.checks import (
     check_common,
     check_options,
     reject_unused,

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from bptt.tasks.base import TASKS, Batch, Task, TaskSettings
-from bptt.tasks.synthetic._checks import (
+from bptt.tasks.checks import (
     check_common,
     check_options,
     reject_unused,

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from bptt.tasks.base import TASKS, Batch, Task, TaskError, TaskSettings, cross_entropy_baseline
-from bptt.tasks.synthetic._checks import (
+from bptt.tasks.checks import (
     check_common,
     check_options,
     require_batch_size,

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from bptt.tasks.base import TASKS, Batch, Task, TaskSettings, cross_entropy_baseline
-from bptt.tasks.synthetic._checks import (
+from bptt.tasks.checks import (
     check_common,
     check_options,
     reject_unused,

@@ -1,5 +1,5 @@
-"""Settings checks shared by the synthetic tasks: each failure is one ``TaskError``
-line naming the field, the task and what is allowed."""
+"""Settings checks shared by the tasks: each failure is one ``TaskError`` line
+naming the field, the task and what is allowed."""
 from __future__ import annotations
 
 import numbers

@@ -24,4 +24,4 @@ def test_quick_demo_writes_a_self_contained_page_with_every_figure(tmp_path, cap
     references = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
     assert all(ref.startswith(("#", "data:")) for ref in references), references
     assert "<link" not in page and "<script" not in page and "url(http" not in page
-    assert "The six impacts of the notes, measured" in page
+    assert "The six impacts of the vanishing gradient, measured" in page

@@ -1,4 +1,4 @@
-"""End to end: what the seed notes claim, on small budgets."""
+"""End to end: the vanishing-gradient claims, on small budgets."""
 import pytest
 
 from bptt.config import build_config

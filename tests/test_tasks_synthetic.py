@@ -1,4 +1,4 @@
-"""The synthetic tasks against their specs (docs: /work/shared/ANCHORS.md, "Long-range tasks").
+"""The synthetic tasks against their specs (the task definitions in each module's docstring).
 
 Positions and baselines are recomputed here from the published definitions, not
 read back from the task code. Delayed sentiment has its own file.

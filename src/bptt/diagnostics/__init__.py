@@ -11,7 +11,7 @@ Quantities (each a function returning the measured value; the equation is in its
 - ``layer_gradients``: per-layer gradient norms of a stacked network (``profile``);
 - ``training_history``: gradient norms, clipped and skipped steps, NaN events and the plateau
   of one run in the results database (``history``);
-- the six impacts of the notes (``impacts``).
+- the six impacts of the vanishing gradient (``impacts``).
 
 ``diagnose(model, task)`` measures them all and gives a verdict; ``diagnose_module``
 measures any module's input contribution.

@@ -1,6 +1,6 @@
-"""The demo's experiment: the seed notes' story, trained and measured end to end.
+"""The demo's experiment: the vanishing-gradient story, trained and measured end to end.
 
-Delayed sentiment (the notes' own example): one polar word decides the label,
+Delayed sentiment (the textbook example): one polar word decides the label,
 followed by ``delay`` neutral words. Twelve models, from the sigmoid RNN the
 notes start with through every remedy they list, are trained at a short delay
 (4 words, "the food is good" plus a few) and a long one (50 words). Each model

@@ -98,7 +98,7 @@ def impacts_table(result: DemoResult) -> Table:
         ["difficulty with depth", "||dL/dW_ih|| of layer 0 / layer 2 (3 layers)",
          "; ".join(f"{k}: {_sci(v)}" for k, v in impacts["depth_bottom_to_top"].items())],
     ]
-    return Table(("impact", "measured as", "result"), rows, "The six impacts of the notes, measured")
+    return Table(("impact", "measured as", "result"), rows, "The six impacts of the vanishing gradient, measured")
 
 
 def write_demo_page(result: DemoResult, path: str | Path) -> Path:

@@ -1,4 +1,4 @@
-"""The six impacts of the vanishing gradient (from the notes), each a measured number.
+"""The six impacts of the vanishing gradient, each a measured number.
 
 1. slow convergence            ``slow_convergence``: steps until the smoothed training
                                loss reaches a target (a fraction of the memoryless baseline).

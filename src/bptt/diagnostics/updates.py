@@ -1,4 +1,4 @@
-"""Each step's share of the weight update: the notes' "earlier inputs have minimal
+"""Each step's share of the weight update: the classic claim that "earlier inputs have minimal
 contribution in updating weights", measured.
 
 W_hh is shared across time, so its gradient is a sum over steps. With the

@@ -1,7 +1,6 @@
 """Published results the sweep report compares against, as data, each with its source.
 
-Transcribed from the project's anchor notes (``ANCHORS.md``, "Published
-results"). ``task`` and ``seq_len`` use this project's task names, so a row
+Transcribed from the papers named in each row's source. ``task`` and ``seq_len`` use this project's task names, so a row
 meets our runs on the same task and length; ``quantity`` says which of our
 numbers it is compared with:
 
@@ -18,7 +17,8 @@ from typing import Any, Callable
 
 TCN = "Bai, Kolter, Koltun 2018 (TCN paper), Table 1; about 70K parameters (copy 16K)"
 IRNN = "Le, Jaitly, Hinton 2015 (IRNN)"
-LATER = "later recurrent models, as collected in ANCHORS.md"
+LATER = ("LSTM, uRNN (Arjovsky et al. 2016), IndRNN (Li et al. 2018), expRNN (Lezcano-Casado & "
+         "Martinez-Rubio 2019), coRNN (Rusch & Mishra 2021), LSSL (Gu et al. 2021), S4 (Gu et al. 2022)")
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ class LocalBackend:
 
     One thread per run by default: the recurrent models of a sweep are small, so
     runs side by side use the cores better than threads inside one run, and
-    intra-op threads on oversubscribed cores are ruinous (2 threads per run on
-    the shared 2-core development machine ran a sweep 8x slower than 1).
+    intra-op threads on oversubscribed cores are ruinous (on a loaded 2-core
+    machine, 2 threads per run ran a sweep 8x slower than 1).
     """
 
     name = "local"

@@ -94,7 +94,7 @@ MAX_SUBJECT_LEN = max(map(len, LEXICON.subjects))
 
 @TASKS.register("sentiment")
 class SentimentTask(Task):
-    r"""Delayed sentiment, the seed notes' example of short and long dependencies
+    r"""Delayed sentiment, the textbook example of short and long dependencies
     ("the food is good" against a 50-100 word sentence whose polar word comes early).
 
     Every sentence has exactly T = ``seq_len`` tokens, in this order:

@@ -134,3 +134,14 @@ def test_record_steps_off_leaves_the_reference_loop_bare():
     with bptt.record_gradients(model) as rec:
         model(torch.randn(STEPS, BATCH, IN))[0].sum().backward()
     assert rec.hidden is None
+
+
+def test_tiny_gradients_are_measured_not_rounded_to_zero():
+    rnn = bptt.RNN(2, 4, activation="sigmoid")
+    x = torch.randn(6, 3, 2)
+    output, h_n = rnn(x)
+    with bptt.record_gradients(rnn) as rec:
+        (h_n * 1e-30).sum().backward()  # every dL/dh_t is below 1e-30: its square underflows float32
+    assert torch.all(rec.hidden > 0)
+    # ||dL/dh_T|| = ||(1e-30, 1e-30, 1e-30, 1e-30)|| = 2e-30 for every example.
+    assert float(rec.hidden[0, -1]) == pytest.approx(2e-30, rel=1e-5, abs=0)

@@ -81,7 +81,9 @@ class StepRecorder:
             return
         row = record._row(self.field, self.layer, self.seq_len, grads)
         first = self.offset + start
-        norms = torch.linalg.vector_norm(grads, dim=-1).mean(dim=-1)  # (K,)
+        # In float64: squaring a float32 gradient below ~1e-19 underflows, and vanishing
+        # gradients are exactly the values that go that low.
+        norms = torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64).mean(dim=-1)  # (K,)
         row[first : first + grads.shape[0]] = norms.to(row.dtype)
 
     def __call__(self, t: int, state: torch.Tensor) -> None:

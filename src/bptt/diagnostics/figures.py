@@ -26,11 +26,14 @@ TITLES = {
     "history": "Training history",
 }
 
-TINY = 1e-300  # a floor so that exact zeros stay on a log axis
+TINY = 1e-300  # a floor for the gradient-norm history, where a zero norm is an event worth seeing
 
 
 def _positive(values: torch.Tensor) -> list[float]:
-    return [max(float(v), TINY) if math.isfinite(float(v)) else math.nan for v in values]
+    """Values for a log axis: exact zeros (e.g. the first step's delta_0^T h_{-1} with h_{-1} = 0,
+    or a dead ReLU's gradient) and non-finite values are left out rather than floored, so
+    they do not stretch the axis over hundreds of decades."""
+    return [float(v) if math.isfinite(float(v)) and float(v) > 0 else math.nan for v in values]
 
 
 def profile_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:

@@ -143,3 +143,17 @@ def test_other_callbacks_run_the_reference_loop():
     w_ih, w_hh = torch.randn(HID, IN), torch.randn(HID, HID, requires_grad=True)
     rnn_layer(x, h0, w_ih, w_hh, None, None, "tanh", None, lambda t, h: seen.append(h.grad_fn is not None))
     assert seen == [True] * STEPS
+
+
+def test_a_newly_registered_activation_runs_on_the_fast_engine_through_the_reference_loop(monkeypatch):
+    from bptt.modules.activations import ACTIVATIONS, Activation
+
+    monkeypatch.setitem(ACTIVATIONS._entries, "softsign",
+                        Activation("softsign", lambda a, s: torch.nn.functional.softsign(a), 1.0))
+    fast = bptt.RNN(3, 4, activation="softsign")
+    reference_rnn = bptt.RNN(3, 4, activation="softsign", engine="reference")
+    reference_rnn.load_state_dict(fast.state_dict())
+    x = torch.randn(5, 2, 3)
+    torch.testing.assert_close(fast(x)[0], reference_rnn(x)[0])
+    torch.testing.assert_close(fast(x)[0][-1], torch.nn.functional.softsign(
+        x[-1] @ fast.weight_ih_l0.T + fast.bias_ih_l0 + fast(x[:-1])[1][0] @ fast.weight_hh_l0.T + fast.bias_hh_l0))

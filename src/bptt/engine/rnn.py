@@ -29,7 +29,9 @@ from torch.autograd.function import once_differentiable
 from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, first_grad, project
 from bptt.engine.recording import StepRecorder
 
-ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")
+#: Activations with a hand-written backward here; any other registered activation
+#: (``bptt.modules.ACTIVATIONS``) runs on the reference loop, correct but slower.
+FAST_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")
 
 
 def _keeps_preactivation(activation: str, slope: torch.Tensor | float) -> bool:
@@ -202,11 +204,11 @@ def rnn_layer(
 
     Same signature and results as ``bptt.modules.reference.rnn_layer``.
     ``on_hidden`` may be a ``StepRecorder``; any other callback needs the
-    per-step autograd graph, so the call then runs the reference loop.
+    per-step autograd graph, so the call then runs the reference loop, as does
+    an activation without a backward here (see ``FAST_ACTIVATIONS``).
     """
-    if activation not in ACTIVATION_NAMES:
-        raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
-    if (on_hidden is not None and not isinstance(on_hidden, StepRecorder)) or x.shape[0] == 0:
+    custom_callback = on_hidden is not None and not isinstance(on_hidden, StepRecorder)
+    if activation not in FAST_ACTIVATIONS or custom_callback or x.shape[0] == 0:
         from bptt.modules import reference
 
         return reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, on_hidden)

@@ -1,4 +1,6 @@
 """The sweep driver: skip finished runs, resume, record divergence and failure, one row per run."""
+import dataclasses
+
 import pytest
 
 from bptt.store import Database
@@ -135,3 +137,28 @@ def test_a_second_driver_on_the_same_sweep_is_refused(tmp_path):
             run_sweep(spec, tmp_path / "r.db", progress=False)
     finally:
         held.close()
+
+
+class CrashAfterProgressBackend(InlineBackend):
+    """Each lost submission first trains 2 more steps (spool and checkpoint written), then dies."""
+
+    def __init__(self, lose):
+        super().__init__(lose)
+        self.reached = 0
+
+    def submit(self, assignment):
+        if self.lose:
+            self.lose -= 1
+            self.reached += 2
+            run_assignment(dataclasses.replace(assignment, config={**assignment.config, "steps": self.reached}))
+            return Handle(lost=True)
+        return Handle(run_assignment(assignment))
+
+
+def test_a_worker_death_after_progress_costs_no_attempt(tmp_path):
+    # Two deaths, each after the run moved on: under the attempt limit only deaths without progress count.
+    _, summary = sweep(tmp_path / "a.db", CrashAfterProgressBackend(lose=2))
+    assert summary.statuses == {"finished": 1}
+    with Database(tmp_path / "a.db") as db:
+        (row,) = db.runs()
+        assert row.steps_done == 6 and [s[0] for s in db.steps(row.id)] == list(range(1, 7))

@@ -33,7 +33,10 @@ from bptt.sweeps.worker import Assignment, Outcome, pending
 from bptt.training.progress import ProgressBar
 
 Action = Literal["skip", "new", "resume"]
-ATTEMPTS = 2  # a run whose worker process dies is started again once, from its checkpoint
+#: A run whose worker process dies without having moved on is started again once, from its
+#: checkpoint. A death after progress is not counted: a crash of one pool process brings
+#: down every process of the pool, and the runs beside the one that crashed did nothing wrong.
+ATTEMPTS = 2
 
 
 class SweepLockedError(RuntimeError):
@@ -104,6 +107,8 @@ class _Job:
     directory: Path
     resume: bool
     attempts: int = 0
+    crashes: int = 0  # worker deaths with no progress since the attempt began
+    steps_at_submit: int = 0
 
 
 class SweepDriver:
@@ -146,6 +151,8 @@ class SweepDriver:
 
     def submit(self, job: _Job) -> Any:
         job.attempts += 1
+        row = self.db.run(job.row_id)
+        job.steps_at_submit = 0 if row is None else row.steps_done
         config = job.run.config.model_copy(update={"progress": False})
         # A new run whose first worker died resumes too: its checkpoint is this row's own.
         assignment = Assignment(config.model_dump(), str(job.directory), job.resume or job.attempts > 1,
@@ -184,7 +191,9 @@ class SweepDriver:
                             outcome = self.backend.outcome(handle)
                         except WorkerLost as lost:
                             self.commit(job)
-                            if job.attempts < ATTEMPTS:
+                            if self.db.run(job.row_id).steps_done <= job.steps_at_submit:
+                                job.crashes += 1
+                            if job.crashes < ATTEMPTS:
                                 in_flight[self.submit(job)] = job
                                 continue
                             outcome = Outcome("failed", str(lost), self.db.run(job.row_id).steps_done, None, 0, 0.0)

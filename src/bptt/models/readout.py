@@ -8,11 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def step_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
-    """(T, B) bool, True at the real steps t < lengths[b]."""
-    steps = torch.arange(seq_len, device=lengths.device).unsqueeze(1)
-    return steps < lengths.unsqueeze(0)
+from bptt.tasks.base import step_mask
 
 
 def last_state(output: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:

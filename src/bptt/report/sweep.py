@@ -13,7 +13,6 @@ otherwise.
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
@@ -133,28 +132,28 @@ def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figur
     return fig
 
 
-def _profile(db: Database, run_id: int, latest: bool) -> list[float] | None:
-    """The last layer's ||dL/dh_t|| of the run's first or last recorded profile."""
-    order = "DESC" if latest else "ASC"
-    row = db.connection.execute(
-        f"SELECT hidden FROM gradient_profiles WHERE run_id = ? ORDER BY step {order} LIMIT 1", (run_id,)
-    ).fetchone()
-    return None if row is None else json.loads(row[0])[-1]
+def _first_and_last_profile(db: Database, run_id: int) -> tuple[list[float], list[float]] | None:
+    """The last layer's ||dL/dh_t|| of the run's first and last recorded profiles."""
+    profiles = db.gradient_profiles(run_id)
+    if not profiles:
+        return None
+    return profiles[0][1][-1], profiles[-1][1][-1]
 
 
 def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | None:
     """At the longest length with profiles: the first and the last recorded profile, per remedy."""
-    recorded = [p for p in points if _profile(db, p.row.id, latest=False) is not None]
+    profiles = {p.row.id: _first_and_last_profile(db, p.row.id) for p in points}
+    recorded = [p for p in points if profiles[p.row.id] is not None]
     if not recorded:
         return None
     length = max(p.length or 0 for p in recorded)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, latest in zip(axes, (False, True)):
         for (label,), group in _by([p for p in recorded if (p.length or 0) == length], "label").items():
-            profiles = [_profile(db, p.row.id, latest) for p in group]
-            size = min(len(q) for q in profiles)
+            chosen = [profiles[p.row.id][int(latest)] for p in group]
+            size = min(len(q) for q in chosen)
             # Mean over seeds of each step's norm; lag = steps back from the last step.
-            mean = [statistics.fmean(q[len(q) - size + i] for q in profiles) for i in range(size)]
+            mean = [statistics.fmean(q[len(q) - size + i] for q in chosen) for i in range(size)]
             lags = list(range(size - 1, -1, -1))
             ax.plot(lags, [max(v, 1e-30) for v in mean], label=label)
         ax.set_yscale("log")

@@ -249,15 +249,11 @@ def run_sweep(
     try:
         with Database(db_path) as db:
             decisions = decide(spec, db, retry_failed)
-            if all(d.action == "skip" for d in decisions):
-                driver_backend: Backend | None = None
-            else:
-                driver_backend = make_backend(backend, workers, address, threads)
-            driver = SweepDriver(spec, db, driver_backend, root, progress=progress,  # type: ignore[arg-type]
-                                 on_outcome=on_outcome)
-            if driver_backend is None:
+            if all(d.action == "skip" for d in decisions):  # nothing to run: no backend to start
                 statuses = Counter(d.row.status for d in decisions if d.row is not None)
                 return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, dict(statuses))
+            driver = SweepDriver(spec, db, make_backend(backend, workers, address, threads), root,
+                                 progress=progress, on_outcome=on_outcome)
             return driver.run(decisions)
     finally:
         lock.close()

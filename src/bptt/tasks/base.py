@@ -74,6 +74,12 @@ def generator(seed: int, stream: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + stream)
 
 
+def step_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """(T, B) bool, True at the real steps t < lengths[b]; padding sits after each end."""
+    steps = torch.arange(seq_len, device=lengths.device).unsqueeze(1)
+    return steps < lengths.unsqueeze(0)
+
+
 class Task(ABC):
     """A learning problem. Subclasses set the class attributes and implement ``sample``
     (synthetic tasks) or override ``train_batch``/``eval_set`` (datasets).

@@ -9,7 +9,7 @@ import dataclasses
 
 import torch
 
-from bptt.tasks.base import TASKS, Batch, Task, TaskSettings
+from bptt.tasks.base import TASKS, Batch, Task, TaskSettings, step_mask
 from bptt.tasks.checks import (
     check_common,
     check_options,
@@ -125,7 +125,7 @@ class AddingTask(Task):
         markers[first, examples] = 1.0
         markers[second, examples] = 1.0
         values[0] = torch.where(markers[0] == 1.0, 0.0, values[0])
-        padding = torch.arange(steps).unsqueeze(1) >= lengths.unsqueeze(0)  # (T_max, B)
+        padding = ~step_mask(lengths, steps)  # (T_max, B)
         values = values.masked_fill(padding, 0.0)
         markers = markers.masked_fill(padding, 0.0)
         targets = 0.5 + (values[first, examples] + values[second, examples]) / 4.0

@@ -26,7 +26,7 @@ def test_yaml_and_overrides_build_the_same_object(tmp_path):
     [
         ({"cell": "transformer"}, "cell: Input should be 'rnn', 'lstm' or 'gru'"),
         ({"activation": "swish"}, "activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
-        ({"init": "he"}, "init: must be one of pytorch, identity, kaiming, orthogonal, xavier"),
+        ({"init": "he"}, "init: must be one of pytorch, chrono, identity, kaiming, orthogonal, xavier"),
         ({"task": "chess"}, "task: must be one of adding, copy"),
         ({"hidden_size": 0}, "hidden_size: Input should be greater than 0"),
         ({"steps": -5}, "steps: Input should be greater than 0"),
@@ -96,3 +96,17 @@ def test_a_device_that_is_not_here_is_refused():
         build_config({"device": "cuda"})
     with pytest.raises(ConfigError, match="device: must be a torch device"):
         build_config({"device": "abacus"})
+
+
+def test_chrono_and_target_settings():
+    config = build_config({"cell": "lstm", "init": "chrono", "t_max": 1000})
+    assert config.label() == "lstm+chrono1000"
+    assert build_config({"cell": "gru", "init": "chrono"}).t_max is None  # the builder uses the task's length
+    for values, match in (({"init": "chrono"}, "applies to cells lstm and gru"),
+                          ({"cell": "lstm", "init": "chrono", "forget_bias": 1.0}, "give one"),
+                          ({"cell": "lstm", "t_max": 10}, "t_max applies to init 'chrono' only"),
+                          ({"cell": "lstm", "init": "chrono", "t_max": 1}, "t_max")):
+        with pytest.raises(ConfigError, match=match):
+            build_config(values)
+    # The target is a schedule setting: a run keeps its identity when it is set.
+    assert build_config({"target_metric": 1e-3}).identity() == build_config({}).identity()

@@ -8,7 +8,7 @@ from bptt.cli.main import main
 from bptt.config import build_config
 from bptt.diagnostics import diagnose, diagnose_module
 from bptt.tasks import TaskSettings, build_task
-from bptt.training import make_model
+from bptt.build import make_model
 
 SMALL = ["--hidden-size", "8", "--embedding-size", "4", "--examples", "8"]
 USER_MODULE = '''

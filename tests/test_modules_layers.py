@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import bptt
-from bptt.modules import INIT_NAMES
+from bptt.modules.init import GATE_INITS, INIT_NAMES
 
 PAIRS = [
     (bptt.RNN, nn.RNN, {"nonlinearity": "tanh"}),
@@ -218,8 +218,53 @@ def test_bad_arguments_name_the_argument(kwargs, match):
 def test_every_init_builds_every_cell():
     for init in INIT_NAMES:
         for cls in (bptt.RNN, bptt.LSTM, bptt.GRU):
-            layer = cls(3, 4, 2, init=init, engine="reference")
+            if init in GATE_INITS and cls is bptt.RNN:
+                continue  # refused: see test_chrono_is_refused_where_it_cannot_apply
+            extra = {"t_max": 10} if init == "chrono" else {}
+            layer = cls(3, 4, 2, init=init, engine="reference", **extra)
             assert torch.isfinite(layer(torch.randn(3, 2, 3))[0]).all()
+
+
+def test_chrono_lstm_biases_follow_the_paper():
+    t_max, H = 1000, 2000
+    lstm = bptt.LSTM(3, H, 2, init="chrono", t_max=t_max, generator=torch.Generator().manual_seed(0))
+    for layer in range(2):
+        b_ih, b_hh = getattr(lstm, f"bias_ih_l{layer}"), getattr(lstm, f"bias_hh_l{layer}")
+        i, f, g, o = b_ih.detach().chunk(4)
+        # b_f = log(u), u ~ U[1, t_max - 1]: within [0, log(t_max - 1)], spread over the whole range.
+        assert f.min() >= 0 and f.max() <= math.log(t_max - 1)
+        assert f.exp().min() < 1 + 0.01 * t_max and f.exp().max() > 0.99 * (t_max - 1)
+        assert abs(float(f.exp().mean()) - t_max / 2) < 0.05 * t_max  # E[u] = t_max / 2
+        torch.testing.assert_close(i, -f)
+        assert torch.count_nonzero(g) == 0 and torch.count_nonzero(o) == 0 and torch.count_nonzero(b_hh) == 0
+    # The weights keep torch's init.
+    bound = 1 / math.sqrt(H)
+    assert float(lstm.weight_hh_l0.detach().abs().max()) <= bound
+
+
+def test_chrono_gru_biases_the_update_gate_that_keeps_the_state():
+    gru = bptt.GRU(3, 500, init="chrono", t_max=50, generator=torch.Generator().manual_seed(1))
+    r, z, n = gru.bias_ih_l0.detach().chunk(3)
+    assert z.min() >= 0 and z.max() <= math.log(49) and float(z.std()) > 0.3
+    assert torch.count_nonzero(r) == 0 and torch.count_nonzero(n) == 0
+    assert torch.count_nonzero(gru.bias_hh_l0) == 0
+    # z near 1 keeps h_{t-1}: with zero input and state the step changes h by (1 - z) n only.
+    assert float(torch.sigmoid(z).mean()) > 0.9
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,match",
+    [
+        (bptt.RNN, {"init": "chrono", "t_max": 10}, "applies to LSTM and GRU"),
+        (bptt.LSTM, {"init": "chrono"}, "needs t_max"),
+        (bptt.LSTM, {"init": "chrono", "t_max": 1}, "t_max must be an int >= 2"),
+        (bptt.GRU, {"init": "xavier", "t_max": 10}, "t_max applies to init 'chrono' only"),
+        (bptt.LSTM, {"init": "chrono", "t_max": 10, "forget_bias": 1.0}, "give one"),
+    ],
+)
+def test_chrono_is_refused_where_it_cannot_apply(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(3, 4, **kwargs)
 
 
 def test_wrong_state_shape_is_an_error():

@@ -166,3 +166,22 @@ def test_extending_a_finished_run_keeps_one_test_result(tmp_path):
     first = train(config(steps=10), db)
     train(config(steps=20), db, resume=True)
     assert [e[0] for e in db.evals(first.run_id, "test")] == [20]
+
+
+def test_a_run_stops_at_its_target_metric_and_records_the_step(tmp_path):
+    db = Database(tmp_path / "r.db")
+    # digits-free and quick: adding at T=10 falls below MSE 0.12 within a few hundred steps at lr 0.01.
+    target = config(steps=2000, target_metric=0.12, eval_every=10, seq_len=5, hidden_size=16)
+    result = train(target, db)
+    step = result.final["target_step"]
+    assert result.status == "finished" and step is not None and step == result.steps_done < 2000
+    assert step % 10 == 0 and result.final["target_metric"] == 0.12
+    vals = {s: metric for s, _, _, metric in db.evals(result.run_id, "val")}
+    assert vals[step] <= 0.12 and all(m > 0.12 for s, m in vals.items() if s < step)
+    # Done means done: resuming the same config, or one with more steps, runs nothing more.
+    again = train(config(steps=4000, target_metric=0.12, eval_every=10, seq_len=5, hidden_size=16), db, resume=True)
+    assert again.run_id == result.run_id and again.steps_done == step
+    # An accuracy target is reached from below.
+    trainer = Trainer(config(task="temporal_order", seq_len=10, target_metric=0.9))
+    assert trainer.reached_target(0.95) and not trainer.reached_target(0.5)
+    assert Trainer(config(target_metric=0.1)).reached_target(0.05)

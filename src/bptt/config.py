@@ -14,11 +14,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bptt.modules.activations import ACTIVATIONS
-from bptt.modules.init import INIT_NAMES
+from bptt.modules.init import GATE_INITS, INIT_NAMES
 
 #: Settings that say how long or how often, not what is trained: a run keeps its
 #: identity when they change, so ``--resume`` can extend a run to more steps.
-SCHEDULE_FIELDS = frozenset({"steps", "eval_every", "checkpoint_every", "record_every", "progress", "device"})
+SCHEDULE_FIELDS = frozenset({"steps", "target_metric", "eval_every", "checkpoint_every", "record_every", "progress",
+                             "device"})
 
 
 class ConfigError(ValueError):
@@ -32,9 +33,10 @@ class RunConfig(BaseModel):
     (None: the task's default), ``task_variant``, ``task_options`` (options a task
     documents, e.g. ``negation_prob`` of sentiment), ``data_dir``, ``eval_size``.
     Model: ``cell``, ``activation`` and ``negative_slope`` (RNN), ``init`` and
-    ``init_scale``, ``forget_bias`` (LSTM), ``residual``, ``hidden_size``,
+    ``init_scale``, ``t_max`` (init chrono), ``forget_bias`` (LSTM), ``residual``, ``hidden_size``,
     ``num_layers``, ``dropout``, ``readout``, ``embedding_size`` (token tasks), ``engine``.
     Training: ``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``steps``,
+    ``target_metric`` (stop early once the validation metric reaches it),
     ``clip_norm`` (global L2 norm) and ``clip_value`` (elementwise), ``nonfinite``
     (what a non-finite gradient does: "skip" the step and count it, or "raise"),
     ``tbptt`` (truncate backpropagation every K steps), ``eval_every``,
@@ -57,8 +59,9 @@ class RunConfig(BaseModel):
     cell: Literal["rnn", "lstm", "gru"] = Field(default="rnn", description="recurrent cell: rnn, lstm or gru")
     activation: str = Field(default="tanh", description="RNN activation: sigmoid, tanh, relu, leaky_relu, prelu")
     negative_slope: float = Field(default=0.01, description="slope below zero of leaky_relu, initial slope of prelu")
-    init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming")
+    init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming; chrono (LSTM, GRU: gate biases)")
     init_scale: float = Field(default=1.0, gt=0, description="gain of the init (identity: the diagonal value)")
+    t_max: int | None = Field(default=None, ge=2, description="init chrono: the longest dependency expected (default: the task's sequence length)")
     forget_bias: float | None = Field(default=None, description="LSTM forget-gate bias at init (e.g. 1.0)")
     residual: bool = Field(default=False, description="skip connections between stacked layers")
     hidden_size: int = Field(default=128, gt=0, description="hidden units per layer")
@@ -73,6 +76,7 @@ class RunConfig(BaseModel):
     momentum: float = Field(default=0.0, ge=0, description="momentum (sgd, rmsprop)")
     batch_size: int = Field(default=64, gt=0, description="examples per training step")
     steps: int = Field(default=1000, gt=0, description="training steps")
+    target_metric: float | None = Field(default=None, description="stop once the validation metric reaches this value (mse: at or below; accuracy: at or above)")
     clip_norm: float | None = Field(default=None, gt=0, description="clip the global gradient L2 norm to this value")
     clip_value: float | None = Field(default=None, gt=0, description="clip each gradient element to [-v, v]")
     nonfinite: Literal["skip", "raise"] = Field(default="skip", description="a nan/inf gradient: skip the step (counted) or raise")
@@ -140,6 +144,12 @@ class RunConfig(BaseModel):
             raise ValueError(f"activation applies to cell 'rnn' only; cell {self.cell!r} takes the default 'tanh'")
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(f"forget_bias applies to cell 'lstm' only, got cell {self.cell!r}")
+        if self.init in GATE_INITS and self.cell == "rnn":
+            raise ValueError(f"init {self.init!r} sets gate biases: it applies to cells lstm and gru, not rnn")
+        if self.init == "chrono" and self.forget_bias is not None:
+            raise ValueError("forget_bias and init 'chrono' both set the forget-gate bias; give one")
+        if self.t_max is not None and self.init != "chrono":
+            raise ValueError(f"t_max applies to init 'chrono' only, got init {self.init!r}")
         if self.momentum and self.optimizer == "adam":
             raise ValueError("momentum applies to optimizer sgd or rmsprop, not adam")
         return self
@@ -155,7 +165,7 @@ class RunConfig(BaseModel):
         """A short human name: cell, activation and the remedies switched on."""
         parts = [self.activation if self.cell == "rnn" else self.cell]
         if self.init != "pytorch":
-            parts.append(self.init)
+            parts.append(self.init if self.t_max is None else f"{self.init}{self.t_max}")
         if self.forget_bias is not None:
             parts.append(f"fb{self.forget_bias:g}")
         if self.clip_norm is not None:

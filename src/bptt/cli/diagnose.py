@@ -61,7 +61,8 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
     from bptt.diagnostics import diagnose, diagnose_module, figures, training_history
     from bptt.diagnostics.loading import SourceError, model_from_run, module_from_factory
     from bptt.store import Database
-    from bptt.training import Trainer, make_model, make_task
+    from bptt.build import make_model, make_task
+    from bptt.training import Trainer
 
     overrides = given(settings)
     if run_id is not None and (config_path or overrides or module_spec):

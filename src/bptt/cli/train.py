@@ -11,7 +11,8 @@ from rich.table import Table
 from bptt.cli.options import given, run_options
 from bptt.config import load_config
 from bptt.store import Database
-from bptt.training import Trainer, make_task
+from bptt.build import make_task
+from bptt.training import Trainer
 
 
 @click.command("train")

@@ -104,7 +104,7 @@ def training_history(db: Database, run_id: int, target_fraction: float = 0.5,
     baseline = (row.final or {}).get("baseline")
     if baseline is None:
         from bptt.config import build_config
-        from bptt.training import make_task
+        from bptt.build import make_task
 
         baseline = make_task(build_config(row.config)).baseline
     rows = db.steps(run_id)

@@ -200,7 +200,7 @@ def depth_gradients(
     Every model is built from ``config.seed`` and measured in float64 on the
     task's fixed batch; ``num_layers`` and ``residual`` are the only settings changed.
     """
-    from bptt.training import make_model
+    from bptt.build import make_model
 
     batch = cast_batch(fixed_batch(task, examples), torch.float64)
     points = []

@@ -19,7 +19,7 @@ class SourceError(ValueError):
 
 def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, SequenceModel]:
     """Rebuild run ``run_id``'s model from its config and load its checkpoint's weights."""
-    from bptt.training import make_model, make_task
+    from bptt.build import make_model, make_task
     from bptt.training.checkpoint import load_checkpoint
 
     row = db.run(run_id)

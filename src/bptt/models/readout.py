@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bptt.modules import init
 from bptt.tasks.base import step_mask
 
 
@@ -37,11 +38,12 @@ class AdditiveAttention(nn.Module):
     why attention sidesteps the product of Jacobians that makes gradients vanish.
     """
 
-    def __init__(self, hidden_size: int, attention_size: int | None = None) -> None:
+    def __init__(self, hidden_size: int, attention_size: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         attention_size = attention_size or hidden_size
-        self.project = nn.Linear(hidden_size, attention_size)
-        self.score = nn.Linear(attention_size, 1, bias=False)
+        self.project = init.linear(hidden_size, attention_size, generator=generator)
+        self.score = init.linear(attention_size, 1, bias=False, generator=generator)
         self.last_weights: torch.Tensor | None = None
 
     def forward(self, output: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

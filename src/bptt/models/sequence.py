@@ -9,19 +9,26 @@ from torch import nn
 
 from bptt.config import RunConfig
 from bptt.models.readout import AdditiveAttention, last_state, mean_state
-from bptt.modules import GRU, LSTM, RNN
+from bptt.modules import GRU, LSTM, RNN, init
 from bptt.tasks.base import Task
 
 
-def build_recurrent(config: RunConfig, input_size: int) -> RNN | LSTM | GRU:
-    """The recurrent stack a config describes."""
+def build_recurrent(config: RunConfig, input_size: int, generator: torch.Generator | None = None,
+                    t_max: int | None = None) -> RNN | LSTM | GRU:
+    """The recurrent stack a config describes (truncated BPTT included), initialised from ``generator``.
+
+    ``t_max`` is chrono init's longest dependency when the config leaves it unset.
+    """
     common = dict(
         num_layers=config.num_layers,
         dropout=config.dropout,
         init=config.init,
         init_scale=config.init_scale,
+        t_max=(config.t_max or t_max) if config.init == "chrono" else None,
         residual=config.residual,
         engine=config.engine,
+        truncate=config.tbptt,
+        generator=generator,
     )
     if config.cell == "rnn":
         return RNN(input_size, config.hidden_size, activation=config.activation,
@@ -41,23 +48,25 @@ class SequenceModel(nn.Module):
         Per-step tasks skip the readout and apply the head at every step.
     head: a linear map to the task's outputs (logits or regression values).
 
+    Every initial weight is drawn from ``generator`` (default: torch's global one).
+
     ``forward(inputs, lengths=None)`` returns (B, outputs), or (T, B, outputs)
     for per-step tasks.
     """
 
-    def __init__(self, config: RunConfig, task: Task) -> None:
+    def __init__(self, config: RunConfig, task: Task, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config
         self.per_step = task.kind == "per_step"
         if task.input_kind == "tokens":
-            self.encoder: nn.Module = nn.Embedding(task.input_size, config.embedding_size)
+            self.encoder: nn.Module = init.embedding(task.input_size, config.embedding_size, generator)
             recurrent_input = config.embedding_size
         else:
             self.encoder = nn.Identity()
             recurrent_input = task.input_size
-        self.recurrent = build_recurrent(config, recurrent_input)
-        self.attention = AdditiveAttention(config.hidden_size) if config.readout == "attention" else None
-        self.head = nn.Linear(config.hidden_size, task.output_size)
+        self.recurrent = build_recurrent(config, recurrent_input, generator, t_max=task.describe().get("seq_len"))
+        self.attention = AdditiveAttention(config.hidden_size, generator=generator) if config.readout == "attention" else None
+        self.head = init.linear(config.hidden_size, task.output_size, generator=generator)
 
     def hidden_states(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(output (T, B, H) of the top layer, its final hidden state h_T (B, H))."""

@@ -57,7 +57,21 @@ INITS.add("xavier", _xavier)
 INITS.add("orthogonal", _orthogonal)
 INITS.add("identity", _identity)
 INITS.add("kaiming", _kaiming)
-INIT_NAMES = ["pytorch", *INITS.names()]
+#: Schemes of the gate biases alone, for the gated cells (the weights keep torch's init).
+GATE_INITS = ("chrono",)
+INIT_NAMES = ["pytorch", *GATE_INITS, *INITS.names()]
+
+
+def chrono_bias(hidden_size: int, t_max: int, gen: torch.Generator | None) -> torch.Tensor:
+    """Chrono initialisation (Tallec & Ollivier 2018): b = log(u), u ~ U[1, t_max - 1], one per unit.
+
+    A gate that keeps the state with probability sigmoid(b) forgets with a time
+    constant of about exp(b) steps, so these biases spread the units' memory
+    over time scales from 1 to ``t_max`` steps, the longest dependency expected.
+    """
+    if isinstance(t_max, bool) or not isinstance(t_max, int) or t_max < 2:
+        raise ValueError(f"t_max must be an int >= 2 for init 'chrono', got {t_max!r}")
+    return torch.empty(hidden_size).uniform_(1.0, float(t_max - 1), generator=gen).log_()
 
 
 @torch.no_grad()
@@ -86,3 +100,23 @@ def init_layer(
         fn(block, "hh", scale, gen)
     for b in biases:
         b.zero_()
+
+
+def linear(in_features: int, out_features: int, bias: bool = True, generator: torch.Generator | None = None) -> nn.Linear:
+    """An ``nn.Linear`` with torch's default init (weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    as ``kaiming_uniform_(a=sqrt(5))`` gives), drawn from ``generator``."""
+    layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias)
+    bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=generator)
+        if layer.bias is not None:
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    return layer
+
+
+def embedding(num_embeddings: int, embedding_dim: int, generator: torch.Generator | None = None) -> nn.Embedding:
+    """An ``nn.Embedding`` with torch's default init (N(0, 1)), drawn from ``generator``."""
+    layer = nn.utils.skip_init(nn.Embedding, num_embeddings, embedding_dim)
+    with torch.no_grad():
+        layer.weight.normal_(0.0, 1.0, generator=generator)
+    return layer

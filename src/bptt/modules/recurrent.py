@@ -23,7 +23,7 @@ from bptt.engine import fast
 from bptt.engine.recording import StepRecorder
 from bptt.modules import reference
 from bptt.modules.activations import ACTIVATIONS
-from bptt.modules.init import INIT_NAMES, init_layer, pytorch_uniform
+from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
 from bptt.registry import Registry
 
 #: An engine runs one layer over all time steps. It provides ``rnn_layer``,
@@ -62,6 +62,7 @@ class _RecurrentBase(nn.Module):
         *,
         init: str = "pytorch",
         init_scale: float = 1.0,
+        t_max: int | None = None,
         residual: bool = False,
         engine: str | None = None,
         truncate: int | None = None,
@@ -79,6 +80,15 @@ class _RecurrentBase(nn.Module):
             raise ValueError("bidirectional=True is not supported; allowed: False")
         if init not in INIT_NAMES:
             raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INIT_NAMES)}")
+        if init in GATE_INITS and self.MODE == "RNN":
+            raise ValueError(f"init {init!r} sets gate biases: it applies to LSTM and GRU; allowed for RNN: "
+                             f"{', '.join(n for n in INIT_NAMES if n not in GATE_INITS)}")
+        if init == "chrono":
+            if t_max is None:
+                raise ValueError("init 'chrono' needs t_max, the longest dependency expected (e.g. the sequence length)")
+            chrono_bias(1, t_max, None)  # checks t_max
+        elif t_max is not None:
+            raise ValueError(f"t_max applies to init 'chrono' only, got init {init!r}")
         engine = DEFAULT_ENGINE if engine is None else engine
         ENGINES.get(engine)  # unknown engine -> error listing the known ones
         self.input_size = input_size
@@ -90,6 +100,7 @@ class _RecurrentBase(nn.Module):
         self.bidirectional = False
         self.init = init
         self.init_scale = float(init_scale)
+        self.t_max = t_max
         self.residual = residual
         self.engine = engine
         self.truncate = truncate
@@ -137,7 +148,7 @@ class _RecurrentBase(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         recurrent = [p for n, p in self.named_parameters() if n.startswith(("weight_", "bias_"))]
         pytorch_uniform(recurrent, self.hidden_size, generator)
-        if self.init != "pytorch":
+        if self.init not in ("pytorch", *GATE_INITS):
             for layer in range(self.num_layers):
                 w_ih, w_hh, b_ih, b_hh = self.layer_parameters(layer)
                 biases = [b for b in (b_ih, b_hh) if b is not None]
@@ -147,9 +158,19 @@ class _RecurrentBase(nn.Module):
                 bound = math.sqrt(6.0 / (p.shape[0] + p.shape[1]))
                 p.uniform_(-bound, bound, generator=generator)
         self._reset_extra()
+        if self.init == "chrono" and self.bias:
+            for layer in range(self.num_layers):
+                _, _, b_ih, b_hh = self.layer_parameters(layer)
+                b_ih.zero_()
+                b_hh.zero_()
+                self._chrono(b_ih, chrono_bias(self.hidden_size, self.t_max, generator).to(b_ih))
 
     def _reset_extra(self) -> None:
         pass
+
+    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
+        """Put the chrono biases ``keep`` (one per unit) into a layer's input-side bias."""
+        raise NotImplementedError
 
     # -- state ------------------------------------------------------------------------
     def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
@@ -239,6 +260,8 @@ class _RecurrentBase(nn.Module):
             s += f", dropout={self.dropout}"
         if self.init != "pytorch":
             s += f", init={self.init!r}"
+            if self.t_max is not None:
+                s += f", t_max={self.t_max}"
             if self.init_scale != 1.0:
                 s += f", init_scale={self.init_scale}"
         if self.residual:
@@ -345,6 +368,8 @@ class LSTM(_RecurrentBase):
     ``residual``, ``engine`` and ``forget_bias``: when given, the forget-gate
     block of ``bias_ih`` is set to it and that of ``bias_hh`` to zero, so the
     gate starts at sigmoid(forget_bias) (1.0 is the usual remedy).
+    ``init="chrono"`` with ``t_max`` (Tallec & Ollivier 2018): b_f = log(u),
+    u ~ U[1, t_max - 1] per unit, b_i = -b_f, every other bias 0.
     """
 
     GATES = 4
@@ -353,6 +378,8 @@ class LSTM(_RecurrentBase):
     def __init__(self, *args: Any, forget_bias: float | None = None, proj_size: int = 0, **kwargs: Any) -> None:
         if proj_size:
             raise ValueError("proj_size is not supported; allowed: 0")
+        if forget_bias is not None and kwargs.get("init") == "chrono":
+            raise ValueError("forget_bias and init 'chrono' both set the forget-gate bias; give one")
         self.forget_bias = forget_bias
         super().__init__(*args, **kwargs)
 
@@ -365,6 +392,11 @@ class LSTM(_RecurrentBase):
             _, _, b_ih, b_hh = self.layer_parameters(layer)
             b_ih[H : 2 * H].fill_(self.forget_bias)
             b_hh[H : 2 * H].zero_()
+
+    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
+        H = self.hidden_size
+        bias_ih[H : 2 * H] = keep  # forget gate
+        bias_ih[:H] = -keep  # input gate
 
     def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
         zeros = like.new_zeros(self.num_layers, batch, self.hidden_size)
@@ -403,10 +435,17 @@ class GRU(_RecurrentBase):
         h_t = (1 - z) \odot n + z \odot h_{t-1}
 
     Args: as torch.nn.GRU, plus ``init``, ``init_scale``, ``residual``, ``engine``.
+    ``init="chrono"`` with ``t_max``: z multiplies h_{t-1}, so z is the gate that
+    keeps the state; its bias is b_z = log(u), u ~ U[1, t_max - 1] per unit
+    (Tallec & Ollivier 2018), every other bias 0.
     """
 
     GATES = 3
     MODE = "GRU"
+
+    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
+        H = self.hidden_size
+        bias_ih[H : 2 * H] = keep  # update gate z
 
     def _call_engine(self, layer: int, x: torch.Tensor, state: torch.Tensor, hooks: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         return ENGINES.get(self.engine).gru_layer(x, state, *self.layer_parameters(layer), **hooks)

@@ -90,6 +90,16 @@ class RunRow:
     finished_at: float | None
     train_seconds: float
 
+    def done(self, steps: int, target_metric: float | None) -> bool:
+        """Whether this row already holds the run a config of ``steps`` and ``target_metric`` asks for:
+        finished with at least ``steps`` steps, or stopped early at that same target."""
+        if self.status != "finished":
+            return False
+        final = self.final or {}
+        at_target = target_metric is not None and final.get("target_step") is not None \
+            and final.get("target_metric") == target_metric
+        return self.steps_done >= steps or at_target
+
 
 def _pid_alive(pid: int) -> bool:
     try:

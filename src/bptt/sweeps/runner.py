@@ -85,7 +85,7 @@ def decide(spec: SweepSpec, db: Database, retry_failed: bool = False) -> list[De
         steps = run.config.steps
         if row is None:
             decisions.append(Decision(run, "new", None, "new"))
-        elif row.status == "finished" and row.steps_done >= steps:
+        elif row.done(steps, run.config.target_metric):
             decisions.append(Decision(run, "skip", row, "finished"))
         elif row.status == "finished":
             decisions.append(Decision(run, "resume", row, f"extend {row.steps_done} -> {steps} steps"))

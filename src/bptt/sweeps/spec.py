@@ -211,7 +211,7 @@ def expand_spec(
 def _check_tasks(runs: list[PlannedRun], source: str) -> None:
     """Build each distinct task once, so bad task settings (a seq_len too short) end here."""
     from bptt.tasks import TaskError
-    from bptt.training.loop import make_task
+    from bptt.build import make_task
 
     checked: set[tuple[Any, ...]] = set()
     for run in runs:

@@ -1,4 +1,4 @@
 """Training: the loop, optimizers, clipping, checkpoints."""
-from bptt.training.loop import NonFiniteGradientError, RunResult, Trainer, evaluate, make_model, make_task, train
+from bptt.training.loop import NonFiniteGradientError, RunResult, Trainer, evaluate, train
 
-__all__ = ["NonFiniteGradientError", "RunResult", "Trainer", "evaluate", "make_model", "make_task", "train"]
+__all__ = ["NonFiniteGradientError", "RunResult", "Trainer", "evaluate", "train"]

@@ -1,9 +1,12 @@
 """The training loop: one run from a config, recorded in the results database.
 
-A run draws its training batches from one generator and initialises its model
-from the global generator, both seeded from ``config.seed`` and both saved in
-every checkpoint, so a run resumed from step k continues bit for bit as if it
-had never stopped (on CPU).
+Every random draw of a run comes from ``config.seed``: its initial weights
+(``bptt.build``), its training batches (the data generator) and its dropout
+masks (a stream of torch's default generator that the run keeps to itself:
+each step runs inside ``torch.random.fork_rng``, so the caller's random state
+is never touched). The data and dropout states are saved in every checkpoint,
+so a run resumed from step k continues bit for bit as if it had never stopped
+(on CPU).
 """
 from __future__ import annotations
 
@@ -18,14 +21,18 @@ from typing import Any, Callable
 import torch
 
 from bptt.config import RunConfig
+from bptt.build import make_model, make_task
 from bptt.models import SequenceModel
+from bptt.provenance import provenance
 from bptt.store import Database
-from bptt.tasks import Batch, Task, TaskSettings, build_task, generator
+from bptt.tasks import Batch, Task, generator
 from bptt.training.checkpoint import load_checkpoint, save_checkpoint
 from bptt.training.optim import build_optimizer, clip_gradients
 from bptt.training.progress import ProgressBar
 
 EVAL_CHUNK = 250
+#: The generator stream of a run's dropout masks (see ``bptt.build`` for the others).
+DROPOUT_STREAM = 4
 
 
 class NonFiniteGradientError(RuntimeError):
@@ -61,31 +68,6 @@ class RunResult:
     final: dict[str, Any]
     config: RunConfig
     losses: list[float] = field(default_factory=list)
-
-
-def task_settings(config: RunConfig) -> TaskSettings:
-    return TaskSettings(
-        seq_len=config.seq_len,
-        delay=config.delay,
-        variant=config.task_variant,
-        data_dir=config.data_dir,
-        eval_size=config.eval_size,
-        seed=config.seed,
-        options=dict(config.task_options),
-    )
-
-
-def make_task(config: RunConfig) -> Task:
-    return build_task(config.task, task_settings(config))
-
-
-def make_model(config: RunConfig, task: Task) -> SequenceModel:
-    """The model of a run, initialised from ``config.seed``."""
-    torch.manual_seed(config.seed)
-    model = SequenceModel(config, task)
-    if config.tbptt is not None:
-        model.recurrent.truncate = config.tbptt
-    return model.to(config.device)
 
 
 @torch.no_grad()
@@ -154,12 +136,16 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(config, self.params)
         self.data_generator = generator(config.seed, stream=0)
+        # (CPU state, CUDA state or None): dropout draws from torch's default generators.
+        self.dropout_state: tuple[torch.Tensor, torch.Tensor | None] = (
+            generator(config.seed, DROPOUT_STREAM).get_state(), None)
         self.val_set = self.task.eval_set("val")
         self.step = 0
         self.train_seconds = 0.0
         self.skipped = 0
         self.clipped = 0
         self.run_id: int | None = None
+        self.target_step: int | None = None  # the step whose evaluation first reached target_metric
         self.losses: list[float] = []
         self._steps: list[tuple[int, float, float, int, int]] = []
         self._evals: list[tuple[int, str, float, float]] = []
@@ -177,7 +163,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "data_generator": self.data_generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "dropout_rng": list(self.dropout_state),
             "train_seconds": self.train_seconds,
             "skipped": self.skipped,
             "clipped": self.clipped,
@@ -189,7 +175,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.data_generator.set_state(state["data_generator"])
-        torch.set_rng_state(state["torch_rng"])
+        self.dropout_state = tuple(state["dropout_rng"])
         self.train_seconds = state["train_seconds"]
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
@@ -225,7 +211,7 @@ class Trainer:
         # A "running" row belongs to a live process (rows of dead ones read "interrupted"
         # once the database is open), so it is never taken over.
         if previous is not None and previous.status in ("finished", "interrupted"):
-            if previous.status == "finished" and previous.steps_done >= self.config.steps:
+            if previous.done(self.config.steps, self.config.target_metric):
                 return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
                                  previous.final or {}, self.config)
             if previous.checkpoint and Path(previous.checkpoint).exists():
@@ -239,7 +225,22 @@ class Trainer:
         return None
 
     def train_step(self, record: bool) -> tuple[float, float, bool, bool]:
-        """One optimiser step: (loss, gradient norm, clipped, skipped)."""
+        """One optimiser step: (loss, gradient norm, clipped, skipped), its dropout drawn from the run's stream."""
+        device = torch.device(self.config.device)
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.set_rng_state(self.dropout_state[0])
+            if cuda:
+                if self.dropout_state[1] is None:  # first step: seed this device's stream
+                    torch.cuda.manual_seed(int(generator(self.config.seed, DROPOUT_STREAM).initial_seed()))
+                else:
+                    torch.cuda.set_rng_state(self.dropout_state[1], cuda[0])
+            try:
+                return self._train_step(record)
+            finally:
+                self.dropout_state = (torch.get_rng_state(), torch.cuda.get_rng_state(cuda[0]) if cuda else None)
+
+    def _train_step(self, record: bool) -> tuple[float, float, bool, bool]:
         config = self.config
         batch = self.task.train_batch(config.batch_size, self.data_generator).to(config.device)
         self.optimizer.zero_grad(set_to_none=True)
@@ -266,6 +267,14 @@ class Trainer:
         self.optimizer.step()
         return loss_value, grad_norm, clipped, False
 
+    def reached_target(self, metric: float) -> bool:
+        """Whether a validation metric reaches ``target_metric`` (at or below it for a loss-like
+        metric, at or above it for an accuracy)."""
+        target = self.config.target_metric
+        if target is None or not math.isfinite(metric):
+            return False
+        return metric >= target if self.task.higher_is_better else metric <= target
+
     def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> dict[str, Any]:
         task = self.task
         test_loss, test_metric = test if test is not None else (None, None)
@@ -285,10 +294,14 @@ class Trainer:
             "baseline": task.baseline,
             "chance_metric": task.chance_metric,
             "solved": bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
+            "target_metric": self.config.target_metric,
+            "target_step": self.target_step,
             "skipped_steps": self.skipped,
             "clipped_steps": self.clipped,
             "train_seconds": round(self.train_seconds, 3),
             "steps_per_second": round(self.step / self.train_seconds, 2) if self.train_seconds > 0 else None,
+            "device": self.config.device,
+            **provenance(),
         }
 
     def run(self, resume: bool = False) -> RunResult:
@@ -324,6 +337,9 @@ class Trainer:
                         val_loss, val_metric = evaluate(self.model, self.task, self.val_set, config.device)
                         self._evals.append((self.step, "val", val_loss, val_metric))
                         bar.show(val_loss=val_loss)
+                        if self.reached_target(val_metric):
+                            self.target_step = self.step
+                            break
                     bar.advance(1, loss=loss)
                     if self.on_step is not None:
                         self.on_step(self.step, loss)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import bptt
+import bptt.engine.reference
 from bptt.diagnostics import (
     gradient_profile,
     input_contribution,
@@ -247,7 +248,7 @@ def test_layer_inputs_are_what_each_layer_reads():
     inputs = layer_inputs(model, lambda: model(x))
     torch.testing.assert_close(inputs[0], x)
     with torch.no_grad():
-        first = bptt.modules.reference.rnn_layer(x, torch.zeros(B, H, dtype=torch.float64),
+        first = bptt.engine.reference.rnn_layer(x, torch.zeros(B, H, dtype=torch.float64),
                                                  *model.recurrent.layer_parameters(0))[0]
         skip = nn.functional.linear(x, model.recurrent.residual_weight_l0)
     torch.testing.assert_close(inputs[1], first + skip)

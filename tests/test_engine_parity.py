@@ -5,8 +5,8 @@ from torch import nn
 
 import bptt
 from bptt.engine import common
-from bptt.modules import ENGINES
-from bptt.modules.recurrent import DEFAULT_ENGINE
+from bptt.engine import ACTIVATIONS, ENGINES, Activation
+from bptt.engine import DEFAULT_ENGINE
 
 IN, HID, BATCH, STEPS = 3, 6, 4, 7
 TORCH_TWINS = {"rnn-tanh": (bptt.RNN, nn.RNN, {"nonlinearity": "tanh"}),
@@ -134,20 +134,48 @@ def test_no_grad_forward():
     assert not out.requires_grad and out.shape == (STEPS, BATCH, HID)
 
 
-def test_other_callbacks_run_the_reference_loop():
-    """A plain on_hidden callback needs per-step graph nodes: the fast engine hands the call over."""
-    from bptt.engine.fast import rnn_layer
+class _Seen:
+    def __init__(self):
+        self.steps = []
 
-    seen = []
-    x, h0 = torch.randn(STEPS, BATCH, IN), torch.zeros(BATCH, HID)
-    w_ih, w_hh = torch.randn(HID, IN), torch.randn(HID, HID, requires_grad=True)
-    rnn_layer(x, h0, w_ih, w_hh, None, None, "tanh", None, lambda t, h: seen.append(h.grad_fn is not None))
-    assert seen == [True] * STEPS
+    def input(self, x, projected):
+        pass
+
+    def step(self, t, h_prev, recurrent, h, c=None):
+        self.steps.append(h.grad_fn is not None and recurrent.grad_fn is not None)
+
+
+def test_a_step_watch_runs_the_reference_loop():
+    """A watch needs per-step graph nodes: a fast layer runs the reference loop while it is open."""
+    layer = bptt.RNN(IN, HID)
+    seen = _Seen()
+    with bptt.modules.watch_steps(layer, lambda index, offset: seen):
+        out, _ = layer(torch.randn(STEPS, BATCH, IN))
+    assert seen.steps == [True] * STEPS
+    assert "RNNFunction" not in type(out.grad_fn).__name__
+    assert "RNNFunction" in type(layer(torch.randn(STEPS, BATCH, IN))[0].grad_fn).__name__  # closed: fast again
+
+
+def test_a_newly_registered_activation_with_a_derivative_runs_on_the_fast_engine(monkeypatch):
+    """softsign(a) = a / (1 + |a|), softsign'(a) = 1 / (1 + |a|)^2 from the kept pre-activation."""
+    def derivative(h, a, slope, out):
+        torch.abs(a, out=out).add_(1).square_().reciprocal_()
+
+    monkeypatch.setitem(ACTIVATIONS._entries, "softsign",
+                        Activation("softsign", lambda a, s: torch.nn.functional.softsign(a), 1.0, derivative,
+                                   keeps_preactivation=lambda s: True))
+    fast = bptt.RNN(3, 4, activation="softsign", dtype=torch.float64)
+    reference_rnn = bptt.RNN(3, 4, activation="softsign", engine="reference", dtype=torch.float64)
+    reference_rnn.load_state_dict(fast.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    out = fast(x)[0]
+    assert "RNNFunction" in type(out.grad_fn).__name__
+    torch.testing.assert_close(out, reference_rnn(x)[0])
+    params = [p for p in fast.parameters()]
+    assert torch.autograd.gradcheck(lambda x, *p: fast(x)[0], (x, *params))
 
 
 def test_a_newly_registered_activation_runs_on_the_fast_engine_through_the_reference_loop(monkeypatch):
-    from bptt.modules.activations import ACTIVATIONS, Activation
-
     monkeypatch.setitem(ACTIVATIONS._entries, "softsign",
                         Activation("softsign", lambda a, s: torch.nn.functional.softsign(a), 1.0))
     fast = bptt.RNN(3, 4, activation="softsign")

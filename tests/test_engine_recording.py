@@ -5,9 +5,26 @@ from torch import nn
 
 import bptt
 from bptt.engine import common
-from bptt.modules import reference
+from bptt.engine import reference
 
 IN, HID, BATCH, STEPS, LAYERS = 3, 5, 4, 9, 2
+
+
+class _Keep:
+    """A step watch that keeps every h_t (and c_t) of a call with retain_grad, at step offset + t."""
+
+    def __init__(self, hidden, cells, offset):
+        self.hidden, self.cells, self.offset = hidden, cells, offset
+
+    def input(self, x, projected):
+        pass
+
+    def step(self, t, h_prev, recurrent, h, c=None):
+        h.retain_grad()
+        self.hidden[self.offset + t] = h
+        if c is not None:
+            c.retain_grad()
+            self.cells[self.offset + t] = c
 
 
 def _manual_profile(model, x, weights, truncate=None):
@@ -26,20 +43,15 @@ def _manual_profile(model, x, weights, truncate=None):
             if start:
                 state = tuple(s.detach() for s in state) if kind == "LSTM" else state.detach()
 
-            def keep(table, offset=start, layer=layer):
-                def hook(t, tensor):
-                    tensor.retain_grad()
-                    table[layer][offset + t] = tensor
-                return hook
-
+            watch = _Keep(hidden[layer], cells[layer], start)
             piece = layer_input[start : start + chunk]
             if kind == "RNN":
                 out, state = reference.rnn_layer(piece, state, *params, model.activation, model.slope(layer),
-                                                 on_hidden=keep(hidden))
+                                                 watch=watch)
             elif kind == "LSTM":
-                out, state = reference.lstm_layer(piece, state, *params, on_hidden=keep(hidden), on_cell=keep(cells))
+                out, state = reference.lstm_layer(piece, state, *params, watch=watch)
             else:
-                out, state = reference.gru_layer(piece, state, *params, on_hidden=keep(hidden))
+                out, state = reference.gru_layer(piece, state, *params, watch=watch)
             outputs.append(out)
         layer_input = torch.cat(outputs)
         finals.append(state[0] if kind == "LSTM" else state)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import bptt
-from bptt.modules import reference
+from bptt.engine import reference
 
 IN, HID, BATCH, STEPS, LAYERS = 3, 5, 4, 10, 2
 CELLS = {"rnn": (bptt.RNN, {"activation": "relu"}), "lstm": (bptt.LSTM, {}), "gru": (bptt.GRU, {})}

@@ -2,6 +2,6 @@
 measure and fix the vanishing gradient."""
 __version__ = "0.1.0"
 
-from bptt.modules import GRU, LSTM, RNN  # noqa: E402
-from bptt.engine import record_gradients  # noqa: E402
+from bptt.modules import GRU, LSTM, RNN, record_gradients  # noqa: E402
+
 __all__ = ["GRU", "LSTM", "RNN", "__version__", "record_gradients"]

@@ -10,11 +10,13 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bptt.modules.activations import ACTIVATIONS
+from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINES
 from bptt.modules.init import GATE_INITS, INIT_NAMES
+from bptt.tasks import TASKS, task_names
 
 #: Settings that say how long or how often, not what is trained: a run keeps its
 #: identity when they change, so ``--resume`` can extend a run to more steps.
@@ -58,7 +60,7 @@ class RunConfig(BaseModel):
 
     cell: Literal["rnn", "lstm", "gru"] = Field(default="rnn", description="recurrent cell: rnn, lstm or gru")
     activation: str = Field(default="tanh", description="RNN activation: sigmoid, tanh, relu, leaky_relu, prelu")
-    negative_slope: float = Field(default=0.01, description="slope below zero of leaky_relu, initial slope of prelu")
+    negative_slope: float = Field(default=DEFAULT_SLOPE, description="slope below zero of leaky_relu, initial slope of prelu")
     init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming; chrono (LSTM, GRU: gate biases)")
     init_scale: float = Field(default=1.0, gt=0, description="gain of the init (identity: the diagonal value)")
     t_max: int | None = Field(default=None, ge=2, description="init chrono: the longest dependency expected (default: the task's sequence length)")
@@ -91,8 +93,6 @@ class RunConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        import torch
-
         try:
             device = torch.device(value)
         except (RuntimeError, ValueError):
@@ -122,8 +122,6 @@ class RunConfig(BaseModel):
     @field_validator("task")
     @classmethod
     def _task(cls, value: str) -> str:
-        from bptt.tasks import TASKS, task_names
-
         family = value.partition(":")[0] + ":" if ":" in value else value
         if family not in TASKS:
             raise ValueError(f"must be one of {', '.join(task_names())}")
@@ -132,8 +130,6 @@ class RunConfig(BaseModel):
     @field_validator("engine")
     @classmethod
     def _engine(cls, value: str | None) -> str | None:
-        from bptt.modules import ENGINES
-
         if value is not None and value not in ENGINES:
             raise ValueError(f"must be one of {', '.join(ENGINES.names())}")
         return value

@@ -11,12 +11,13 @@ usual one (the task's loss on a fixed batch).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from bptt.modules import require_recurrent
+from bptt.modules.base import RecurrentBase
 from bptt.tasks import Batch, Task
 
 #: A closure that runs the forward pass and returns the scalar loss.
@@ -26,17 +27,10 @@ Objective = Callable[[], torch.Tensor]
 DEFAULT_EXAMPLES = 128
 
 
-def recurrent_of(model: nn.Module) -> nn.Module:
+def recurrent_of(model: nn.Module) -> RecurrentBase:
     """The first bptt RNN/LSTM/GRU inside ``model`` (``model`` itself if it is one)."""
-    from bptt.modules.recurrent import find_recurrent
-
-    found = find_recurrent(model)
-    if found is not None:
-        return found
-    raise TypeError(
-        f"this diagnostic needs a bptt RNN, LSTM or GRU inside the model; found none in {type(model).__name__} "
-        "(for any other torch.nn.Module use bptt.diagnostics.input_contribution)"
-    )
+    return require_recurrent(model, "this diagnostic",
+                             " (for any other torch.nn.Module use bptt.diagnostics.input_contribution)")
 
 
 def fixed_batch(task: Task, examples: int = DEFAULT_EXAMPLES) -> Batch:
@@ -74,17 +68,6 @@ def measuring_copy(model: nn.Module, dtype: torch.dtype | None = torch.float64) 
     clone.eval()
     clone.zero_grad(set_to_none=True)
     return clone
-
-
-@contextmanager
-def reference_engine(recurrent: nn.Module) -> Iterator[None]:
-    """Run ``recurrent`` on the plain autograd loop inside the block (its engine is restored after)."""
-    previous = recurrent.engine
-    recurrent.engine = "reference"
-    try:
-        yield
-    finally:
-        recurrent.engine = previous
 
 
 def by_lag(per_step: torch.Tensor) -> torch.Tensor:

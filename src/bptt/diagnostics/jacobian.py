@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from bptt.diagnostics.common import recurrent_of, reference_engine
-from bptt.modules import reference
-from bptt.modules.activations import ACTIVATIONS
+from bptt.diagnostics.common import recurrent_of
+from bptt.engine import ACTIVATIONS, cells
+from bptt.modules import watch_steps
 
 
 @dataclass(frozen=True)
@@ -100,54 +98,48 @@ class JacobianChain:
                 "bound": None if self.bound is None else self.bound.tolist(), "condition": self.condition.to_dict()}
 
 
-class _LayerInputs(TorchFunctionMode):
-    """Records the input sequence of every layer: the first argument of its W_ih projection."""
+class _InputWatch:
+    """Keeps the input sequence of each call of one layer."""
 
-    def __init__(self, weights: dict[int, int]) -> None:
-        super().__init__()
-        self.weights = weights
-        self.inputs: dict[int, list[torch.Tensor]] = {}
+    def __init__(self, inputs: list[torch.Tensor]) -> None:
+        self.inputs = inputs
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
-        if func is F.linear:
-            weight = args[1] if len(args) > 1 else kwargs.get("weight")
-            layer = self.weights.get(id(weight))
-            if layer is not None:
-                self.inputs.setdefault(layer, []).append(args[0].detach())
-        return func(*args, **kwargs)
+    def input(self, x: torch.Tensor, projected: torch.Tensor) -> None:
+        self.inputs.append(x.detach())
+
+    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
+             c: torch.Tensor | None = None) -> None:
+        pass
 
 
 @torch.no_grad()
 def layer_inputs(model: nn.Module, run: Callable[[], Any]) -> list[torch.Tensor]:
     """The (T, B, I_l) input sequence of each layer of the recurrent stack in ``model``, seen while ``run()`` runs."""
     recurrent = recurrent_of(model)
-    weights = {id(getattr(recurrent, f"weight_ih_l{layer}")): layer for layer in range(recurrent.num_layers)}
-    with reference_engine(recurrent), _LayerInputs(weights) as tap:
+    inputs: list[list[torch.Tensor]] = [[] for _ in range(recurrent.num_layers)]
+    with watch_steps(recurrent, lambda layer, offset: _InputWatch(inputs[layer])):
         run()
-    return [torch.cat(tap.inputs[layer]) for layer in range(recurrent.num_layers)]
+    return [torch.cat(calls) for calls in inputs]
 
 
 def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """state (S,) , x_t (I,) -> next state (S,) for one example, on the reference cell, in float64."""
+    """state (S,), x_t (I,) -> next state (S,) for one example, one step of the layer's cell, in float64
+    (S = H, or 2H for an LSTM's (h, c))."""
     params = [None if p is None else p.detach().double() for p in recurrent.layer_parameters(layer)]
-    H = recurrent.hidden_size
-    if recurrent.MODE == "RNN":
+    H, mode = recurrent.hidden_size, recurrent.MODE
+    activation, slope = None, None
+    if mode == "RNN":
+        activation = ACTIVATIONS.get(recurrent.activation)
         slope = recurrent.slope(layer)
         slope = slope.detach().double() if isinstance(slope, torch.Tensor) else slope
 
-        def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            _, h = reference.rnn_layer(x.view(1, 1, -1), state.view(1, H), *params, recurrent.activation, slope)
-            return h.view(H)
-    elif recurrent.MODE == "LSTM":
-        def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            h, c = state[:H].view(1, H), state[H:].view(1, H)
-            _, (h, c) = reference.lstm_layer(x.view(1, 1, -1), (h, c), *params)
+    def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        x = x.view(1, -1)
+        if mode == "LSTM":
+            h, c = cells.step(mode, x, (state[:H].view(1, H), state[H:].view(1, H)), *params)
             return torch.cat([h.view(H), c.view(H)])
-    else:
-        def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            _, h = reference.gru_layer(x.view(1, 1, -1), state.view(1, H), *params)
-            return h.view(H)
+        return cells.step(mode, x, state.view(1, H), *params, activation, slope).view(H)
+
     return step
 
 

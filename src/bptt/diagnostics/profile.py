@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from bptt.diagnostics.common import Objective, by_lag, lag_index, recurrent_of
-from bptt.engine import record_gradients
+from bptt.modules import record_gradients
 
 DEFAULT_EPSILON = 1e-3
 

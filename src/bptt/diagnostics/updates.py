@@ -27,62 +27,61 @@ hide a step's part.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from bptt.diagnostics.common import Objective, recurrent_of, reference_engine
+from bptt.diagnostics.common import Objective, recurrent_of
+from bptt.modules import watch_steps
 
 
 @dataclass
-class _Tap:
-    """Calls of F.linear with one layer's W_ih or W_hh: the factor x (or h_{t-1}) and the output's gradient."""
+class _Factors:
+    """One layer's per-step factors and the gradients of what they multiply: x_t with epsilon_t
+    (the input side) and h_{t-1} with delta_t (the recurrent side), in step order."""
 
-    width: int  # G*H, the rows of the weight
+    width: int  # G*H, the rows of the weights
     inputs: list[torch.Tensor] = field(default_factory=list)
-    grads: list[torch.Tensor | None] = field(default_factory=list)
+    input_grads: list[torch.Tensor | None] = field(default_factory=list)
+    states: list[torch.Tensor] = field(default_factory=list)
+    state_grads: list[torch.Tensor | None] = field(default_factory=list)
 
 
-class _ProjectionTap(TorchFunctionMode):
-    """Watches ``F.linear`` calls whose weight is one of the tracked weights.
-
-    The reference loop computes the input projection of all steps in one call
-    and the recurrent projection once per step, always as F.linear(factor, weight, bias).
-    """
-
-    def __init__(self, weights: dict[int, _Tap]) -> None:
-        super().__init__()
-        self.weights = weights
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
-        output = func(*args, **kwargs)
-        if func is F.linear:
-            weight = args[1] if len(args) > 1 else kwargs.get("weight")
-            tap = self.weights.get(id(weight))
-            if tap is not None:
-                index = len(tap.inputs)
-                tap.inputs.append(args[0].detach())
-                tap.grads.append(None)
-                if output.requires_grad:
-                    def keep(grad: torch.Tensor, tap: _Tap = tap, index: int = index) -> None:
-                        tap.grads[index] = grad.detach()
-                    output.register_hook(keep)
-        return output
+def _keep_grad(tensor: torch.Tensor, grads: list[torch.Tensor | None]) -> None:
+    """Append a slot to ``grads`` that the backward fills with ``tensor``'s gradient."""
+    index = len(grads)
+    grads.append(None)
+    if tensor.requires_grad:
+        def keep(grad: torch.Tensor) -> None:
+            grads[index] = grad.detach()
+        tensor.register_hook(keep)
 
 
-def _step_terms(tap: _Tap) -> torch.Tensor:
+class _FactorWatch:
+    """The reference loop's view that ``update_terms`` needs: x and p = x W_ih^T + b_ih once per call,
+    and h_{t-1} with u_t = h_{t-1} W_hh^T + b_hh at every step."""
+
+    def __init__(self, factors: _Factors) -> None:
+        self.factors = factors
+
+    def input(self, x: torch.Tensor, projected: torch.Tensor) -> None:
+        self.factors.inputs.append(x.detach())
+        _keep_grad(projected, self.factors.input_grads)
+
+    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
+             c: torch.Tensor | None = None) -> None:
+        self.factors.states.append(h_prev.detach().unsqueeze(0))
+        _keep_grad(recurrent, self.factors.state_grads)
+
+
+def _step_terms(factors: list[torch.Tensor], grads: list[torch.Tensor | None], width: int) -> torch.Tensor:
     """(T, G*H, I) G_t = grad_t^T factor_t in float64, over all steps of the calls in order."""
     terms = []
-    for factor, grad in zip(tap.inputs, tap.grads):
-        if factor.dim() == 2:  # one step: (B, .)
-            factor, grad = factor.unsqueeze(0), None if grad is None else grad.unsqueeze(0)
+    for factor, grad in zip(factors, grads):  # factor (K, B, I), grad (K, B, G*H) or (B, G*H) per step
         if grad is None:  # the loss does not depend on these steps
-            terms.append(torch.zeros(factor.shape[0], tap.width, factor.shape[2], dtype=torch.float64))
+            terms.append(torch.zeros(factor.shape[0], width, factor.shape[2], dtype=torch.float64))
             continue
+        grad = grad.view(factor.shape[0], factor.shape[1], width)
         terms.append(torch.bmm(grad.double().transpose(1, 2), factor.double()).cpu())  # (K, G*H, I)
     return torch.cat(terms)
 
@@ -98,27 +97,21 @@ class UpdateTerms:
 
 
 def update_terms(model: nn.Module, objective: Objective) -> UpdateTerms:
-    """Run ``objective`` and its backward on the reference loop, keeping each step's weight-update term.
+    """Run ``objective`` and its backward, keeping each step's weight-update term.
 
-    The recurrent layer runs on the "reference" engine inside the call (its
-    own engine is restored after), since the per-step projections are only
-    visible there. Parameter gradients accumulate in ``model`` as in any
+    The recurrent layer runs on the reference loop during the forward (a step
+    watch, ``bptt.modules.watch_steps``), whose per-step projections it keeps
+    with their gradients. Parameter gradients accumulate in ``model`` as in any
     backward; the per-step terms of each layer sum to that layer's gradient.
     """
     recurrent = recurrent_of(model)
-    taps: dict[int, _Tap] = {}
-    hh, ih = [], []
     width = recurrent.GATES * recurrent.hidden_size
-    for layer in range(recurrent.num_layers):
-        hh.append(_Tap(width))
-        ih.append(_Tap(width))
-        taps[id(getattr(recurrent, f"weight_hh_l{layer}"))] = hh[-1]
-        taps[id(getattr(recurrent, f"weight_ih_l{layer}"))] = ih[-1]
-    with reference_engine(recurrent):
-        with _ProjectionTap(taps):
-            loss = objective()
-        loss.backward()
-    return UpdateTerms([_step_terms(tap) for tap in hh], [_step_terms(tap) for tap in ih])
+    layers = [_Factors(width) for _ in range(recurrent.num_layers)]
+    with watch_steps(recurrent, lambda layer, offset: _FactorWatch(layers[layer])):
+        loss = objective()
+    loss.backward()
+    return UpdateTerms([_step_terms(f.states, f.state_grads, width) for f in layers],
+                       [_step_terms(f.inputs, f.input_grads, width) for f in layers])
 
 
 @dataclass(frozen=True, eq=False)

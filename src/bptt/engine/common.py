@@ -44,9 +44,10 @@ def add_bias(*biases: torch.Tensor | None) -> torch.Tensor | None:
     return present[0] if len(present) == 1 else sum(present[1:], present[0])
 
 
-def first_grad(grad: torch.Tensor, has_output_grad: bool, extra: torch.Tensor | None) -> None:
-    """The gradient at the last step: ``grad`` already holds g_T when ``has_output_grad``; add
-    ``extra`` (dL/dh_n or dL/dc_n); with neither, zero."""
+def last_step_grad(grad: torch.Tensor, has_output_grad: bool, extra: torch.Tensor | None) -> None:
+    """Set ``grad`` to the total gradient at the last step T - 1, where the backward starts: it
+    already holds the output's gradient there when ``has_output_grad``; add ``extra`` (dL/dh_n or
+    dL/dc_n, the final state's gradient); with neither, zero."""
     if has_output_grad:
         if extra is not None:
             grad.add_(extra)

@@ -10,9 +10,9 @@ Stored for backward: the activated gates (T, B, 4H), c_t and tanh(c_t)
 2 sigmoid(2a) - 1: torch.tanh costs about five torch.sigmoid on a CPU.
 
 Backward, from t = T down to 1, with dG_t the gradient of the gate
-pre-activations and g_t the gradient of output t:
+pre-activations and y_t the gradient of output t:
 
-    dL/dh_t = g_t + dG_{t+1} W_hh                       (plus dL/dh_n at t = T)
+    dL/dh_t = y_t + dG_{t+1} W_hh                       (plus dL/dh_n at t = T)
     dL/dc_t = dL/dc_{t+1} * f_{t+1} + dL/dh_t * o * (1 - tanh^2 c_t)   (plus dL/dc_n at t = T)
     dG_t = [dc * g * i(1-i),  dc * c_{t-1} * f(1-f),  dc * i * (1-g^2),  dh * tanh c_t * o(1-o)]
 
@@ -24,15 +24,16 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, first_grad, project
-from bptt.engine.recording import StepRecorder
+from bptt.engine import reference
+from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, last_step_grad, project
+from bptt.engine.recording import LayerRecorders
 
 
 class LSTMFunction(torch.autograd.Function):
     """(x, h0, c0, W_ih, W_hh, b_ih, b_hh) -> (output (T, B, H), h_T, c_T)."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, recorders):
+    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, record: LayerRecorders | None):
         ctx.set_materialize_grads(False)
         T, B, I = x.shape
         H = weight_hh.shape[1]
@@ -49,7 +50,9 @@ class LSTMFunction(torch.autograd.Function):
         weight_hh_t = weight_hh.t().contiguous()  # (H, 4H)
         weight_hh_t[:, 2 * H : 3 * H].mul_(2)
         i, f, g, o = (blocks[:, :, k].unbind(0) for k in range(4))
-        one, two = x.new_tensor(1.0), x.new_tensor(2.0)  # tensors: a Python number costs a conversion per op
+        # 0-d tensors: a Python number costs a conversion per op; filled on the device, so a CUDA graph can
+        # capture the step (a copy from the host cannot be captured).
+        one, two = x.new_ones(()), x.new_full((), 2.0)
         h, c = h0, c0
         for t, (gates_t, c_t, tanh_c, h_t) in enumerate(zip(gates.unbind(0), cells.unbind(0),
                                                              tanh_cells.unbind(0), out.unbind(0))):
@@ -63,20 +66,19 @@ class LSTMFunction(torch.autograd.Function):
             tanh_c.mul_(two).sub_(one)
             torch.mul(o[t], tanh_c, out=h_t)
             h, c = h_t, c_t
-        ctx.recorders = recorders
+        ctx.record = record
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
         ctx.save_for_backward(x2d, h0, c0, weight_ih, weight_hh, gates, cells, tanh_cells, out)
         return out, out[-1].clone(), cells[-1].clone()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_out, grad_hn, grad_cn):
+    def backward(ctx, grad_out, grad_h_last, grad_c_last):
         x2d, h0, c0, weight_ih, weight_hh, gates, cells, tanh_cells, out = ctx.saved_tensors
         T, B, H = out.shape
-        need = ctx.needs_input_grad
-        grads = WeightGrads((need[0], need[3], need[4], need[5] or need[6]), x2d, h0, out, weight_ih, 4 * H)
-        on_hidden, on_cell = ctx.recorders
-        record = on_hidden is not None and on_hidden.active() is not None
+        need_x, need_h0, need_c0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad[:7]
+        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 4 * H)
+        record = ctx.record if ctx.record is not None and ctx.record.active() else None
 
         K = chunk_steps(T, B, H)
         factors_buf = out.new_empty(K, B, 4, H)  # multiply [dc, dc, dc, dh]
@@ -112,8 +114,8 @@ class LSTMFunction(torch.autograd.Function):
                 t = start + k
                 dh, dc, dc_flat = grad_h_steps[k], grad_c_steps[k], grad_c_flat[k]  # dc: (B, 1, H)
                 if grad_gates_next is None:  # t = T - 1
-                    first_grad(dh, grad_out is not None, grad_hn)
-                    first_grad(carry, False, grad_cn)
+                    last_step_grad(dh, grad_out is not None, grad_h_last)
+                    last_step_grad(carry, False, grad_c_last)
                 elif grad_out is not None:
                     dh.addmm_(grad_gates_next, weight_hh)
                 else:
@@ -125,11 +127,11 @@ class LSTMFunction(torch.autograd.Function):
                 grad_gates_next = grad_gates_steps[k]
             flat = grad_gates.view(n * B, 4 * H)
             grads.chunk(start, end, flat, flat)
-            if record:
-                on_hidden.put(start, grad_h)
-                on_cell.put(start, grad_c.view(n, B, H))
-        grad_h0 = torch.mm(grad_gates_next, weight_hh) if need[1] else None
-        grad_c0 = carry if need[2] else None
+            if record is not None:
+                record.hidden.put(start, grad_h)
+                record.cell.put(start, grad_c.view(n, B, H))
+        grad_h0 = torch.mm(grad_gates_next, weight_hh) if need_h0 else None
+        grad_c0 = carry if need_c0 else None
         grad_b_ih = grad_b_hh = None
         if grads.grad_b is not None:
             grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
@@ -155,17 +157,13 @@ def lstm_layer(
     weight_hh: torch.Tensor,
     bias_ih: torch.Tensor | None,
     bias_hh: torch.Tensor | None,
-    on_hidden=None,
-    on_cell=None,
+    record: LayerRecorders | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """torch.nn.LSTM's cell over all steps; same signature and results as
-    ``bptt.modules.reference.lstm_layer``. Callbacks other than ``StepRecorder``s
-    need the per-step autograd graph, so the call then runs the reference loop."""
-    hooks = (on_hidden, on_cell)
-    if any(h is not None and not isinstance(h, StepRecorder) for h in hooks) or x.shape[0] == 0 \
-            or (on_hidden is None) != (on_cell is None):
-        from bptt.modules import reference
-
-        return reference.lstm_layer(x, state, weight_ih, weight_hh, bias_ih, bias_hh, on_hidden, on_cell)
-    out, h_n, c_n = LSTMFunction.apply(x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, hooks)
+    ``bptt.engine.reference.lstm_layer`` (without its ``watch``). ``record`` needs both recorders."""
+    if record is not None and record.cell is None:
+        raise ValueError("an LSTM's record needs a cell recorder as well as the hidden one")
+    if x.shape[0] == 0:
+        return reference.lstm_layer(x, state, weight_ih, weight_hh, bias_ih, bias_hh, record)
+    out, h_n, c_n = LSTMFunction.apply(x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, record)
     return out, (h_n, c_n)

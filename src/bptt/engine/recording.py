@@ -11,19 +11,19 @@ h_t through o_t * tanh(c_t) plus the one from c_{t+1} through f_{t+1}).
 
 The fast engine computes these norms inside its backward loop from buffers it
 already holds; the reference engine attaches a tensor hook to every h_t and
-c_t. Both read the active record at backward time, so it is enough for the
-``with`` block to enclose ``loss.backward()``.
+c_t (``RecordingWatch``). Both read the active record at backward time, so it
+is enough for the ``with`` block of ``bptt.record_gradients`` (which lives with
+the layers, in ``bptt.modules``) to enclose ``loss.backward()``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-_ATTRIBUTE = "_gradient_record"
+#: The attribute of a layer that holds its active ``GradientRecord`` while a block records.
+RECORD_ATTRIBUTE = "_gradient_record"
 
 
 @dataclass
@@ -51,12 +51,11 @@ class GradientRecord:
 
 
 class StepRecorder:
-    """The ``on_hidden`` / ``on_cell`` callback of one layer of one module.
+    """Where one layer of one module reports the gradients of h_t (or c_t) in its backward.
 
-    Called as ``recorder(t, state)`` by the reference loop, it hooks ``state``
-    (h_t or c_t) so its gradient norm lands in the module's active record.
-    The fast engine does not call it; it passes whole chunks of gradients to
-    ``put`` from its backward loop.
+    The fast engine passes whole chunks of gradients to ``put`` from its backward
+    loop; on the reference loop, ``RecordingWatch`` hooks each h_t and c_t so that
+    their gradients reach ``put`` one step at a time.
 
     offset: index of this call's first step in the full sequence (non-zero
         for the later chunks of truncated BPTT); seq_len: the full length.
@@ -72,7 +71,7 @@ class StepRecorder:
         self.field = field
 
     def active(self) -> GradientRecord | None:
-        return getattr(self.module, _ATTRIBUTE, None)
+        return getattr(self.module, RECORD_ATTRIBUTE, None)
 
     def put(self, start: int, grads: torch.Tensor) -> None:
         """Record steps start .. start + K - 1 from their gradients ``grads`` (K, B, H)."""
@@ -86,41 +85,35 @@ class StepRecorder:
         norms = torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64).mean(dim=-1)  # (K,)
         row[first : first + grads.shape[0]] = norms.to(row.dtype)
 
-    def __call__(self, t: int, state: torch.Tensor) -> None:
+    def hook(self, t: int, state: torch.Tensor) -> None:
+        """Have the gradient of ``state``, step t of this call, recorded when the backward reaches it."""
         if state.requires_grad:
             state.register_hook(lambda grad: self.put(t, grad.unsqueeze(0)))
 
 
-def find_recurrent(model: nn.Module) -> nn.Module:
-    """The first bptt RNN/LSTM/GRU in ``model.modules()`` (``model`` itself if it is one)."""
-    from bptt.modules.recurrent import find_recurrent as first_recurrent
+@dataclass(frozen=True)
+class LayerRecorders:
+    """The recorders of one layer's call: h_t always, c_t for an LSTM."""
 
-    found = first_recurrent(model)
-    if found is not None:
-        return found
-    raise TypeError(f"record_gradients needs a bptt RNN, LSTM or GRU inside the model; found none in {type(model).__name__}")
+    hidden: StepRecorder
+    cell: StepRecorder | None = None
+
+    def active(self) -> bool:
+        """Whether a record is open now (the backward reads this to skip the norms when none is)."""
+        return self.hidden.active() is not None
 
 
-@contextmanager
-def record_gradients(model: nn.Module) -> Iterator[GradientRecord]:
-    """Record the batch-mean norm of dL/dh_t (and dL/dc_t for an LSTM) at every step.
+class RecordingWatch:
+    """The reference loop's side of recording: hooks every h_t (and c_t) of one layer's call."""
 
-    ``model`` is a bptt RNN/LSTM/GRU or any module containing one; with several,
-    the first in ``model.modules()`` is recorded. Usage::
+    def __init__(self, recorders: LayerRecorders) -> None:
+        self.recorders = recorders
 
-        with bptt.record_gradients(model) as rec:
-            loss.backward()
-        rec.hidden  # (num_layers, T): mean_b ||dL/dh_t[b]||_2
+    def input(self, x: torch.Tensor, projected: torch.Tensor) -> None:
+        pass
 
-    The forward may run inside or before the block; the backward must run inside.
-    Values are as computed (NaN/inf gradients give NaN/inf norms). Costs nothing
-    outside the block.
-    """
-    module = find_recurrent(model)
-    previous = getattr(module, _ATTRIBUTE, None)
-    record = GradientRecord(num_layers=module.num_layers)
-    object.__setattr__(module, _ATTRIBUTE, record)
-    try:
-        yield record
-    finally:
-        object.__setattr__(module, _ATTRIBUTE, previous)
+    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
+             c: torch.Tensor | None = None) -> None:
+        if c is not None and self.recorders.cell is not None:
+            self.recorders.cell.hook(t, c)
+        self.recorders.hidden.hook(t, h)

@@ -14,11 +14,13 @@ Backward, from t = T down to 1, with g_t the gradient of output t:
     dL/dh_t = g_t + delta_{t+1} W_hh    (plus dL/dh_T from h_n at t = T)
     delta_t = dL/dh_t * act'(a_t)
 
-act'(a_t) is read off h_t for sigmoid (h(1-h)), tanh (1-h^2), relu
-([h > 0]), leaky_relu with slope >= 0 and prelu with every slope > 0 (h and a
-share their sign). A leaky_relu slope < 0, or a prelu slope <= 0, keeps the
-pre-activations as well. The prelu slope gradient is
-dL/dw_j = sum_{t,b} dL/dh_t[b,j] * min(a_t[b,j], 0).
+act and act' come from the activation table (``bptt.engine.activations``):
+act' is read off h_t where the activation allows it (sigmoid h(1-h), tanh
+1-h^2, relu [h > 0], leaky_relu and prelu while their slopes keep h and a of
+one sign), and the pre-activations are kept as well only where it does not.
+A learned slope (prelu) gets dL/dw_j = sum_{t,b} dL/dh_t[b,j] * min(a_t[b,j], 0).
+Any activation registered with a derivative runs here; one without runs on the
+reference loop.
 """
 from __future__ import annotations
 
@@ -26,56 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, first_grad, project
-from bptt.engine.recording import StepRecorder
-
-#: Activations with a hand-written backward here; any other registered activation
-#: (``bptt.modules.ACTIVATIONS``) runs on the reference loop, correct but slower.
-FAST_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")
-
-
-def _keeps_preactivation(activation: str, slope: torch.Tensor | float) -> bool:
-    if activation == "leaky_relu":
-        return float(slope) < 0
-    if activation == "prelu":
-        return not bool((slope > 0).all())
-    return False
-
-
-def _activate_(a: torch.Tensor, activation: str, slope: torch.Tensor | float) -> None:
-    """h = act(a), in place (tanh has its own loop, ``_tanh_loop``)."""
-    if activation == "sigmoid":
-        torch.sigmoid_(a)
-    elif activation == "relu":
-        torch.relu_(a)
-    elif activation == "leaky_relu":
-        F.leaky_relu_(a, slope)
-    else:
-        a.copy_(F.prelu(a, slope))
-
-
-def _activate(a: torch.Tensor, activation: str, slope: torch.Tensor | float, out: torch.Tensor) -> None:
-    """out = act(a), for the path that keeps a."""
-    if activation == "leaky_relu":
-        torch.where(a > 0, a, a * slope, out=out)
-    else:
-        torch.where(a >= 0, a, a * slope, out=out)
-
-
-def _derivative(h: torch.Tensor, pre: torch.Tensor | None, activation: str, slope: torch.Tensor | float,
-                out: torch.Tensor) -> None:
-    """out = act'(a) for a chunk, from h (or from a where it was kept)."""
-    if activation == "tanh":
-        torch.mul(h, h, out=out).neg_().add_(1)
-    elif activation == "sigmoid":
-        torch.mul(h, h, out=out).neg_().add_(h)  # h - h^2
-    elif activation == "relu":
-        torch.gt(h, 0, out=out)
-    else:  # slope + (1 - slope) [a > 0]  (leaky_relu) or [a >= 0] (prelu)
-        source = h if pre is None else pre
-        (torch.gt if activation == "leaky_relu" else torch.ge)(source, 0, out=out)
-        out.mul_(1 - slope).add_(slope)
-
+from bptt.engine import reference
+from bptt.engine.activations import ACTIVATIONS, Activation, Slope
+from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, last_step_grad, project
+from bptt.engine.recording import LayerRecorders
 
 def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -> None:
     """h_t = tanh(a_t) in place over ``out`` (which holds the input terms p_t on entry).
@@ -104,51 +60,55 @@ def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -
 
 
 class RNNFunction(torch.autograd.Function):
-    """(x, h0, W_ih, W_hh, b_ih, b_hh, prelu weight) -> (output (T, B, H), h_T)."""
+    """(x, h0, W_ih, W_hh, b_ih, b_hh, learned slope) -> (output (T, B, H), h_T).
+
+    ``act`` is the table entry; ``fixed_slope`` the slope of an activation whose slope is not learned.
+    """
 
     @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, prelu_weight, activation, leaky_slope, recorder):
+    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope, act: Activation, fixed_slope,
+                record: LayerRecorders | None):
         ctx.set_materialize_grads(False)
         T, B, I = x.shape
         H = weight_hh.shape[0]
-        slope = prelu_weight if activation == "prelu" else leaky_slope
+        slope = learned_slope if act.learned_slope else fixed_slope
         x2d = x.reshape(T * B, I)
         bias = add_bias(bias_ih, bias_hh)
-        keep = _keeps_preactivation(activation, slope)
+        keep = act.keeps_preactivation(slope)
         out = x.new_empty(T, B, H)
         pre = x.new_empty(T, B, H) if keep else None
         project(x2d, weight_ih, bias, (out if pre is None else pre).view(T * B, H))
         weight_hh_t = weight_hh.t().contiguous()  # (H, H): h W_hh^T as h @ weight_hh_t
         h = h0
-        if activation == "tanh":
+        if act.name == "tanh" and pre is None:  # the engine's own faster tanh loop
             _tanh_loop(out, h0, weight_hh_t)
         elif pre is None:
             for a in out.unbind(0):
                 a.addmm_(h, weight_hh_t)
-                _activate_(a, activation, slope)
+                act.forward_(a, slope)
                 h = a
         else:
             for a, h_t in zip(pre.unbind(0), out.unbind(0)):
                 a.addmm_(h, weight_hh_t)
-                _activate(a, activation, slope, h_t)
+                h_t.copy_(act.apply(a, slope))
                 h = h_t
-        ctx.activation, ctx.leaky_slope, ctx.recorder = activation, leaky_slope, recorder
+        ctx.act, ctx.fixed_slope, ctx.record = act, fixed_slope, record
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.save_for_backward(x2d, h0, weight_ih, weight_hh, out, pre, prelu_weight)
+        ctx.save_for_backward(x2d, h0, weight_ih, weight_hh, out, pre, learned_slope)
         return out, out[-1].clone()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_out, grad_hn):
-        x2d, h0, weight_ih, weight_hh, out, pre, prelu_weight = ctx.saved_tensors
-        activation, recorder = ctx.activation, ctx.recorder
-        slope = prelu_weight.detach() if activation == "prelu" else ctx.leaky_slope
+    def backward(ctx, grad_out, grad_h_last):
+        x2d, h0, weight_ih, weight_hh, out, pre, learned_slope = ctx.saved_tensors
+        act, record = ctx.act, ctx.record
+        slope = learned_slope.detach() if act.learned_slope else ctx.fixed_slope
         T, B, H = out.shape
-        need = ctx.needs_input_grad
-        grads = WeightGrads((need[0], need[2], need[3], need[4] or need[5]), x2d, h0, out, weight_ih, H)
-        grad_slope = out.new_zeros(H) if activation == "prelu" and need[6] else None
-        if recorder is not None and recorder.active() is None:
-            recorder = None
+        need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_slope = ctx.needs_input_grad[:7]
+        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, H)
+        grad_slope = out.new_zeros(H) if act.learned_slope and need_slope else None
+        if record is not None and not record.active():
+            record = None
 
         K = chunk_steps(T, B, H)
         deriv_buf = out.new_empty(K, B, H)
@@ -158,14 +118,15 @@ class RNNFunction(torch.autograd.Function):
         for start, end in chunks_backward(T, K):
             n = end - start
             deriv, grad_h, delta = deriv_buf[:n], grad_h_buf[:n], delta_buf[:n]
-            _derivative(out[start:end], None if pre is None else pre[start:end], activation, slope, deriv)
+            pre_chunk = None if pre is None else pre[start:end]
+            act.derivative(out[start:end], pre_chunk, slope, deriv)
             if grad_out is not None:
                 grad_h.copy_(grad_out[start:end])
             grad_h_steps, delta_steps, deriv_steps = grad_h.unbind(0), delta.unbind(0), deriv.unbind(0)
             for i in range(n - 1, -1, -1):
                 g = grad_h_steps[i]
                 if delta_next is None:  # t = T - 1
-                    first_grad(g, grad_out is not None, grad_hn)
+                    last_step_grad(g, grad_out is not None, grad_h_last)
                 elif grad_out is not None:
                     g.addmm_(delta_next, weight_hh)
                 else:
@@ -174,13 +135,11 @@ class RNNFunction(torch.autograd.Function):
             flat = delta.view(n * B, H)
             grads.chunk(start, end, flat, flat)
             if grad_slope is not None:  # sum_{t,b} dL/dh_t * min(a_t, 0); deriv is free again
-                source = out[start:end] if pre is None else pre[start:end]
-                grad_slope += torch.clamp(source, max=0, out=deriv).mul_(grad_h).sum((0, 1))
-            if recorder is not None:
-                recorder.put(start, grad_h)
-        if grad_slope is not None and pre is None:
-            grad_slope /= slope  # min(a, 0) = min(h, 0) / w when every w > 0
-        grad_h0 = torch.mm(delta_next, weight_hh) if need[1] else None
+                act.slope_factor(out[start:end], pre_chunk, slope, deriv)
+                grad_slope += deriv.mul_(grad_h).sum((0, 1))
+            if record is not None:
+                record.hidden.put(start, grad_h)
+        grad_h0 = torch.mm(delta_next, weight_hh) if need_h0 else None
         grad_b_ih = grad_b_hh = None
         if grads.grad_b is not None:
             grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
@@ -197,27 +156,22 @@ def rnn_layer(
     bias_ih: torch.Tensor | None,
     bias_hh: torch.Tensor | None,
     activation: str = "tanh",
-    slope: torch.Tensor | float | None = None,
-    on_hidden=None,
+    slope: Slope = None,
+    record: LayerRecorders | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). Returns (output (T,B,H), h_T).
 
-    Same signature and results as ``bptt.modules.reference.rnn_layer``.
-    ``on_hidden`` may be a ``StepRecorder``; any other callback needs the
-    per-step autograd graph, so the call then runs the reference loop, as does
-    an activation without a backward here (see ``FAST_ACTIVATIONS``).
+    Same signature and results as ``bptt.engine.reference.rnn_layer`` (without its
+    ``watch``). An activation registered without a derivative runs on the reference loop.
     """
-    custom_callback = on_hidden is not None and not isinstance(on_hidden, StepRecorder)
-    if activation not in FAST_ACTIVATIONS or custom_callback or x.shape[0] == 0:
-        from bptt.modules import reference
-
-        return reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, on_hidden)
-    if activation == "prelu":
+    act = ACTIVATIONS.get(activation)
+    if act.derivative is None or x.shape[0] == 0:
+        return reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, record)
+    if act.learned_slope:
         if not isinstance(slope, torch.Tensor):
-            raise TypeError("prelu needs its per-unit slope tensor as slope")
-        prelu_weight, leaky_slope = slope, None
+            raise TypeError(f"{activation} needs its per-unit slope tensor as slope")
+        learned, fixed = slope, None
     else:
-        prelu_weight = None
-        leaky_slope = float(0.01 if slope is None else slope) if activation == "leaky_relu" else None
-    return RNNFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, prelu_weight, activation, leaky_slope,
-                             on_hidden)
+        learned = None
+        fixed = float(act.default_slope if slope is None else slope) if act.has_slope else None
+    return RNNFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned, act, fixed, record)

@@ -23,6 +23,7 @@ import torch
 from bptt.config import RunConfig
 from bptt.build import make_model, make_task
 from bptt.models import SequenceModel
+from bptt.modules import record_gradients
 from bptt.provenance import provenance
 from bptt.store import Database
 from bptt.tasks import Batch, Task, generator
@@ -250,8 +251,6 @@ class Trainer:
         if not math.isfinite(loss_value):
             return loss_value, float("nan"), False, True
         if record:
-            from bptt.engine import record_gradients
-
             with record_gradients(self.model) as recording:
                 loss.backward()
             cell = None if recording.cell is None else recording.cell.tolist()

@@ -1,13 +1,17 @@
-"""Drop-in replacements for torch.nn.RNN, LSTM and GRU, with every remedy as an argument.
+"""What the drop-in recurrent layers share: parameters, initial states, the stack of layers over
+time, truncation, and the call into an engine.
 
 Same constructor arguments, shapes, state-dict names (``weight_ih_l{k}``,
 ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``) and gate order as
 torch.nn, so ``ours.load_state_dict(theirs.state_dict())`` gives the same
-outputs and gradients. On top: ``activation`` (RNN), ``init``, ``init_scale``,
-``forget_bias`` (LSTM), ``residual``, ``engine`` and ``truncate``.
+outputs and gradients. On top: ``init``, ``init_scale``, ``t_max``,
+``residual``, ``engine`` and ``truncate``; the cells add their own (``activation``
+for the RNN, ``forget_bias`` for the LSTM).
 
-Engines: "fast" (the default; hand-written BPTT in ``bptt.engine``) and
-"reference" (the plain autograd loop of ``bptt.modules.reference``).
+Engines (``bptt.engine.ENGINES``): "fast" (the default, hand-written BPTT) and
+"reference" (the plain autograd loop). While a step watch is open on a layer
+(``bptt.modules.watch_steps``), it runs on the reference loop, whose per-step
+tensors the watch sees.
 
 Inside, tensors are time-major: (T, B, features).
 """
@@ -19,34 +23,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import fast
-from bptt.engine.recording import StepRecorder
-from bptt.modules import reference
-from bptt.modules.activations import ACTIVATIONS
+from bptt.checks import positive_int
+from bptt.engine import DEFAULT_ENGINE, ENGINES, Engine
+from bptt.engine.recording import LayerRecorders, StepRecorder
+from bptt.engine.reference import StepWatch
 from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
-from bptt.registry import Registry
 
-#: An engine runs one layer over all time steps. It provides ``rnn_layer``,
-#: ``lstm_layer`` and ``gru_layer`` with the signatures of ``bptt.modules.reference``.
-ENGINES: Registry[Any] = Registry("engine")
-ENGINES.add("reference", reference)
-ENGINES.add("fast", fast)
-DEFAULT_ENGINE = "fast"
+#: The attribute of a layer holding its open step watch (see ``bptt.modules.watch_steps``).
+WATCH_ATTRIBUTE = "_step_watch"
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-
-
-def find_recurrent(model: nn.Module) -> "_RecurrentBase | None":
-    """The first bptt RNN/LSTM/GRU in ``model.modules()`` (``model`` itself if it is one), or None."""
-    return next((m for m in model.modules() if isinstance(m, _RecurrentBase)), None)
-
-
-class _RecurrentBase(nn.Module):
+class RecurrentBase(nn.Module):
     GATES = 1
     MODE = "RNN"
 
@@ -71,9 +58,9 @@ class _RecurrentBase(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int("input_size", input_size)
-        _check_positive_int("hidden_size", hidden_size)
-        _check_positive_int("num_layers", num_layers)
+        positive_int("input_size", input_size)
+        positive_int("hidden_size", hidden_size)
+        positive_int("num_layers", num_layers)
         if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if bidirectional:
@@ -136,7 +123,7 @@ class _RecurrentBase(nn.Module):
     @truncate.setter
     def truncate(self, value: int | None) -> None:
         if value is not None:
-            _check_positive_int("truncate", value)
+            positive_int("truncate", value)
         self._truncate = value
 
     def layer_parameters(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -222,12 +209,12 @@ class _RecurrentBase(nn.Module):
     def _run_layer(self, layer: int, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         seq_len, chunk = x.shape[0], self.truncate
         if chunk is None or chunk >= seq_len:
-            return self._call_engine(layer, x, state, self._recorders(layer, 0, seq_len))
+            return self._call_engine(layer, x, state, 0, seq_len)
         outputs = []
         for index, piece in enumerate(x.split(chunk)):
             if index:
                 state = state.detach() if isinstance(state, torch.Tensor) else tuple(s.detach() for s in state)
-            output, state = self._call_engine(layer, piece, state, self._recorders(layer, index * chunk, seq_len))
+            output, state = self._call_engine(layer, piece, state, index * chunk, seq_len)
             outputs.append(output)
         return torch.cat(outputs), state
 
@@ -236,16 +223,25 @@ class _RecurrentBase(nn.Module):
     #: (about 15 microseconds a step). False times the bare reference loop.
     record_steps = True
 
-    def _recorders(self, layer: int, offset: int, seq_len: int) -> dict[str, StepRecorder]:
-        """The ``on_hidden`` (and ``on_cell``) callbacks that feed ``bptt.record_gradients``."""
+    def _recorders(self, layer: int, offset: int, seq_len: int) -> LayerRecorders | None:
+        """Where this call's backward reports dL/dh_t (and dL/dc_t) for ``bptt.record_gradients``."""
         if not (self.record_steps and torch.is_grad_enabled()):
-            return {}
-        hooks = {"on_hidden": StepRecorder(self, layer, offset, seq_len, "hidden")}
-        if self.MODE == "LSTM":
-            hooks["on_cell"] = StepRecorder(self, layer, offset, seq_len, "cell")
-        return hooks
+            return None
+        cell = StepRecorder(self, layer, offset, seq_len, "cell") if self.MODE == "LSTM" else None
+        return LayerRecorders(StepRecorder(self, layer, offset, seq_len, "hidden"), cell)
 
-    def _call_engine(self, layer: int, x: torch.Tensor, state: Any, hooks: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+    def _call_engine(self, layer: int, x: torch.Tensor, state: Any, offset: int, seq_len: int) -> tuple[torch.Tensor, Any]:
+        """Run layer ``layer`` on steps offset .. offset + len(x) - 1 of a sequence of ``seq_len``."""
+        record = self._recorders(layer, offset, seq_len)
+        watch_for = getattr(self, WATCH_ATTRIBUTE, None)
+        watch = None if watch_for is None else watch_for(layer, offset)
+        if watch is None:
+            return self._engine_call(ENGINES.get(self.engine), layer, x, state, record)
+        return self._engine_call(ENGINES.get("reference"), layer, x, state, record, watch=watch)
+
+    def _engine_call(self, engine: Engine, layer: int, x: torch.Tensor, state: Any, record: LayerRecorders | None,
+                     watch: StepWatch | None = None) -> tuple[torch.Tensor, Any]:
+        """The cell family's call into ``engine`` (``watch``: the reference engine only)."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -273,179 +269,3 @@ class _RecurrentBase(nn.Module):
         return s
 
 
-class RNN(_RecurrentBase):
-    r"""Elman RNN with a choice of activation:
-
-    .. math:: h_t = \mathrm{act}(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
-
-    Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout: as torch.nn.RNN.
-        nonlinearity: torch.nn.RNN's name for ``activation`` ("tanh" or "relu").
-        activation: "sigmoid", "tanh", "relu", "leaky_relu" or "prelu".
-        negative_slope: slope for x < 0 of leaky_relu, and the initial slope of prelu.
-        init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
-            "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
-        residual: add each layer's input to its output (projected where sizes differ).
-        engine: "fast" (hand-written BPTT, the default) or "reference" (plain autograd loop).
-        truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
-
-    Shapes: input (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
-    h_0 and h_n (num_layers, B, H); output (T, B, H).
-    """
-
-    GATES = 1
-    MODE = "RNN"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        nonlinearity: str | None = None,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        *,
-        activation: str | None = None,
-        negative_slope: float = 0.01,
-        **kwargs: Any,
-    ) -> None:
-        if nonlinearity is not None and activation is not None and nonlinearity != activation:
-            raise ValueError("give either nonlinearity or activation, not both")
-        activation = activation or nonlinearity or "tanh"
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS.names())}")
-        self.activation = activation
-        self.negative_slope = float(negative_slope)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **kwargs)
-
-    @property
-    def nonlinearity(self) -> str:
-        return self.activation
-
-    def _extra_parameters(self, factory: dict[str, Any]) -> None:
-        if self.activation == "prelu":
-            for layer in range(self.num_layers):
-                self.register_parameter(
-                    f"prelu_weight_l{layer}", nn.Parameter(torch.empty(self.hidden_size, **factory))
-                )
-
-    @torch.no_grad()
-    def _reset_extra(self) -> None:
-        if self.activation == "prelu":
-            for layer in range(self.num_layers):
-                getattr(self, f"prelu_weight_l{layer}").fill_(self.negative_slope)
-
-    def slope(self, layer: int) -> torch.Tensor | float | None:
-        if self.activation == "prelu":
-            return getattr(self, f"prelu_weight_l{layer}")
-        if self.activation == "leaky_relu":
-            return self.negative_slope
-        return None
-
-    def _call_engine(self, layer: int, x: torch.Tensor, state: torch.Tensor, hooks: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        engine = ENGINES.get(self.engine)
-        return engine.rnn_layer(x, state, *self.layer_parameters(layer), self.activation, self.slope(layer), **hooks)
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        if self.activation != "tanh":
-            s += f", activation={self.activation!r}"
-        if self.activation in ("leaky_relu", "prelu"):
-            s += f", negative_slope={self.negative_slope}"
-        return s
-
-
-class LSTM(_RecurrentBase):
-    r"""LSTM with torch.nn.LSTM's equations and gate order (i, f, g, o):
-
-    .. math::
-        i, f, o = \sigma(\cdot),\; g = \tanh(\cdot),\;
-        c_t = f \odot c_{t-1} + i \odot g,\; h_t = o \odot \tanh(c_t)
-
-    Args: as torch.nn.LSTM (no proj_size), plus ``init``, ``init_scale``,
-    ``residual``, ``engine`` and ``forget_bias``: when given, the forget-gate
-    block of ``bias_ih`` is set to it and that of ``bias_hh`` to zero, so the
-    gate starts at sigmoid(forget_bias) (1.0 is the usual remedy).
-    ``init="chrono"`` with ``t_max`` (Tallec & Ollivier 2018): b_f = log(u),
-    u ~ U[1, t_max - 1] per unit, b_i = -b_f, every other bias 0.
-    """
-
-    GATES = 4
-    MODE = "LSTM"
-
-    def __init__(self, *args: Any, forget_bias: float | None = None, proj_size: int = 0, **kwargs: Any) -> None:
-        if proj_size:
-            raise ValueError("proj_size is not supported; allowed: 0")
-        if forget_bias is not None and kwargs.get("init") == "chrono":
-            raise ValueError("forget_bias and init 'chrono' both set the forget-gate bias; give one")
-        self.forget_bias = forget_bias
-        super().__init__(*args, **kwargs)
-
-    @torch.no_grad()
-    def _reset_extra(self) -> None:
-        if self.forget_bias is None or not self.bias:
-            return
-        H = self.hidden_size
-        for layer in range(self.num_layers):
-            _, _, b_ih, b_hh = self.layer_parameters(layer)
-            b_ih[H : 2 * H].fill_(self.forget_bias)
-            b_hh[H : 2 * H].zero_()
-
-    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
-        H = self.hidden_size
-        bias_ih[H : 2 * H] = keep  # forget gate
-        bias_ih[:H] = -keep  # input gate
-
-    def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
-        zeros = like.new_zeros(self.num_layers, batch, self.hidden_size)
-        return zeros, zeros
-
-    def _layer_state(self, state: Any, layer: int) -> Any:
-        return state[0][layer], state[1][layer]
-
-    def _stack_states(self, states: list[Any]) -> Any:
-        return torch.stack([h for h, _ in states]), torch.stack([c for _, c in states])
-
-    def _check_state(self, state: Any, batch: int, unbatched: bool) -> Any:
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise ValueError("LSTM hx must be a tuple (h_0, c_0)")
-        return (
-            self._check_tensor_state("h_0", state[0], batch, unbatched),
-            self._check_tensor_state("c_0", state[1], batch, unbatched),
-        )
-
-    def _unbatch_state(self, state: Any) -> Any:
-        return state[0].squeeze(1), state[1].squeeze(1)
-
-    def _call_engine(self, layer: int, x: torch.Tensor, state: Any, hooks: dict[str, Any]) -> tuple[torch.Tensor, Any]:
-        return ENGINES.get(self.engine).lstm_layer(x, state, *self.layer_parameters(layer), **hooks)
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s + (f", forget_bias={self.forget_bias}" if self.forget_bias is not None else "")
-
-
-class GRU(_RecurrentBase):
-    r"""GRU with torch.nn.GRU's equations and gate order (r, z, n):
-
-    .. math::
-        r, z = \sigma(\cdot),\; n = \tanh(x W_{in}^T + b_{in} + r \odot (h W_{hn}^T + b_{hn})),\;
-        h_t = (1 - z) \odot n + z \odot h_{t-1}
-
-    Args: as torch.nn.GRU, plus ``init``, ``init_scale``, ``residual``, ``engine``.
-    ``init="chrono"`` with ``t_max``: z multiplies h_{t-1}, so z is the gate that
-    keeps the state; its bias is b_z = log(u), u ~ U[1, t_max - 1] per unit
-    (Tallec & Ollivier 2018), every other bias 0.
-    """
-
-    GATES = 3
-    MODE = "GRU"
-
-    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
-        H = self.hidden_size
-        bias_ih[H : 2 * H] = keep  # update gate z
-
-    def _call_engine(self, layer: int, x: torch.Tensor, state: torch.Tensor, hooks: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        return ENGINES.get(self.engine).gru_layer(x, state, *self.layer_parameters(layer), **hooks)

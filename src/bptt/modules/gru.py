@@ -1,0 +1,35 @@
+"""The GRU layer, with torch.nn.GRU's equations and gate order."""
+from __future__ import annotations
+
+import torch
+
+from bptt.engine import Engine
+from bptt.engine.recording import LayerRecorders
+from bptt.engine.reference import StepWatch
+from bptt.modules.base import RecurrentBase
+
+
+class GRU(RecurrentBase):
+    r"""GRU with torch.nn.GRU's equations and gate order (r, z, n):
+
+    .. math::
+        r, z = \sigma(\cdot),\; n = \tanh(x W_{in}^T + b_{in} + r \odot (h W_{hn}^T + b_{hn})),\;
+        h_t = (1 - z) \odot n + z \odot h_{t-1}
+
+    Args: as torch.nn.GRU, plus ``init``, ``init_scale``, ``residual``, ``engine``.
+    ``init="chrono"`` with ``t_max``: z multiplies h_{t-1}, so z is the gate that
+    keeps the state; its bias is b_z = log(u), u ~ U[1, t_max - 1] per unit
+    (Tallec & Ollivier 2018), every other bias 0.
+    """
+
+    GATES = 3
+    MODE = "GRU"
+
+    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
+        H = self.hidden_size
+        bias_ih[H : 2 * H] = keep  # update gate z
+
+    def _engine_call(self, engine: Engine, layer: int, x: torch.Tensor, state: torch.Tensor,
+                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        extra = {} if watch is None else {"watch": watch}
+        return engine.gru_layer(x, state, *self.layer_parameters(layer), record, **extra)

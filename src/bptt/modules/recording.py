@@ -1,0 +1,70 @@
+"""Seeing inside the layers: per-step gradient recording and step watches, on any module holding them.
+
+``record_gradients(model)`` records the batch-mean norm of dL/dh_t (and dL/dc_t
+for an LSTM) at every step of the first bptt layer in ``model``, inside the
+backward pass (``bptt.engine.recording`` says what is recorded and how).
+``watch_steps(layer, watch_for)`` shows a diagnostic every tensor of the time
+loop while it runs (``bptt.engine.reference`` describes a watch).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from torch import nn
+
+from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord
+from bptt.engine.reference import StepWatch
+from bptt.modules.base import WATCH_ATTRIBUTE, RecurrentBase
+
+
+def find_recurrent(model: nn.Module) -> RecurrentBase | None:
+    """The first bptt RNN/LSTM/GRU in ``model.modules()`` (``model`` itself if it is one), or None."""
+    return next((m for m in model.modules() if isinstance(m, RecurrentBase)), None)
+
+
+def require_recurrent(model: nn.Module, needed_by: str, hint: str = "") -> RecurrentBase:
+    """``find_recurrent(model)``, or a TypeError saying that ``needed_by`` needs one (and ``hint``)."""
+    found = find_recurrent(model)
+    if found is None:
+        raise TypeError(f"{needed_by} needs a bptt RNN, LSTM or GRU inside the model; found none in "
+                        f"{type(model).__name__}{hint}")
+    return found
+
+
+@contextmanager
+def record_gradients(model: nn.Module) -> Iterator[GradientRecord]:
+    """Record the batch-mean norm of dL/dh_t (and dL/dc_t for an LSTM) at every step.
+
+    ``model`` is a bptt RNN/LSTM/GRU or any module containing one; with several,
+    the first in ``model.modules()`` is recorded. Usage::
+
+        with bptt.record_gradients(model) as rec:
+            loss.backward()
+        rec.hidden  # (num_layers, T): mean_b ||dL/dh_t[b]||_2
+
+    The forward may run inside or before the block; the backward must run inside.
+    Values are as computed (NaN/inf gradients give NaN/inf norms). Costs nothing
+    outside the block.
+    """
+    module = require_recurrent(model, "record_gradients")
+    previous = getattr(module, RECORD_ATTRIBUTE, None)
+    record = GradientRecord(num_layers=module.num_layers)
+    object.__setattr__(module, RECORD_ATTRIBUTE, record)
+    try:
+        yield record
+    finally:
+        object.__setattr__(module, RECORD_ATTRIBUTE, previous)
+
+
+@contextmanager
+def watch_steps(layer: RecurrentBase, watch_for: Callable[[int, int], StepWatch | None]) -> Iterator[None]:
+    """Inside the block, every forward of ``layer`` runs on the reference loop and shows each of its
+    layers' calls to ``watch_for(layer_index, offset)``'s watch (offset: the call's first step, non-zero
+    for the later chunks of truncated BPTT; None: no watch for that call)."""
+    previous = getattr(layer, WATCH_ATTRIBUTE, None)
+    object.__setattr__(layer, WATCH_ATTRIBUTE, watch_for)
+    try:
+        yield
+    finally:
+        object.__setattr__(layer, WATCH_ATTRIBUTE, previous)

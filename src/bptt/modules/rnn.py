@@ -1,0 +1,99 @@
+"""The Elman RNN layer, with a choice of activation."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, Engine
+from bptt.engine.recording import LayerRecorders
+from bptt.engine.reference import StepWatch
+from bptt.modules.base import RecurrentBase
+
+
+class RNN(RecurrentBase):
+    r"""Elman RNN with a choice of activation:
+
+    .. math:: h_t = \mathrm{act}(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout: as torch.nn.RNN.
+        nonlinearity: torch.nn.RNN's name for ``activation`` ("tanh" or "relu").
+        activation: "sigmoid", "tanh", "relu", "leaky_relu" or "prelu".
+        negative_slope: slope for x < 0 of leaky_relu, and the initial slope of prelu.
+        init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
+            "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
+        residual: add each layer's input to its output (projected where sizes differ).
+        engine: "fast" (hand-written BPTT, the default) or "reference" (plain autograd loop).
+        truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
+
+    Shapes: input (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
+    h_0 and h_n (num_layers, B, H); output (T, B, H).
+    """
+
+    GATES = 1
+    MODE = "RNN"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str | None = None,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        activation: str | None = None,
+        negative_slope: float = DEFAULT_SLOPE,
+        **kwargs: Any,
+    ) -> None:
+        if nonlinearity is not None and activation is not None and nonlinearity != activation:
+            raise ValueError("give either nonlinearity or activation, not both")
+        activation = activation or nonlinearity or "tanh"
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS.names())}")
+        self.activation = activation
+        self.negative_slope = float(negative_slope)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **kwargs)
+
+    @property
+    def nonlinearity(self) -> str:
+        return self.activation
+
+    def _extra_parameters(self, factory: dict[str, Any]) -> None:
+        if self.activation == "prelu":
+            for layer in range(self.num_layers):
+                self.register_parameter(
+                    f"prelu_weight_l{layer}", nn.Parameter(torch.empty(self.hidden_size, **factory))
+                )
+
+    @torch.no_grad()
+    def _reset_extra(self) -> None:
+        if self.activation == "prelu":
+            for layer in range(self.num_layers):
+                getattr(self, f"prelu_weight_l{layer}").fill_(self.negative_slope)
+
+    def slope(self, layer: int) -> torch.Tensor | float | None:
+        """The activation's negative-side slope at layer ``layer``: prelu's learned (H,) weights,
+        leaky_relu's ``negative_slope``, or None."""
+        act = ACTIVATIONS.get(self.activation)
+        if act.learned_slope:
+            return getattr(self, f"prelu_weight_l{layer}")
+        return self.negative_slope if act.has_slope else None
+
+    def _engine_call(self, engine: Engine, layer: int, x: torch.Tensor, state: torch.Tensor,
+                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        extra = {} if watch is None else {"watch": watch}
+        return engine.rnn_layer(x, state, *self.layer_parameters(layer), self.activation, self.slope(layer), record,
+                                **extra)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        if self.activation != "tanh":
+            s += f", activation={self.activation!r}"
+        if ACTIVATIONS.get(self.activation).has_slope:
+            s += f", negative_slope={self.negative_slope}"
+        return s

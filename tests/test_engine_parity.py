@@ -149,7 +149,7 @@ def test_a_step_watch_runs_the_reference_loop():
     """A watch needs per-step graph nodes: a fast layer runs the reference loop while it is open."""
     layer = bptt.RNN(IN, HID)
     seen = _Seen()
-    with bptt.modules.watch_steps(layer, lambda index, offset: seen):
+    with bptt.modules.watch_steps(layer, lambda index, direction, offset: seen):
         out, _ = layer(torch.randn(STEPS, BATCH, IN))
     assert seen.steps == [True] * STEPS
     assert "RNNFunction" not in type(out.grad_fn).__name__
@@ -185,3 +185,13 @@ def test_a_newly_registered_activation_runs_on_the_fast_engine_through_the_refer
     torch.testing.assert_close(fast(x)[0], reference_rnn(x)[0])
     torch.testing.assert_close(fast(x)[0][-1], torch.nn.functional.softsign(
         x[-1] @ fast.weight_ih_l0.T + fast.bias_ih_l0 + fast(x[:-1])[1][0] @ fast.weight_hh_l0.T + fast.bias_hh_l0))
+
+
+@pytest.mark.parametrize("hidden", [1, 3])
+def test_the_forward_leaves_the_weights_untouched(hidden):
+    """The LSTM scales a transposed copy of W_hh in place; with a side of 1, .contiguous() would be W_hh itself."""
+    for layer in (bptt.LSTM(2, hidden), bptt.LSTM(2, 2, proj_size=1), bptt.GRU(2, hidden), bptt.RNN(2, hidden)):
+        before = {n: p.detach().clone() for n, p in layer.named_parameters()}
+        layer(torch.randn(4, 3, 2))[0].sum().backward()
+        for name, p in layer.named_parameters():
+            assert torch.equal(p.detach(), before[name]), name

@@ -157,3 +157,65 @@ def test_tiny_gradients_are_measured_not_rounded_to_zero():
     assert torch.all(rec.hidden > 0)
     # ||dL/dh_T|| = ||(1e-30, 1e-30, 1e-30, 1e-30)|| = 2e-30 for every example.
     assert float(rec.hidden[0, -1]) == pytest.approx(2e-30, rel=1e-5, abs=0)
+
+
+class _KeepAll(_Keep):
+    """_Keep for one direction of a bidirectional layer, whose steps map back through ``to_input``."""
+
+    def __init__(self, hidden, cells, to_input):
+        super().__init__(hidden, cells, 0)
+        self.to_input = to_input
+
+    def step(self, t, h_prev, recurrent, h, c=None):
+        h.retain_grad()
+        self.hidden.append((t, h))
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("cls", [bptt.RNN, bptt.LSTM, bptt.GRU])
+def test_each_direction_of_a_packed_bidirectional_layer_has_its_own_profile(engine, cls):
+    """Against retain_grad on every h_t of a watched reference run: per sequence, per direction, on
+    the input's own steps, padded steps excluded from the means."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    lengths = torch.tensor([STEPS, 4, STEPS, 2])  # the caller's order; the layer sorts longest first
+    layer = cls(IN, HID, 1, bidirectional=True, engine=engine, dtype=torch.float64)
+    reference_layer = cls(IN, HID, 1, bidirectional=True, engine="reference", dtype=torch.float64)
+    reference_layer.load_state_dict(layer.state_dict())
+    x = torch.randn(STEPS, BATCH, IN, dtype=torch.float64)
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+
+    def loss_of(module):
+        out, state = module(packed)
+        h = state[0] if isinstance(state, tuple) else state
+        return (out.data.sin()).sum() + (h ** 2).sum()
+
+    with bptt.record_gradients(layer) as rec:
+        loss_of(layer).backward()
+    # The same gradients, one sequence at a time, with retain_grad on the reference loop.
+    per_sequence = {0: [], 1: []}
+    for b in range(BATCH):
+        n = int(lengths[b])
+        kept = {0: [], 1: []}
+        with bptt.modules.watch_steps(reference_layer, lambda l, d, o: _KeepAll(kept[d], [], None)):
+            out, state = reference_layer(x[:n, b : b + 1])
+        h = state[0] if isinstance(state, tuple) else state
+        ((out.sin()).sum() + (h ** 2).sum()).backward()
+        per_sequence[0].append([kept[0][t][1].grad.norm().item() for t in range(n)])
+        per_sequence[1].append([kept[1][n - 1 - t][1].grad.norm().item() for t in range(n)])  # back to input steps
+    order = torch.sort(lengths, descending=True, stable=True).indices.tolist()
+    for direction in (0, 1):
+        table = rec.per_sample("hidden", direction)[0]  # (T, B) in the layer's (sorted) order
+        for row, b in enumerate(order):
+            n = int(lengths[b])
+            torch.testing.assert_close(table[:n, row], torch.tensor(per_sequence[direction][b], dtype=torch.float64))
+            assert torch.all(table[n:, row] == 0)
+        means = [sum(per_sequence[direction][b][t] for b in range(BATCH) if t < lengths[b]) /
+                 sum(1 for b in range(BATCH) if t < lengths[b]) for t in range(STEPS)]
+        got = rec.hidden if direction == 0 else rec.hidden_reverse
+        torch.testing.assert_close(got[0], torch.tensor(means, dtype=torch.float64))
+    # By lag, each sequence is aligned at its own end (forward) or start (reverse).
+    lag = rec.by_lag("hidden", 0)[0]
+    want = [sum(per_sequence[0][b][int(lengths[b]) - 1 - k] for b in range(BATCH) if k < lengths[b]) /
+            sum(1 for b in range(BATCH) if k < lengths[b]) for k in range(STEPS)]
+    torch.testing.assert_close(lag, torch.tensor(want, dtype=torch.float64))

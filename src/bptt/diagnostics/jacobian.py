@@ -117,9 +117,17 @@ def layer_inputs(model: nn.Module, run: Callable[[], Any]) -> list[torch.Tensor]
     """The (T, B, I_l) input sequence of each layer of the recurrent stack in ``model``, seen while ``run()`` runs."""
     recurrent = recurrent_of(model)
     inputs: list[list[torch.Tensor]] = [[] for _ in range(recurrent.num_layers)]
-    with watch_steps(recurrent, lambda layer, offset: _InputWatch(inputs[layer])):
+    # The forward direction's calls: their inputs are the layer's (the reverse direction reads them reversed).
+    with watch_steps(recurrent, lambda layer, direction, offset: None if direction else _InputWatch(inputs[layer])):
         run()
-    return [torch.cat(calls) for calls in inputs]
+    return [_joined(calls) for calls in inputs]
+
+
+def _joined(calls: list[torch.Tensor]) -> torch.Tensor:
+    """The pieces of one layer's input, in time order, as one (T, B, I) tensor. The pieces of a packed
+    batch run fewer sequences as they end (the longest first): the rest is zero padding."""
+    batch = calls[0].shape[1]
+    return torch.cat([nn.functional.pad(x, (0, 0, 0, batch - x.shape[1])) for x in calls])
 
 
 def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bptt.diagnostics.common import Objective, by_lag, lag_index, recurrent_of
+from bptt.diagnostics.common import Objective, lag_index, recurrent_of
 from bptt.modules import record_gradients
 
 DEFAULT_EPSILON = 1e-3
@@ -31,12 +31,17 @@ DEFAULT_EPSILON = 1e-3
 class GradientProfile:
     """Batch-mean ||dL/dh_t||_2 (and ||dL/dc_t||_2 for an LSTM) per layer, indexed by lag.
 
-    hidden: (num_layers, T); ``hidden[l, k]`` is layer l at lag k (k = 0: last step).
+    hidden: (num_layers, T); ``hidden[l, k]`` is layer l at lag k (k = 0: last step). With
+        sequences of different true lengths, each is aligned at its own last step, and the
+        mean at lag k is over the sequences that are at least k + 1 steps long.
     cell: (num_layers, T) the same for the LSTM cell state c_t, else None.
+    reverse: (num_layers, T) the reverse direction of a bidirectional layer, whose lag counts
+        steps from its own end, the first step (so lag k is step t = k), else None.
     """
 
     hidden: torch.Tensor
     cell: torch.Tensor | None = None
+    reverse: torch.Tensor | None = None
 
     @property
     def num_layers(self) -> int:
@@ -53,7 +58,8 @@ class GradientProfile:
         return float(row[lag_index(self.seq_len, lag)]) / first if first > 0 else math.nan
 
     def to_dict(self) -> dict:
-        return {"hidden": self.hidden.tolist(), "cell": None if self.cell is None else self.cell.tolist()}
+        listed = lambda t: None if t is None else t.tolist()  # noqa: E731
+        return {"hidden": self.hidden.tolist(), "cell": listed(self.cell), "reverse": listed(self.reverse)}
 
 
 def gradient_profile(model: nn.Module, objective: Objective) -> GradientProfile:
@@ -68,8 +74,10 @@ def gradient_profile(model: nn.Module, objective: Objective) -> GradientProfile:
         objective().backward()
     if record.hidden is None:
         raise RuntimeError("the loss does not depend on the recurrent layer's hidden states")
-    cell = None if record.cell is None else by_lag(record.cell.detach().cpu())
-    return GradientProfile(by_lag(record.hidden.detach().cpu()), cell)
+    lagged = lambda name, direction=0: None if record.per_sample(name, direction) is None else \
+        record.by_lag(name, direction).detach().cpu()  # noqa: E731
+    reverse = lagged("hidden", 1) if record.num_directions == 2 else None
+    return GradientProfile(lagged("hidden"), lagged("cell"), reverse)
 
 
 def memory_horizon(profile: torch.Tensor, epsilon: float = DEFAULT_EPSILON) -> int:

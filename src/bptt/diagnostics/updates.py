@@ -107,7 +107,8 @@ def update_terms(model: nn.Module, objective: Objective) -> UpdateTerms:
     recurrent = recurrent_of(model)
     width = recurrent.GATES * recurrent.hidden_size
     layers = [_Factors(width) for _ in range(recurrent.num_layers)]
-    with watch_steps(recurrent, lambda layer, offset: _FactorWatch(layers[layer])):
+    # The forward direction's terms (a bidirectional layer's reverse direction is not watched).
+    with watch_steps(recurrent, lambda layer, direction, offset: None if direction else _FactorWatch(layers[layer])):
         loss = objective()
     loss.backward()
     return UpdateTerms([_step_terms(f.states, f.state_grads, width) for f in layers],

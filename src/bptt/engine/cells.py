@@ -27,15 +27,19 @@ def rnn_cell(p: torch.Tensor, u: torch.Tensor, activation: Activation, slope: Sl
     return activation.apply(p + u, slope)
 
 
-def lstm_cell(p: torch.Tensor, u: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def lstm_cell(p: torch.Tensor, u: torch.Tensor, c: torch.Tensor,
+              weight_hr: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""torch.nn.LSTM's cell, gates in order i, f, g, o, from p_t + u_t = [a_i, a_f, a_g, a_o]:
 
     i, f, o = sigmoid(a_i, a_f, a_o),  g = tanh(a_g),
-    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t).   Returns (h_t, c_t).
+    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t),
+
+    and with a projection (``proj_size``), h_t = (o * tanh(c_t)) W_hr^T. Returns (h_t, c_t).
     """
     a_i, a_f, a_g, a_o = (p + u).chunk(4, dim=-1)
     c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-    return torch.sigmoid(a_o) * torch.tanh(c), c
+    h = torch.sigmoid(a_o) * torch.tanh(c)
+    return (h if weight_hr is None else F.linear(h, weight_hr)), c
 
 
 def gru_cell(p: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -56,9 +60,9 @@ def gru_cell(p: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 def step(mode: str, x: torch.Tensor, state: State, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
          bias_ih: torch.Tensor | None, bias_hh: torch.Tensor | None, activation: Activation | None = None,
-         slope: Slope = None) -> State:
+         slope: Slope = None, weight_hr: torch.Tensor | None = None) -> State:
     """One whole step of cell ``mode`` ("RNN", "LSTM", "GRU") from x_t (B, I) and the state
-    (h_{t-1}, or (h_{t-1}, c_{t-1}) for an LSTM) to the next state."""
+    (h_{t-1}, or (h_{t-1}, c_{t-1}) for an LSTM, with its projection ``weight_hr``) to the next state."""
     h = state[0] if mode == "LSTM" else state
     p = F.linear(x, weight_ih, bias_ih)
     u = F.linear(h, weight_hh, bias_hh)
@@ -66,5 +70,5 @@ def step(mode: str, x: torch.Tensor, state: State, weight_ih: torch.Tensor, weig
         assert activation is not None, "the RNN cell needs its activation"
         return rnn_cell(p, u, activation, slope)
     if mode == "LSTM":
-        return lstm_cell(p, u, state[1])
+        return lstm_cell(p, u, state[1], weight_hr)
     return gru_cell(p, u, h)

@@ -95,3 +95,25 @@ class WeightGrads:
                 self.grad_w_hh.addmm_(delta_hh[:B].t(), self.h0)
                 if end > 1:
                     self.grad_w_hh.addmm_(delta_hh[B:].t(), self.out[0 : end - 1].reshape(-1, self.H))
+
+
+def differentiable_grads(recompute, inputs: tuple[torch.Tensor | None, ...],
+                         grad_outputs: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor | None]:
+    """The input gradients of a layer as a differentiable function of its inputs: what a backward
+    built with ``create_graph=True`` needs, since the hand-written loops are not themselves
+    differentiable. ``recompute()`` runs the layer's forward again on the reference loop from the
+    saved ``inputs`` (the original tensors, so the graph reaches the caller's leaves); autograd
+    differentiates that. Entries that need no gradient are None.
+    """
+    with torch.enable_grad():
+        outputs = recompute()
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
+    wanted = [i for i, t in enumerate(inputs) if t is not None and t.requires_grad]
+    result: list[torch.Tensor | None] = [None] * len(inputs)
+    if not pairs or not wanted:
+        return result
+    got = torch.autograd.grad([o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs],
+                              create_graph=True, allow_unused=True)
+    for i, grad in zip(wanted, got):
+        result[i] = grad
+    return result

@@ -21,10 +21,9 @@ product and three elementwise products.
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from bptt.engine import reference
-from bptt.engine.common import WeightGrads, chunk_steps, chunks_backward, last_step_grad, project
+from bptt.engine.common import WeightGrads, chunk_steps, chunks_backward, differentiable_grads, last_step_grad, project
 from bptt.engine.recording import LayerRecorders
 
 
@@ -71,14 +70,18 @@ class GRUFunction(torch.autograd.Function):
             h = h_t
         ctx.record = record
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.save_for_backward(x2d, h0, weight_ih, weight_hh, gates, candidate, out)
+        ctx.save_for_backward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, gates, candidate, out)
         return out, out[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out, grad_h_last):
-        x2d, h0, weight_ih, weight_hh, gates, candidate, out = ctx.saved_tensors
+        x, h0, weight_ih, weight_hh, bias_ih, bias_hh, gates, candidate, out = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a backward that can itself be differentiated
+            inputs = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+            recompute = lambda: reference.gru_layer(*inputs)  # noqa: E731
+            return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None)
         T, B, H = out.shape
+        x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad[:6]
         grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 3 * H)
         grad_b_n = out.new_zeros(H) if need_b_hh and ctx.has_bias[1] else None

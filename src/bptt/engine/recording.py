@@ -1,15 +1,23 @@
-"""Per-step gradient recording: the batch-mean norm of dL/dh_t at every step.
+"""Per-step gradient recording: the norm of dL/dh_t at every step, for every sequence.
 
-For each layer l and step t the recorder stores
+For each layer l, direction d and step t the recorder keeps, for every sequence b,
 
-    hidden[l, t] = (1/B) sum_b || dL/dh_t[b, :] ||_2
+    ||dL/dh_t[b, :]||_2
 
 where dL/dh_t is the *total* gradient reaching h_t: from the output at step t
-(the layer above, or the loss) and from step t+1 through W_hh. For an LSTM,
-``cell[l, t]`` is the same quantity for the cell state c_t (the gradient from
-h_t through o_t * tanh(c_t) plus the one from c_{t+1} through f_{t+1}).
+(the layer above, or the loss) and from the next step through W_hh. For an
+LSTM the same is kept for the cell state c_t (the gradient from h_t through
+o_t * tanh(c_t) plus the one from c_{t+1} through f_{t+1}). A ``GradientRecord``
+turns them into batch means by step t and by lag.
 
-The fast engine computes these norms inside its backward loop from buffers it
+Steps are always the input's own steps t = 0 .. T-1, in both directions. With
+true lengths (a packed batch), step t of sequence b is real for t < lengths[b];
+means count only real steps. The forward direction's lag is k = lengths[b] - 1 - t
+(steps back from its last step, where a sequence-to-one loss reads it); the
+reverse direction runs from each sequence's last step to t = 0, so its lag is
+k = t.
+
+The fast engine computes the norms inside its backward loop from buffers it
 already holds; the reference engine attaches a tensor hook to every h_t and
 c_t (``RecordingWatch``). Both read the active record at backward time, so it
 is enough for the ``with`` block of ``bptt.record_gradients`` (which lives with
@@ -17,7 +25,7 @@ the layers, in ``bptt.modules``) to enclose ``loss.backward()``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -26,64 +34,149 @@ from torch import nn
 RECORD_ATTRIBUTE = "_gradient_record"
 
 
+def _step_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """(T, B) True at the real steps t < lengths[b]."""
+    return torch.arange(seq_len, device=lengths.device).unsqueeze(1) < lengths.unsqueeze(0)
+
+
 @dataclass
 class GradientRecord:
     """What one ``record_gradients`` block saw.
 
-    hidden: (num_layers, T) batch-mean ||dL/dh_t||_2, or None if no backward
-        ran through the layer inside the block.
-    cell: (num_layers, T) batch-mean ||dL/dc_t||_2 for an LSTM, else None.
+    hidden: (num_layers, T) batch-mean ||dL/dh_t||_2 of the forward direction by step t
+        (the mean over the sequences whose step t is real), or None if no backward ran
+        through the layer inside the block.
+    hidden_reverse: the same for the reverse direction of a bidirectional layer, else None.
+    cell, cell_reverse: the same for an LSTM's cell state c_t, else None.
+    lengths: (B,) the true lengths of the recorded batch (in the layer's internal order:
+        longest first for a packed batch), or None when every sequence has T steps.
 
-    When several backward passes run inside one block, each step keeps the
+    ``per_sample`` gives the norms of every sequence and ``by_lag`` the means by lag.
+    Norms are computed and kept in float64 and reported in the gradients' dtype
+    (``dtype``). When several backward passes run inside one block, each step keeps the
     value of the last pass that reached it.
     """
 
     num_layers: int
-    hidden: torch.Tensor | None = None
-    cell: torch.Tensor | None = None
+    num_directions: int = 1
+    lengths: torch.Tensor | None = None
+    dtype: torch.dtype = torch.float64
+    tables: dict[str, torch.Tensor] = field(default_factory=dict)  # field -> (layers, directions, T, B)
 
-    def _row(self, field: str, layer: int, seq_len: int, like: torch.Tensor) -> torch.Tensor:
-        table = getattr(self, field)
-        if table is None or table.shape[1] != seq_len or table.device != like.device:
-            table = torch.zeros(self.num_layers, seq_len, dtype=like.dtype, device=like.device)
-            setattr(self, field, table)
-        return table[layer]
+    def table(self, name: str, seq_len: int, batch: int, lengths: torch.Tensor | None,
+              like: torch.Tensor) -> torch.Tensor:
+        """The (layers, directions, T, B) table of ``name`` ("hidden" or "cell"), fresh when the shape changed."""
+        table = self.tables.get(name)
+        shape = (self.num_layers, self.num_directions, seq_len, batch)
+        if table is None or tuple(table.shape) != shape or table.device != like.device:
+            table = torch.zeros(shape, dtype=torch.float64, device=like.device)
+            self.tables[name] = table
+            self.lengths = None if lengths is None else lengths.to(like.device)
+            self.dtype = like.dtype
+        return table
+
+    def per_sample(self, name: str = "hidden", direction: int = 0) -> torch.Tensor | None:
+        """(num_layers, T, B) ||dL/dh_t[b]||_2 (or c_t), 0 at padded steps; None if not recorded."""
+        table = self.tables.get(name)
+        return None if table is None else table[:, direction]
+
+    def _mask(self, table: torch.Tensor) -> torch.Tensor:
+        seq_len, batch = table.shape[-2:]
+        if self.lengths is None:
+            return torch.ones(seq_len, batch, dtype=torch.bool, device=table.device)
+        return _step_mask(self.lengths, seq_len)
+
+    def mean(self, name: str = "hidden", direction: int = 0) -> torch.Tensor | None:
+        """(num_layers, T) the batch mean over real steps, by step t."""
+        table = self.per_sample(name, direction)
+        if table is None:
+            return None
+        mask = self._mask(table)
+        return ((table * mask).sum(-1) / mask.sum(-1).clamp(min=1)).to(self.dtype)
+
+    def by_lag(self, name: str = "hidden", direction: int = 0) -> torch.Tensor | None:
+        """(num_layers, T) the batch mean by lag k (see the module docstring for each direction's lag),
+        over the sequences that have a step at that lag."""
+        table = self.per_sample(name, direction)
+        if table is None:
+            return None
+        seq_len, batch = table.shape[-2:]
+        if direction == 1:
+            return self.mean(name, direction)  # lag k is step t
+        if self.lengths is None:
+            return table.mean(-1).flip(-1).to(self.dtype)
+        lags = torch.arange(seq_len, device=table.device).unsqueeze(1)  # (T, 1)
+        steps = self.lengths.unsqueeze(0) - 1 - lags  # (T, B): the step at lag k of each sequence
+        real = steps >= 0
+        aligned = table.gather(1, steps.clamp(min=0).unsqueeze(0).expand(table.shape[0], -1, -1))
+        return ((aligned * real).sum(-1) / real.sum(-1).clamp(min=1)).to(self.dtype)
+
+    @property
+    def hidden(self) -> torch.Tensor | None:
+        return self.mean("hidden", 0)
+
+    @property
+    def hidden_reverse(self) -> torch.Tensor | None:
+        return self.mean("hidden", 1) if self.num_directions == 2 else None
+
+    @property
+    def cell(self) -> torch.Tensor | None:
+        return self.mean("cell", 0)
+
+    @property
+    def cell_reverse(self) -> torch.Tensor | None:
+        return self.mean("cell", 1) if self.num_directions == 2 else None
 
 
 class StepRecorder:
-    """Where one layer of one module reports the gradients of h_t (or c_t) in its backward.
+    """Where one layer and direction of one module reports the gradients of h_t (or c_t) in its backward.
 
     The fast engine passes whole chunks of gradients to ``put`` from its backward
     loop; on the reference loop, ``RecordingWatch`` hooks each h_t and c_t so that
     their gradients reach ``put`` one step at a time.
 
-    offset: index of this call's first step in the full sequence (non-zero
-        for the later chunks of truncated BPTT); seq_len: the full length.
+    offset: the call's first step in the direction's own order (non-zero for the
+        later pieces of truncated BPTT or of a packed batch); seq_len, batch: the full
+        input's T and B (a call may cover only the first rows, the sequences still
+        running); lengths: the true lengths, or None; direction 1 maps its steps back
+        to the input's (the reverse direction's step s of sequence b is t = lengths[b] - 1 - s).
     """
 
-    __slots__ = ("module", "layer", "offset", "seq_len", "field")
+    __slots__ = ("module", "layer", "direction", "offset", "seq_len", "batch", "lengths", "field")
 
-    def __init__(self, module: nn.Module, layer: int, offset: int, seq_len: int, field: str) -> None:
+    def __init__(self, module: nn.Module, layer: int, offset: int, seq_len: int, field: str, *, direction: int = 0,
+                 batch: int | None = None, lengths: torch.Tensor | None = None) -> None:
         self.module = module
         self.layer = layer
+        self.direction = direction
         self.offset = offset
         self.seq_len = seq_len
+        self.batch = batch
+        self.lengths = lengths
         self.field = field
 
     def active(self) -> GradientRecord | None:
         return getattr(self.module, RECORD_ATTRIBUTE, None)
 
     def put(self, start: int, grads: torch.Tensor) -> None:
-        """Record steps start .. start + K - 1 from their gradients ``grads`` (K, B, H)."""
+        """Record steps start .. start + K - 1 of this call from their gradients ``grads`` (K, rows, H)."""
         record = self.active()
         if record is None:
             return
-        row = record._row(self.field, self.layer, self.seq_len, grads)
-        first = self.offset + start
+        rows = grads.shape[1]
+        table = record.table(self.field, self.seq_len, self.batch or rows, self.lengths, grads)
+        table = table[self.layer, self.direction]  # (T, B)
         # In float64: squaring a float32 gradient below ~1e-19 underflows, and vanishing
         # gradients are exactly the values that go that low.
-        norms = torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64).mean(dim=-1)  # (K,)
-        row[first : first + grads.shape[0]] = norms.to(row.dtype)
+        norms = torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64)  # (K, rows)
+        first = self.offset + start
+        if self.direction == 0:
+            table[first : first + grads.shape[0], :rows] = norms
+            return
+        steps = torch.arange(first, first + grads.shape[0], device=grads.device).unsqueeze(1)  # (K, 1)
+        ends = (torch.full((rows,), self.seq_len, device=grads.device) if self.lengths is None
+                else self.lengths[:rows].to(grads.device)) - 1
+        table[ends.unsqueeze(0) - steps, torch.arange(rows, device=grads.device)] = norms
 
     def hook(self, t: int, state: torch.Tensor) -> None:
         """Have the gradient of ``state``, step t of this call, recorded when the backward reaches it."""

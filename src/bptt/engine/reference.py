@@ -76,6 +76,7 @@ def rnn_layer(
     activation: str = "tanh",
     slope: Slope = None,
     record: LayerRecorders | None = None,
+    *,
     watch: StepWatch | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). Returns (output (T,B,H), h_T)."""
@@ -102,16 +103,19 @@ def lstm_layer(
     bias_ih: torch.Tensor | None,
     bias_hh: torch.Tensor | None,
     record: LayerRecorders | None = None,
+    *,
+    weight_hr: torch.Tensor | None = None,
     watch: StepWatch | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """torch.nn.LSTM's cell (``cells.lstm_cell``) over all steps. Returns (output (T,B,H), (h_T, c_T))."""
+    """torch.nn.LSTM's cell (``cells.lstm_cell``) over all steps, with the projection ``weight_hr``
+    (P, H) when given. Returns (output (T,B,P or H), (h_T, c_T))."""
     watch = _watch(watch, record)
     projected = _project(x, weight_ih, bias_ih, watch)
     h, c = state
     outputs = []
     for t, p_t in enumerate(projected.unbind(0)):
         u_t = F.linear(h, weight_hh, bias_hh)
-        h_t, c = lstm_cell(p_t, u_t, c)
+        h_t, c = lstm_cell(p_t, u_t, c, weight_hr)
         if watch is not None:
             watch.step(t, h, u_t, h_t, c)
         outputs.append(h_t)
@@ -127,6 +131,7 @@ def gru_layer(
     bias_ih: torch.Tensor | None,
     bias_hh: torch.Tensor | None,
     record: LayerRecorders | None = None,
+    *,
     watch: StepWatch | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """torch.nn.GRU's cell (``cells.gru_cell``) over all steps. Returns (output (T,B,H), h_T)."""

@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from bptt.engine import reference
 from bptt.engine.activations import ACTIVATIONS, Activation, Slope
-from bptt.engine.common import WeightGrads, add_bias, chunk_steps, chunks_backward, last_step_grad, project
+from bptt.engine.common import (
+    WeightGrads,
+    add_bias,
+    chunk_steps,
+    chunks_backward,
+    differentiable_grads,
+    last_step_grad,
+    project,
+)
 from bptt.engine.recording import LayerRecorders
 
 def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -> None:
@@ -94,16 +101,21 @@ class RNNFunction(torch.autograd.Function):
                 h = h_t
         ctx.act, ctx.fixed_slope, ctx.record = act, fixed_slope, record
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.save_for_backward(x2d, h0, weight_ih, weight_hh, out, pre, learned_slope)
+        ctx.save_for_backward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope, out, pre)
         return out, out[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out, grad_h_last):
-        x2d, h0, weight_ih, weight_hh, out, pre, learned_slope = ctx.saved_tensors
+        x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope, out, pre = ctx.saved_tensors
         act, record = ctx.act, ctx.record
+        if torch.is_grad_enabled():  # create_graph=True: a backward that can itself be differentiated
+            inputs = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope)
+            slope = learned_slope if act.learned_slope else ctx.fixed_slope
+            recompute = lambda: reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, act.name, slope)  # noqa: E731
+            return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None, None, None)
         slope = learned_slope.detach() if act.learned_slope else ctx.fixed_slope
         T, B, H = out.shape
+        x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_slope = ctx.needs_input_grad[:7]
         grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, H)
         grad_slope = out.new_zeros(H) if act.learned_slope and need_slope else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from bptt.config import RunConfig
 from bptt.models.readout import AdditiveAttention, last_state, mean_state
@@ -68,14 +69,24 @@ class SequenceModel(nn.Module):
         self.attention = AdditiveAttention(config.hidden_size, generator=generator) if config.readout == "attention" else None
         self.head = init.linear(config.hidden_size, task.output_size, generator=generator)
 
-    def hidden_states(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(output (T, B, H) of the top layer, its final hidden state h_T (B, H))."""
-        output, state = self.recurrent(self.encoder(inputs))
+    def hidden_states(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output (T, B, H) of the top layer, its final hidden state (B, H)).
+
+        With ``lengths``, the batch runs packed: each sequence stops at its own last step
+        (its final state is taken there) and its padded steps come out as zeros.
+        """
+        embedded = self.encoder(inputs)
+        if lengths is None:
+            output, state = self.recurrent(embedded)
+        else:
+            packed = pack_padded_sequence(embedded, lengths.cpu(), enforce_sorted=False)
+            packed_output, state = self.recurrent(packed)
+            output, _ = pad_packed_sequence(packed_output, total_length=embedded.shape[0])
         h_n = state[0] if isinstance(state, tuple) else state
         return output, h_n[-1]
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        output, h_last = self.hidden_states(inputs)  # (T, B, H), (B, H)
+        output, h_last = self.hidden_states(inputs, lengths)  # (T, B, H), (B, H)
         if self.per_step:
             return self.head(output)
         if self.attention is not None:

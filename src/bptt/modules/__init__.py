@@ -3,6 +3,8 @@
 The layers run on the engines of ``bptt.engine``; this package imports the
 engine, never the reverse.
 """
+import torch
+
 from bptt.modules.gru import GRU
 from bptt.modules.init import INIT_NAMES
 from bptt.modules.lstm import LSTM
@@ -11,3 +13,7 @@ from bptt.modules.rnn import RNN
 
 __all__ = ["GRU", "INIT_NAMES", "LSTM", "RNN", "find_recurrent", "record_gradients", "require_recurrent",
            "watch_steps"]
+
+# A whole model saved with torch.save loads with torch.load(weights_only=True) (torch's default)
+# wherever bptt is imported: the layers hold only tensors, numbers and strings.
+torch.serialization.add_safe_globals([RNN, LSTM, GRU])

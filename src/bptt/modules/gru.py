@@ -1,6 +1,8 @@
 """The GRU layer, with torch.nn.GRU's equations and gate order."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from bptt.engine import Engine
@@ -29,7 +31,12 @@ class GRU(RecurrentBase):
         H = self.hidden_size
         bias_ih[H : 2 * H] = keep  # update gate z
 
-    def _engine_call(self, engine: Engine, layer: int, x: torch.Tensor, state: torch.Tensor,
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        super().__init__(*args, **kwargs)
+
+    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: torch.Tensor,
                      record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.gru_layer(x, state, *self.layer_parameters(layer), record, **extra)
+        return engine.gru_layer(x, state, *self.layer_parameters(layer, direction), record, **extra)

@@ -49,7 +49,7 @@ def record_gradients(model: nn.Module) -> Iterator[GradientRecord]:
     """
     module = require_recurrent(model, "record_gradients")
     previous = getattr(module, RECORD_ATTRIBUTE, None)
-    record = GradientRecord(num_layers=module.num_layers)
+    record = GradientRecord(num_layers=module.num_layers, num_directions=module.num_directions)
     object.__setattr__(module, RECORD_ATTRIBUTE, record)
     try:
         yield record
@@ -58,10 +58,11 @@ def record_gradients(model: nn.Module) -> Iterator[GradientRecord]:
 
 
 @contextmanager
-def watch_steps(layer: RecurrentBase, watch_for: Callable[[int, int], StepWatch | None]) -> Iterator[None]:
-    """Inside the block, every forward of ``layer`` runs on the reference loop and shows each of its
-    layers' calls to ``watch_for(layer_index, offset)``'s watch (offset: the call's first step, non-zero
-    for the later chunks of truncated BPTT; None: no watch for that call)."""
+def watch_steps(layer: RecurrentBase, watch_for: Callable[[int, int, int], StepWatch | None]) -> Iterator[None]:
+    """Inside the block, every forward of ``layer`` runs on the reference loop and shows each call of
+    one layer and direction to ``watch_for(layer_index, direction, offset)``'s watch (offset: the call's
+    first step in that direction's order, non-zero for the later pieces of truncated BPTT or a packed
+    batch; None: no watch for that call)."""
     previous = getattr(layer, WATCH_ATTRIBUTE, None)
     object.__setattr__(layer, WATCH_ATTRIBUTE, watch_for)
     try:

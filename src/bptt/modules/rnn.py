@@ -28,8 +28,9 @@ class RNN(RecurrentBase):
         engine: "fast" (hand-written BPTT, the default) or "reference" (plain autograd loop).
         truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
 
-    Shapes: input (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
-    h_0 and h_n (num_layers, B, H); output (T, B, H).
+    Shapes: input (T, B, I) or (B, T, I) with batch_first, (T, I) unbatched, or a
+    ``PackedSequence``; h_0 and h_n (D * num_layers, B, H); output (T, B, D * H), with
+    D = 2 for ``bidirectional`` (the reverse direction's features second), else 1.
     """
 
     GATES = 1
@@ -52,6 +53,8 @@ class RNN(RecurrentBase):
     ) -> None:
         if nonlinearity is not None and activation is not None and nonlinearity != activation:
             raise ValueError("give either nonlinearity or activation, not both")
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         activation = activation or nonlinearity or "tanh"
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS.names())}")
@@ -59,36 +62,40 @@ class RNN(RecurrentBase):
         self.negative_slope = float(negative_slope)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **kwargs)
 
+    def _torch_mode(self) -> str:
+        return f"RNN_{self.activation.upper()}"  # RNN_TANH and RNN_RELU as torch.nn.RNN, the others by analogy
+
     @property
     def nonlinearity(self) -> str:
         return self.activation
 
     def _extra_parameters(self, factory: dict[str, Any]) -> None:
-        if self.activation == "prelu":
+        if ACTIVATIONS.get(self.activation).learned_slope:
             for layer in range(self.num_layers):
-                self.register_parameter(
-                    f"prelu_weight_l{layer}", nn.Parameter(torch.empty(self.hidden_size, **factory))
-                )
+                for direction in range(self.num_directions):
+                    self.register_parameter(self._name("prelu_weight", layer, direction),
+                                            nn.Parameter(torch.empty(self.hidden_size, **factory)))
 
     @torch.no_grad()
     def _reset_extra(self) -> None:
-        if self.activation == "prelu":
+        if ACTIVATIONS.get(self.activation).learned_slope:
             for layer in range(self.num_layers):
-                getattr(self, f"prelu_weight_l{layer}").fill_(self.negative_slope)
+                for direction in range(self.num_directions):
+                    getattr(self, self._name("prelu_weight", layer, direction)).fill_(self.negative_slope)
 
-    def slope(self, layer: int) -> torch.Tensor | float | None:
-        """The activation's negative-side slope at layer ``layer``: prelu's learned (H,) weights,
-        leaky_relu's ``negative_slope``, or None."""
+    def slope(self, layer: int, direction: int = 0) -> torch.Tensor | float | None:
+        """The activation's negative-side slope at one layer and direction: prelu's learned (H,)
+        weights, leaky_relu's ``negative_slope``, or None."""
         act = ACTIVATIONS.get(self.activation)
         if act.learned_slope:
-            return getattr(self, f"prelu_weight_l{layer}")
+            return getattr(self, self._name("prelu_weight", layer, direction))
         return self.negative_slope if act.has_slope else None
 
-    def _engine_call(self, engine: Engine, layer: int, x: torch.Tensor, state: torch.Tensor,
+    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: torch.Tensor,
                      record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.rnn_layer(x, state, *self.layer_parameters(layer), self.activation, self.slope(layer), record,
-                                **extra)
+        return engine.rnn_layer(x, state, *self.layer_parameters(layer, direction), self.activation,
+                                self.slope(layer, direction), record, **extra)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()

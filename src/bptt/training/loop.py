@@ -253,8 +253,10 @@ class Trainer:
         if record:
             with record_gradients(self.model) as recording:
                 loss.backward()
-            cell = None if recording.cell is None else recording.cell.tolist()
-            self._profiles.append((self.step + 1, recording.hidden.tolist(), cell))
+            cell = None if recording.cell is None else recording.by_lag("cell").flip(-1).tolist()
+            # Stored by step, each sequence aligned at its own last step (the by-lag profile, flipped).
+            hidden = recording.by_lag("hidden").flip(-1)
+            self._profiles.append((self.step + 1, hidden.tolist(), cell))
         else:
             loss.backward()
         grad_norm, clipped = clip_gradients(self.params, config.clip_norm, config.clip_value)

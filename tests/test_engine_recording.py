@@ -219,3 +219,27 @@ def test_each_direction_of_a_packed_bidirectional_layer_has_its_own_profile(engi
     want = [sum(per_sequence[0][b][int(lengths[b]) - 1 - k] for b in range(BATCH) if k < lengths[b]) /
             sum(1 for b in range(BATCH) if k < lengths[b]) for k in range(STEPS)]
     torch.testing.assert_close(lag, torch.tensor(want, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_update_terms_are_the_per_step_terms_of_the_w_hh_gradient(engine, name, monkeypatch):
+    """||delta_t^T h_{t-1}||_F from the backward against the terms the diagnostics compute on the reference loop."""
+    from bptt.diagnostics.updates import update_terms
+
+    monkeypatch.setattr(common, "CHUNK_ELEMENTS", BATCH * HID * 2)
+    cls, kwargs = CASES[name]
+    model = cls(IN, HID, LAYERS, engine=engine, dtype=torch.float64, **kwargs)
+    x, weights = torch.randn(STEPS, BATCH, IN, dtype=torch.float64), torch.randn(STEPS, BATCH, HID, dtype=torch.float64)
+
+    def objective():
+        out, _ = model(x)
+        return (out * weights).sum()
+
+    with bptt.record_gradients(model, updates=True) as rec:
+        objective().backward()
+    expected = torch.stack([torch.linalg.matrix_norm(t) for t in update_terms(model, objective).weight_hh])
+    torch.testing.assert_close(rec.update_terms(), expected)
+    with bptt.record_gradients(model) as plain:
+        objective().backward()
+    assert plain.update_terms() is None

@@ -2,6 +2,7 @@
 measure and fix the vanishing gradient."""
 __version__ = "0.1.0"
 
-from bptt.modules import GRU, LSTM, RNN, record_gradients  # noqa: E402
+from bptt.modules import GRU, LSTM, RNN, convert, record_gradients  # noqa: E402
+from bptt.watcher import Watch, watch  # noqa: E402
 
-__all__ = ["GRU", "LSTM", "RNN", "__version__", "record_gradients"]
+__all__ = ["GRU", "LSTM", "RNN", "Watch", "__version__", "convert", "record_gradients", "watch"]

@@ -61,13 +61,15 @@ class WeightGrads:
     """Accumulates dW_ih, dW_hh, db and writes dx, one chunk at a time.
 
     ``needs`` = (x, weight_ih, weight_hh, bias) flags; ``x2d`` is the (T*B, I)
-    input, ``out`` the (T, B, H) hidden states, ``h0`` the initial state.
+    input, ``out`` the (T, B, H) hidden states, ``h0`` the initial state; ``terms``
+    (a ``TermRecorder``) also receives each step's ||delta_t^T h_{t-1}||_F.
     """
 
     def __init__(self, needs: tuple[bool, bool, bool, bool], x2d: torch.Tensor, h0: torch.Tensor,
-                 out: torch.Tensor, weight_ih: torch.Tensor, gate_width: int) -> None:
+                 out: torch.Tensor, weight_ih: torch.Tensor, gate_width: int, terms=None) -> None:
         self.need_x, self.need_w_ih, self.need_w_hh, self.need_b = needs
         self.x2d, self.h0, self.out, self.weight_ih = x2d, h0, out, weight_ih
+        self.terms = terms  # a TermRecorder, when each step's term norm is asked for
         T, B, H = out.shape
         self.B, self.H = B, H
         like = out
@@ -82,6 +84,10 @@ class WeightGrads:
         Both are (K*B, G*H) views (the same tensor except for the GRU).
         """
         B = self.B
+        if self.terms is not None:
+            K = end - start
+            h_prev = self.out[start - 1 : end - 1] if start > 0 else torch.cat([self.h0.unsqueeze(0), self.out[: end - 1]])
+            self.terms.put(start, delta_hh.reshape(K, B, -1), h_prev)
         if self.need_x:
             torch.mm(delta_ih, self.weight_ih, out=self.grad_x[start:end].view(-1, self.x2d.shape[1]))
         if self.need_w_ih:

@@ -83,7 +83,8 @@ class GRUFunction(torch.autograd.Function):
         T, B, H = out.shape
         x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad[:6]
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 3 * H)
+        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 3 * H,
+                            None if ctx.record is None else ctx.record.terms())
         grad_b_n = out.new_zeros(H) if need_b_hh and ctx.has_bias[1] else None
         record = ctx.record if ctx.record is not None and ctx.record.active() else None
         # W_hh with its blocks ordered (n, r, z), to match the layout [du_n, dr~, dz~, dn~] below.

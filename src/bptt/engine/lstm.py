@@ -106,7 +106,8 @@ class LSTMFunction(torch.autograd.Function):
         H = cells.shape[2]
         x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_c0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_w_hr = ctx.needs_input_grad[:8]
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 4 * H)
+        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 4 * H,
+                            None if ctx.record is None else ctx.record.terms())
         grad_w_hr = out.new_zeros(P, H) if weight_hr is not None and need_w_hr else None
         record = ctx.record if ctx.record is not None and ctx.record.active() else None
 

@@ -52,6 +52,9 @@ class GradientRecord:
         longest first for a packed batch), or None when every sequence has T steps.
 
     ``per_sample`` gives the norms of every sequence and ``by_lag`` the means by lag.
+    With ``updates``, the backward also records each step's term of dL/dW_hh,
+    ||delta_t^T h_{t-1}||_F (``update_terms``; forward direction), for the share of the
+    recurrent weight update that each step contributes.
     Norms are computed and kept in float64 and reported in the gradients' dtype
     (``dtype``). When several backward passes run inside one block, each step keeps the
     value of the last pass that reached it.
@@ -59,6 +62,7 @@ class GradientRecord:
 
     num_layers: int
     num_directions: int = 1
+    updates: bool = False
     lengths: torch.Tensor | None = None
     dtype: torch.dtype = torch.float64
     tables: dict[str, torch.Tensor] = field(default_factory=dict)  # field -> (layers, directions, T, B)
@@ -110,6 +114,11 @@ class GradientRecord:
         real = steps >= 0
         aligned = table.gather(1, steps.clamp(min=0).unsqueeze(0).expand(table.shape[0], -1, -1))
         return ((aligned * real).sum(-1) / real.sum(-1).clamp(min=1)).to(self.dtype)
+
+    def update_terms(self) -> torch.Tensor | None:
+        """(num_layers, T) ||delta_t^T h_{t-1}||_F of the forward direction by step t, or None."""
+        table = self.tables.get("update")
+        return None if table is None else table[:, 0, :, 0]
 
     @property
     def hidden(self) -> torch.Tensor | None:
@@ -184,16 +193,53 @@ class StepRecorder:
             state.register_hook(lambda grad: self.put(t, grad.unsqueeze(0)))
 
 
+class TermRecorder:
+    """Where one layer's backward reports ||delta_t^T h_{t-1}||_F, the Frobenius norm of step t's term
+    of dL/dW_hh (delta_t the gradient of the recurrent projection h_{t-1} W_hh^T + b_hh), when the
+    open record asks for it (``GradientRecord.updates``)."""
+
+    __slots__ = ("module", "layer", "offset", "seq_len")
+
+    def __init__(self, module: nn.Module, layer: int, offset: int, seq_len: int) -> None:
+        self.module, self.layer, self.offset, self.seq_len = module, layer, offset, seq_len
+
+    def wanted(self) -> bool:
+        record = getattr(self.module, RECORD_ATTRIBUTE, None)
+        return record is not None and record.updates
+
+    def put(self, start: int, delta: torch.Tensor, h_prev: torch.Tensor) -> None:
+        """Steps start .. start + K - 1 from delta (K, rows, G*H) and h_{t-1} (K, rows, H).
+
+        ||delta^T h||_F^2 = sum_{b,b'} (delta_b . delta_b') (h_b . h_b'): two (rows, rows) Gram
+        matrices per step, cheaper than forming the (G*H, H) term when rows < H; in float64, so
+        that tiny terms do not underflow.
+        """
+        record = getattr(self.module, RECORD_ATTRIBUTE, None)
+        if record is None or not record.updates:
+            return
+        d, h = delta.double(), h_prev.double()
+        squares = (torch.bmm(d, d.transpose(1, 2)) * torch.bmm(h, h.transpose(1, 2))).sum((1, 2))
+        table = record.table("update", self.seq_len, 1, None, delta)[self.layer, 0, :, 0]
+        first = self.offset + start
+        table[first : first + delta.shape[0]] = squares.clamp(min=0).sqrt()
+
+
 @dataclass(frozen=True)
 class LayerRecorders:
-    """The recorders of one layer's call: h_t always, c_t for an LSTM."""
+    """The recorders of one layer's call: h_t always, c_t for an LSTM, and the W_hh terms of the
+    forward direction."""
 
     hidden: StepRecorder
     cell: StepRecorder | None = None
+    updates: TermRecorder | None = None
 
     def active(self) -> bool:
         """Whether a record is open now (the backward reads this to skip the norms when none is)."""
         return self.hidden.active() is not None
+
+    def terms(self) -> TermRecorder | None:
+        """The term recorder when the open record asks for terms, else None."""
+        return self.updates if self.updates is not None and self.updates.wanted() else None
 
 
 class RecordingWatch:
@@ -210,3 +256,7 @@ class RecordingWatch:
         if c is not None and self.recorders.cell is not None:
             self.recorders.cell.hook(t, c)
         self.recorders.hidden.hook(t, h)
+        terms = self.recorders.updates
+        if terms is not None and recurrent.requires_grad:
+            kept = h_prev.detach()
+            recurrent.register_hook(lambda grad: terms.put(t, grad.unsqueeze(0), kept.unsqueeze(0)))

@@ -117,7 +117,8 @@ class RNNFunction(torch.autograd.Function):
         T, B, H = out.shape
         x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_slope = ctx.needs_input_grad[:7]
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, H)
+        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, H,
+                            None if ctx.record is None else ctx.record.terms())
         grad_slope = out.new_zeros(H) if act.learned_slope and need_slope else None
         if record is not None and not record.active():
             record = None

@@ -5,13 +5,14 @@ engine, never the reverse.
 """
 import torch
 
+from bptt.modules.convert import convert
 from bptt.modules.gru import GRU
 from bptt.modules.init import INIT_NAMES
 from bptt.modules.lstm import LSTM
 from bptt.modules.recording import find_recurrent, record_gradients, require_recurrent, watch_steps
 from bptt.modules.rnn import RNN
 
-__all__ = ["GRU", "INIT_NAMES", "LSTM", "RNN", "find_recurrent", "record_gradients", "require_recurrent",
+__all__ = ["GRU", "INIT_NAMES", "LSTM", "RNN", "convert", "find_recurrent", "record_gradients", "require_recurrent",
            "watch_steps"]
 
 # A whole model saved with torch.save loads with torch.load(weights_only=True) (torch's default)

@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from bptt.checks import positive_int
 from bptt.engine import DEFAULT_ENGINE, ENGINES, Engine
-from bptt.engine.recording import LayerRecorders, StepRecorder
+from bptt.engine.recording import LayerRecorders, StepRecorder, TermRecorder
 from bptt.engine.reference import StepWatch
 from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
 
@@ -397,7 +397,8 @@ class RecurrentBase(nn.RNNBase):
         def recorder(field: str) -> StepRecorder:
             return StepRecorder(self, layer, offset, seq_len, field, direction=direction, batch=batch, lengths=lengths)
 
-        return LayerRecorders(recorder("hidden"), recorder("cell") if self.MODE == "LSTM" else None)
+        terms = TermRecorder(self, layer, offset, seq_len) if direction == 0 else None
+        return LayerRecorders(recorder("hidden"), recorder("cell") if self.MODE == "LSTM" else None, terms)
 
     def _call_engine(self, layer: int, direction: int, x: torch.Tensor, state: State, offset: int, seq_len: int,
                      batch: int, lengths: torch.Tensor | None) -> tuple[torch.Tensor, State]:

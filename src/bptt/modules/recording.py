@@ -33,8 +33,9 @@ def require_recurrent(model: nn.Module, needed_by: str, hint: str = "") -> Recur
 
 
 @contextmanager
-def record_gradients(model: nn.Module) -> Iterator[GradientRecord]:
-    """Record the batch-mean norm of dL/dh_t (and dL/dc_t for an LSTM) at every step.
+def record_gradients(model: nn.Module, updates: bool = False) -> Iterator[GradientRecord]:
+    """Record the batch-mean norm of dL/dh_t (and dL/dc_t for an LSTM) at every step
+    (and with ``updates``, each step's ||delta_t^T h_{t-1}||_F in dL/dW_hh: ``rec.update_terms()``).
 
     ``model`` is a bptt RNN/LSTM/GRU or any module containing one; with several,
     the first in ``model.modules()`` is recorded. Usage::
@@ -49,7 +50,7 @@ def record_gradients(model: nn.Module) -> Iterator[GradientRecord]:
     """
     module = require_recurrent(model, "record_gradients")
     previous = getattr(module, RECORD_ATTRIBUTE, None)
-    record = GradientRecord(num_layers=module.num_layers, num_directions=module.num_directions)
+    record = GradientRecord(num_layers=module.num_layers, num_directions=module.num_directions, updates=updates)
     object.__setattr__(module, RECORD_ATTRIBUTE, record)
     try:
         yield record

@@ -50,9 +50,22 @@ def _compare(a, b, **tol):
         torch.testing.assert_close(grads_a[name], grads_b[name], **tol, msg=lambda m: f"{name}: {m}")
 
 
-def test_fast_is_the_default_engine():
-    assert DEFAULT_ENGINE == "fast" and "fast" in ENGINES and "reference" in ENGINES
-    assert bptt.RNN(2, 3).engine == "fast"
+def test_auto_is_the_default_engine_and_picks_per_call():
+    assert DEFAULT_ENGINE == "auto" and "fast" in ENGINES and "reference" in ENGINES
+    rnn, lstm = bptt.RNN(2, 3), bptt.LSTM(2, 3)
+    assert rnn.engine == lstm.engine == "auto"
+    x = torch.randn(4, 2, 2)
+    # On a CPU: ours for the RNN (faster than torch.nn's), torch.nn's kernel for the LSTM unless a
+    # per-step record is open, then ours.
+    assert rnn.engine_for(x) == "fast" and lstm.engine_for(x) == "vendor"
+    assert lstm.engine_for(x, recording=True) == "fast"
+    with bptt.record_gradients(lstm) as rec:
+        assert lstm.engine_for(x) == "fast"
+        lstm(x)[0].sum().backward()
+    assert rec.hidden is not None and lstm.last_engine == "fast"
+    assert bptt.LSTM(2, 3, residual=True).engine_for(x) == "fast"  # the vendor has no skip connections
+    with bptt.modules.watch_steps(rnn, lambda *a: None):
+        assert rnn.engine_for(x) == "reference"
 
 
 @pytest.mark.parametrize("name", list(TORCH_TWINS))

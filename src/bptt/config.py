@@ -14,7 +14,7 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINES
+from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
 
@@ -71,7 +71,7 @@ class RunConfig(BaseModel):
     dropout: float = Field(default=0.0, ge=0, le=1, description="dropout between stacked layers")
     readout: Literal["last", "mean", "attention"] = Field(default="last", description="sequence summary: last, mean or attention")
     embedding_size: int = Field(default=32, gt=0, description="token embedding size (token tasks)")
-    engine: str | None = Field(default=None, description="BPTT engine (default: the fastest registered)")
+    engine: str | None = Field(default=None, description="BPTT engine: auto (default: the fastest that gives what is asked), fast, reference, probe, vendor")
 
     optimizer: Literal["adam", "sgd", "rmsprop"] = Field(default="adam", description="adam, sgd or rmsprop")
     lr: float = Field(default=1e-3, gt=0, description="learning rate")
@@ -130,8 +130,8 @@ class RunConfig(BaseModel):
     @field_validator("engine")
     @classmethod
     def _engine(cls, value: str | None) -> str | None:
-        if value is not None and value not in ENGINES:
-            raise ValueError(f"must be one of {', '.join(ENGINES.names())}")
+        if value is not None and value not in ENGINE_NAMES:
+            raise ValueError(f"must be one of {', '.join(ENGINE_NAMES)}")
         return value
 
     @model_validator(mode="after")

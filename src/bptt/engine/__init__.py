@@ -6,7 +6,16 @@ steps with ``rnn_layer``, ``lstm_layer`` and ``gru_layer`` (the signatures of
 ``bptt.engine.reference``); ``ENGINES`` maps names to engines:
 
 - "reference": the plain autograd loop (``reference``), what the others are tested against;
-- "fast": hand-written forward and backward loops (``rnn``, ``lstm``, ``gru``), the default.
+- "fast": hand-written forward and backward loops (``rnn``, ``lstm``, ``gru``), recording
+  every per-step quantity inside its backward;
+- "probe": the vendor's kernel, widened so that its input gradient is the recurrent part of
+  dL/dh_t (``vendor``): the per-step gradient at the vendor's speed, for the tanh/ReLU RNN
+  and the LSTM (others run "fast").
+
+Two more names run a whole stack rather than one layer at a time, and are the layers' to
+resolve: "vendor" (torch.nn's own kernel, ``vendor.run_stack``: no per-step view) and "auto"
+(the default: per call, the fastest engine that gives what was asked for; see
+``bptt.modules.base``).
 
 This package knows nothing of the layers that call it (``bptt.modules``).
 """
@@ -15,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bptt.engine import gru, lstm, reference, rnn
+from bptt.engine import gru, lstm, reference, rnn, vendor
 from bptt.engine.activations import ACTIVATIONS, DEFAULT_SLOPE, Activation
 from bptt.engine.recording import GradientRecord, LayerRecorders, StepRecorder
 from bptt.registry import Registry
@@ -34,7 +43,11 @@ class Engine:
 ENGINES: Registry[Engine] = Registry("engine")
 ENGINES.add("reference", Engine("reference", reference.rnn_layer, reference.lstm_layer, reference.gru_layer))
 ENGINES.add("fast", Engine("fast", rnn.rnn_layer, lstm.lstm_layer, gru.gru_layer))
-DEFAULT_ENGINE = "fast"
+ENGINES.add("probe", Engine("probe", vendor.rnn_layer, vendor.lstm_layer, gru.gru_layer))
+#: Every name a layer accepts: the per-layer engines, and the two that run whole stacks.
+ENGINE_NAMES = ("auto", *ENGINES.names(), "vendor")
+DEFAULT_ENGINE = "auto"
 
-__all__ = ["ACTIVATIONS", "Activation", "DEFAULT_ENGINE", "DEFAULT_SLOPE", "ENGINES", "Engine", "GradientRecord",
+__all__ = ["ACTIVATIONS", "Activation", "DEFAULT_ENGINE", "DEFAULT_SLOPE", "ENGINES", "ENGINE_NAMES", "Engine",
+           "GradientRecord",
            "LayerRecorders", "StepRecorder"]

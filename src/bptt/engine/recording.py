@@ -52,6 +52,7 @@ class GradientRecord:
         longest first for a packed batch), or None when every sequence has T steps.
 
     ``per_sample`` gives the norms of every sequence and ``by_lag`` the means by lag.
+    ``cells`` says whether an LSTM's dL/dc_t is wanted (the probe engine records dL/dh_t only).
     With ``updates``, the backward also records each step's term of dL/dW_hh,
     ||delta_t^T h_{t-1}||_F (``update_terms``; forward direction), for the share of the
     recurrent weight update that each step contributes.
@@ -63,6 +64,7 @@ class GradientRecord:
     num_layers: int
     num_directions: int = 1
     updates: bool = False
+    cells: bool = True
     lengths: torch.Tensor | None = None
     dtype: torch.dtype = torch.float64
     tables: dict[str, torch.Tensor] = field(default_factory=dict)  # field -> (layers, directions, T, B)

@@ -10,10 +10,15 @@ and gradients. The layers are ``torch.nn.RNNBase`` instances and keep its API
 ``check_forward_args``) and its error contract. On top: ``init``, ``init_scale``,
 ``t_max``, ``residual``, ``engine`` and ``truncate``; the cells add their own.
 
-Engines (``bptt.engine.ENGINES``): "fast" (the default, hand-written BPTT) and
-"reference" (the plain autograd loop). While a step watch is open on a layer
-(``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
-the reference loop.
+Engines (``bptt.engine``): "auto" (the default), "fast" (hand-written BPTT),
+"reference" (the plain autograd loop), "probe" (the vendor's kernel with a
+per-step gradient probe) and "vendor" (torch.nn's own kernel for the whole
+stack). ``engine_for`` says which one a forward runs: "auto" takes the vendor's
+kernel where it is the fastest and no per-step record is open (on a GPU, every
+cell it has; on a CPU, the LSTM, where torch.nn's loop beats ours), the probe
+for a record that needs only dL/dh_t on a GPU, and "fast" otherwise. While a
+step watch is open on a layer (``bptt.modules.watch_steps``), or under a
+``torch.func`` transform, it runs on the reference loop.
 
 Inside, tensors are time-major: (T, B, features). A packed batch is run in
 pieces of constant batch size, longest sequences first, so each sequence stops
@@ -30,8 +35,9 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from bptt.checks import positive_int
-from bptt.engine import DEFAULT_ENGINE, ENGINES, Engine
-from bptt.engine.recording import LayerRecorders, StepRecorder, TermRecorder
+from bptt.engine import DEFAULT_ENGINE, ENGINE_NAMES, ENGINES, Engine
+from bptt.engine.recording import RECORD_ATTRIBUTE, LayerRecorders, StepRecorder, TermRecorder
+from bptt.engine.vendor import VENDOR_ACTIVATIONS, run_stack
 from bptt.engine.reference import StepWatch
 from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
 
@@ -139,7 +145,8 @@ class RecurrentBase(nn.RNNBase):
         elif t_max is not None:
             raise ValueError(f"t_max applies to init 'chrono' only, got init {init!r}")
         engine = DEFAULT_ENGINE if engine is None else engine
-        ENGINES.get(engine)  # unknown engine -> error listing the known ones
+        if engine not in ENGINE_NAMES:
+            raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINE_NAMES)}")
         self.mode = self._torch_mode()
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -318,8 +325,12 @@ class RecurrentBase(nn.RNNBase):
                 hx = self.permute_hidden(hx, sorted_indices)
                 self.check_forward_args(data, hx, batch_sizes)
             state = self._zero_state(x.shape[1], x) if hx is None else hx
-            output, h_n = self._run_stack(x, lengths, state)
-            packed = pack_padded_sequence(output, lengths_tensor).data
+            engine = self.last_engine = self.engine_for(data)
+            if engine == "vendor":
+                packed, h_n = self._run_vendor(data, state, batch_sizes)
+            else:
+                output, h_n = self._run_stack(x, lengths, state, engine)
+                packed = pack_padded_sequence(output, lengths_tensor).data
             return (PackedSequence(packed, batch_sizes, sorted_indices, unsorted_indices),
                     self.permute_hidden(h_n, unsorted_indices))
         if input.dim() not in (2, 3):
@@ -334,13 +345,49 @@ class RecurrentBase(nn.RNNBase):
             self.check_input(input, None)
         x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
         state = self._zero_state(x.shape[1], x) if hx is None else hx
-        output, h_n = self._run_stack(x, None, state)
+        engine = self.last_engine = self.engine_for(x)
+        if engine == "vendor":
+            output, h_n = self._run_vendor(x, state)
+        else:
+            output, h_n = self._run_stack(x, None, state, engine)
         output = output.transpose(0, 1) if self.batch_first else output
         if not batched:
             return output.squeeze(0 if self.batch_first else 1), self._unbatch_state(h_n)
         return output, h_n
 
-    def _run_stack(self, x: torch.Tensor, lengths: list[int] | None, state: State) -> tuple[torch.Tensor, State]:
+    # -- which engine ----------------------------------------------------------------------
+    def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
+        """The engine a forward on ``input`` runs now: "vendor", "probe", "fast" or "reference".
+
+        ``recording``: whether a per-step record is wanted (default: whether one is open on this
+        layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it
+        depends on the layer's settings, the input's device and what is open, nothing else.
+        """
+        if getattr(self, WATCH_ATTRIBUTE, None) is not None:
+            return "reference"
+        if _under_functorch(input, *self._flat_weights):
+            return "reference"  # the hand-written loops write into buffers, which transforms cannot follow
+        if self.engine != "auto":
+            return self.engine
+        record = getattr(self, RECORD_ATTRIBUTE, None)
+        recording = record is not None if recording is None else recording
+        device = (input if input is not None else self._flat_weights[0]).device
+        if recording:
+            probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
+            only_hidden = record is None or not (record.updates or (record.cells and self.MODE == "LSTM"))
+            return "probe" if device.type == "cuda" and probe and only_hidden else "fast"
+        whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None
+        if whole_stack and (device.type == "cuda" or self.MODE == "LSTM"):
+            return "vendor"
+        return "fast"
+
+    def _run_vendor(self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """torch.nn's kernel over the whole stack (time-major ``x``, or packed data with ``batch_sizes``)."""
+        return run_stack(self.mode, x, state, self._flat_weights, self.bias, self.num_layers, self.dropout,
+                         self.training, self.bidirectional, batch_sizes)
+
+    def _run_stack(self, x: torch.Tensor, lengths: list[int] | None, state: State,
+                   engine: str = "fast") -> tuple[torch.Tensor, State]:
         """Every layer and direction over the (T, B, I) input; returns the top output and the stacked final states."""
         finals = []
         for layer in range(self.num_layers):
@@ -349,7 +396,7 @@ class RecurrentBase(nn.RNNBase):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 output, final = self._run_direction(layer, direction, layer_input, lengths,
-                                                    self._state_at(state, index))
+                                                    self._state_at(state, index), engine)
                 outputs.append(output)
                 finals.append(final)
             x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
@@ -361,7 +408,7 @@ class RecurrentBase(nn.RNNBase):
         return x, self._stack_states(finals)
 
     def _run_direction(self, layer: int, direction: int, x: torch.Tensor, lengths: list[int] | None,
-                       state: State) -> tuple[torch.Tensor, State]:
+                       state: State, engine: str) -> tuple[torch.Tensor, State]:
         """One layer in one direction, piece by piece (see ``pieces``); padded steps come out as zeros."""
         if direction == 1:
             x = reverse_steps(x, lengths)
@@ -372,7 +419,7 @@ class RecurrentBase(nn.RNNBase):
         for start, end, rows, cut in parts:
             if cut:
                 state = self._detach(state)
-            output, advanced = self._call_engine(layer, direction, x[start:end, :rows], self._rows(state, rows),
+            output, advanced = self._call_engine(engine, layer, direction, x[start:end, :rows], self._rows(state, rows),
                                                  start, seq_len, batch, lengths_tensor)
             state = self._merge_rows(advanced, state, rows)
             if rows < batch:
@@ -382,6 +429,9 @@ class RecurrentBase(nn.RNNBase):
         if direction == 1:
             output = reverse_steps(output, lengths)
         return output, state
+
+    #: The engine the latest forward ran (see ``engine_for``), or None before the first.
+    last_engine: str | None = None
 
     #: Pass per-step recorders to the engine. The fast engine fills them in its backward
     #: loop at no cost when no record is active; the reference engine hooks every h_t
@@ -400,18 +450,16 @@ class RecurrentBase(nn.RNNBase):
         terms = TermRecorder(self, layer, offset, seq_len) if direction == 0 else None
         return LayerRecorders(recorder("hidden"), recorder("cell") if self.MODE == "LSTM" else None, terms)
 
-    def _call_engine(self, layer: int, direction: int, x: torch.Tensor, state: State, offset: int, seq_len: int,
-                     batch: int, lengths: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+    def _call_engine(self, engine: str, layer: int, direction: int, x: torch.Tensor, state: State, offset: int,
+                     seq_len: int, batch: int, lengths: torch.Tensor | None) -> tuple[torch.Tensor, State]:
         """Run one layer and direction on steps offset .. offset + len(x) - 1 of ``seq_len``."""
         record = self._recorders(layer, direction, offset, seq_len, batch, lengths)
         watch_for = getattr(self, WATCH_ATTRIBUTE, None)
         watch = None if watch_for is None else watch_for(layer, direction, offset)
         if watch is not None:
             return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record, watch=watch)
-        states = state if isinstance(state, tuple) else (state,)
-        engine = self.engine
-        if _under_functorch(x, *states, *self.layer_parameters(layer, direction)):
-            engine = "reference"  # the hand-written loops write into buffers, which transforms cannot follow
+        if engine == "reference" or _under_functorch(x, *(state if isinstance(state, tuple) else (state,))):
+            return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record)
         return self._engine_call(ENGINES.get(engine), layer, direction, x, state, record)
 
     def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: State,

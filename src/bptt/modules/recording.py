@@ -8,6 +8,7 @@ loop while it runs (``bptt.engine.reference`` describes a watch).
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -33,9 +34,9 @@ def require_recurrent(model: nn.Module, needed_by: str, hint: str = "") -> Recur
 
 
 @contextmanager
-def record_gradients(model: nn.Module, updates: bool = False) -> Iterator[GradientRecord]:
-    """Record the batch-mean norm of dL/dh_t (and dL/dc_t for an LSTM) at every step
-    (and with ``updates``, each step's ||delta_t^T h_{t-1}||_F in dL/dW_hh: ``rec.update_terms()``).
+def record_gradients(model: nn.Module, updates: bool = False, cells: bool = True) -> Iterator[GradientRecord]:
+    """Record the batch-mean norm of dL/dh_t (and dL/dc_t for an LSTM, unless ``cells`` is False) at
+    every step (and with ``updates``, each step's ||delta_t^T h_{t-1}||_F in dL/dW_hh: ``rec.update_terms()``).
 
     ``model`` is a bptt RNN/LSTM/GRU or any module containing one; with several,
     the first in ``model.modules()`` is recorded. Usage::
@@ -44,18 +45,26 @@ def record_gradients(model: nn.Module, updates: bool = False) -> Iterator[Gradie
             loss.backward()
         rec.hidden  # (num_layers, T): mean_b ||dL/dh_t[b]||_2
 
-    The forward may run inside or before the block; the backward must run inside.
+    The backward must run inside the block. Run the forward inside too: with the
+    default engine "auto", a forward outside any record may take the vendor's
+    kernel, which hides every step (a warning says so when nothing was recorded);
+    with engine "fast" or "reference" the forward may run before the block.
     Values are as computed (NaN/inf gradients give NaN/inf norms). Costs nothing
     outside the block.
     """
     module = require_recurrent(model, "record_gradients")
     previous = getattr(module, RECORD_ATTRIBUTE, None)
-    record = GradientRecord(num_layers=module.num_layers, num_directions=module.num_directions, updates=updates)
+    record = GradientRecord(num_layers=module.num_layers, num_directions=module.num_directions, updates=updates,
+                            cells=cells)
     object.__setattr__(module, RECORD_ATTRIBUTE, record)
     try:
         yield record
     finally:
         object.__setattr__(module, RECORD_ATTRIBUTE, previous)
+    if record.hidden is None and module.last_engine == "vendor":
+        warnings.warn("record_gradients recorded nothing: the layer's forward ran on the vendor's kernel, which hides "
+                      "every step (engine 'auto' with no record open during the forward); run the forward inside the "
+                      "block, or give the layer engine='fast'", stacklevel=3)
 
 
 @contextmanager

@@ -245,19 +245,24 @@ class Trainer:
         config = self.config
         batch = self.task.train_batch(config.batch_size, self.data_generator).to(config.device)
         self.optimizer.zero_grad(set_to_none=True)
-        prediction = self.model(batch.inputs, batch.lengths)
-        loss = self.task.loss(prediction, batch)
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            return loss_value, float("nan"), False, True
-        if record:
+        if record:  # the forward inside the record too: engine "auto" then runs a loop that shows each step
             with record_gradients(self.model) as recording:
+                prediction = self.model(batch.inputs, batch.lengths)
+                loss = self.task.loss(prediction, batch)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    return loss_value, float("nan"), False, True
                 loss.backward()
             cell = None if recording.cell is None else recording.by_lag("cell").flip(-1).tolist()
             # Stored by step, each sequence aligned at its own last step (the by-lag profile, flipped).
             hidden = recording.by_lag("hidden").flip(-1)
             self._profiles.append((self.step + 1, hidden.tolist(), cell))
         else:
+            prediction = self.model(batch.inputs, batch.lengths)
+            loss = self.task.loss(prediction, batch)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                return loss_value, float("nan"), False, True
             loss.backward()
         grad_norm, clipped = clip_gradients(self.params, config.clip_norm, config.clip_value)
         if not math.isfinite(grad_norm):

@@ -59,7 +59,7 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
     """Measure the gradient profile, memory horizon, input contribution, update share, Jacobian chain and
     per-layer gradients on a fixed batch, and say in words whether the gradient vanishes."""
     from bptt.diagnostics import diagnose, diagnose_module, figures, training_history
-    from bptt.diagnostics.loading import SourceError, model_from_run, module_from_factory
+    from bptt.loading import SourceError, model_from_run, module_from_factory
     from bptt.store import Database
     from bptt.build import make_model, make_task
     from bptt.training import Trainer

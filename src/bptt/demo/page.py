@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bptt.demo.experiment import DELAYS, HIGHLIGHT, SEED_MODELS, DemoResult, format_accuracy  # noqa: E402
 from bptt.diagnostics import figures  # noqa: E402
-from bptt.diagnostics.demo import DELAYS, HIGHLIGHT, SEED_MODELS, DemoResult, format_accuracy  # noqa: E402
 from bptt.diagnostics.history import moving_mean  # noqa: E402
 from bptt.report.html import Section, Table, write_page  # noqa: E402
 

@@ -45,6 +45,7 @@ def export_runs(db_path: str | Path, output: str | Path, sweep: str | None = Non
     records = run_records(db_path, sweep)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".parquet":
+        # pyarrow is optional (the parquet extra): imported only when a Parquet file is asked for.
         import pyarrow as pa
         import pyarrow.parquet as pq
 

@@ -75,12 +75,12 @@ class ModelResult:
     seed_outcomes: list[RunOutcome] = field(default_factory=list)
 
     def accuracy(self, delay: str) -> float | None:
-        return self.outcomes[delay].final.get("test_metric")
+        return self.outcomes[delay].final.test_metric
 
     def steps_to_converge(self, delay: str) -> int | None:
         """First step at which the moving-mean training loss is below half the memoryless baseline."""
         outcome = self.outcomes[delay]
-        return steps_to_target(outcome.losses, 0.5 * outcome.final["baseline"])
+        return steps_to_target(outcome.losses, 0.5 * outcome.final.baseline)
 
 
 @dataclass

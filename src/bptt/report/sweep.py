@@ -25,8 +25,7 @@ from matplotlib.figure import Figure
 
 from bptt.report.html import Section, Table, write_page
 from bptt.report.published import MODELS, PUBLISHED, our_value
-from bptt.store import Database
-from bptt.store.database import RunRow
+from bptt.store import Database, RunRow, RunSummary
 
 MAX_PANELS = 4
 
@@ -41,8 +40,8 @@ class RunPoint:
     length_name: str  # "delay" or "seq_len"
 
     @property
-    def final(self) -> dict[str, Any]:
-        return self.row.final or {}
+    def final(self) -> RunSummary:
+        return self.row.final or RunSummary()
 
     @property
     def seed(self) -> int:
@@ -50,10 +49,10 @@ class RunPoint:
 
 
 def run_point(row: RunRow) -> RunPoint:
-    final = row.final or {}
+    final = row.final or RunSummary()
     if row.config.get("delay") is not None:
         return RunPoint(row, row.label, row.config["delay"], "delay")
-    return RunPoint(row, row.label, final.get("seq_len") or row.config.get("seq_len"), "seq_len")
+    return RunPoint(row, row.label, final.seq_len or row.config.get("seq_len"), "seq_len")
 
 
 def _mean(values: list[float]) -> float | None:
@@ -78,31 +77,31 @@ def _by(points: list[RunPoint], *keys: str) -> dict[tuple[Any, ...], list[RunPoi
 
 # -- figures --------------------------------------------------------------------------------
 def metric_figure(task: str, points: list[RunPoint]) -> Figure:
-    finished = [p for p in points if p.row.status == "finished" and p.final.get("test_metric") is not None]
+    finished = [p for p in points if p.row.status == "finished" and p.final.test_metric is not None]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for (label,), group in _by(finished, "label").items():
         by_length = _by(group, "length")
         xs = [length for (length,) in by_length]
-        values = [[p.final["test_metric"] for p in g] for g in by_length.values()]
+        values = [[p.final.test_metric for p in g] for g in by_length.values()]
         means = [statistics.fmean(v) for v in values]
         low = [m - min(v) for m, v in zip(means, values)]
         high = [max(v) - m for m, v in zip(means, values)]
         ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
-    reference = next((p.final for p in points if p.final.get("chance_metric") is not None), {})
-    chance = {p.length: p.final["chance_metric"] for p in points if p.final.get("chance_metric") is not None}
+    reference = next((p.final for p in points if p.final.chance_metric is not None), RunSummary())
+    chance = {p.length: p.final.chance_metric for p in points if p.final.chance_metric is not None}
     if len(set(chance.values())) == 1:
         value = next(iter(chance.values()))
         ax.axhline(value, color="black", linestyle="--", linewidth=1, label=f"memoryless baseline ({value:.4g})")
     elif chance:  # a baseline that moves with length
         xs = sorted(x for x in chance if x is not None)
         ax.plot(xs, [chance[x] for x in xs], color="black", linestyle="--", linewidth=1, label="memoryless baseline")
-    if reference.get("metric") == "mse":
+    if reference.metric == "mse":
         ax.set_yscale("log")
     lengths = [p.length for p in finished if p.length]
     if lengths and max(lengths) / min(lengths) >= 10:
         ax.set_xscale("log")
     ax.set_xlabel(points[0].length_name.replace("_", " ") if points else "length")
-    ax.set_ylabel(f"final test {reference.get('metric', 'metric')} (mean; bars: min-max over seeds)")
+    ax.set_ylabel(f"final test {reference.metric or 'metric'} (mean; bars: min-max over seeds)")
     ax.set_title(f"{task}: final metric against length")
     ax.legend(fontsize=8)
     return fig
@@ -111,14 +110,14 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
 def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figure:
     lengths = _panels(sorted({p.length for p in points if p.length is not None}))
     fig, axes = plt.subplots(1, max(1, len(lengths)), figsize=(3.4 * max(1, len(lengths)), 3.4), squeeze=False)
-    metric = next((p.final.get("metric") for p in points if p.final.get("metric")), "metric")
+    metric = next((p.final.metric for p in points if p.final.metric), "metric")
     for ax, length in zip(axes[0], lengths):
         for (label,), group in _by([p for p in points if p.length == length], "label").items():
             curves: dict[int, list[float]] = defaultdict(list)
             for p in group:
-                for step, _, _, value in db.evals(p.row.id, "val"):
-                    if value is not None and math.isfinite(value):
-                        curves[step].append(value)
+                for evaluation in db.evals(p.row.id, "val"):
+                    if evaluation.metric is not None and math.isfinite(evaluation.metric):
+                        curves[evaluation.step].append(evaluation.metric)
             if curves:
                 steps = sorted(curves)
                 ax.plot(steps, [statistics.fmean(curves[s]) for s in steps], label=label)
@@ -137,7 +136,7 @@ def _first_and_last_profile(db: Database, run_id: int) -> tuple[list[float], lis
     profiles = db.gradient_profiles(run_id)
     if not profiles:
         return None
-    return profiles[0][1][-1], profiles[-1][1][-1]
+    return profiles[0].hidden[-1], profiles[-1].hidden[-1]
 
 
 def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | None:
@@ -173,7 +172,7 @@ def success_table(task: str, points: list[RunPoint]) -> Table:
         cells = []
         for length in lengths:
             at = [p for p in group if p.length == length and p.row.status in ("finished", "diverged")]
-            cells.append(f"{sum(bool(p.final.get('solved')) for p in at)}/{len(at)}" if at else "")
+            cells.append(f"{sum(bool(p.final.solved) for p in at)}/{len(at)}" if at else "")
         rows.append([label, *cells])
     name = points[0].length_name if points else "length"
     return Table(["remedy", *(f"{name} {n}" for n in lengths)], rows,
@@ -186,7 +185,7 @@ def published_table(points: list[RunPoint]) -> Table:
         matches = MODELS.get(result.model)
         ours = [p for p in points if p.row.status == "finished" and p.row.task == result.task
                 and matches is not None and matches(p.row.config)
-                and (result.seq_len is None or p.final.get("seq_len") == result.seq_len)]
+                and (result.seq_len is None or p.final.seq_len == result.seq_len)]
         if not ours and not any(p.row.task == result.task for p in points):
             continue  # a task this database never ran
         values = [our_value(result.quantity, p.final) for p in ours]

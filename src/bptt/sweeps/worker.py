@@ -35,6 +35,7 @@ from typing import Any, Iterator
 import torch
 
 from bptt.config import RunConfig
+from bptt.store import RunSummary
 from bptt.training.checkpoint import load_checkpoint
 from bptt.training.loop import Progress, Trainer
 
@@ -56,7 +57,7 @@ class Outcome:
     status: str
     reason: str | None
     steps_done: int
-    final: dict[str, Any] | None
+    final: RunSummary | None
     started_from: int
     seconds: float
     host: str = field(default_factory=lambda: os.uname().nodename)
@@ -80,7 +81,7 @@ class Spool:
         os.replace(tmp, self.directory / name)
 
     def progress(self, progress: Progress) -> None:
-        self.put({"kind": "progress", **progress.__dict__})
+        self.put({"kind": "progress", **vars(progress)})
 
 
 def pending(directory: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:

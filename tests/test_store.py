@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
+from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow, controlled_length
 
 
 def test_a_run_round_trips(tmp_path):
@@ -50,6 +50,13 @@ def test_a_summary_is_one_flat_mapping_in_field_order():
     assert "resumed_from" not in data  # only a sweep's driver sets it
     assert list(RunSummary(resumed_from=2).to_dict())[-1] == "resumed_from"
     assert RunSummary.from_dict(data) == summary
+
+
+def test_a_runs_controlled_length_is_its_delay_else_its_sequence_length():
+    assert controlled_length({"delay": 50, "seq_len": 80}, RunSummary(seq_len=80)) == ("delay", 50)
+    assert controlled_length({"delay": None, "seq_len": None}, RunSummary(seq_len=57)) == ("seq_len", 57)
+    assert controlled_length({"seq_len": 100}) == ("seq_len", 100)
+    assert controlled_length({}, RunSummary()) == ("seq_len", None)
 
 
 def test_unknown_status_is_refused(tmp_path):

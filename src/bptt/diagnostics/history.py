@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from bptt.store import Database
+from bptt.build import make_task
+from bptt.checks import positive_int
+from bptt.config import build_config
+from bptt.store import Database
 
 DEFAULT_WINDOW = 20
 PLATEAU_TOLERANCE = 0.05
@@ -30,8 +31,7 @@ PLATEAU_TOLERANCE = 0.05
 
 def moving_mean(values: Sequence[float | None], window: int = DEFAULT_WINDOW) -> list[float]:
     """m_s = mean of the finite values among the ``window`` entries ending at s (NaN when there are none)."""
-    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
-        raise ValueError(f"window must be a positive int, got {window!r}")
+    window = positive_int("window", window)
     means = []
     for end in range(1, len(values) + 1):
         finite = [v for v in values[max(0, end - window) : end] if v is not None and math.isfinite(v)]
@@ -103,9 +103,6 @@ def training_history(db: Database, run_id: int, target_fraction: float = 0.5,
         raise ValueError(f"run {run_id} is not in the database {db.path}")
     baseline = None if row.final is None else row.final.baseline
     if baseline is None:
-        from bptt.config import build_config
-        from bptt.build import make_task
-
         baseline = make_task(build_config(row.config)).baseline
     rows = db.steps(run_id)
     nan = float("nan")

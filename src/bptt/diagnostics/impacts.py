@@ -18,21 +18,19 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from bptt.build import make_model
 from bptt.config import RunConfig, build_config
 from bptt.diagnostics.common import cast_batch, fixed_batch, measuring_copy, task_objective
 from bptt.diagnostics.history import DEFAULT_WINDOW, PLATEAU_TOLERANCE, steps_to_target
 from bptt.diagnostics.profile import LayerGradients, layer_gradients
-from bptt.store import RunSummary
+from bptt.store import Database, RunSummary, controlled_length
 from bptt.tasks import Task
-
-if TYPE_CHECKING:
-    from bptt.store import Database
-    from bptt.training import RunResult
+from bptt.training import RunResult
 
 
 @dataclass(frozen=True)
@@ -76,12 +74,13 @@ class DelayPoint:
 def long_term_dependencies(outcomes: Sequence[RunOutcome]) -> list[DelayPoint]:
     """Final test metric against the delay, averaged over the runs at each delay; sorted by delay.
 
-    The delay is ``config.delay``, or ``config.seq_len`` for tasks without one.
-    Runs with no finite test metric (diverged) are left out.
+    The delay is the run's controlled length (``bptt.store.controlled_length``):
+    ``config.delay``, or the sequence length for tasks without one. Runs with no
+    finite test metric (diverged) are left out.
     """
     groups: dict[int, list[float]] = {}
     for outcome in outcomes:
-        delay = outcome.config.delay if outcome.config.delay is not None else outcome.final.seq_len
+        _, delay = controlled_length(outcome.config.model_dump(), outcome.final)
         metric = outcome.final.test_metric
         if delay is None or metric is None or not math.isfinite(metric):
             continue
@@ -201,8 +200,6 @@ def depth_gradients(
     Every model is built from ``config.seed`` and measured in float64 on the
     task's fixed batch; ``num_layers`` and ``residual`` are the only settings changed.
     """
-    from bptt.build import make_model
-
     batch = cast_batch(fixed_batch(task, examples), torch.float64)
     points = []
     for depth in depths:

@@ -7,9 +7,9 @@ gradient profiles ||dL/dh_t|| against lag overlaid per remedy, and our numbers
 beside the published ones (``published.PUBLISHED``) on the same task and length.
 
 A "remedy" is a run's label (``RunConfig.label()``: cell or activation, then
-the remedies switched on); a "length" is ``delay`` where a run sets it (the
-delayed sentiment task's controlled variable) and the task's sequence length
-otherwise.
+the remedies switched on); a "length" is the run's controlled length
+(``bptt.store.controlled_length``): ``delay`` where a run sets it (the delayed
+sentiment task's controlled variable) and the task's sequence length otherwise.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from bptt.report.axes import log_axis_values
 from bptt.report.html import Section, Table, write_page
 from bptt.report.published import MODELS, PUBLISHED, our_value
 from bptt.store import Database, RunRow, RunSummary
@@ -49,10 +50,8 @@ class RunPoint:
 
 
 def run_point(row: RunRow) -> RunPoint:
-    final = row.final or RunSummary()
-    if row.config.get("delay") is not None:
-        return RunPoint(row, row.label, row.config["delay"], "delay")
-    return RunPoint(row, row.label, final.seq_len or row.config.get("seq_len"), "seq_len")
+    name, length = row.length
+    return RunPoint(row, row.label, length, name)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -154,7 +153,7 @@ def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | 
             # Mean over seeds of each step's norm; lag = steps back from the last step.
             mean = [statistics.fmean(q[len(q) - size + i] for q in chosen) for i in range(size)]
             lags = list(range(size - 1, -1, -1))
-            ax.plot(lags, [max(v, 1e-30) for v in mean], label=label)
+            ax.plot(lags, log_axis_values(mean), label=label)
         ax.set_yscale("log")
         ax.set_xlabel("lag (steps back from the last step)")
         ax.set_title("last recorded step" if latest else "first recorded step", fontsize=9)

@@ -108,6 +108,21 @@ class ProfileRow:
     cell: list[list[float]] | None = None
 
 
+def controlled_length(config: Mapping[str, Any], summary: RunSummary | None = None) -> tuple[str, int | None]:
+    """The length a run controls, as (name, value).
+
+    ("delay", delay) where the run sets ``delay`` (the delayed sentiment task's
+    controlled variable); otherwise ("seq_len", T), T the task's sequence length
+    as the run's summary records it, or the config's ``seq_len`` (None: the
+    task's default) when there is no summary.
+    """
+    if config.get("delay") is not None:
+        return "delay", config["delay"]
+    if summary is not None and summary.seq_len is not None:
+        return "seq_len", summary.seq_len
+    return "seq_len", config.get("seq_len")
+
+
 @dataclass(frozen=True)
 class RunRow:
     """A run as the database holds it: its settings, status, counters and final summary."""
@@ -127,6 +142,11 @@ class RunRow:
     updated_at: float
     finished_at: float | None
     train_seconds: float
+
+    @property
+    def length(self) -> tuple[str, int | None]:
+        """The run's controlled length, (name, value): see ``controlled_length``."""
+        return controlled_length(self.config, self.final)
 
     def done(self, steps: int, target_metric: float | None) -> bool:
         """Whether this row already holds the run a config of ``steps`` and ``target_metric`` asks for:

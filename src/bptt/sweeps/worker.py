@@ -23,6 +23,7 @@ share (the same path everywhere); the database stays on the driver.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import signal
@@ -148,8 +149,6 @@ def init_local_worker(parent: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):

@@ -22,6 +22,7 @@ import torch
 
 from bptt.build import make_model, make_task
 from bptt.config import RunConfig
+from bptt.engine import record_gradients
 from bptt.models import SequenceModel
 from bptt.provenance import provenance
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
@@ -249,8 +250,6 @@ class Trainer:
         if not math.isfinite(loss_value):
             return loss_value, float("nan"), False, True
         if record:
-            from bptt.engine import record_gradients
-
             with record_gradients(self.model) as recording:
                 loss.backward()
             cell = None if recording.cell is None else recording.cell.tolist()

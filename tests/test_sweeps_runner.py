@@ -3,11 +3,11 @@ import dataclasses
 
 import pytest
 
-from bptt.store import Database
+from bptt.store import Database, EvalRow, ProfileRow, StepRow
 from bptt.sweeps import decide, expand_spec, run_sweep
 from bptt.sweeps.backends import WorkerLost
 from bptt.sweeps.runner import SweepDriver, checkpoint_root_for
-from bptt.sweeps.worker import run_assignment
+from bptt.sweeps.worker import Spool, pending, run_assignment
 from bptt.training import Trainer, train
 
 BASE = {"task": "adding", "seq_len": 8, "hidden_size": 8, "batch_size": 8, "steps": 6, "eval_size": 16,
@@ -162,3 +162,17 @@ def test_a_worker_death_after_progress_costs_no_attempt(tmp_path):
     with Database(tmp_path / "a.db") as db:
         (row,) = db.runs()
         assert row.steps_done == 6 and [s.step for s in db.steps(row.id)] == list(range(1, 7))
+
+
+def test_the_spool_hands_back_rows_as_records_also_from_plain_tuples(tmp_path):
+    spool = Spool(tmp_path)
+    rows = {"steps": [StepRow(1, 0.5, 1.0, False, False)], "evals": [EvalRow(1, "val", 0.4, 0.3)],
+            "profiles": [ProfileRow(1, [[1.0, 0.5]], None)]}
+    spool.put({"kind": "start", "step": 0, "train_seconds": 0.0})
+    spool.put({"kind": "progress", **rows, "steps_done": 1, "train_seconds": 0.1, "checkpoint": None})
+    spool.put({"kind": "progress", "steps": [(1, 0.5, 1.0, 0, 0)], "evals": [(1, "val", 0.4, 0.3)],
+               "profiles": [(1, [[1.0, 0.5]], None)], "steps_done": 1, "train_seconds": 0.1, "checkpoint": None})
+    start, as_records, as_tuples = [record for _, record in pending(tmp_path)]
+    assert start == {"kind": "start", "step": 0, "train_seconds": 0.0}
+    for key, expected in rows.items():
+        assert as_records[key] == expected and as_tuples[key] == expected

@@ -36,7 +36,7 @@ from typing import Any, Iterator
 import torch
 
 from bptt.config import RunConfig
-from bptt.store import RunSummary
+from bptt.store import EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.training.checkpoint import load_checkpoint
 from bptt.training.loop import Progress, Trainer
 
@@ -85,13 +85,27 @@ class Spool:
         self.put({"kind": "progress", **vars(progress)})
 
 
+#: The rows a progress record holds, by key.
+ROW_TYPES = {"steps": StepRow, "evals": EvalRow, "profiles": ProfileRow}
+
+
 def pending(directory: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """The spool files of a run folder in write order, each with its record (for the driver)."""
+    """The spool files of a run folder in write order, each with its record (for the driver).
+
+    A progress record's rows come back as ``StepRow``, ``EvalRow`` and
+    ``ProfileRow``, also from a spool that holds them as plain tuples in the
+    same field order, so a folder a sweep left behind is committed whatever
+    wrote it.
+    """
     spool = Path(directory) / "progress"
     if not spool.is_dir():
         return
     for path in sorted(spool.glob("*.pkl")):
-        yield path, pickle.loads(path.read_bytes())
+        record = pickle.loads(path.read_bytes())
+        if record["kind"] == "progress":
+            for key, row_type in ROW_TYPES.items():
+                record[key] = [row if isinstance(row, row_type) else row_type(*row) for row in record[key]]
+        yield path, record
 
 
 class SweepTrainer(Trainer):

@@ -152,7 +152,8 @@ def test_diagnose_module_feeds_token_tasks_one_hot():
 
 
 @pytest.mark.parametrize("args", [["--batch-first"], ["--db", "x.db", "--run", "1", "--train"],
-                                  ["--module", "m.py:f", "--lag", "5"]])
+                                  ["--module", "m.py:f", "--lag", "5"],
+                                  ["--module", "m.py:f", "--lag", "50"], ["--module", "m.py:f", "--epsilon", "0.001"]])
 def test_options_that_do_not_apply_are_usage_errors(args, capsys):
     from bptt.cli.main import main
 

@@ -19,7 +19,7 @@ from bptt.diagnostics import (
     training_history,
 )
 from bptt.diagnostics.history import moving_mean
-from bptt.store import Database
+from bptt.store import Database, RunSummary
 from bptt.tasks import TaskSettings, build_task
 from bptt.training import train
 
@@ -42,9 +42,9 @@ def test_training_history_reads_the_runs_steps(tmp_path):
         history = training_history(db, result.run_id)
         rows = db.steps(result.run_id)
     assert history.steps == list(range(1, 11))
-    assert history.loss == pytest.approx([r[1] for r in rows])
-    assert history.grad_norm == pytest.approx([r[2] for r in rows])
-    assert history.clipped_steps == sum(r[3] for r in rows) and history.skipped_steps == 0
+    assert history.loss == pytest.approx([r.loss for r in rows])
+    assert history.grad_norm == pytest.approx([r.grad_norm for r in rows])
+    assert history.clipped_steps == sum(r.clipped for r in rows) and history.skipped_steps == 0
     assert history.nan_events == []
     assert history.baseline == pytest.approx(1 / 6) and history.target_loss == pytest.approx(1 / 12)
     assert [step for step, _ in history.profiles] == [5, 10] and history.profiles[0][1].shape == (1, 8)
@@ -53,7 +53,7 @@ def test_training_history_reads_the_runs_steps(tmp_path):
 
 def _outcome(delay, metric, loss, seed=0, losses=()):
     config = build_config({"task": "sentiment", "delay": delay, "seed": seed})
-    return RunOutcome(config, {"test_metric": metric, "test_loss": loss, "baseline": math.log(2)}, tuple(losses))
+    return RunOutcome(config, RunSummary(test_metric=metric, test_loss=loss, baseline=math.log(2)), tuple(losses))
 
 
 def test_long_term_dependencies_local_minima_and_seed_spread():

@@ -14,6 +14,7 @@ from bptt.diagnostics import (
     layer_gradients,
     memory_horizon,
     pascanu_condition,
+    profile_and_layers,
     recent_share,
     update_share,
 )
@@ -265,6 +266,26 @@ def test_layer_gradients_are_the_parameter_gradient_norms(residual):
             grad = getattr(model.recurrent, f"{name}_l{layer}").grad
             assert float(getattr(measured, name)[layer]) == pytest.approx(float(grad.norm()))
     assert measured.hidden.shape == (3,)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM"])
+def test_profile_and_layers_measure_from_one_backward_what_the_two_functions_measure(kind):
+    model, x, target, objective = _setup(kind, num_layers=2)
+    runs = []
+
+    def counted():
+        runs.append(1)
+        return objective()
+
+    profile, layers = profile_and_layers(model, counted)
+    assert len(runs) == 1
+    alone = gradient_profile(model, objective)
+    torch.testing.assert_close(profile.hidden, alone.hidden, rtol=0, atol=0)
+    if kind == "LSTM":
+        torch.testing.assert_close(profile.cell, alone.cell, rtol=0, atol=0)
+    expected = layer_gradients(model, objective)
+    for name in ("weight_ih", "weight_hh", "hidden"):
+        torch.testing.assert_close(getattr(layers, name), getattr(expected, name), rtol=0, atol=0)
 
 
 def test_residual_connections_carry_the_gradient_down_a_sigmoid_stack():

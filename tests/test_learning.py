@@ -15,7 +15,7 @@ def test_lstm_solves_adding_at_length_50():
                                "hidden_size": 32, "batch_size": 32, "lr": 0.01, "steps": 800, "eval_size": 500,
                                "eval_every": 800, "progress": False, "seed": seed})
         result = train(config)
-        solved += result.final["test_loss"] < 0.3 * result.final["baseline"]
+        solved += result.final.test_loss < 0.3 * result.final.baseline
     assert solved >= 2
 
 
@@ -29,6 +29,6 @@ def _sentiment(delay, steps=300, seed=0):
 def test_sigmoid_rnn_learns_a_short_delay_but_stays_at_chance_at_delay_60():
     # Half the sentences negate their polar word; reading the polar word alone scores 75 %.
     for seed in (0, 1):
-        assert train(_sentiment(delay=4, steps=600, seed=seed)).final["test_metric"] > 0.7
+        assert train(_sentiment(delay=4, steps=600, seed=seed)).final.test_metric > 0.7
     long = train(_sentiment(delay=60, steps=600))
-    assert abs(long.final["test_metric"] - 0.5) < 0.06
+    assert abs(long.final.test_metric - 0.5) < 0.06

@@ -71,11 +71,11 @@ def test_kill_9_mid_sweep_then_rerun_finishes_every_run_exactly_once_from_checkp
         assert sorted(r.identity for r in rows) == sorted(r.identity for r in spec.runs)  # one row per run
         assert all(r.status == "finished" and r.steps_done == STEPS for r in rows)
         for row in rows:
-            assert [s[0] for s in db.steps(row.id)] == list(range(1, STEPS + 1))  # no gap, no duplicate
-            assert [e[0] for e in db.evals(row.id, "val")] == list(range(50, STEPS + 1, 50))
-        resumed = [r for r in rows if r.final["resumed_from"] > 0]
+            assert [s.step for s in db.steps(row.id)] == list(range(1, STEPS + 1))  # no gap, no duplicate
+            assert [e.step for e in db.evals(row.id, "val")] == list(range(50, STEPS + 1, 50))
+        resumed = [r for r in rows if r.final.resumed_from > 0]
         assert resumed, "no run continued from a checkpoint"
-        assert all(r.final["resumed_from"] % EVERY == 0 for r in resumed)
+        assert all(r.final.resumed_from % EVERY == 0 for r in resumed)
     # A resumed run ends exactly where the same run trained without interruption ends.
     row = resumed[0]
     config = next(r.config for r in spec.runs if r.identity == row.identity)
@@ -85,4 +85,4 @@ def test_kill_9_mid_sweep_then_rerun_finishes_every_run_exactly_once_from_checkp
         whole = train(config)
     finally:
         torch.set_num_threads(threads)
-    assert whole.final["test_loss"] == row.final["test_loss"]
+    assert whole.final.test_loss == row.final.test_loss

@@ -22,7 +22,7 @@ def test_ray_backend_gives_the_same_rows_as_the_local_pool(tmp_path):
         assert rows["local"].keys() == rows["ray"].keys()
         for identity, row in rows["local"].items():
             other = rows["ray"][identity]
-            keep = lambda final: {k: v for k, v in final.items()  # noqa: E731
+            keep = lambda final: {k: v for k, v in final.to_dict().items()  # noqa: E731
                                   if k not in ("run_id", "train_seconds", "steps_per_second")}
             assert keep(row.final) == keep(other.final)
             assert db.steps(row.id) == db.steps(other.id)

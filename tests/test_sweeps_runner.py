@@ -3,11 +3,11 @@ import dataclasses
 
 import pytest
 
-from bptt.store import Database
+from bptt.store import Database, EvalRow, ProfileRow, StepRow
 from bptt.sweeps import decide, expand_spec, run_sweep
 from bptt.sweeps.backends import WorkerLost
 from bptt.sweeps.runner import SweepDriver, checkpoint_root_for
-from bptt.sweeps.worker import run_assignment
+from bptt.sweeps.worker import Spool, pending, run_assignment
 from bptt.training import Trainer, train
 
 BASE = {"task": "adding", "seq_len": 8, "hidden_size": 8, "batch_size": 8, "steps": 6, "eval_size": 16,
@@ -63,12 +63,12 @@ def test_a_sweep_on_the_local_pool_runs_each_run_once_and_a_rerun_skips_them(tmp
         rows = db.runs(sweep="pool")
         assert sorted(r.identity for r in rows) == sorted(r.identity for r in spec.runs)
         for row in rows:
-            assert [s[0] for s in db.steps(row.id)] == list(range(1, 7))
-            assert [e[0] for e in db.evals(row.id, "val")] == [3, 6]
-            assert row.final["run_id"] == row.id
+            assert [s.step for s in db.steps(row.id)] == list(range(1, 7))
+            assert [e.step for e in db.evals(row.id, "val")] == [3, 6]
+            assert row.final.run_id == row.id
     # The same run trained alone gives the same numbers: workers record what they trained.
     alone = train(spec.runs[0].config)
-    assert alone.final["test_loss"] == rows[0].final["test_loss"]
+    assert alone.final.test_loss == rows[0].final.test_loss
 
 
 def test_more_steps_extend_finished_runs_from_their_checkpoints(tmp_path):
@@ -77,10 +77,10 @@ def test_more_steps_extend_finished_runs_from_their_checkpoints(tmp_path):
     assert summary.ran == 1
     with Database(tmp_path / "r.db") as db:
         (row,) = db.runs()
-        assert row.status == "finished" and row.steps_done == 12 and row.final["resumed_from"] == 6
-        assert [s[0] for s in db.steps(row.id)] == list(range(1, 13))
+        assert row.status == "finished" and row.steps_done == 12 and row.final.resumed_from == 6
+        assert [s.step for s in db.steps(row.id)] == list(range(1, 13))
     whole = train(expand_spec({"name": "t", "base": {**BASE, "steps": 12}}).runs[0].config)
-    assert whole.final["test_loss"] == row.final["test_loss"]
+    assert whole.final.test_loss == row.final.test_loss
 
 
 def test_divergence_and_failure_are_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
@@ -99,7 +99,7 @@ def test_divergence_and_failure_are_recorded_and_the_sweep_goes_on(tmp_path, mon
     with Database(tmp_path / "r.db") as db:
         failed, = db.runs(status="failed")
         assert failed.reason == "RuntimeError: boom" and failed.steps_done == 3
-        assert [s[0] for s in db.steps(failed.id)] == [1, 2, 3]
+        assert [s.step for s in db.steps(failed.id)] == [1, 2, 3]
         diverged, = db.runs(status="diverged")
         assert "loss became" in diverged.reason
     monkeypatch.setattr(Trainer, "train_step", original)
@@ -112,8 +112,8 @@ def test_divergence_and_failure_are_recorded_and_the_sweep_goes_on(tmp_path, mon
         assert retried.ran == 1 and retried.statuses == {"finished": 2, "diverged": 1}
         assert len(db.runs()) == 3
         row, = [r for r in db.runs() if r.id == failed.id]
-        assert row.status == "finished" and row.final["resumed_from"] == 2  # its last checkpoint
-        assert [s[0] for s in db.steps(row.id)] == list(range(1, 7))
+        assert row.status == "finished" and row.final.resumed_from == 2  # its last checkpoint
+        assert [s.step for s in db.steps(row.id)] == list(range(1, 7))
 
 
 def test_a_lost_worker_is_given_one_more_attempt_then_the_run_fails(tmp_path):
@@ -161,4 +161,18 @@ def test_a_worker_death_after_progress_costs_no_attempt(tmp_path):
     assert summary.statuses == {"finished": 1}
     with Database(tmp_path / "a.db") as db:
         (row,) = db.runs()
-        assert row.steps_done == 6 and [s[0] for s in db.steps(row.id)] == list(range(1, 7))
+        assert row.steps_done == 6 and [s.step for s in db.steps(row.id)] == list(range(1, 7))
+
+
+def test_the_spool_hands_back_rows_as_records_also_from_plain_tuples(tmp_path):
+    spool = Spool(tmp_path)
+    rows = {"steps": [StepRow(1, 0.5, 1.0, False, False)], "evals": [EvalRow(1, "val", 0.4, 0.3)],
+            "profiles": [ProfileRow(1, [[1.0, 0.5]], None)]}
+    spool.put({"kind": "start", "step": 0, "train_seconds": 0.0})
+    spool.put({"kind": "progress", **rows, "steps_done": 1, "train_seconds": 0.1, "checkpoint": None})
+    spool.put({"kind": "progress", "steps": [(1, 0.5, 1.0, 0, 0)], "evals": [(1, "val", 0.4, 0.3)],
+               "profiles": [(1, [[1.0, 0.5]], None)], "steps_done": 1, "train_seconds": 0.1, "checkpoint": None})
+    start, as_records, as_tuples = [record for _, record in pending(tmp_path)]
+    assert start == {"kind": "start", "step": 0, "train_seconds": 0.0}
+    for key, expected in rows.items():
+        assert as_records[key] == expected and as_tuples[key] == expected

@@ -36,4 +36,4 @@ def test_short_training_on_digits_beats_chance():
         torch.set_num_threads(threads)
     assert result.status == "finished"
     # chance is about 0.10; a model that ignored the pixels could not pass 0.3
-    assert result.final["test_metric"] > 0.3
+    assert result.final.test_metric > 0.3

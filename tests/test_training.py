@@ -33,7 +33,7 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path):
     for (name, a), (_, b) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), name
     assert whole_db.steps(result.run_id) == split_db.steps(first.run_id)
-    assert result.final["test_loss"] == second.final["test_loss"]
+    assert result.final.test_loss == second.final.test_loss
     assert len(split_db.runs()) == 1
 
 
@@ -52,11 +52,11 @@ def test_history_and_final_metrics_are_recorded(tmp_path):
     row = db.run(result.run_id)
     assert row.status == "finished" and row.config["seq_len"] == 10
     steps = db.steps(result.run_id)
-    assert [s[0] for s in steps] == list(range(1, 11))
-    assert all(s[2] > 0 for s in steps)  # gradient norm every step
-    assert [e[0] for e in db.evals(result.run_id, "val")] == [5, 10]
-    assert row.final["baseline"] == pytest.approx(1 / 6)
-    assert row.final["test_loss"] == pytest.approx(db.evals(result.run_id, "test")[0][2])
+    assert [s.step for s in steps] == list(range(1, 11))
+    assert all(s.grad_norm > 0 for s in steps)  # gradient norm every step
+    assert [e.step for e in db.evals(result.run_id, "val")] == [5, 10]
+    assert row.final.baseline == pytest.approx(1 / 6)
+    assert row.final.test_loss == pytest.approx(db.evals(result.run_id, "test")[0].loss)
     assert row.train_seconds > 0
 
 
@@ -85,8 +85,8 @@ def test_nonfinite_gradient_skips_the_step_and_counts_it(tmp_path):
     trainer = Trainer(config(steps=10), db)
     _poison_gradients(trainer, {3, 7})
     result = trainer.run()
-    assert result.status == "finished" and result.final["skipped_steps"] == 2
-    skipped = [s[0] for s in db.steps(result.run_id) if s[4]]
+    assert result.status == "finished" and result.final.skipped_steps == 2
+    skipped = [s.step for s in db.steps(result.run_id) if s.skipped]
     assert skipped == [3, 7]
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
@@ -107,7 +107,7 @@ def test_clipping_by_norm_bounds_the_update(tmp_path):
     result = trainer.run()
     moved = math.sqrt(sum(float((p.detach() - q).pow(2).sum()) for p, q in zip(trainer.params, before)))
     assert moved == pytest.approx(1e-3, rel=1e-4)
-    assert result.final["clipped_steps"] == 1
+    assert result.final.clipped_steps == 1
 
 
 def test_clipping_by_value(tmp_path):
@@ -141,10 +141,10 @@ def test_kill_9_mid_run_then_resume_finishes_the_same_run(tmp_path):
     with Database(db_path) as db:
         (row,) = db.runs()
         assert row.status == "finished" and row.steps_done == 60
-        assert [s[0] for s in db.steps(row.id)] == list(range(1, 61))
+        assert [s.step for s in db.steps(row.id)] == list(range(1, 61))
     whole = train(build_config({"task": "adding", "seq_len": 200, "hidden_size": 32, "batch_size": 32,
                                 "steps": 60, "progress": False}))
-    assert whole.final["test_loss"] == row.final["test_loss"]
+    assert whole.final.test_loss == row.final.test_loss
 
 
 def test_tbptt_setting_truncates_the_recurrent_stack():
@@ -165,7 +165,7 @@ def test_extending_a_finished_run_keeps_one_test_result(tmp_path):
     db = Database(tmp_path / "r.db")
     first = train(config(steps=10), db)
     train(config(steps=20), db, resume=True)
-    assert [e[0] for e in db.evals(first.run_id, "test")] == [20]
+    assert [e.step for e in db.evals(first.run_id, "test")] == [20]
 
 
 def test_a_run_stops_at_its_target_metric_and_records_the_step(tmp_path):
@@ -173,10 +173,10 @@ def test_a_run_stops_at_its_target_metric_and_records_the_step(tmp_path):
     # digits-free and quick: adding at T=10 falls below MSE 0.12 within a few hundred steps at lr 0.01.
     target = config(steps=2000, target_metric=0.12, eval_every=10, seq_len=5, hidden_size=16)
     result = train(target, db)
-    step = result.final["target_step"]
+    step = result.final.target_step
     assert result.status == "finished" and step is not None and step == result.steps_done < 2000
-    assert step % 10 == 0 and result.final["target_metric"] == 0.12
-    vals = {s: metric for s, _, _, metric in db.evals(result.run_id, "val")}
+    assert step % 10 == 0 and result.final.target_metric == 0.12
+    vals = {e.step: e.metric for e in db.evals(result.run_id, "val")}
     assert vals[step] <= 0.12 and all(m > 0.12 for s, m in vals.items() if s < step)
     # Done means done: resuming the same config, or one with more steps, runs nothing more.
     again = train(config(steps=4000, target_metric=0.12, eval_every=10, seq_len=5, hidden_size=16), db, resume=True)

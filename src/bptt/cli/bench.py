@@ -7,6 +7,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bptt import bench
+
 
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="One small shape, three repetitions: a few seconds.")
@@ -15,8 +17,6 @@ from rich.table import Table
 def command(quick: bool, as_json: bool, device: str) -> None:
     """Ratios of training-step time against torch.nn (same process, interleaved, medians), GFLOP/s
     and peak memory. Timings swing on a busy machine; compare ratios from one run."""
-    from bptt.engine import bench
-
     console = Console(stderr=True)
     progress = None if as_json else (lambda line: console.print(f"[dim]{line}[/dim]"))
     result = bench.run(quick=quick, device=device, progress=progress)

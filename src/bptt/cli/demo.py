@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 import torch
@@ -19,9 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bptt.cli.output import console
-
-if TYPE_CHECKING:
-    from bptt.diagnostics.demo import DemoResult, DemoSettings
+from bptt.demo.experiment import DemoResult, DemoSettings, demo_runs, run_demo
+from bptt.demo.page import TABLE_HEADER, table_rows, write_demo_page
 
 
 @click.command("demo")
@@ -32,9 +30,6 @@ if TYPE_CHECKING:
 def command(quick: bool, seed: int, out_dir: str) -> None:
     """Train a sigmoid RNN, its remedies, an LSTM and a GRU on delayed sentiment at a short and a long
     delay; measure how the gradient vanishes; write the page to OUT/index.html."""
-    from bptt.diagnostics.demo import DemoSettings
-    from bptt.diagnostics.demo_page import TABLE_HEADER, table_rows, write_demo_page
-
     settings = DemoSettings.quick(seed) if quick else DemoSettings(seed=seed)
     started = time.perf_counter()
     threads = torch.get_num_threads()
@@ -57,8 +52,6 @@ def command(quick: bool, seed: int, out_dir: str) -> None:
 
 def _run(settings: DemoSettings) -> DemoResult:
     """Train and diagnose every model, with a progress bar on a terminal."""
-    from bptt.diagnostics.demo import demo_runs, run_demo
-
     status = Console(file=sys.stderr)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=status, disable=not status.is_terminal, transient=True)

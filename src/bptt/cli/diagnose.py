@@ -15,22 +15,41 @@ from pathlib import Path
 from typing import Any
 
 import click
+import matplotlib.pyplot as plt
+from click.core import ParameterSource
 
+from bptt.build import make_model, make_task
 from bptt.cli.options import given, run_options
 from bptt.cli.output import console
 from bptt.config import load_config
+from bptt.diagnostics import (
+    DEFAULT_EPSILON,
+    DEFAULT_EXAMPLES,
+    DEFAULT_LAG,
+    DEFAULT_RECENT,
+    diagnose,
+    diagnose_module,
+    figures,
+    training_history,
+)
+from bptt.loading import SourceError, model_from_run, module_from_factory
+from bptt.report.html import save_figure
+from bptt.store import Database
+from bptt.training import Trainer
 
 
-def _save(figures: dict[str, Any], out: Path) -> list[Path]:
-    from bptt.report.html import save_figure
-
+def _save(pictures: dict[str, Any], out: Path) -> list[Path]:
     written = []
-    for name, fig in figures.items():
+    for name, fig in pictures.items():
         written.extend(save_figure(fig, out / name))
-        import matplotlib.pyplot as plt
-
         plt.close(fig)
     return written
+
+
+def _given_by_user(*names: str) -> list[str]:
+    """Which of these options the user set on the command line (not left at their defaults)."""
+    context = click.get_current_context()
+    return [name for name in names if context.get_parameter_source(name) != ParameterSource.DEFAULT]
 
 
 @click.command("diagnose")
@@ -42,13 +61,14 @@ def _save(figures: dict[str, Any], out: Path) -> list[Path]:
                    "(token tasks are fed one-hot). Input contribution only.")
 @click.option("--batch-first", is_flag=True, help="With --module: the module takes (B, T, I).")
 @click.option("--train", "train_first", is_flag=True, help="With a config: train it first (no database), then measure.")
-@click.option("--examples", default=128, show_default=True, type=click.IntRange(min=1),
+@click.option("--examples", default=DEFAULT_EXAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Examples in the fixed batch the quantities are measured on.")
-@click.option("--lag", default=50, show_default=True, type=click.IntRange(min=1),
+@click.option("--lag", default=DEFAULT_LAG, show_default=True, type=click.IntRange(min=1),
               help="Lag of the reported gradient ratio.")
-@click.option("--epsilon", default=1e-3, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--epsilon", default=DEFAULT_EPSILON, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Memory horizon threshold, relative to the lag-0 gradient.")
-@click.option("--recent", default=10, show_default=True, type=click.IntRange(min=1),
+@click.option("--recent", default=DEFAULT_RECENT, show_default=True, type=click.IntRange(min=1),
               help="How many last steps the update and input shares count.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the figures (PNG and SVG).")
 @click.option("--json", "as_json", is_flag=True, help="Print every measured value as one JSON object.")
@@ -58,18 +78,12 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
             out_dir: str | None, as_json: bool, **settings: Any) -> None:
     """Measure the gradient profile, memory horizon, input contribution, update share, Jacobian chain and
     per-layer gradients on a fixed batch, and say in words whether the gradient vanishes."""
-    from bptt.diagnostics import diagnose, diagnose_module, figures, training_history
-    from bptt.diagnostics.loading import SourceError, model_from_run, module_from_factory
-    from bptt.store import Database
-    from bptt.build import make_model, make_task
-    from bptt.training import Trainer
-
     overrides = given(settings)
     if run_id is not None and (config_path or overrides or module_spec):
         raise click.UsageError("--run takes no run settings, --config or --module: the run's own config is used")
     if (db_path is None) != (run_id is None):
         raise click.UsageError("--db and --run go together")
-    if module_spec is not None and (train_first or lag != 50 or epsilon != 1e-3):
+    if module_spec is not None and (train_first or _given_by_user("lag", "epsilon")):
         raise click.UsageError("--module measures input contribution only: --train, --lag and --epsilon do not apply")
     if batch_first and module_spec is None:
         raise click.UsageError("--batch-first applies to --module only")
@@ -121,8 +135,6 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
         raise click.UsageError(str(error)) from None
     written = _save(pictures, out) if out is not None else []
     if not written:
-        import matplotlib.pyplot as plt
-
         for fig in pictures.values():
             plt.close(fig)
     report["figures"] = [str(p) for p in written]

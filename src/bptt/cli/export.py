@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from bptt.cli.output import console
+from bptt.store.export import export_runs
 
 
 @click.command("export")
@@ -18,8 +19,6 @@ def command(db_path: str, sweep: str | None, output: str) -> None:
 
     bptt export --db sweeps.db --sweep remedies -o remedies.csv
     """
-    from bptt.report.export import export_runs
-
     if not Path(db_path).is_file():
         raise click.UsageError(f"--db: no database at {db_path}")
     suffix = Path(output).suffix
@@ -27,7 +26,7 @@ def command(db_path: str, sweep: str | None, output: str) -> None:
         raise click.UsageError(f"-o: the file must end in .csv or .parquet, got {output!r}")
     if suffix == ".parquet":
         try:
-            import pyarrow  # noqa: F401
+            import pyarrow  # noqa: F401  (optional, the parquet extra: only checked when asked for)
         except ImportError:
             raise click.UsageError("-o: writing Parquet needs pyarrow (pip install pyarrow); use a .csv name") from None
     count = export_runs(db_path, output, sweep)

@@ -6,6 +6,8 @@ from pathlib import Path
 import click
 
 from bptt.cli.output import console
+from bptt.report.sweep import build_report
+from bptt.store import Database
 
 
 @click.command("report")
@@ -19,9 +21,6 @@ def command(db_path: str, sweep: str | None, output: str) -> None:
 
     bptt report --db sweeps.db --sweep remedies -o remedies.html
     """
-    from bptt.report.sweep import build_report
-    from bptt.store import Database
-
     if not Path(db_path).is_file():
         raise click.UsageError(f"--db: no database at {db_path}")
     if sweep is not None:

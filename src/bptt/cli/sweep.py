@@ -8,6 +8,7 @@ import yaml
 from rich.table import Table
 
 from bptt.cli.output import console
+from bptt.store import Database, controlled_length
 from bptt.sweeps import SweepLockedError, SweepSpecError, checkpoint_root_for, decide, load_spec, run_sweep
 from bptt.sweeps.spec import parse_assignment
 
@@ -79,14 +80,12 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
     spec = load_spec(spec_path, overrides=overrides, seeds=_seeds(seeds), filters=_filters(filter_items), name=name)
     out = console()
     if dry_run:
-        from bptt.store import Database
-
         with Database(db_path) as db:
             decisions = decide(spec, db, retry_failed)
         table = Table("identity", "label", "variant", "task", "length", "seed", "steps", "action", title=f"sweep {spec.name}")
         for d in decisions:
             c = d.run.config
-            length = c.delay if c.delay is not None else c.seq_len
+            _, length = controlled_length(c.model_dump())
             table.add_row(d.run.identity, c.label(), d.run.variant or "", c.task, str(length), str(c.seed),
                           str(c.steps), d.note if d.action == "skip" else f"{d.action}: {d.note}")
         out.print(table)

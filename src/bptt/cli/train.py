@@ -5,13 +5,13 @@ import json
 from typing import Any
 
 import click
-from bptt.cli.output import console
 from rich.table import Table
 
+from bptt.build import make_task
 from bptt.cli.options import given, run_options
+from bptt.cli.output import console
 from bptt.config import load_config
 from bptt.store import Database
-from bptt.build import make_task
 from bptt.training import Trainer
 
 
@@ -30,7 +30,8 @@ def command(config_path: str | None, db_path: str, resume: bool, as_json: bool, 
     task = make_task(config)  # bad task settings end here, before the database is touched
     with Database(db_path) as db:
         result = Trainer(config, db, task=task).run(resume=resume)
-    summary = {**result.final, "status": result.status, "reason": result.reason, "config": config.model_dump()}
+    summary = {**result.final.to_dict(), "status": result.status, "reason": result.reason,
+               "config": config.model_dump()}
     if as_json:
         click.echo(json.dumps(summary))
         return

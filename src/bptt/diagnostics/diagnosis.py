@@ -25,6 +25,7 @@ from torch import nn
 
 from bptt.diagnostics.common import (
     DEFAULT_EXAMPLES,
+    Objective,
     cast_batch,
     fixed_batch,
     measuring_copy,
@@ -39,7 +40,6 @@ from bptt.diagnostics.profile import (
     GradientProfile,
     LayerGradients,
     gradient_profile,
-    layer_gradients,
     memory_horizon,
 )
 from bptt.diagnostics.updates import UpdateShare, update_share
@@ -148,6 +148,28 @@ class Diagnosis:
         }
 
 
+def profile_and_layers(model: nn.Module, objective: Objective) -> tuple[GradientProfile, LayerGradients]:
+    """The gradient profile and the per-layer gradient norms, both from one backward of ``objective``.
+
+    The same quantities as ``gradient_profile`` and ``layer_gradients``, which
+    run a backward each. Gradients already in ``model`` are cleared first, so
+    the norms are of this objective alone; they stay in ``model`` afterwards.
+    """
+    recurrent = recurrent_of(model)
+    model.zero_grad(set_to_none=True)
+    profile = gradient_profile(model, objective)
+
+    def frobenius(name: str) -> torch.Tensor:
+        """||dL/dW^{(l)}||_F of every layer l (0 for a layer the loss does not reach)."""
+        norms = []
+        for layer in range(recurrent.num_layers):
+            grad = getattr(recurrent, f"{name}_l{layer}").grad
+            norms.append(0.0 if grad is None else float(torch.linalg.matrix_norm(grad.detach().double())))
+        return torch.tensor(norms, dtype=torch.float64)
+
+    return profile, LayerGradients(frobenius("weight_ih"), frobenius("weight_hh"), profile.hidden.mean(dim=1))
+
+
 def _token_encoder(model: nn.Module, task: Task) -> nn.Module | None:
     return getattr(model, "encoder", None) if task.input_kind == "tokens" else None
 
@@ -182,8 +204,7 @@ def diagnose(
     objective = task_objective(measured, task, batch)
     with torch.no_grad():
         loss = float(objective())
-    profile = gradient_profile(measured, objective)
-    layers = layer_gradients(measured, objective)
+    profile, layers = profile_and_layers(measured, objective)
     measured.zero_grad(set_to_none=True)
     updates = update_share(measured, objective)
     encoder = _token_encoder(measured, task)

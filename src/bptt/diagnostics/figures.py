@@ -1,10 +1,10 @@
 """Figures of the diagnostics (matplotlib). Each function takes ``{label: Diagnosis}`` and returns a Figure.
 
-Titles are fixed (``TITLES``) so a page can be checked for every figure.
+Titles are fixed (``TITLES``) so a page can be checked for every figure. Every log axis
+leaves exact zeros and non-finite values off (``bptt.report.axes.log_axis_values``).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import matplotlib
@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bptt.diagnostics.diagnosis import Diagnosis, ModuleDiagnosis  # noqa: E402
 from bptt.diagnostics.history import TrainingHistory, moving_mean  # noqa: E402
+from bptt.report.axes import log_axis_values  # noqa: E402
 
 TITLES = {
     "profile": "Gradient profile: batch-mean ||dL/dh_t|| by lag",
@@ -26,16 +27,6 @@ TITLES = {
     "history": "Training history",
 }
 
-TINY = 1e-300  # a floor for the gradient-norm history, where a zero norm is an event worth seeing
-
-
-def _positive(values: torch.Tensor) -> list[float]:
-    """Values for a log axis: exact zeros (e.g. the first step's delta_0^T h_{-1} with h_{-1} = 0,
-    or a dead ReLU's gradient) and non-finite values are left out rather than floored, so
-    they do not stretch the axis over hundreds of decades."""
-    return [float(v) if math.isfinite(float(v)) and float(v) > 0 else math.nan for v in values]
-
-
 def profile_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     """g[k] / g[0] of the top layer against lag k, log scale; dashed: Pascanu's bound (gamma sigma_max)^k."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -43,10 +34,10 @@ def profile_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
         row = d.profile.hidden[-1]
         first = float(row[0])
         relative = row / first if first > 0 else row
-        (line,) = ax.semilogy(range(d.seq_len), _positive(relative), label=label)
+        (line,) = ax.semilogy(range(d.seq_len), log_axis_values(relative), label=label)
         if d.chain.bound is not None:
             bound = torch.cat([torch.ones(1, dtype=torch.float64), d.chain.bound[: d.seq_len - 1]])
-            ax.semilogy(range(d.seq_len), _positive(bound), "--", color=line.get_color(), alpha=0.6, linewidth=1)
+            ax.semilogy(range(d.seq_len), log_axis_values(bound), "--", color=line.get_color(), alpha=0.6, linewidth=1)
     ax.axhline(next(iter(diagnoses.values())).epsilon, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("lag k = T - 1 - t (steps back from the loss)")
     ax.set_ylabel("||dL/dh_{T-1-k}|| / ||dL/dh_{T-1}||")
@@ -60,7 +51,7 @@ def contribution_figure(diagnoses: Mapping[str, Diagnosis | ModuleDiagnosis]) ->
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for label, d in diagnoses.items():
         top = float(d.contribution.max())
-        ax.semilogy(range(d.seq_len), _positive(d.contribution / top if top > 0 else d.contribution), label=label)
+        ax.semilogy(range(d.seq_len), log_axis_values(d.contribution / top if top > 0 else d.contribution), label=label)
     ax.set_xlabel("position t in the sequence")
     ax.set_ylabel("||dL/dx_t|| / max_t ||dL/dx_t||")
     ax.set_title(TITLES["contribution"], fontsize=10)
@@ -73,7 +64,7 @@ def update_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
     for label, d in diagnoses.items():
         terms = d.updates.weight_hh[-1].flip(0)  # by lag
-        (line,) = left.semilogy(range(d.seq_len), _positive(terms), label=label)
+        (line,) = left.semilogy(range(d.seq_len), log_axis_values(terms), label=label)
         total = float(terms.sum())
         if total > 0:
             right.plot(range(1, d.seq_len + 1), (terms.cumsum(0) / total).tolist(), color=line.get_color())
@@ -92,12 +83,12 @@ def jacobian_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
     for label, d in diagnoses.items():
         sv = d.chain.singular_values
-        (line,) = left.semilogy(range(sv.shape[0]), _positive(sv[:, 0]), label=f"{label} max")
-        left.semilogy(range(sv.shape[0]), _positive(sv[:, -1]), ":", color=line.get_color())
+        (line,) = left.semilogy(range(sv.shape[0]), log_axis_values(sv[:, 0]), label=f"{label} max")
+        left.semilogy(range(sv.shape[0]), log_axis_values(sv[:, -1]), ":", color=line.get_color())
         lags = range(1, len(d.chain.product_norm) + 1)
-        right.semilogy(lags, _positive(d.chain.product_norm), color=line.get_color(), label=label)
+        right.semilogy(lags, log_axis_values(d.chain.product_norm), color=line.get_color(), label=label)
         if d.chain.bound is not None:
-            right.semilogy(lags, _positive(d.chain.bound), "--", color=line.get_color(), alpha=0.6, linewidth=1)
+            right.semilogy(lags, log_axis_values(d.chain.bound), "--", color=line.get_color(), alpha=0.6, linewidth=1)
     left.set_xlabel("step t")
     left.set_ylabel("singular values of dh_t/dh_{t-1} (solid max, dotted min)")
     right.set_xlabel("k")
@@ -115,7 +106,7 @@ def layers_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     for index, label in enumerate(labels):
         norms = diagnoses[label].layers.weight_ih
         for layer, value in enumerate(norms.tolist()):
-            ax.bar(index + layer * width, max(value, TINY), width, color=f"C{layer}",
+            ax.bar(index + layer * width, log_axis_values([value])[0], width, color=f"C{layer}",
                    label=f"layer {layer}" if index == 0 else None)
     ax.set_yscale("log")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, fontsize=8)
@@ -134,7 +125,7 @@ def history_figure(history: TrainingHistory, label: str = "") -> Figure:
     left.set_xlabel("step")
     left.set_ylabel("training loss (moving mean)")
     left.legend(fontsize=7)
-    right.semilogy(history.steps, [max(g, TINY) if math.isfinite(g) else math.nan for g in history.grad_norm])
+    right.semilogy(history.steps, log_axis_values(history.grad_norm))
     for step in history.nan_events:
         right.axvline(step, color="red", alpha=0.3, linewidth=0.8)
     right.set_xlabel("step")

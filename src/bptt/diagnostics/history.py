@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from bptt.store import Database
+from bptt.build import make_task
+from bptt.checks import positive_int
+from bptt.config import build_config
+from bptt.store import Database
 
 DEFAULT_WINDOW = 20
 PLATEAU_TOLERANCE = 0.05
@@ -30,8 +31,7 @@ PLATEAU_TOLERANCE = 0.05
 
 def moving_mean(values: Sequence[float | None], window: int = DEFAULT_WINDOW) -> list[float]:
     """m_s = mean of the finite values among the ``window`` entries ending at s (NaN when there are none)."""
-    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
-        raise ValueError(f"window must be a positive int, got {window!r}")
+    window = positive_int("window", window)
     means = []
     for end in range(1, len(values) + 1):
         finite = [v for v in values[max(0, end - window) : end] if v is not None and math.isfinite(v)]
@@ -101,24 +101,20 @@ def training_history(db: Database, run_id: int, target_fraction: float = 0.5,
     row = db.run(run_id)
     if row is None:
         raise ValueError(f"run {run_id} is not in the database {db.path}")
-    baseline = (row.final or {}).get("baseline")
+    baseline = None if row.final is None else row.final.baseline
     if baseline is None:
-        from bptt.config import build_config
-        from bptt.build import make_task
-
         baseline = make_task(build_config(row.config)).baseline
     rows = db.steps(run_id)
     nan = float("nan")
-    steps = [r[0] for r in rows]
-    loss = [nan if r[1] is None else float(r[1]) for r in rows]
-    grad_norm = [nan if r[2] is None else float(r[2]) for r in rows]
+    steps = [r.step for r in rows]
+    loss = [nan if r.loss is None else float(r.loss) for r in rows]
+    grad_norm = [nan if r.grad_norm is None else float(r.grad_norm) for r in rows]
     nan_events = [s for s, l, g in zip(steps, loss, grad_norm) if not (math.isfinite(l) and math.isfinite(g))]
-    profiles = [(step, torch.tensor(hidden, dtype=torch.float64).flip(-1))
-                for step, hidden, _ in db.gradient_profiles(run_id)]
+    profiles = [(p.step, torch.tensor(p.hidden, dtype=torch.float64).flip(-1)) for p in db.gradient_profiles(run_id)]
     target = target_fraction * baseline
     return TrainingHistory(
         steps=steps, loss=loss, grad_norm=grad_norm,
-        clipped_steps=sum(int(r[3]) for r in rows), skipped_steps=sum(int(r[4]) for r in rows),
+        clipped_steps=sum(r.clipped for r in rows), skipped_steps=sum(r.skipped for r in rows),
         nan_events=nan_events,
         plateau_steps=plateau_length(loss, baseline, window=window) if baseline > 0 else 0,
         steps_to_target=steps_to_target(loss, target, window), target_loss=target, baseline=baseline,

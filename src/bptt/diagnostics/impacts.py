@@ -18,20 +18,19 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from bptt.build import make_model
 from bptt.config import RunConfig, build_config
 from bptt.diagnostics.common import cast_batch, fixed_batch, measuring_copy, task_objective
 from bptt.diagnostics.history import DEFAULT_WINDOW, PLATEAU_TOLERANCE, steps_to_target
 from bptt.diagnostics.profile import LayerGradients, layer_gradients
+from bptt.store import Database, RunSummary, controlled_length
 from bptt.tasks import Task
-
-if TYPE_CHECKING:
-    from bptt.store import Database
-    from bptt.training import RunResult
+from bptt.training import RunResult
 
 
 @dataclass(frozen=True)
@@ -39,25 +38,25 @@ class RunOutcome:
     """What a finished run left: its config, final summary and training losses."""
 
     config: RunConfig
-    final: dict[str, Any]
+    final: RunSummary
     losses: tuple[float, ...] = field(default=())
 
     @classmethod
     def from_result(cls, result: RunResult) -> RunOutcome:
-        return cls(result.config, dict(result.final), tuple(result.losses))
+        return cls(result.config, result.final, tuple(result.losses))
 
     @classmethod
     def from_database(cls, db: Database, run_id: int) -> RunOutcome:
         row = db.run(run_id)
         if row is None:
             raise ValueError(f"run {run_id} is not in the database {db.path}")
-        losses = tuple(float("nan") if loss is None else loss for _, loss, *_ in db.steps(run_id))
-        return cls(build_config(row.config), dict(row.final or {}), losses)
+        losses = tuple(float("nan") if step.loss is None else step.loss for step in db.steps(run_id))
+        return cls(build_config(row.config), row.final or RunSummary(), losses)
 
 
 def slow_convergence(outcome: RunOutcome, target_fraction: float = 0.5, window: int = DEFAULT_WINDOW) -> int | None:
     """Steps until the moving mean of the training loss reaches target_fraction x the baseline (None: never)."""
-    baseline = outcome.final.get("baseline")
+    baseline = outcome.final.baseline
     if baseline is None:
         raise ValueError("the run's final summary has no baseline; was it finished?")
     return steps_to_target(outcome.losses, target_fraction * baseline, window)
@@ -75,13 +74,14 @@ class DelayPoint:
 def long_term_dependencies(outcomes: Sequence[RunOutcome]) -> list[DelayPoint]:
     """Final test metric against the delay, averaged over the runs at each delay; sorted by delay.
 
-    The delay is ``config.delay``, or ``config.seq_len`` for tasks without one.
-    Runs with no finite test metric (diverged) are left out.
+    The delay is the run's controlled length (``bptt.store.controlled_length``):
+    ``config.delay``, or the sequence length for tasks without one. Runs with no
+    finite test metric (diverged) are left out.
     """
     groups: dict[int, list[float]] = {}
     for outcome in outcomes:
-        delay = outcome.config.delay if outcome.config.delay is not None else outcome.final.get("seq_len")
-        metric = outcome.final.get("test_metric")
+        _, delay = controlled_length(outcome.config.model_dump(), outcome.final)
+        metric = outcome.final.test_metric
         if delay is None or metric is None or not math.isfinite(metric):
             continue
         groups.setdefault(int(delay), []).append(float(metric))
@@ -90,7 +90,7 @@ def long_term_dependencies(outcomes: Sequence[RunOutcome]) -> list[DelayPoint]:
 
 def stuck_at_baseline(outcome: RunOutcome, tolerance: float = PLATEAU_TOLERANCE) -> bool:
     """Whether the final test loss L satisfies L >= (1 - tolerance) x baseline (or the run diverged)."""
-    loss, baseline = outcome.final.get("test_loss"), outcome.final.get("baseline")
+    loss, baseline = outcome.final.test_loss, outcome.final.baseline
     if baseline is None:
         raise ValueError("the run's final summary has no baseline; was it finished?")
     return loss is None or not math.isfinite(loss) or loss >= (1 - tolerance) * baseline
@@ -116,8 +116,8 @@ class Spread:
 
 def seed_spread(outcomes: Sequence[RunOutcome]) -> Spread:
     """How much the final metric moves between runs that differ only in the seed (NaN std for one run)."""
-    values = [float(o.final["test_metric"]) for o in outcomes
-              if o.final.get("test_metric") is not None and math.isfinite(o.final["test_metric"])]
+    values = [float(o.final.test_metric) for o in outcomes
+              if o.final.test_metric is not None and math.isfinite(o.final.test_metric)]
     if not values:
         raise ValueError("seed_spread needs at least one run with a finite test metric")
     std = statistics.stdev(values) if len(values) > 1 else math.nan
@@ -200,8 +200,6 @@ def depth_gradients(
     Every model is built from ``config.seed`` and measured in float64 on the
     task's fixed batch; ``num_layers`` and ``residual`` are the only settings changed.
     """
-    from bptt.build import make_model
-
     batch = cast_batch(fixed_batch(task, examples), torch.float64)
     points = []
     for depth in depths:

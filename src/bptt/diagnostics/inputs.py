@@ -21,6 +21,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from bptt.checks import positive_int
+
 
 def input_contribution(
     module: nn.Module,
@@ -91,8 +93,7 @@ def recent_share(contribution: torch.Tensor, last: int) -> float:
     a network that weighs every position equally would score. NaN when the
     contribution is zero everywhere.
     """
-    if isinstance(last, bool) or not isinstance(last, int) or last <= 0:
-        raise ValueError(f"last must be a positive int, got {last!r}")
+    last = positive_int("last", last)
     values = contribution.detach().double()
     total = float(values.sum())
     return float(values[-last:].sum()) / total if total > 0 else float("nan")

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from bptt.store import RunSummary
+
 TCN = "Bai, Kolter, Koltun 2018 (TCN paper), Table 1; about 70K parameters (copy 16K)"
 IRNN = "Le, Jaitly, Hinton 2015 (IRNN)"
 LATER = ("LSTM, uRNN (Arjovsky et al. 2016), IndRNN (Li et al. 2018), expRNN (Lezcano-Casado & "
@@ -76,9 +78,9 @@ PUBLISHED: tuple[PublishedResult, ...] = (
 )
 
 
-def our_value(quantity: str, final: dict[str, Any]) -> float | None:
+def our_value(quantity: str, final: RunSummary) -> float | None:
     """Our number for a published quantity, from a run's final summary."""
     if quantity == "loss":
-        return final.get("test_loss")
-    metric = final.get("test_metric")
+        return final.test_loss
+    metric = final.test_metric
     return None if metric is None else 100.0 * metric

@@ -7,9 +7,9 @@ gradient profiles ||dL/dh_t|| against lag overlaid per remedy, and our numbers
 beside the published ones (``published.PUBLISHED``) on the same task and length.
 
 A "remedy" is a run's label (``RunConfig.label()``: cell or activation, then
-the remedies switched on); a "length" is ``delay`` where a run sets it (the
-delayed sentiment task's controlled variable) and the task's sequence length
-otherwise.
+the remedies switched on); a "length" is the run's controlled length
+(``bptt.store.controlled_length``): ``delay`` where a run sets it (the delayed
+sentiment task's controlled variable) and the task's sequence length otherwise.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from bptt.report.axes import log_axis_values
 from bptt.report.html import Section, Table, write_page
 from bptt.report.published import MODELS, PUBLISHED, our_value
-from bptt.store import Database
-from bptt.store.database import RunRow
+from bptt.store import Database, RunRow, RunSummary
 
 MAX_PANELS = 4
 
@@ -41,8 +41,8 @@ class RunPoint:
     length_name: str  # "delay" or "seq_len"
 
     @property
-    def final(self) -> dict[str, Any]:
-        return self.row.final or {}
+    def final(self) -> RunSummary:
+        return self.row.final or RunSummary()
 
     @property
     def seed(self) -> int:
@@ -50,10 +50,8 @@ class RunPoint:
 
 
 def run_point(row: RunRow) -> RunPoint:
-    final = row.final or {}
-    if row.config.get("delay") is not None:
-        return RunPoint(row, row.label, row.config["delay"], "delay")
-    return RunPoint(row, row.label, final.get("seq_len") or row.config.get("seq_len"), "seq_len")
+    name, length = row.length
+    return RunPoint(row, row.label, length, name)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -78,31 +76,31 @@ def _by(points: list[RunPoint], *keys: str) -> dict[tuple[Any, ...], list[RunPoi
 
 # -- figures --------------------------------------------------------------------------------
 def metric_figure(task: str, points: list[RunPoint]) -> Figure:
-    finished = [p for p in points if p.row.status == "finished" and p.final.get("test_metric") is not None]
+    finished = [p for p in points if p.row.status == "finished" and p.final.test_metric is not None]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for (label,), group in _by(finished, "label").items():
         by_length = _by(group, "length")
         xs = [length for (length,) in by_length]
-        values = [[p.final["test_metric"] for p in g] for g in by_length.values()]
+        values = [[p.final.test_metric for p in g] for g in by_length.values()]
         means = [statistics.fmean(v) for v in values]
         low = [m - min(v) for m, v in zip(means, values)]
         high = [max(v) - m for m, v in zip(means, values)]
         ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
-    reference = next((p.final for p in points if p.final.get("chance_metric") is not None), {})
-    chance = {p.length: p.final["chance_metric"] for p in points if p.final.get("chance_metric") is not None}
+    reference = next((p.final for p in points if p.final.chance_metric is not None), RunSummary())
+    chance = {p.length: p.final.chance_metric for p in points if p.final.chance_metric is not None}
     if len(set(chance.values())) == 1:
         value = next(iter(chance.values()))
         ax.axhline(value, color="black", linestyle="--", linewidth=1, label=f"memoryless baseline ({value:.4g})")
     elif chance:  # a baseline that moves with length
         xs = sorted(x for x in chance if x is not None)
         ax.plot(xs, [chance[x] for x in xs], color="black", linestyle="--", linewidth=1, label="memoryless baseline")
-    if reference.get("metric") == "mse":
+    if reference.metric == "mse":
         ax.set_yscale("log")
     lengths = [p.length for p in finished if p.length]
     if lengths and max(lengths) / min(lengths) >= 10:
         ax.set_xscale("log")
     ax.set_xlabel(points[0].length_name.replace("_", " ") if points else "length")
-    ax.set_ylabel(f"final test {reference.get('metric', 'metric')} (mean; bars: min-max over seeds)")
+    ax.set_ylabel(f"final test {reference.metric or 'metric'} (mean; bars: min-max over seeds)")
     ax.set_title(f"{task}: final metric against length")
     ax.legend(fontsize=8)
     return fig
@@ -111,14 +109,14 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
 def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figure:
     lengths = _panels(sorted({p.length for p in points if p.length is not None}))
     fig, axes = plt.subplots(1, max(1, len(lengths)), figsize=(3.4 * max(1, len(lengths)), 3.4), squeeze=False)
-    metric = next((p.final.get("metric") for p in points if p.final.get("metric")), "metric")
+    metric = next((p.final.metric for p in points if p.final.metric), "metric")
     for ax, length in zip(axes[0], lengths):
         for (label,), group in _by([p for p in points if p.length == length], "label").items():
             curves: dict[int, list[float]] = defaultdict(list)
             for p in group:
-                for step, _, _, value in db.evals(p.row.id, "val"):
-                    if value is not None and math.isfinite(value):
-                        curves[step].append(value)
+                for evaluation in db.evals(p.row.id, "val"):
+                    if evaluation.metric is not None and math.isfinite(evaluation.metric):
+                        curves[evaluation.step].append(evaluation.metric)
             if curves:
                 steps = sorted(curves)
                 ax.plot(steps, [statistics.fmean(curves[s]) for s in steps], label=label)
@@ -137,7 +135,7 @@ def _first_and_last_profile(db: Database, run_id: int) -> tuple[list[float], lis
     profiles = db.gradient_profiles(run_id)
     if not profiles:
         return None
-    return profiles[0][1][-1], profiles[-1][1][-1]
+    return profiles[0].hidden[-1], profiles[-1].hidden[-1]
 
 
 def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | None:
@@ -155,7 +153,7 @@ def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | 
             # Mean over seeds of each step's norm; lag = steps back from the last step.
             mean = [statistics.fmean(q[len(q) - size + i] for q in chosen) for i in range(size)]
             lags = list(range(size - 1, -1, -1))
-            ax.plot(lags, [max(v, 1e-30) for v in mean], label=label)
+            ax.plot(lags, log_axis_values(mean), label=label)
         ax.set_yscale("log")
         ax.set_xlabel("lag (steps back from the last step)")
         ax.set_title("last recorded step" if latest else "first recorded step", fontsize=9)
@@ -173,7 +171,7 @@ def success_table(task: str, points: list[RunPoint]) -> Table:
         cells = []
         for length in lengths:
             at = [p for p in group if p.length == length and p.row.status in ("finished", "diverged")]
-            cells.append(f"{sum(bool(p.final.get('solved')) for p in at)}/{len(at)}" if at else "")
+            cells.append(f"{sum(bool(p.final.solved) for p in at)}/{len(at)}" if at else "")
         rows.append([label, *cells])
     name = points[0].length_name if points else "length"
     return Table(["remedy", *(f"{name} {n}" for n in lengths)], rows,
@@ -186,7 +184,7 @@ def published_table(points: list[RunPoint]) -> Table:
         matches = MODELS.get(result.model)
         ours = [p for p in points if p.row.status == "finished" and p.row.task == result.task
                 and matches is not None and matches(p.row.config)
-                and (result.seq_len is None or p.final.get("seq_len") == result.seq_len)]
+                and (result.seq_len is None or p.final.seq_len == result.seq_len)]
         if not ours and not any(p.row.task == result.task for p in points):
             continue  # a task this database never ran
         values = [our_value(result.quantity, p.final) for p in ours]

@@ -7,6 +7,8 @@ can be resumed from its checkpoint.
 
 Statuses: running, finished, diverged (the loss became NaN/inf), failed (an
 error; ``reason`` says which), interrupted (the process died mid-run).
+
+Rows go in and come out as the dataclasses of ``bptt.store.records``.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bptt.store.records import EvalRow, ProfileRow, RunRow, RunSummary, StepRow
 
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
 
@@ -70,35 +73,6 @@ CREATE TABLE IF NOT EXISTS gradient_profiles (
     PRIMARY KEY (run_id, step)
 );
 """
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: int
-    identity: str
-    sweep: str | None
-    label: str
-    task: str
-    config: dict[str, Any]
-    status: str
-    reason: str | None
-    steps_done: int
-    final: dict[str, Any] | None
-    checkpoint: str | None
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-    train_seconds: float
-
-    def done(self, steps: int, target_metric: float | None) -> bool:
-        """Whether this row already holds the run a config of ``steps`` and ``target_metric`` asks for:
-        finished with at least ``steps`` steps, or stopped early at that same target."""
-        if self.status != "finished":
-            return False
-        final = self.final or {}
-        at_target = target_metric is not None and final.get("target_step") is not None \
-            and final.get("target_metric") == target_metric
-        return self.steps_done >= steps or at_target
 
 
 def _pid_alive(pid: int) -> bool:
@@ -197,9 +171,9 @@ class Database:
     def record_progress(
         self,
         run_id: int,
-        steps: list[tuple[int, float, float, int, int]],
-        evals: list[tuple[int, str, float, float]],
-        profiles: list[tuple[int, list[list[float]], list[list[float]] | None]],
+        steps: list[StepRow],
+        evals: list[EvalRow],
+        profiles: list[ProfileRow],
         steps_done: int,
         train_seconds: float,
         checkpoint: str | None,
@@ -208,15 +182,16 @@ class Database:
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO steps (run_id, step, loss, grad_norm, clipped, skipped) VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, *row) for row in steps],
+                [(run_id, s.step, s.loss, s.grad_norm, int(s.clipped), int(s.skipped)) for s in steps],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO evals (run_id, step, split, loss, metric) VALUES (?, ?, ?, ?, ?)",
-                [(run_id, *row) for row in evals],
+                [(run_id, e.step, e.split, e.loss, e.metric) for e in evals],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO gradient_profiles (run_id, step, hidden, cell) VALUES (?, ?, ?, ?)",
-                [(run_id, step, json.dumps(h), None if c is None else json.dumps(c)) for step, h, c in profiles],
+                [(run_id, p.step, json.dumps(p.hidden), None if p.cell is None else json.dumps(p.cell))
+                 for p in profiles],
             )
             db.execute(
                 "UPDATE runs SET steps_done = ?, train_seconds = ?, checkpoint = COALESCE(?, checkpoint), "
@@ -224,7 +199,7 @@ class Database:
                 (steps_done, train_seconds, checkpoint, time.time(), run_id),
             )
 
-    def finish_run(self, run_id: int, status: str, final: dict[str, Any] | None, reason: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, final: RunSummary | None, reason: str | None = None) -> None:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         now = time.time()
@@ -232,16 +207,16 @@ class Database:
             db.execute(
                 "UPDATE runs SET status = ?, final = ?, reason = ?, finished_at = ?, updated_at = ?, pid = NULL "
                 "WHERE id = ?",
-                (status, None if final is None else json.dumps(final), reason, now, now, run_id),
+                (status, None if final is None else json.dumps(final.to_dict()), reason, now, now, run_id),
             )
 
     # -- queries -----------------------------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> RunRow:
         (id_, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint,
          created_at, updated_at, finished_at, train_seconds) = row
-        return RunRow(id_, identity, sweep, label, task, json.loads(config), status, reason, steps_done,
-                      None if final is None else json.loads(final), checkpoint, created_at, updated_at,
-                      finished_at, train_seconds)
+        summary = None if final is None else RunSummary.from_dict(json.loads(final))
+        return RunRow(id_, identity, sweep, label, task, json.loads(config), status, reason, steps_done, summary,
+                      checkpoint, created_at, updated_at, finished_at, train_seconds)
 
     _COLUMNS = ("id, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint, "
                 "created_at, updated_at, finished_at, train_seconds")
@@ -266,21 +241,23 @@ class Database:
         ).fetchone()
         return None if row is None else self._row(row)
 
-    def steps(self, run_id: int) -> list[tuple[int, float, float, int, int]]:
-        return self.connection.execute(
+    def steps(self, run_id: int) -> list[StepRow]:
+        rows = self.connection.execute(
             "SELECT step, loss, grad_norm, clipped, skipped FROM steps WHERE run_id = ? ORDER BY step", (run_id,)
         ).fetchall()
+        return [StepRow(step, loss, grad_norm, bool(clipped), bool(skipped))
+                for step, loss, grad_norm, clipped, skipped in rows]
 
-    def evals(self, run_id: int, split: str | None = None) -> list[tuple[int, str, float, float]]:
+    def evals(self, run_id: int, split: str | None = None) -> list[EvalRow]:
         sql = "SELECT step, split, loss, metric FROM evals WHERE run_id = ?"
         params: list[Any] = [run_id]
         if split is not None:
             sql += " AND split = ?"
             params.append(split)
-        return self.connection.execute(sql + " ORDER BY step, split", params).fetchall()
+        return [EvalRow(*row) for row in self.connection.execute(sql + " ORDER BY step, split", params)]
 
-    def gradient_profiles(self, run_id: int) -> list[tuple[int, list[list[float]], list[list[float]] | None]]:
+    def gradient_profiles(self, run_id: int) -> list[ProfileRow]:
         rows = self.connection.execute(
             "SELECT step, hidden, cell FROM gradient_profiles WHERE run_id = ? ORDER BY step", (run_id,)
         ).fetchall()
-        return [(step, json.loads(h), None if c is None else json.loads(c)) for step, h, c in rows]
+        return [ProfileRow(step, json.loads(h), None if c is None else json.loads(c)) for step, h, c in rows]

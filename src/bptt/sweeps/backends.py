@@ -19,6 +19,7 @@ import multiprocessing
 import os
 from typing import Any, Protocol
 
+from bptt.config import ConfigError
 from bptt.sweeps.worker import Assignment, Outcome, init_local_worker, run_assignment
 
 
@@ -94,10 +95,8 @@ class RayBackend:
 
     def __init__(self, workers: int | None, address: str | None = None, threads: int = 1) -> None:
         try:
-            import ray
+            import ray  # optional (the ray extra): imported only when this backend is used
         except ImportError:
-            from bptt.config import ConfigError
-
             raise ConfigError("--backend ray: ray is not installed; pip install 'bptt[ray]'") from None
         self.ray = ray
         self._started = not ray.is_initialized()

@@ -17,6 +17,7 @@ Nothing lost, nothing twice:
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import shutil
 import time
@@ -25,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from bptt.store import Database
-from bptt.store.database import RunRow
+from bptt.store import Database, RunRow
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
 from bptt.sweeps.spec import PlannedRun, SweepSpec
 from bptt.sweeps.worker import Assignment, Outcome, pending
@@ -161,8 +161,8 @@ class SweepDriver:
 
     def finish(self, job: _Job, outcome: Outcome) -> None:
         self.commit(job)
-        final = None if outcome.final is None else {**outcome.final, "run_id": job.row_id,
-                                                    "resumed_from": outcome.started_from}
+        final = None if outcome.final is None else dataclasses.replace(
+            outcome.final, run_id=job.row_id, resumed_from=outcome.started_from)
         self.db.finish_run(job.row_id, outcome.status, final, outcome.reason)
         if self.on_outcome is not None:
             self.on_outcome(job.run, outcome)

@@ -27,9 +27,8 @@ the schedule ones) names it, so a run is never planned twice.
 """
 from __future__ import annotations
 
-import json
-
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,9 @@ from typing import Any
 
 import yaml
 
+from bptt.build import make_task
 from bptt.config import ConfigError, RunConfig, build_config, load_yaml
+from bptt.tasks import TaskError
 
 SPEC_KEYS = ("name", "description", "base", "grid", "variants", "include", "seeds")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -210,9 +211,6 @@ def expand_spec(
 
 def _check_tasks(runs: list[PlannedRun], source: str) -> None:
     """Build each distinct task once, so bad task settings (a seq_len too short) end here."""
-    from bptt.tasks import TaskError
-    from bptt.build import make_task
-
     checked: set[tuple[Any, ...]] = set()
     for run in runs:
         c = run.config

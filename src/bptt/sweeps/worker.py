@@ -23,6 +23,7 @@ share (the same path everywhere); the database stays on the driver.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import signal
@@ -35,6 +36,7 @@ from typing import Any, Iterator
 import torch
 
 from bptt.config import RunConfig
+from bptt.store import EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.training.checkpoint import load_checkpoint
 from bptt.training.loop import Progress, Trainer
 
@@ -56,7 +58,7 @@ class Outcome:
     status: str
     reason: str | None
     steps_done: int
-    final: dict[str, Any] | None
+    final: RunSummary | None
     started_from: int
     seconds: float
     host: str = field(default_factory=lambda: os.uname().nodename)
@@ -80,16 +82,30 @@ class Spool:
         os.replace(tmp, self.directory / name)
 
     def progress(self, progress: Progress) -> None:
-        self.put({"kind": "progress", **progress.__dict__})
+        self.put({"kind": "progress", **vars(progress)})
+
+
+#: The rows a progress record holds, by key.
+ROW_TYPES = {"steps": StepRow, "evals": EvalRow, "profiles": ProfileRow}
 
 
 def pending(directory: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """The spool files of a run folder in write order, each with its record (for the driver)."""
+    """The spool files of a run folder in write order, each with its record (for the driver).
+
+    A progress record's rows come back as ``StepRow``, ``EvalRow`` and
+    ``ProfileRow``, also from a spool that holds them as plain tuples in the
+    same field order, so a folder a sweep left behind is committed whatever
+    wrote it.
+    """
     spool = Path(directory) / "progress"
     if not spool.is_dir():
         return
     for path in sorted(spool.glob("*.pkl")):
-        yield path, pickle.loads(path.read_bytes())
+        record = pickle.loads(path.read_bytes())
+        if record["kind"] == "progress":
+            for key, row_type in ROW_TYPES.items():
+                record[key] = [row if isinstance(row, row_type) else row_type(*row) for row in record[key]]
+        yield path, record
 
 
 class SweepTrainer(Trainer):
@@ -147,8 +163,6 @@ def init_local_worker(parent: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):

@@ -2,14 +2,14 @@
 naming the field, the task and what is allowed."""
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
+from bptt.checks import is_int, positive_int
 from bptt.tasks.base import TaskError, TaskSettings
 
 
 def require_int(value: Any, field: str, task: str, minimum: int, variant: str | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not is_int(value) or value < minimum:
         where = f"task {task!r}" if variant in (None, "default") else f"task {task!r} variant {variant!r}"
         raise TaskError(f"{field} must be an int >= {minimum} for {where}, got {value!r}")
     return int(value)
@@ -48,6 +48,4 @@ def check_common(settings: TaskSettings, task: str) -> None:
 
 
 def require_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    return int(batch_size)
+    return positive_int("batch_size", batch_size)

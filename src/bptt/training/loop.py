@@ -20,12 +20,13 @@ from typing import Any, Callable
 
 import torch
 
-from bptt.config import RunConfig
 from bptt.build import make_model, make_task
+from bptt.config import RunConfig
+from bptt.engine import record_gradients
 from bptt.models import SequenceModel
 from bptt.modules import record_gradients
 from bptt.provenance import provenance
-from bptt.store import Database
+from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Batch, Task, generator
 from bptt.training.checkpoint import load_checkpoint, save_checkpoint
 from bptt.training.optim import build_optimizer, clip_gradients
@@ -44,15 +45,14 @@ class NonFiniteGradientError(RuntimeError):
 class Progress:
     """One flush of a run's history: what ``Database.record_progress`` is given.
 
-    steps: (step, loss, grad_norm, clipped, skipped) rows; evals: (step, split,
-    loss, metric) rows; profiles: (step, hidden, cell) gradient profiles;
-    steps_done and train_seconds: the run's counters; checkpoint: the file
-    written right after this flush, or None.
+    steps, evals, profiles: the rows recorded since the last flush; steps_done
+    and train_seconds: the run's counters; checkpoint: the file written right
+    after this flush, or None.
     """
 
-    steps: list[tuple[int, float, float, int, int]]
-    evals: list[tuple[int, str, float, float]]
-    profiles: list[tuple[int, list[list[float]], list[list[float]] | None]]
+    steps: list[StepRow]
+    evals: list[EvalRow]
+    profiles: list[ProfileRow]
     steps_done: int
     train_seconds: float
     checkpoint: str | None
@@ -66,7 +66,7 @@ class RunResult:
     status: str
     reason: str | None
     steps_done: int
-    final: dict[str, Any]
+    final: RunSummary
     config: RunConfig
     losses: list[float] = field(default_factory=list)
 
@@ -148,9 +148,9 @@ class Trainer:
         self.run_id: int | None = None
         self.target_step: int | None = None  # the step whose evaluation first reached target_metric
         self.losses: list[float] = []
-        self._steps: list[tuple[int, float, float, int, int]] = []
-        self._evals: list[tuple[int, str, float, float]] = []
-        self._profiles: list[tuple[int, list[list[float]], list[list[float]] | None]] = []
+        self._steps: list[StepRow] = []
+        self._evals: list[EvalRow] = []
+        self._profiles: list[ProfileRow] = []
 
     # -- checkpoints -------------------------------------------------------------------
     def checkpoint_path(self) -> Path | None:
@@ -214,7 +214,7 @@ class Trainer:
         if previous is not None and previous.status in ("finished", "interrupted"):
             if previous.done(self.config.steps, self.config.target_metric):
                 return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
-                                 previous.final or {}, self.config)
+                                 previous.final or RunSummary(), self.config)
             if previous.checkpoint and Path(previous.checkpoint).exists():
                 self.run_id = previous.id
                 self.load_state(load_checkpoint(previous.checkpoint))
@@ -256,7 +256,7 @@ class Trainer:
             cell = None if recording.cell is None else recording.by_lag("cell").flip(-1).tolist()
             # Stored by step, each sequence aligned at its own last step (the by-lag profile, flipped).
             hidden = recording.by_lag("hidden").flip(-1)
-            self._profiles.append((self.step + 1, hidden.tolist(), cell))
+            self._profiles.append(ProfileRow(self.step + 1, hidden.tolist(), cell))
         else:
             prediction = self.model(batch.inputs, batch.lengths)
             loss = self.task.loss(prediction, batch)
@@ -281,34 +281,34 @@ class Trainer:
             return False
         return metric >= target if self.task.higher_is_better else metric <= target
 
-    def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> dict[str, Any]:
+    def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> RunSummary:
         task = self.task
         test_loss, test_metric = test if test is not None else (None, None)
-        return {
-            "run_id": self.run_id,
-            "identity": self.config.identity(),
-            "label": self.config.label(),
-            "task": self.config.task,
-            "seq_len": task.describe().get("seq_len"),
-            "status": status,
-            "steps": self.step,
-            "test_loss": _finite_or_none(test_loss),
-            "test_metric": _finite_or_none(test_metric),
-            "val_loss": _finite_or_none(val[0]) if val else None,
-            "val_metric": _finite_or_none(val[1]) if val else None,
-            "metric": task.metric_name,
-            "baseline": task.baseline,
-            "chance_metric": task.chance_metric,
-            "solved": bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
-            "target_metric": self.config.target_metric,
-            "target_step": self.target_step,
-            "skipped_steps": self.skipped,
-            "clipped_steps": self.clipped,
-            "train_seconds": round(self.train_seconds, 3),
-            "steps_per_second": round(self.step / self.train_seconds, 2) if self.train_seconds > 0 else None,
-            "device": self.config.device,
+        return RunSummary(
+            run_id=self.run_id,
+            identity=self.config.identity(),
+            label=self.config.label(),
+            task=self.config.task,
+            seq_len=task.describe().get("seq_len"),
+            status=status,
+            steps=self.step,
+            test_loss=_finite_or_none(test_loss),
+            test_metric=_finite_or_none(test_metric),
+            val_loss=_finite_or_none(val[0]) if val else None,
+            val_metric=_finite_or_none(val[1]) if val else None,
+            metric=task.metric_name,
+            baseline=task.baseline,
+            chance_metric=task.chance_metric,
+            solved=bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
+            target_metric=self.config.target_metric,
+            target_step=self.target_step,
+            skipped_steps=self.skipped,
+            clipped_steps=self.clipped,
+            train_seconds=round(self.train_seconds, 3),
+            steps_per_second=round(self.step / self.train_seconds, 2) if self.train_seconds > 0 else None,
+            device=self.config.device,
             **provenance(),
-        }
+        )
 
     def run(self, resume: bool = False) -> RunResult:
         done = self.start(resume)
@@ -334,14 +334,14 @@ class Trainer:
                     self.skipped += skipped
                     self.clipped += clipped
                     self.losses.append(loss)
-                    self._steps.append((self.step, _finite_or_none(loss), _finite_or_none(grad_norm),
-                                        int(clipped), int(skipped)))
+                    self._steps.append(StepRow(self.step, _finite_or_none(loss), _finite_or_none(grad_norm),
+                                               bool(clipped), bool(skipped)))
                     if not math.isfinite(loss):
                         status, reason = "diverged", f"loss became {loss} at step {self.step}"
                         break
                     if self.step % config.eval_every == 0 or self.step == config.steps:
                         val_loss, val_metric = evaluate(self.model, self.task, self.val_set, config.device)
-                        self._evals.append((self.step, "val", val_loss, val_metric))
+                        self._evals.append(EvalRow(self.step, "val", val_loss, val_metric))
                         bar.show(val_loss=val_loss)
                         if self.reached_target(val_metric):
                             self.target_step = self.step
@@ -367,7 +367,7 @@ class Trainer:
         if status == "finished":
             val = evaluate(self.model, self.task, self.val_set, config.device)
             test = evaluate(self.model, self.task, self.task.eval_set("test"), config.device)
-            self._evals.append((self.step, "test", *test))
+            self._evals.append(EvalRow(self.step, "test", *test))
         self.flush(checkpoint=status == "finished")
         final = self.summary(status, test, val)
         if self.db is not None and self.run_id is not None:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from bptt.tasks.base import Batch, Task, TaskError, TaskSettings, cross_entropy_baseline, generator
-from bptt.tasks.checks import reject_unused
+from bptt.tasks.checks import reject_unused, require_batch_size
 
 INSTALL_HINT = "pip install 'bptt[data]'"
 
@@ -157,8 +157,7 @@ class DatasetTask(Task):
                      None if lengths is None else lengths.clone())
 
     def train_batch(self, batch_size: int, gen: torch.Generator) -> Batch:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = require_batch_size(batch_size)
         n = len(self.data.train)
         if batch_size <= n:
             index = torch.randperm(n, generator=gen)[:batch_size]

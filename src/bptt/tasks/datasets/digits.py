@@ -27,6 +27,7 @@ FRACTIONS = {"val": 0.2, "test": 0.2}
 @functools.lru_cache(maxsize=None)
 def _images() -> tuple[torch.Tensor, torch.Tensor]:
     """All 1797 images as (N, 64, 1) float32 in [0, 1], and their labels (N,)."""
+    # scikit-learn is optional (the data extra): imported only when this task loads its images.
     from sklearn.datasets import load_digits
 
     digits = load_digits()

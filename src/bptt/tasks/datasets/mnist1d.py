@@ -20,7 +20,8 @@ import random
 import numpy as np
 import torch
 
-from bptt.tasks.base import TASKS, TaskError
+from bptt.tasks.base import TASKS
+from bptt.tasks.checks import require_int
 from bptt.tasks.datasets.common import DatasetTask, Split, Splits, require, stratified_split
 
 DEFAULT_SEQ_LEN = 40
@@ -31,6 +32,7 @@ GENERATION_SEED = 42
 def _generate(seq_len: int) -> dict[str, np.ndarray]:
     """The package's dataset at ``seq_len`` points. Its generator seeds NumPy's and
     Python's global random state; both are restored afterwards."""
+    # mnist1d is optional (the data extra): imported only when this task generates its data.
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -69,7 +71,6 @@ class MNIST1D(DatasetTask):
 
     def _load(self) -> Splits:
         seq_len = DEFAULT_SEQ_LEN if self.settings.seq_len is None else self.settings.seq_len
-        if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 2:
-            raise TaskError(f"seq_len: task 'mnist1d' needs an int >= 2, got {seq_len!r}")
+        seq_len = require_int(seq_len, "seq_len", self.name, 2)
         require("mnist1d", "mnist1d", self.name)
         return load_mnist1d_splits(seq_len, int(self.settings.seed))

@@ -81,6 +81,7 @@ def bundled_names() -> tuple[str, ...]:
 
 def _read(path: Path, classes: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray]:
     """Each series as a (L_i, C) float64 array, and the class ids."""
+    # sktime is optional (the data extra): imported only when a UCR task reads its files.
     from sktime.datasets import load_from_tsfile
 
     try:

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import torch
 
+from bptt.checks import is_int
 from bptt.tasks.base import TASKS, Batch, Task, TaskError, TaskSettings, cross_entropy_baseline
 from bptt.tasks.checks import (
     check_common,
@@ -150,7 +151,7 @@ class SentimentTask(Task):
         delay = require_int(delay, "delay", self.name, 0)
         shortest = MAX_SUBJECT_LEN + (1 if self.negation_prob > 0 else 0) + 1 + delay
         seq_len = shortest if settings.seq_len is None else settings.seq_len
-        if isinstance(seq_len, bool) or not isinstance(seq_len, numbers.Integral) or seq_len < shortest:
+        if not is_int(seq_len) or seq_len < shortest:
             raise TaskError(
                 f"seq_len must be an int >= {shortest} for task {self.name!r} with delay {delay} "
                 f"(subject {MAX_SUBJECT_LEN} + negation {shortest - MAX_SUBJECT_LEN - 1 - delay} "

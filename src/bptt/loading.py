@@ -1,4 +1,8 @@
-"""Where a model to diagnose comes from: a saved run, a config, or a user's factory function."""
+"""Models rebuilt from where they were left: a saved run (its config and checkpoint), or a user's factory function.
+
+``bptt diagnose`` measures what these return; every failure is a ``SourceError``
+whose message names the option (``--run``, ``--module``) and what went wrong.
+"""
 from __future__ import annotations
 
 import importlib.util
@@ -7,10 +11,12 @@ from pathlib import Path
 
 from torch import nn
 
+from bptt.build import make_model, make_task
 from bptt.config import RunConfig, build_config
 from bptt.models import SequenceModel
 from bptt.store import Database
 from bptt.tasks import Task
+from bptt.training.checkpoint import load_checkpoint
 
 
 class SourceError(ValueError):
@@ -19,9 +25,6 @@ class SourceError(ValueError):
 
 def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, SequenceModel]:
     """Rebuild run ``run_id``'s model from its config and load its checkpoint's weights."""
-    from bptt.build import make_model, make_task
-    from bptt.training.checkpoint import load_checkpoint
-
     row = db.run(run_id)
     if row is None:
         known = ", ".join(str(r.id) for r in db.runs()) or "none"

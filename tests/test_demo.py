@@ -4,8 +4,8 @@ import re
 import pytest
 
 from bptt.cli.main import main
-from bptt.diagnostics.demo import MODELS
-from bptt.diagnostics.demo_page import PAGE_FIGURES
+from bptt.demo.experiment import MODELS
+from bptt.demo.page import PAGE_FIGURES
 
 
 @pytest.mark.slow

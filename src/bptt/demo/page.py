@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bptt.demo.experiment import DELAYS, HIGHLIGHT, SEED_MODELS, DemoResult, format_accuracy  # noqa: E402
 from bptt.diagnostics import figures  # noqa: E402
-from bptt.diagnostics.demo import DELAYS, HIGHLIGHT, SEED_MODELS, DemoResult, format_accuracy  # noqa: E402
 from bptt.diagnostics.history import moving_mean  # noqa: E402
 from bptt.report.html import Section, Table, write_page  # noqa: E402
 
@@ -69,7 +69,7 @@ def loss_figure(result: DemoResult) -> Figure:
     for m in result.models:
         losses = list(m.outcomes["long"].losses)
         ax.plot(range(1, len(losses) + 1), moving_mean(losses), label=m.label, linewidth=1)
-    baseline = result.models[0].outcomes["long"].final["baseline"]
+    baseline = result.models[0].outcomes["long"].final.baseline
     ax.axhline(baseline, color="grey", linestyle=":", label="memoryless baseline ln 2")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (moving mean of 20)")

@@ -4,7 +4,7 @@ import json
 from click.testing import CliRunner
 
 from bptt.cli import bench as bench_cli
-from bptt.engine import bench
+from bptt import bench
 
 
 def test_measure_reports_every_comparison():
@@ -34,3 +34,10 @@ def test_cli_json_and_table(monkeypatch):
     assert data["ratios"][0]["variant"] == "bptt LSTM" and data["ratios"][0]["baseline"] == "nn.LSTM"
     done = CliRunner().invoke(bench_cli.command, ["--quick"])
     assert done.exit_code == 0 and "speed-up" in done.output
+
+
+def test_peak_memory_runs_its_probe_in_a_fresh_process():
+    memory = bench.peak_memory("rnn", "fast", seq_len=200, batch=4, hidden=16)
+    assert memory["hidden_state_bytes"] == 200 * 4 * 16 * 4
+    assert isinstance(memory["extra_bytes"], int) and memory["extra_bytes"] >= 0
+    assert memory["multiple"] == memory["extra_bytes"] / memory["hidden_state_bytes"]

@@ -18,8 +18,14 @@ from typing import Any
 
 from bptt.config import RunConfig, build_config
 from bptt.diagnostics.diagnosis import Diagnosis, diagnose
-from bptt.diagnostics.history import steps_to_target
-from bptt.diagnostics.impacts import RunOutcome, local_minima, seed_spread
+from bptt.diagnostics.impacts import (
+    RunOutcome,
+    local_minima,
+    long_term_dependencies,
+    seed_spread,
+    slow_convergence,
+)
+from bptt.training import Trainer
 
 #: (label, settings on top of BASE) of every model, in the order of the story.
 MODELS: list[tuple[str, dict[str, Any]]] = [
@@ -75,12 +81,16 @@ class ModelResult:
     seed_outcomes: list[RunOutcome] = field(default_factory=list)
 
     def accuracy(self, delay: str) -> float | None:
-        return self.outcomes[delay].final.get("test_metric")
+        return self.outcomes[delay].final.test_metric
 
     def steps_to_converge(self, delay: str) -> int | None:
         """First step at which the moving-mean training loss is below half the memoryless baseline."""
-        outcome = self.outcomes[delay]
-        return steps_to_target(outcome.losses, 0.5 * outcome.final["baseline"])
+        return slow_convergence(self.outcomes[delay])
+
+    def accuracy_by_delay(self) -> tuple[float | None, float | None]:
+        """The test accuracy at the short and the long delay (None: the run diverged)."""
+        metric = {point.delay: point.metric for point in long_term_dependencies(list(self.outcomes.values()))}
+        return metric.get(DELAYS["short"]), metric.get(DELAYS["long"])
 
 
 @dataclass
@@ -102,7 +112,7 @@ class DemoResult:
         return {
             "slow_convergence": {m.label: (m.steps_to_converge("short"), m.steps_to_converge("long"))
                                  for m in self.models},
-            "long_term_dependencies": {m.label: (m.accuracy("short"), m.accuracy("long")) for m in self.models},
+            "long_term_dependencies": {m.label: m.accuracy_by_delay() for m in self.models},
             "local_minima": {label: local_minima(runs) for label, runs in seeds.items()},
             "seed_spread": {label: seed_spread(runs) for label, runs in seeds.items()},
             "sensitivity": {m.label: m.diagnosis.sensitivity for m in self.models},
@@ -119,8 +129,6 @@ def demo_config(settings: DemoSettings, model: dict[str, Any], delay: str, seed:
 
 def run_demo(settings: DemoSettings, progress: Callable[[str, int], None] | None = None) -> DemoResult:
     """Train and diagnose every model; ``progress(what, runs_done)`` is called before each step of the work."""
-    from bptt.training import Trainer
-
     started = time.perf_counter()
     done = 0
 

@@ -1,4 +1,4 @@
-"""Training-step throughput and peak memory of the fast engine, as ratios against torch.nn.
+"""Training-step throughput of the fast engine, as ratios against torch.nn.
 
 A training step is forward + backward of one layer on a (T, B, I) input with
 I = H and the loss mean(output) + mean(h_n): a loss that costs next to nothing,
@@ -11,28 +11,18 @@ above 1 the variant is faster.
 FLOPs counted per training step: 3 * 2 * G * H * (H + I) * B * T (G gates:
 1 RNN, 4 LSTM, 3 GRU; the forward's matrix products, times 3 for forward +
 backward), so GFLOP/s compare like with like across cells.
-
-Peak memory (``peak_memory``) runs one training step in a fresh Python
-subprocess with the loss on h_n only, and reports the peak resident memory
-during the step above the resident memory just before it (Linux: the peak
-VmHWM is reset through /proc/self/clear_refs before the step; elsewhere
-``ru_maxrss``, which can include an earlier peak), as a multiple of the bytes
-of the stored hidden states T * B * H * 4. On CUDA it uses
-``torch.cuda.max_memory_allocated`` instead. Resident memory counts
-allocator slack too, so the figure is an upper bound on the live tensors.
 """
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+
+import bptt
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "prelu")
 SHAPES = ((128, 128, 1000), (32, 256, 200), (16, 64, 5000))  # (B, H, T)
@@ -86,8 +76,6 @@ def flops_per_step(cell: str, batch: int, hidden: int, seq_len: int, input_size:
 
 def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> dict[str, tuple[str, nn.Module, bool]]:
     """name -> (cell, module, record): every module with the same input and hidden size."""
-    import bptt
-
     make = dict(device=device, dtype=dtype)
     I, H = input_size, hidden  # noqa: E741
     reference = bptt.RNN(I, H, engine="reference", **make)
@@ -119,8 +107,6 @@ COMPARISONS = (
 
 
 def _train_step(module: nn.Module, x: torch.Tensor, record: bool) -> None:
-    import bptt
-
     for p in module.parameters():
         p.grad = None
     output, state = module(x)
@@ -182,75 +168,4 @@ def measure(
             if variant in medians and baseline in medians:
                 ratio = medians[baseline] / medians[variant]
                 result.ratios.append(Ratio(variant, baseline, batch, hidden, seq_len, ratio))
-    return result
-
-
-_MEMORY_SCRIPT = r"""
-import json, resource, sys, torch
-from torch import nn
-import bptt
-cell, engine, T, B, H, I, device = sys.argv[1:8]
-T, B, H, I = int(T), int(B), int(H), int(I)
-torch.manual_seed(0)
-if engine == "torch":
-    module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](I, H)
-else:
-    module = {"rnn": bptt.RNN, "lstm": bptt.LSTM, "gru": bptt.GRU}[cell](I, H, engine=engine)
-module = module.to(device)
-def step(x):
-    output, state = module(x)
-    h_n = state[0] if isinstance(state, tuple) else state
-    h_n.square().mean().backward()
-step(torch.randn(4, B, I, device=device))  # warm-up: allocator, threads
-x = torch.randn(T, B, I, device=device)
-if device.startswith("cuda"):
-    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    before = torch.cuda.memory_allocated()
-    step(x); torch.cuda.synchronize()
-    extra = torch.cuda.max_memory_allocated() - before
-else:
-    def status(field):
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
-    try:  # reset the peak (VmHWM) to the current resident set, Linux >= 4.0
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        reset = True
-    except OSError:
-        reset = False
-    before = status("VmRSS")
-    step(x)
-    peak = status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    extra = peak - before
-print(json.dumps({"extra_bytes": extra}))
-"""
-
-
-def peak_memory(cell: str = "rnn", engine: str = "fast", seq_len: int = 10000, batch: int = 32, hidden: int = 256,
-                input_size: int = 2, device: str = "cpu") -> dict:
-    """Peak memory of one training step (loss on h_n) in a fresh subprocess.
-
-    ``engine`` is "fast", "reference" or "torch" (torch.nn). Returns the extra
-    bytes and their multiple of the stored hidden states T * B * H * 4
-    (float32). The CPU figure is resident memory, so it includes allocator
-    slack; it is an upper bound on the tensors alive at the peak.
-    """
-    args = [sys.executable, "-c", _MEMORY_SCRIPT, cell, engine, str(seq_len), str(batch), str(hidden),
-            str(input_size), device]
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
-    extra = json.loads(done.stdout.strip().splitlines()[-1])["extra_bytes"]
-    hidden_bytes = seq_len * batch * hidden * 4
-    return {"cell": cell, "engine": engine, "seq_len": seq_len, "batch": batch, "hidden": hidden,
-            "input_size": input_size, "extra_bytes": extra, "hidden_state_bytes": hidden_bytes,
-            "multiple": extra / hidden_bytes}
-
-
-def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None] | None = None) -> BenchResult:
-    """The whole benchmark: throughput on ``SHAPES`` (``QUICK_SHAPES`` when quick) and peak memory
-    of an RNN at T=10000, B=32, H=256 (T=1000 when quick), fast engine against torch.nn."""
-    shapes = QUICK_SHAPES if quick else SHAPES
-    result = measure(shapes, repeats=3 if quick else 5, device=device, progress=progress)
-    seq_len = 1000 if quick else 10000
-    for engine in ("fast", "torch"):
-        result.memory.append(peak_memory("rnn", engine, seq_len=seq_len, device=device))
     return result

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bptt.config import RunConfig
-from bptt.store import Database
+from bptt.store.database import Database
+from bptt.store.records import RunSummary
 
 RUN_COLUMNS = ("id", "sweep", "identity", "label", "task", "status", "reason", "steps_done", "train_seconds",
                "created_at", "finished_at")
@@ -23,8 +24,8 @@ def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str,
             record: dict[str, Any] = {name: getattr(row, name) for name in RUN_COLUMNS}
             record.update({f"config_{name}": _flat(row.config.get(name)) for name in RunConfig.model_fields
                            if name != "task"})
-            final = row.final or {}
-            record.update({f"final_{name}": _flat(final.get(name)) for name in FINAL_COLUMNS})
+            final = row.final or RunSummary()
+            record.update({f"final_{name}": _flat(getattr(final, name)) for name in FINAL_COLUMNS})
             records.append(record)
     return records
 
@@ -45,6 +46,7 @@ def export_runs(db_path: str | Path, output: str | Path, sweep: str | None = Non
     records = run_records(db_path, sweep)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".parquet":
+        # pyarrow is optional (the parquet extra): imported only when a Parquet file is asked for.
         import pyarrow as pa
         import pyarrow.parquet as pq
 

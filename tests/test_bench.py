@@ -10,9 +10,14 @@ from bptt import bench
 def test_measure_reports_every_comparison():
     result = bench.measure(shapes=((2, 4, 3),), repeats=1)
     names = {t.name for t in result.timings}
-    assert {"nn.RNN(tanh)", "bptt RNN(prelu)", "bptt LSTM", "nn.GRU", "bptt RNN(tanh)+record"} <= names
+    assert {"nn.RNN(tanh)", "bptt RNN(prelu)", "bptt LSTM", "nn.GRU", "bptt RNN(tanh)+record",
+            "bptt LSTM bidirectional", "bptt LSTM packed+record"} <= names
     assert len(result.ratios) == len(bench.COMPARISONS)
     assert all(r.ratio > 0 for r in result.ratios) and all(t.gflops > 0 for t in result.timings)
+    engines = {t.name: t.engine for t in result.timings}
+    # What auto chose on a CPU: torch.nn's kernel for the LSTM unless recording, ours otherwise.
+    assert engines["bptt LSTM"] == "vendor" and engines["bptt LSTM+record"] == "fast"
+    assert engines["bptt RNN(tanh)"] == "fast" and engines["nn.GRU"] == "torch"
 
 
 def test_flops_count():

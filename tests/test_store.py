@@ -1,6 +1,5 @@
 """The results database: rows, history, statuses, interrupted runs, summaries of other versions."""
 import json
-import os
 import sqlite3
 import subprocess
 import sys

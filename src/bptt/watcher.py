@@ -34,6 +34,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
+from bptt.checks import positive_int  # noqa: E402
 from bptt.diagnostics.profile import DEFAULT_EPSILON, memory_horizon  # noqa: E402
 from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord  # noqa: E402
 from bptt.integrations.mlflow import MLflowSink  # noqa: E402
@@ -138,8 +139,7 @@ class Watch:
     def __init__(self, model: nn.Module, every: int = 100, *, lags: Iterable[int] = DEFAULT_LAGS,
                  recent: int = DEFAULT_RECENT, epsilon: float = DEFAULT_EPSILON, to: Any = (),
                  **options: Any) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
-            raise ValueError(f"every must be a positive int, got {every!r}")
+        positive_int("every", every)
         if not 0 < epsilon < 1:
             raise ValueError(f"epsilon must lie in (0, 1), got {epsilon!r}")
         self.model = convert(model, **options)

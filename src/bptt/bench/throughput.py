@@ -1,16 +1,20 @@
-"""Training-step throughput of the fast engine, as ratios against torch.nn.
+"""Training-step throughput of bptt's layers, as ratios against torch.nn's, recording off and on.
 
-A training step is forward + backward of one layer on a (T, B, I) input with
-I = H and the loss mean(output) + mean(h_n): a loss that costs next to nothing,
-so the step time is the layer's. Every variant runs in the
-same process; repetitions are interleaved (variant 1, 2, ..., then again)
-and each variant's median time is kept, so a machine that slows down for a
-while slows every variant alike. Ratios are time(baseline) / time(variant):
-above 1 the variant is faster.
+A training step is forward + backward of one layer on a (T, B, I) input and the
+loss mean(output) + mean(h_n): a loss that costs next to nothing, so the step
+time is the layer's. With recording on, the step runs inside
+``bptt.record_gradients`` (forward and backward), as a user recording dL/dh_t
+would. Every variant runs in the same process; repetitions are interleaved
+(variant 1, 2, ..., then again) and each variant's median time is kept, so a
+machine that slows down for a while slows every variant alike. Ratios are
+time(baseline) / time(variant): above 1 the variant is faster. Each timing also
+says which engine bptt's layer ran (``engine_for``: "vendor", "probe", "fast",
+"reference"; "torch" for torch.nn's own).
 
-FLOPs counted per training step: 3 * 2 * G * H * (H + I) * B * T (G gates:
-1 RNN, 4 LSTM, 3 GRU; the forward's matrix products, times 3 for forward +
-backward), so GFLOP/s compare like with like across cells.
+Shapes (B, H, T): on a CPU, I = H; on a GPU, the shapes and I = 32 of the
+anchors, with TF32 off. FLOPs counted per training step: 3 * 2 * G * H * (H + I)
+* B * T (G gates: 1 RNN, 4 LSTM, 3 GRU; the forward's matrix products, times 3 for
+forward + backward), so GFLOP/s compare like with like across cells.
 """
 from __future__ import annotations
 
@@ -21,18 +25,22 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 import bptt
+from bptt.modules.base import RecurrentBase
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "prelu")
-SHAPES = ((128, 128, 1000), (32, 256, 200), (16, 64, 5000))  # (B, H, T)
+SHAPES = ((128, 128, 1000), (32, 256, 200), (16, 64, 5000))  # (B, H, T), I = H
+CUDA_SHAPES = ((128, 128, 1000), (32, 256, 200), (16, 64, 5000), (256, 512, 500), (64, 1024, 200))
+CUDA_INPUT_SIZE = 32
 QUICK_SHAPES = ((32, 64, 100),)
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Median seconds per training step of one variant on one shape."""
+    """Median seconds per training step of one variant on one shape, and the engine it ran."""
 
     name: str
     cell: str
@@ -41,6 +49,7 @@ class Timing:
     seq_len: int
     seconds: float
     gflops: float
+    engine: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -68,55 +77,84 @@ class BenchResult:
                 "ratios": [asdict(r) for r in self.ratios], "memory": self.memory}
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One thing timed: a layer, whether it records, and the input it takes (dense, or packed)."""
+
+    cell: str
+    module: nn.Module
+    record: bool = False
+    packed: bool = False
+
+
 def flops_per_step(cell: str, batch: int, hidden: int, seq_len: int, input_size: int | None = None) -> float:
     """3 * 2 * G * H * (H + I) * B * T: forward matrix products, x3 for forward + backward."""
     input_size = hidden if input_size is None else input_size
     return 3.0 * 2 * GATES[cell] * hidden * (hidden + input_size) * batch * seq_len
 
 
-def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> dict[str, tuple[str, nn.Module, bool]]:
-    """name -> (cell, module, record): every module with the same input and hidden size."""
+def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> dict[str, Variant]:
+    """Every variant of one shape, all with the same input and hidden size."""
     make = dict(device=device, dtype=dtype)
     I, H = input_size, hidden  # noqa: E741
     reference = bptt.RNN(I, H, engine="reference", **make)
     reference.record_steps = False  # the bare autograd loop, without recording hooks
-    out: dict[str, tuple[str, nn.Module, bool]] = {
-        "nn.RNN(tanh)": ("rnn", nn.RNN(I, H, **make), False),
-        "reference RNN(tanh)": ("rnn", reference, False),
-    }
+    out: dict[str, Variant] = {"nn.RNN(tanh)": Variant("rnn", nn.RNN(I, H, **make)),
+                               "reference RNN(tanh)": Variant("rnn", reference)}
     for activation in ACTIVATIONS:
-        out[f"bptt RNN({activation})"] = ("rnn", bptt.RNN(I, H, activation=activation, **make), False)
-    out["bptt RNN(tanh)+record"] = ("rnn", out["bptt RNN(tanh)"][1], True)
-    out["nn.LSTM"] = ("lstm", nn.LSTM(I, H, **make), False)
-    out["bptt LSTM"] = ("lstm", bptt.LSTM(I, H, **make), False)
-    out["bptt LSTM+record"] = ("lstm", out["bptt LSTM"][1], True)
-    out["nn.GRU"] = ("gru", nn.GRU(I, H, **make), False)
-    out["bptt GRU"] = ("gru", bptt.GRU(I, H, **make), False)
+        layer = bptt.RNN(I, H, activation=activation, **make)
+        out[f"bptt RNN({activation})"] = Variant("rnn", layer)
+        out[f"bptt RNN({activation})+record"] = Variant("rnn", layer, record=True)
+    for name, theirs, ours in (("LSTM", nn.LSTM, bptt.LSTM), ("GRU", nn.GRU, bptt.GRU)):
+        cell = name.lower()
+        out[f"nn.{name}"] = Variant(cell, theirs(I, H, **make))
+        out[f"bptt {name}"] = Variant(cell, ours(I, H, **make))
+        out[f"bptt {name}+record"] = Variant(cell, out[f"bptt {name}"].module, record=True)
+        out[f"bptt {name} fast"] = Variant(cell, ours(I, H, engine="fast", **make))
+    out["nn.LSTM bidirectional"] = Variant("lstm", nn.LSTM(I, H, bidirectional=True, **make))
+    out["bptt LSTM bidirectional"] = Variant("lstm", bptt.LSTM(I, H, bidirectional=True, **make))
+    out["bptt LSTM bidirectional+record"] = Variant("lstm", out["bptt LSTM bidirectional"].module, record=True)
+    out["nn.LSTM packed"] = Variant("lstm", out["nn.LSTM"].module, packed=True)
+    out["bptt LSTM packed"] = Variant("lstm", out["bptt LSTM"].module, packed=True)
+    out["bptt LSTM packed+record"] = Variant("lstm", out["bptt LSTM"].module, record=True, packed=True)
     return out
 
 
 #: (variant, baseline) pairs reported as ratios.
 COMPARISONS = (
     *[(f"bptt RNN({a})", "nn.RNN(tanh)") for a in ACTIVATIONS],
+    *[(f"bptt RNN({a})+record", "nn.RNN(tanh)") for a in ACTIVATIONS],
+    *[(f"bptt RNN({a})+record", f"bptt RNN({a})") for a in ACTIVATIONS],
     ("bptt RNN(tanh)", "reference RNN(tanh)"),
-    ("bptt LSTM", "nn.LSTM"),
-    ("bptt GRU", "nn.GRU"),
-    ("bptt RNN(tanh)+record", "bptt RNN(tanh)"),
-    ("bptt LSTM+record", "bptt LSTM"),
+    *[pair for name in ("LSTM", "GRU") for pair in (
+        (f"bptt {name}", f"nn.{name}"), (f"bptt {name}+record", f"nn.{name}"),
+        (f"bptt {name}+record", f"bptt {name}"), (f"bptt {name} fast", f"nn.{name}"))],
+    ("bptt LSTM bidirectional", "nn.LSTM bidirectional"),
+    ("bptt LSTM bidirectional+record", "nn.LSTM bidirectional"),
+    ("bptt LSTM packed", "nn.LSTM packed"),
+    ("bptt LSTM packed+record", "nn.LSTM packed"),
 )
 
 
-def _train_step(module: nn.Module, x: torch.Tensor, record: bool) -> None:
+def _train_step(variant: Variant, x: torch.Tensor, lengths: torch.Tensor) -> str:
+    """One forward + backward; returns the engine bptt's layer ran ("torch" for torch.nn's)."""
+    module = variant.module
     for p in module.parameters():
         p.grad = None
-    output, state = module(x)
-    h_n = state[0] if isinstance(state, tuple) else state
-    loss = output.mean() + h_n.mean()
-    if record:
+    data = pack_padded_sequence(x, lengths, enforce_sorted=False) if variant.packed else x
+
+    def step() -> None:
+        output, state = module(data)
+        h_n = state[0] if isinstance(state, tuple) else state
+        out = output.data if variant.packed else output
+        (out.mean() + h_n.mean()).backward()
+
+    if variant.record:
         with bptt.record_gradients(module):
-            loss.backward()
+            step()
     else:
-        loss.backward()
+        step()
+    return module.last_engine if isinstance(module, RecurrentBase) else "torch"
 
 
 def _sync(device: str) -> None:
@@ -146,13 +184,16 @@ def measure(
         table = _variants(in_size, hidden, device, dtype)
         names = [n for n in table if variants is None or n in variants]
         x = torch.randn(seq_len, batch, in_size, generator=generator, dtype=dtype).to(device)
+        # A packed batch: lengths spread from T/2 to T.
+        lengths = torch.randint(max(1, seq_len // 2), seq_len + 1, (batch,), generator=generator)
+        lengths[0] = seq_len
         times: dict[str, list[float]] = {n: [] for n in names}
+        engines: dict[str, str] = {}
         for repeat in range(repeats + 1):
             for name in names:
-                cell, module, record = table[name]
                 _sync(device)
                 start = time.perf_counter()
-                _train_step(module, x, record)
+                engines[name] = _train_step(table[name], x, lengths)
                 _sync(device)
                 if repeat:  # the first round is a warm-up
                     times[name].append(time.perf_counter() - start)
@@ -160,10 +201,10 @@ def measure(
                 progress(f"B={batch} H={hidden} T={seq_len}: round {repeat}/{repeats}")
         medians = {n: statistics.median(v) for n, v in times.items()}
         for name in names:
-            cell = table[name][0]
+            cell = table[name].cell
             seconds = medians[name]
             gflops = flops_per_step(cell, batch, hidden, seq_len, in_size) / seconds / 1e9
-            result.timings.append(Timing(name, cell, batch, hidden, seq_len, seconds, gflops))
+            result.timings.append(Timing(name, cell, batch, hidden, seq_len, seconds, gflops, engines[name]))
         for variant, baseline in COMPARISONS:
             if variant in medians and baseline in medians:
                 ratio = medians[baseline] / medians[variant]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from bptt.checks import positive_int
 from bptt.modules import require_recurrent
 from bptt.modules.base import RecurrentBase
 from bptt.tasks import Batch, Task
@@ -35,8 +36,7 @@ def recurrent_of(model: nn.Module) -> RecurrentBase:
 
 def fixed_batch(task: Task, examples: int = DEFAULT_EXAMPLES) -> Batch:
     """The first ``examples`` examples of the task's fixed test set: the same on every call."""
-    if isinstance(examples, bool) or not isinstance(examples, int) or examples <= 0:
-        raise ValueError(f"examples must be a positive int, got {examples!r}")
+    examples = positive_int("examples", examples)
     test = task.eval_set("test")
     return test.subset(torch.arange(min(examples, test.size)))
 

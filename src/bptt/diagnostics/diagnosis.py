@@ -25,7 +25,6 @@ from torch import nn
 
 from bptt.diagnostics.common import (
     DEFAULT_EXAMPLES,
-    Objective,
     cast_batch,
     fixed_batch,
     measuring_copy,
@@ -39,8 +38,8 @@ from bptt.diagnostics.profile import (
     DEFAULT_EPSILON,
     GradientProfile,
     LayerGradients,
-    gradient_profile,
     memory_horizon,
+    profile_and_layers,
 )
 from bptt.diagnostics.updates import UpdateShare, update_share
 from bptt.tasks import Batch, Task
@@ -146,28 +145,6 @@ class Diagnosis:
             "gradient_profile": self.profile.to_dict(), "input_contribution": self.contribution.tolist(),
             "update_terms": self.updates.to_dict(), "jacobian": self.chain.to_dict(), "layers": self.layers.to_dict(),
         }
-
-
-def profile_and_layers(model: nn.Module, objective: Objective) -> tuple[GradientProfile, LayerGradients]:
-    """The gradient profile and the per-layer gradient norms, both from one backward of ``objective``.
-
-    The same quantities as ``gradient_profile`` and ``layer_gradients``, which
-    run a backward each. Gradients already in ``model`` are cleared first, so
-    the norms are of this objective alone; they stay in ``model`` afterwards.
-    """
-    recurrent = recurrent_of(model)
-    model.zero_grad(set_to_none=True)
-    profile = gradient_profile(model, objective)
-
-    def frobenius(name: str) -> torch.Tensor:
-        """||dL/dW^{(l)}||_F of every layer l (0 for a layer the loss does not reach)."""
-        norms = []
-        for layer in range(recurrent.num_layers):
-            grad = getattr(recurrent, f"{name}_l{layer}").grad
-            norms.append(0.0 if grad is None else float(torch.linalg.matrix_norm(grad.detach().double())))
-        return torch.tensor(norms, dtype=torch.float64)
-
-    return profile, LayerGradients(frobenius("weight_ih"), frobenius("weight_hh"), profile.hidden.mean(dim=1))
 
 
 def _token_encoder(model: nn.Module, task: Task) -> nn.Module | None:

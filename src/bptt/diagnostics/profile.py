@@ -114,21 +114,28 @@ class LayerGradients:
                 "hidden": self.hidden.tolist()}
 
 
-def layer_gradients(model: nn.Module, objective: Objective) -> LayerGradients:
-    """One backward of ``objective``; the gradient each layer of the recurrent stack receives.
+def profile_and_layers(model: nn.Module, objective: Objective) -> tuple[GradientProfile, LayerGradients]:
+    """One backward of ``objective``: the gradient profile, and the gradient each layer of the
+    recurrent stack receives (the forward direction's weights).
 
     Gradients already in ``model`` are cleared first, so the norms are of this
-    objective alone.
+    objective alone; they stay in ``model`` afterwards.
     """
     recurrent = recurrent_of(model)
     model.zero_grad(set_to_none=True)
     profile = gradient_profile(model, objective)
 
     def frobenius(name: str) -> torch.Tensor:
+        """||dL/dW^{(l)}||_F of every layer l (0 for a layer the loss does not reach)."""
         norms = []
         for layer in range(recurrent.num_layers):
             grad = getattr(recurrent, f"{name}_l{layer}").grad
             norms.append(0.0 if grad is None else float(torch.linalg.matrix_norm(grad.detach().double())))
         return torch.tensor(norms, dtype=torch.float64)
 
-    return LayerGradients(frobenius("weight_ih"), frobenius("weight_hh"), profile.hidden.mean(dim=1))
+    return profile, LayerGradients(frobenius("weight_ih"), frobenius("weight_hh"), profile.hidden.mean(dim=1))
+
+
+def layer_gradients(model: nn.Module, objective: Objective) -> LayerGradients:
+    """The per-layer half of ``profile_and_layers``."""
+    return profile_and_layers(model, objective)[1]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from bptt.checks import positive_int
 from bptt.diagnostics.common import Objective, recurrent_of
 from bptt.modules import watch_steps
 
@@ -140,8 +141,7 @@ class UpdateShare:
             raise ValueError(f"end must be 'first' or 'last', got {end!r}")
         if weight not in ("weight_hh", "weight_ih"):
             raise ValueError(f"weight must be 'weight_hh' or 'weight_ih', got {weight!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        steps = positive_int("steps", steps)
         row = getattr(self, weight)[layer]
         total = float(row.sum())
         part = row[:steps] if end == "first" else row[-steps:]

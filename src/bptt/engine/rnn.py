@@ -25,7 +25,6 @@ reference loop.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from bptt.engine import reference
 from bptt.engine.activations import ACTIVATIONS, Activation, Slope

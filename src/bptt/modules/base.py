@@ -1,5 +1,5 @@
-"""What the drop-in recurrent layers share: parameters, the checks torch.nn makes, initial states,
-the stack of layers and directions over time, packed sequences, truncation, and the call into an engine.
+"""What the drop-in recurrent layers share: parameters, the checks torch.nn makes, initial states
+and the forward: input, packed sequences and states in, outputs out.
 
 Same constructor arguments, shapes, state-dict names (``weight_ih_l{k}``,
 ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``*_reverse`` for the
@@ -10,19 +10,7 @@ and gradients. The layers are ``torch.nn.RNNBase`` instances and keep its API
 ``check_forward_args``) and its error contract. On top: ``init``, ``init_scale``,
 ``t_max``, ``residual``, ``engine`` and ``truncate``; the cells add their own.
 
-Engines (``bptt.engine``): "auto" (the default), "fast" (hand-written BPTT),
-"reference" (the plain autograd loop), "probe" (the vendor's kernel with a
-per-step gradient probe) and "vendor" (torch.nn's own kernel for the whole
-stack). ``engine_for`` says which one a forward runs: "auto" takes the vendor's
-kernel where it is the fastest and no per-step record is open (on a GPU, every
-cell it has; on a CPU, the LSTM, where torch.nn's loop beats ours), the probe
-for a record that needs only dL/dh_t on a GPU, and "fast" otherwise. While a
-step watch is open on a layer (``bptt.modules.watch_steps``), or under a
-``torch.func`` transform, it runs on the reference loop.
-
-Inside, tensors are time-major: (T, B, features). A packed batch is run in
-pieces of constant batch size, longest sequences first, so each sequence stops
-at its own last step (and the reverse direction starts there).
+How a forward runs over time, and on which engine, is ``bptt.modules.timeloop``.
 """
 from __future__ import annotations
 
@@ -34,19 +22,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from bptt.checks import positive_int
-from bptt.engine import DEFAULT_ENGINE, ENGINE_NAMES, ENGINES, Engine
-from bptt.engine.recording import RECORD_ATTRIBUTE, LayerRecorders, StepRecorder, TermRecorder
-from bptt.engine.vendor import VENDOR_ACTIVATIONS, run_stack
-from bptt.engine.reference import StepWatch
+from bptt.checks import is_int, positive_int
+from bptt.engine import DEFAULT_ENGINE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
+from bptt.modules.timeloop import VENDOR_MODES, State, TimeLoop
 
-#: The attribute of a layer holding its open step watch (see ``bptt.modules.watch_steps``).
-WATCH_ATTRIBUTE = "_step_watch"
-#: The modes torch.nn's own kernels run (cuDNN, oneDNN, native).
-VENDOR_MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
-
-State = Any  # a (B, H) tensor, or (h, c) for an LSTM
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -54,41 +34,7 @@ def _check_bool(name: str, value: Any) -> None:
         raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
 
 
-def _under_functorch(*tensors: torch.Tensor | None) -> bool:
-    """Whether any tensor is wrapped by a torch.func transform (grad, vmap, ...)."""
-    return any(t is not None and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
-
-
-def reverse_steps(x: torch.Tensor, lengths: list[int] | None) -> torch.Tensor:
-    """x (T, B, ...) with each sequence's real steps in reverse order (padding stays after the end)."""
-    if lengths is None:
-        return x.flip(0)
-    T = x.shape[0]
-    steps = torch.arange(T, device=x.device).unsqueeze(1)  # (T, 1)
-    ends = torch.tensor(lengths, device=x.device).unsqueeze(0) - 1  # (1, B)
-    index = torch.where(steps <= ends, ends - steps, steps)  # (T, B)
-    return x.gather(0, index.view(T, -1, *([1] * (x.dim() - 2))).expand_as(x))
-
-
-def pieces(seq_len: int, lengths: list[int] | None, batch: int, truncate: int | None) -> list[tuple[int, int, int, bool]]:
-    """(start, end, rows, cut) pieces covering 0..seq_len-1: each runs the first ``rows`` sequences
-    (the ones still running; lengths sorted longest first), and ``cut`` detaches the state before it
-    (a truncated-BPTT boundary)."""
-    edges = {0, seq_len}
-    if truncate is not None:
-        edges.update(range(truncate, seq_len, truncate))
-    if lengths is not None:
-        edges.update(n for n in lengths if 0 < n < seq_len)
-    edges = sorted(edges)
-    result = []
-    for start, end in zip(edges, edges[1:]):
-        rows = batch if lengths is None else sum(1 for n in lengths if n > start)
-        cut = truncate is not None and start > 0 and start % truncate == 0
-        result.append((start, end, rows, cut))
-    return result
-
-
-class RecurrentBase(nn.RNNBase):
+class RecurrentBase(TimeLoop, nn.RNNBase):
     """The shared machinery of ``bptt.RNN``, ``bptt.LSTM`` and ``bptt.GRU`` (see the module docstring)."""
 
     GATES = 1
@@ -129,7 +75,7 @@ class RecurrentBase(nn.RNNBase):
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
                           stacklevel=3)
-        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+        if not is_int(proj_size) or proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
             raise ValueError("proj_size has to be smaller than hidden_size")
@@ -290,21 +236,6 @@ class RecurrentBase(nn.RNNBase):
             raise RuntimeError(f"For {kind} input, hx should also be {want}-D but got {hx.dim()}-D tensor")
         return hx if batched else hx.unsqueeze(1)
 
-    @staticmethod
-    def _detach(state: State) -> State:
-        return state.detach() if isinstance(state, torch.Tensor) else tuple(s.detach() for s in state)
-
-    @staticmethod
-    def _rows(state: State, rows: int) -> State:
-        return state[:rows] if isinstance(state, torch.Tensor) else tuple(s[:rows] for s in state)
-
-    @staticmethod
-    def _merge_rows(new: State, old: State, rows: int) -> State:
-        """The state with its first ``rows`` sequences advanced (``new``) and the rest as they were."""
-        if isinstance(new, torch.Tensor):
-            return new if rows == old.shape[0] else torch.cat([new, old[rows:]])
-        return tuple(RecurrentBase._merge_rows(n, o, rows) for n, o in zip(new, old))
-
     def _unbatch_state(self, state: State) -> State:
         return state.squeeze(1)
 
@@ -354,118 +285,6 @@ class RecurrentBase(nn.RNNBase):
         if not batched:
             return output.squeeze(0 if self.batch_first else 1), self._unbatch_state(h_n)
         return output, h_n
-
-    # -- which engine ----------------------------------------------------------------------
-    def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
-        """The engine a forward on ``input`` runs now: "vendor", "probe", "fast" or "reference".
-
-        ``recording``: whether a per-step record is wanted (default: whether one is open on this
-        layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it
-        depends on the layer's settings, the input's device and what is open, nothing else.
-        """
-        if getattr(self, WATCH_ATTRIBUTE, None) is not None:
-            return "reference"
-        if _under_functorch(input, *self._flat_weights):
-            return "reference"  # the hand-written loops write into buffers, which transforms cannot follow
-        if self.engine != "auto":
-            return self.engine
-        record = getattr(self, RECORD_ATTRIBUTE, None)
-        recording = record is not None if recording is None else recording
-        device = (input if input is not None else self._flat_weights[0]).device
-        if recording:
-            probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
-            only_hidden = record is None or not (record.updates or (record.cells and self.MODE == "LSTM"))
-            return "probe" if device.type == "cuda" and probe and only_hidden else "fast"
-        whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None
-        if whole_stack and (device.type == "cuda" or self.MODE == "LSTM"):
-            return "vendor"
-        return "fast"
-
-    def _run_vendor(self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
-        """torch.nn's kernel over the whole stack (time-major ``x``, or packed data with ``batch_sizes``)."""
-        return run_stack(self.mode, x, state, self._flat_weights, self.bias, self.num_layers, self.dropout,
-                         self.training, self.bidirectional, batch_sizes)
-
-    def _run_stack(self, x: torch.Tensor, lengths: list[int] | None, state: State,
-                   engine: str = "fast") -> tuple[torch.Tensor, State]:
-        """Every layer and direction over the (T, B, I) input; returns the top output and the stacked final states."""
-        finals = []
-        for layer in range(self.num_layers):
-            layer_input = x
-            outputs = []
-            for direction in range(self.num_directions):
-                index = layer * self.num_directions + direction
-                output, final = self._run_direction(layer, direction, layer_input, lengths,
-                                                    self._state_at(state, index), engine)
-                outputs.append(output)
-                finals.append(final)
-            x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
-            if self.residual:
-                skip = getattr(self, f"residual_weight_l{layer}", None)
-                x = x + (layer_input if skip is None else nn.functional.linear(layer_input, skip))
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = nn.functional.dropout(x, self.dropout, training=True)
-        return x, self._stack_states(finals)
-
-    def _run_direction(self, layer: int, direction: int, x: torch.Tensor, lengths: list[int] | None,
-                       state: State, engine: str) -> tuple[torch.Tensor, State]:
-        """One layer in one direction, piece by piece (see ``pieces``); padded steps come out as zeros."""
-        if direction == 1:
-            x = reverse_steps(x, lengths)
-        seq_len, batch = x.shape[0], x.shape[1]
-        parts = pieces(seq_len, lengths, batch, self.truncate)
-        lengths_tensor = None if lengths is None else torch.tensor(lengths, device=x.device)
-        outputs = []
-        for start, end, rows, cut in parts:
-            if cut:
-                state = self._detach(state)
-            output, advanced = self._call_engine(engine, layer, direction, x[start:end, :rows], self._rows(state, rows),
-                                                 start, seq_len, batch, lengths_tensor)
-            state = self._merge_rows(advanced, state, rows)
-            if rows < batch:
-                output = nn.functional.pad(output, (0, 0, 0, batch - rows))
-            outputs.append(output)
-        output = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-        if direction == 1:
-            output = reverse_steps(output, lengths)
-        return output, state
-
-    #: The engine the latest forward ran (see ``engine_for``), or None before the first.
-    last_engine: str | None = None
-
-    #: Pass per-step recorders to the engine. The fast engine fills them in its backward
-    #: loop at no cost when no record is active; the reference engine hooks every h_t
-    #: (about 15 microseconds a step). False times the bare reference loop.
-    record_steps = True
-
-    def _recorders(self, layer: int, direction: int, offset: int, seq_len: int, batch: int,
-                   lengths: torch.Tensor | None) -> LayerRecorders | None:
-        """Where this call's backward reports dL/dh_t (and dL/dc_t) for ``bptt.record_gradients``."""
-        if not (self.record_steps and torch.is_grad_enabled()):
-            return None
-
-        def recorder(field: str) -> StepRecorder:
-            return StepRecorder(self, layer, offset, seq_len, field, direction=direction, batch=batch, lengths=lengths)
-
-        terms = TermRecorder(self, layer, offset, seq_len) if direction == 0 else None
-        return LayerRecorders(recorder("hidden"), recorder("cell") if self.MODE == "LSTM" else None, terms)
-
-    def _call_engine(self, engine: str, layer: int, direction: int, x: torch.Tensor, state: State, offset: int,
-                     seq_len: int, batch: int, lengths: torch.Tensor | None) -> tuple[torch.Tensor, State]:
-        """Run one layer and direction on steps offset .. offset + len(x) - 1 of ``seq_len``."""
-        record = self._recorders(layer, direction, offset, seq_len, batch, lengths)
-        watch_for = getattr(self, WATCH_ATTRIBUTE, None)
-        watch = None if watch_for is None else watch_for(layer, direction, offset)
-        if watch is not None:
-            return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record, watch=watch)
-        if engine == "reference" or _under_functorch(x, *(state if isinstance(state, tuple) else (state,))):
-            return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record)
-        return self._engine_call(ENGINES.get(engine), layer, direction, x, state, record)
-
-    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: State,
-                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, State]:
-        """The cell family's call into ``engine`` (``watch``: the reference engine only)."""
-        raise NotImplementedError
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

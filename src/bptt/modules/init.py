@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from bptt.checks import is_int
 from bptt.registry import Registry
 
 #: (weight, kind) -> None, in place; kind is "ih" or "hh"; ``scale`` is a gain.
@@ -69,7 +70,7 @@ def chrono_bias(hidden_size: int, t_max: int, gen: torch.Generator | None) -> to
     constant of about exp(b) steps, so these biases spread the units' memory
     over time scales from 1 to ``t_max`` steps, the longest dependency expected.
     """
-    if isinstance(t_max, bool) or not isinstance(t_max, int) or t_max < 2:
+    if not is_int(t_max) or t_max < 2:
         raise ValueError(f"t_max must be an int >= 2 for init 'chrono', got {t_max!r}")
     return torch.empty(hidden_size).uniform_(1.0, float(t_max - 1), generator=gen).log_()
 

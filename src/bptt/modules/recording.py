@@ -16,7 +16,8 @@ from torch import nn
 
 from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord
 from bptt.engine.reference import StepWatch
-from bptt.modules.base import WATCH_ATTRIBUTE, RecurrentBase
+from bptt.modules.base import RecurrentBase
+from bptt.modules.timeloop import WATCH_ATTRIBUTE
 
 
 def find_recurrent(model: nn.Module) -> RecurrentBase | None:

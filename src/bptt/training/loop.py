@@ -22,7 +22,6 @@ import torch
 
 from bptt.build import make_model, make_task
 from bptt.config import RunConfig
-from bptt.engine import record_gradients
 from bptt.models import SequenceModel
 from bptt.modules import record_gradients
 from bptt.provenance import provenance

@@ -11,7 +11,7 @@ import yaml
 from bptt.cli.main import main
 from bptt.sweeps import SweepSpecError, expand_spec, load_spec
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "src" / "bptt" / "experiments"
 BASE = {"task": "adding", "seq_len": 8, "hidden_size": 8, "batch_size": 8, "steps": 4, "eval_size": 16,
         "progress": False}
 

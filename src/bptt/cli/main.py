@@ -10,7 +10,7 @@ import sys
 import click
 
 from bptt import __version__
-from bptt.cli import bench, demo, diagnose, export, report, runs, sweep, train
+from bptt.cli import bench, demo, diagnose, export, report, reproduce, runs, sweep, train
 from bptt.config import ConfigError
 from bptt.registry import UnknownNameError
 from bptt.tasks import TaskError
@@ -25,7 +25,7 @@ def cli() -> None:
     """Train recurrent networks by backpropagation through time, and see, measure and fix the vanishing gradient."""
 
 
-for module in (train, runs, demo, diagnose, sweep, report, export, bench):
+for module in (train, runs, demo, diagnose, sweep, reproduce, report, export, bench):
     cli.add_command(module.command)
 
 

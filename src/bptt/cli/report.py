@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from bptt.cli.output import console
+from bptt.report.results import markdown_table, read_csv
 from bptt.report.sweep import build_report
 from bptt.store import Database
 
@@ -15,12 +16,20 @@ from bptt.store import Database
 @click.option("--sweep", default=None, help="Only the runs of this sweep (default: every run).")
 @click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="The HTML file to write.")
-def command(db_path: str, sweep: str | None, output: str) -> None:
+@click.option("--markdown", "markdown_csv", default=None, metavar="RUNS.csv", type=click.Path(dir_okay=False),
+              help="Instead: print the markdown table of a results CSV (ours beside the published rows).")
+def command(db_path: str, sweep: str | None, output: str, markdown_csv: str | None) -> None:
     """Write a report: metric against length per remedy, success rate across seeds, convergence,
     gradient profiles, and our numbers beside the published ones, e.g.
 
     bptt report --db sweeps.db --sweep remedies -o remedies.html
+    bptt report --markdown results/canonical-quick/runs.csv
     """
+    if markdown_csv is not None:
+        if not Path(markdown_csv).is_file():
+            raise click.UsageError(f"--markdown: no results CSV at {markdown_csv}")
+        click.echo(markdown_table(read_csv(markdown_csv)), nl=False)
+        return
     if not Path(db_path).is_file():
         raise click.UsageError(f"--db: no database at {db_path}")
     if sweep is not None:

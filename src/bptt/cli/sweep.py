@@ -7,6 +7,7 @@ import click
 import yaml
 from rich.table import Table
 
+from bptt import experiments
 from bptt.cli.output import console
 from bptt.store import Database, controlled_length
 from bptt.sweeps import SweepLockedError, SweepSpecError, checkpoint_root_for, decide, load_spec, run_sweep
@@ -20,7 +21,7 @@ def _values(text: str) -> list[Any]:
         raise click.BadParameter(f"malformed value in {text!r}", param_hint="--filter") from None
 
 
-def _filters(items: tuple[str, ...]) -> dict[str, list[Any]]:
+def filters_option(items: tuple[str, ...]) -> dict[str, list[Any]]:
     filters = {}
     for item in items:
         key, sep, values = item.partition("=")
@@ -30,7 +31,7 @@ def _filters(items: tuple[str, ...]) -> dict[str, list[Any]]:
     return filters
 
 
-def _seeds(text: str | None) -> list[int] | None:
+def seeds_option(text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
@@ -43,7 +44,7 @@ def _seeds(text: str | None) -> list[int] | None:
 
 
 @click.command("sweep")
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, help="Results database (SQLite), written by this process only.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Runs at once. Default: local, one per CPU; ray, one per CPU of the cluster.")
@@ -68,7 +69,9 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
             filter_items: tuple[str, ...], name: str | None, retry_failed: bool, dry_run: bool) -> None:
     """Run every run of a sweep SPEC that is not done yet, e.g.
 
-    bptt sweep experiments/remedies.yaml --workers 2 --db sweeps.db
+    bptt sweep remedies --workers 2 --db sweeps.db
+
+    SPEC is a YAML file, or the name of a shipped spec (canonical, canonical-quick, remedies, vanishing).
 
     A finished run (same settings, at least as many steps) is skipped; an
     interrupted one resumes from its checkpoint. Stop it at any time and run
@@ -77,7 +80,7 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
     overrides = dict(parse_assignment(item) for item in assignments)
-    spec = load_spec(spec_path, overrides=overrides, seeds=_seeds(seeds), filters=_filters(filter_items), name=name)
+    spec = load_spec(experiments.spec_path(spec_path), overrides=overrides, seeds=seeds_option(seeds), filters=filters_option(filter_items), name=name)
     out = console()
     if dry_run:
         with Database(db_path) as db:

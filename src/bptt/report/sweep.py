@@ -50,8 +50,12 @@ class RunPoint:
 
 
 def run_point(row: RunRow) -> RunPoint:
+    """The run as the report groups it: its label, with the task's variant when not the default
+    (adding's "tcn" markers anywhere against one per half are different tasks)."""
     name, length = row.length
-    return RunPoint(row, row.label, length, name)
+    variant = row.config.get("task_variant")
+    label = row.label if variant in (None, "default") else f"{row.label} [{variant}]"
+    return RunPoint(row, label, length, name)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -178,6 +182,21 @@ def success_table(task: str, points: list[RunPoint]) -> Table:
                  f"{task}: runs that solved the task / runs finished (diverged count as not solved)")
 
 
+def target_table(task: str, points: list[RunPoint]) -> Table | None:
+    """For runs with a target metric: the step each seed first reached it ("-": never), per remedy and length."""
+    aimed = [p for p in points if p.row.config.get("target_metric") is not None]
+    if not aimed:
+        return None
+    rows = []
+    for (label, length), group in _by(aimed, "label", "length").items():
+        group = sorted(group, key=lambda p: p.seed)
+        steps = ", ".join(f"seed {p.seed}: {'-' if p.final.target_step is None else p.final.target_step}"
+                          for p in group)
+        rows.append([label, length, group[0].row.config["target_metric"], steps])
+    return Table(["remedy", points[0].length_name, "target", "steps to target"], rows,
+                 f"{task}: the step whose validation metric first reached the target, per seed")
+
+
 def published_table(points: list[RunPoint]) -> Table:
     rows = []
     for result in PUBLISHED:
@@ -215,6 +234,9 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
         for task, group in sorted(tasks.items()):
             metric.add(metric_figure(task, group))
             success.add(success_table(task, group))
+            targets = target_table(task, group)
+            if targets is not None:
+                success.add(targets)
             convergence.add(convergence_figure(task, group, db))
             figure = profile_figure(task, group, db)
             profiles.add(figure if figure is not None else

@@ -1,0 +1,197 @@
+"""A table of results as shipped data: one CSV row per run, and the markdown table the README holds.
+
+``result_rows(db, spec)`` reads every run of a sweep with the name its spec gave it
+("GRU", "LSTM chrono", ...) and what it ended with; ``write_csv`` and ``read_csv``
+keep them in a file; ``markdown_table(rows)`` groups them by task, length and
+model, ours beside the published row and the memoryless baseline;
+``update_readme`` puts that table between ``<!-- bptt:results NAME -->`` and
+``<!-- /bptt:results -->``. The table is always generated from the CSV, never
+typed.
+
+The number shown per task is the published rows' quantity: test MSE for adding,
+test cross-entropy (mean over every step) for copy, test accuracy (%) for the
+classification tasks.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from bptt.report.published import MODELS, PUBLISHED, PublishedResult
+from bptt.store import Database, RunSummary
+from bptt.sweeps import SweepSpec
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One run of a results table."""
+
+    task: str
+    variant: str
+    seq_len: int | None
+    model: str
+    seed: int
+    cell: str
+    activation: str
+    init: str
+    hidden_size: int
+    status: str
+    steps: int
+    target_metric: float | None
+    target_step: int | None
+    metric: str
+    test_metric: float | None
+    test_loss: float | None
+    baseline: float | None
+    chance_metric: float | None
+    train_seconds: float
+    device: str
+    version: str
+    commit: str
+
+
+COLUMNS = tuple(f.name for f in fields(ResultRow))
+_INTS = {"seq_len", "seed", "hidden_size", "steps", "target_step"}
+_FLOATS = {"target_metric", "test_metric", "test_loss", "baseline", "chance_metric", "train_seconds"}
+
+
+def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
+    """Every run of ``spec`` that ``db`` holds (its latest row), in the spec's order."""
+    rows = []
+    for run in spec.runs:
+        found = db.runs(sweep=spec.name, identity=run.identity)
+        if not found:
+            continue
+        row, config = found[-1], run.config
+        final = row.final or RunSummary()
+        rows.append(ResultRow(
+            task=config.task, variant=config.task_variant or "default", seq_len=final.seq_len or config.seq_len,
+            model=run.variant or row.label, seed=config.seed, cell=config.cell, activation=config.activation,
+            init=config.init, hidden_size=config.hidden_size, status=row.status, steps=row.steps_done,
+            target_metric=config.target_metric, target_step=final.target_step, metric=final.metric or "",
+            test_metric=final.test_metric, test_loss=final.test_loss, baseline=final.baseline,
+            chance_metric=final.chance_metric, train_seconds=round(row.train_seconds, 1),
+            device=final.device or config.device, version=final.version or "", commit=final.commit or ""))
+    return rows
+
+
+def write_csv(rows: Iterable[ResultRow], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+    return path
+
+
+def _parse(name: str, text: str) -> Any:
+    if text == "":
+        return None
+    if name in _INTS:
+        return int(text)
+    if name in _FLOATS:
+        return float(text)
+    return text
+
+
+def read_csv(path: str | Path) -> list[ResultRow]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [ResultRow(**{k: _parse(k, v) for k, v in record.items()}) for record in csv.DictReader(handle)]
+
+
+# -- the markdown table ---------------------------------------------------------------------------
+#: Where a published row of another task stands in for ours (same kind of data, another size).
+STAND_INS = {"pdigits": ("pmnist", "permuted MNIST, 784 steps")}
+
+
+def headline(row: ResultRow) -> float | None:
+    """The number a row is judged by (see the module docstring), accuracy in percent."""
+    if row.task in ("adding", "copy"):
+        return row.test_loss if row.task == "copy" else row.test_metric
+    return None if row.test_metric is None else 100.0 * row.test_metric
+
+
+def _quantity(task: str) -> str:
+    return {"adding": "test MSE", "copy": "test CE"}.get(task, "test accuracy %")
+
+
+def _number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.3g}"
+
+
+def _published(row: ResultRow) -> tuple[PublishedResult, str] | None:
+    task, note = row.task, ""
+    if task in STAND_INS:
+        task, note = STAND_INS[task]
+    config = {"cell": row.cell, "activation": row.activation, "init": row.init}
+    for result in PUBLISHED:
+        matches = MODELS.get(result.model)
+        if result.task == task and matches is not None and matches(config) \
+                and (result.seq_len is None or result.seq_len == row.seq_len):
+            variant_note = "markers anywhere" if task == "adding" else ""
+            return result, "; ".join(n for n in (note, variant_note) if n)
+    return None
+
+
+def markdown_table(rows: Sequence[ResultRow]) -> str:
+    """One line per (task, variant, length, model), in the order the rows first appear."""
+    groups: dict[tuple[Any, ...], list[ResultRow]] = {}
+    for row in rows:
+        groups.setdefault((row.task, row.variant, row.seq_len, row.model), []).append(row)
+    lines = ["| task | T | model | quantity | ours: mean (per seed) | steps to target (per seed) | published | "
+             "memoryless baseline |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (task, variant, seq_len, model), group in groups.items():
+        group = sorted(group, key=lambda r: r.seed)
+        values = [headline(r) for r in group]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        mean = statistics.fmean(finite) if finite else None
+        ours = f"{_number(mean)} ({', '.join(_number(v) for v in values)})"
+        targets = "n/a" if all(r.target_metric is None for r in group) else ", ".join(
+            "-" if r.target_step is None else str(r.target_step) for r in group)
+        if any(r.status != "finished" for r in group):
+            targets += " (" + ", ".join(sorted({r.status for r in group if r.status != "finished"})) + ")"
+        published = _published(group[0])
+        shown = "-" if published is None else f"{published[0].shown()} ({published[0].source.split(',')[0]}" + (
+            f"; {published[1]}" if published[1] else "") + ")"
+        first = group[0]
+        base = first.baseline if task in ("adding", "copy") else (
+            None if first.chance_metric is None else 100.0 * first.chance_metric)
+        name = task if variant == "default" else f"{task} ({variant})"
+        lines.append(f"| {name} | {seq_len or ''} | {model} | {_quantity(task)} | {ours} | {targets} | {shown} | "
+                     f"{_number(base)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- bptt:results {name} -->", "<!-- /bptt:results -->"
+
+
+def update_readme(readme: str | Path, name: str, table: str) -> bool:
+    """Put ``table`` between the README's markers for ``name``; False when the README has none."""
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    start, end = _markers(name)
+    pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(text):
+        return False
+    path.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text), encoding="utf-8")
+    return True
+
+
+def readme_table(readme: str | Path, name: str) -> str | None:
+    """The table the README holds between the markers for ``name``, or None."""
+    text = Path(readme).read_text(encoding="utf-8")
+    start, end = _markers(name)
+    match = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), text, re.DOTALL)
+    return None if match is None else match.group(1)

@@ -152,10 +152,106 @@ def test_diagnose_module_feeds_token_tasks_one_hot():
 
 
 @pytest.mark.parametrize("args", [["--batch-first"], ["--db", "x.db", "--run", "1", "--train"],
-                                  ["--module", "m.py:f", "--lag", "5"],
-                                  ["--module", "m.py:f", "--lag", "50"], ["--module", "m.py:f", "--epsilon", "0.001"]])
+                                  ["--module", "m.py:f", "--train"], ["--data", "b.pt"],
+                                  ["--module", "m.py:f", "--loss", "ce"],
+                                  ["--module", "m.py:f", "--data", "b.pt", "--task", "adding"]])
 def test_options_that_do_not_apply_are_usage_errors(args, capsys):
     from bptt.cli.main import main
 
     assert main(["diagnose", *args]) == 2
     assert capsys.readouterr().err.startswith("bptt: error: ")
+
+
+TOKEN_MODULE = '''
+import torch
+from torch import nn
+
+
+class Tagger(nn.Module):
+    """A user's own model: embedding, torch.nn.LSTM, linear head on the last step."""
+
+    def __init__(self, vocabulary=160, classes=2):
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary, 6)
+        self.lstm = nn.LSTM(6, 8, batch_first=True)
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, tokens):  # (B, T) ids
+        out, _ = self.lstm(self.embed(tokens))
+        return self.head(out[:, -1])
+
+
+class EverySteps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(2, 8)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0])  # (T, B, 1): the whole sequence
+
+
+def build():
+    torch.manual_seed(0)
+    return Tagger()
+
+
+def build_sequence():
+    return EverySteps()
+
+
+def build_two_inputs():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.LSTM(2, 4))
+'''
+
+
+def _module_file(tmp_path):
+    path = tmp_path / "user_model.py"
+    path.write_text(TOKEN_MODULE)
+    return path
+
+
+def test_diagnose_a_users_token_model_measures_everything(tmp_path, capsys):
+    path = _module_file(tmp_path)
+    code = main(["diagnose", "--module", f"{path}:build", "--task", "sentiment", "--delay", "10", "--input", "tokens",
+                 "--batch-first", "--examples", "8", "--json", "--out", str(tmp_path / "fig")])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "module" and report["cell"] == "lstm"
+    assert len(report["gradient_profile"]["hidden"][0]) == report["seq_len"] == 15  # subject 3 + negation + word + 10
+    assert report["memory_horizon"] and report["jacobian"]["product_norm"]
+    assert {"profile.png", "updates.png", "jacobian.png", "contribution.png"} <= {p.name for p in (tmp_path / "fig").iterdir()}
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npz"])
+def test_diagnose_a_users_model_on_the_users_own_data(tmp_path, capsys, suffix):
+    path = _module_file(tmp_path)
+    gen = torch.Generator().manual_seed(0)
+    inputs, targets = torch.randint(0, 160, (6, 12), generator=gen), torch.randint(0, 2, (6,), generator=gen)
+    data = tmp_path / f"batch{suffix}"
+    if suffix == ".pt":
+        torch.save({"inputs": inputs, "targets": targets}, data)
+    else:
+        import numpy as np
+
+        np.savez(data, inputs=inputs.numpy(), targets=targets.numpy())
+    assert main(["diagnose", "--module", f"{path}:build", "--data", str(data), "--batch-first", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["data"] == str(data) and report["seq_len"] == 12 and "verdict" in report
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--module", "{path}:build_sequence", "--task", "adding", "--seq-len", "10"],
+     "the module's output has shape (10, 16, 1) but the targets have shape (16, 1)"),
+    (["--module", "{path}:build", "--task", "adding", "--seq-len", "10"],
+     "the module cannot take inputs of shape (10, 16, 2)"),
+    (["--module", "{path}:build_two_inputs", "--task", "sentiment"],
+     "the module cannot take inputs of shape (5, 16, 155)"),
+])
+def test_a_module_and_data_that_do_not_fit_are_one_line_naming_both_shapes(tmp_path, capsys, args, message):
+    path = _module_file(tmp_path)
+    code = main(["diagnose", *[a.format(path=path) for a in args], "--examples", "16"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("bptt: error: ") and err.count("\n") == 1
+    assert message in err

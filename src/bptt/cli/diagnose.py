@@ -3,7 +3,8 @@
     bptt diagnose --db bptt.db --run 3 --out diag/          # a trained run, from its checkpoint
     bptt diagnose --task sentiment --delay 50 --activation sigmoid --out diag/   # a config, at initialisation
     bptt diagnose --config run.yaml --train                 # train the config first, then measure
-    bptt diagnose --module my_model.py:build --task adding --seq-len 100     # any torch.nn.Module
+    bptt diagnose --module my_model.py:build --task adding --seq-len 100     # your own module, a task's batch
+    bptt diagnose --module my_model.py:build --data batch.pt --loss ce       # your own module and data
 
 Prints the verdict; ``--json`` prints every measured value instead. Figures go
 to ``--out`` as PNG and SVG.
@@ -27,11 +28,13 @@ from bptt.diagnostics import (
     DEFAULT_EXAMPLES,
     DEFAULT_LAG,
     DEFAULT_RECENT,
+    Diagnosis,
     diagnose,
     diagnose_module,
     figures,
     training_history,
 )
+from bptt.diagnostics.module import DataError, ShapeError, load_batch
 from bptt.loading import SourceError, model_from_run, module_from_factory
 from bptt.report.html import save_figure
 from bptt.store import Database
@@ -46,6 +49,12 @@ def _save(pictures: dict[str, Any], out: Path) -> list[Path]:
     return written
 
 
+def _figures(named: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a full diagnosis (besides the input contribution)."""
+    return {"profile": figures.profile_figure(named), "updates": figures.update_figure(named),
+            "jacobian": figures.jacobian_figure(named), "layers": figures.layers_figure(named)}
+
+
 def _given_by_user(*names: str) -> list[str]:
     """Which of these options the user set on the command line (not left at their defaults)."""
     context = click.get_current_context()
@@ -57,9 +66,18 @@ def _given_by_user(*names: str) -> list[str]:
 @click.option("--run", "run_id", type=int, help="Id of a saved run to diagnose (see `bptt runs`).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of run settings.")
 @click.option("--module", "module_spec", metavar="FILE.py:FACTORY",
-              help="Diagnose your own torch.nn.Module: FACTORY() returns a module mapping (T, B, I) to predictions "
-                   "(token tasks are fed one-hot). Input contribution only.")
-@click.option("--batch-first", is_flag=True, help="With --module: the module takes (B, T, I).")
+              help="Diagnose your own torch.nn.Module: FACTORY() returns it. Its torch.nn RNN/LSTM/GRU are "
+                   "converted to bptt's on a copy and everything is measured; other modules get the input "
+                   "contribution. Fed a task's batch (run settings) or your own (--data).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False),
+              help="With --module: your batch, a .pt (dict of tensors) or .npz file holding inputs (T, B, I) "
+                   "floats or (T, B) token ids, targets, and optionally lengths.")
+@click.option("--loss", type=click.Choice(["ce", "mse"]), default=None,
+              help="With --data: cross-entropy or MSE (default: ce for integer targets, mse for floats).")
+@click.option("--input", "input_kind", type=click.Choice(["auto", "tokens", "dense"]), default="auto",
+              show_default=True, help="With --module on a token task: token ids into the module's embedding, "
+                                      "or one-hot vectors (auto: ids when the module holds an nn.Embedding).")
+@click.option("--batch-first", is_flag=True, help="With --module: the module takes (B, T, ...).")
 @click.option("--train", "train_first", is_flag=True, help="With a config: train it first (no database), then measure.")
 @click.option("--examples", default=DEFAULT_EXAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Examples in the fixed batch the quantities are measured on.")
@@ -74,8 +92,9 @@ def _given_by_user(*names: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print every measured value as one JSON object.")
 @run_options
 def command(db_path: str | None, run_id: int | None, config_path: str | None, module_spec: str | None,
-            batch_first: bool, train_first: bool, examples: int, lag: int, epsilon: float, recent: int,
-            out_dir: str | None, as_json: bool, **settings: Any) -> None:
+            data_path: str | None, loss: str | None, input_kind: str, batch_first: bool, train_first: bool,
+            examples: int, lag: int, epsilon: float, recent: int, out_dir: str | None, as_json: bool,
+            **settings: Any) -> None:
     """Measure the gradient profile, memory horizon, input contribution, update share, Jacobian chain and
     per-layer gradients on a fixed batch, and say in words whether the gradient vanishes."""
     overrides = given(settings)
@@ -83,10 +102,16 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
         raise click.UsageError("--run takes no run settings, --config or --module: the run's own config is used")
     if (db_path is None) != (run_id is None):
         raise click.UsageError("--db and --run go together")
-    if module_spec is not None and (train_first or _given_by_user("lag", "epsilon")):
-        raise click.UsageError("--module measures input contribution only: --train, --lag and --epsilon do not apply")
-    if batch_first and module_spec is None:
-        raise click.UsageError("--batch-first applies to --module only")
+    if module_spec is not None and train_first:
+        raise click.UsageError("--train applies to a config: --module diagnoses the module as its factory builds it")
+    module_only = [name for name, given_ in (("--batch-first", batch_first), ("--data", data_path),
+                                             ("--input", _given_by_user("input_kind"))) if given_]
+    if module_only and module_spec is None:
+        raise click.UsageError(f"{module_only[0]} applies to --module only")
+    if loss is not None and data_path is None:
+        raise click.UsageError("--loss applies to --data only (a task brings its own loss)")
+    if data_path is not None and (config_path or overrides or _given_by_user("input_kind")):
+        raise click.UsageError("--data replaces the task: run settings, --config and --input do not apply")
     if train_first and run_id is not None:
         raise click.UsageError("--train applies to a config; a saved run is already trained")
     out = Path(out_dir) if out_dir else None
@@ -94,13 +119,22 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
     pictures: dict[str, Any] = {}
     try:
         if module_spec is not None:
-            config = load_config(config_path, **overrides)
-            task = make_task(config)
             module = module_from_factory(module_spec)
-            result = diagnose_module(module, task, batch_first=batch_first, examples=examples, recent=recent,
-                                     label=module_spec)
-            report = {"source": "module", "task": task.describe(), **result.to_dict()}
-            pictures["contribution"] = figures.contribution_figure({result.label: result})
+            if data_path is not None:
+                data: Any = load_batch(data_path, loss, batch_first)
+                source = {"source": "module", "data": data_path}
+                subject = Path(data_path).name
+            else:
+                data = make_task(load_config(config_path, **overrides))
+                source = {"source": "module", "task": data.describe()}
+                subject = data.name
+            result = diagnose_module(module, data, examples=examples, input_kind=input_kind, batch_first=batch_first,
+                                     lag=lag, epsilon=epsilon, recent=recent, label=module_spec)
+            report = {**source, **result.to_dict()}
+            named = {result.label: result}
+            pictures["contribution"] = figures.contribution_figure(named)
+            if isinstance(result, Diagnosis):
+                pictures.update(_figures(named))
         else:
             history = None
             if run_id is not None:
@@ -122,16 +156,15 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
                 source = {"source": "config", "trained": train_first}
             result = diagnose(model, task, examples=examples, lag=lag, epsilon=epsilon, recent=recent,
                               label=config.label())
+            subject = task.name
             report = {**source, "task": task.describe(), "config": config.model_dump(), **result.to_dict()}
             named = {result.label: result}
-            pictures = {"profile": figures.profile_figure(named), "contribution": figures.contribution_figure(named),
-                        "updates": figures.update_figure(named), "jacobian": figures.jacobian_figure(named),
-                        "layers": figures.layers_figure(named)}
+            pictures = {"contribution": figures.contribution_figure(named), **_figures(named)}
             if history is not None:
                 report["history"] = history.to_dict()
                 if history.steps:
                     pictures["history"] = figures.history_figure(history, config.label())
-    except SourceError as error:
+    except (SourceError, ShapeError, DataError) as error:
         raise click.UsageError(str(error)) from None
     written = _save(pictures, out) if out is not None else []
     if not written:
@@ -142,7 +175,7 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
         click.echo(json.dumps(report, default=float))
         return
     show = console()
-    show.print(f"[bold]{report['label']}[/bold] on {task.name} (T = {result.seq_len})", highlight=False)
+    show.print(f"[bold]{report['label']}[/bold] on {subject} (T = {result.seq_len})", highlight=False)
     show.print(result.verdict(), highlight=False)
     if "history" in report:
         h = report["history"]

@@ -10,17 +10,17 @@ input perturbation. ``Diagnosis.verdict()`` says what they mean, e.g.
     vanishing: dL/dh at lag 50 is 3e-12 of lag 0; memory horizon 9 steps;
     99.7 % of the W_hh update comes from the last 10 steps; ...
 
-``diagnose_module(module, task)`` measures any ``torch.nn.Module`` mapping
-(T, B, I) inputs to predictions: input contribution (and sensitivity) only,
-since its hidden states are out of reach.
+``diagnose_module(module, data)`` measures the user's own module on the user's
+data or a task's batch: everything, when it holds a recurrent layer (torch.nn's
+are converted to bptt's on a copy), else input contribution and sensitivity.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bptt.diagnostics.common import (
@@ -29,7 +29,6 @@ from bptt.diagnostics.common import (
     fixed_batch,
     measuring_copy,
     recurrent_of,
-    task_objective,
 )
 from bptt.diagnostics.impacts import perturbation_sensitivity
 from bptt.diagnostics.inputs import input_contribution, recent_share
@@ -41,7 +40,9 @@ from bptt.diagnostics.profile import (
     memory_horizon,
     profile_and_layers,
 )
+from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
 from bptt.diagnostics.updates import UpdateShare, update_share
+from bptt.modules import convert, find_recurrent
 from bptt.tasks import Batch, Task
 
 DEFAULT_LAG = 50
@@ -174,29 +175,52 @@ def diagnose(
         dtype: the precision to measure in (float64 keeps gradients of 1e-300 measurable).
     """
     measured = measuring_copy(model, dtype)
-    recurrent = recurrent_of(measured)
     batch = fixed_batch(task, examples) if batch is None else batch
     if dtype is not None:
         batch = cast_batch(batch, dtype)
-    objective = task_objective(measured, task, batch)
+    config = getattr(model, "config", None)
+    name = label or (config.label() if config is not None else type(model).__name__)
+    return _measure(measured, batch.inputs, lambda x: measured(x, batch.lengths), lambda p: task.loss(p, batch),
+                    _token_encoder(measured, task), name, lag, epsilon, recent)
+
+
+def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
+             loss_fn: Callable[[torch.Tensor], torch.Tensor], encoder: nn.Module | None, name: str, lag: int,
+             epsilon: float, recent: int, batch_first: bool = False) -> Diagnosis:
+    """Every quantity of a model holding a bptt layer, run as ``forward(inputs)`` and scored by ``loss_fn``."""
+    recurrent = recurrent_of(measured)
+    objective = lambda: loss_fn(forward(inputs))  # noqa: E731
     with torch.no_grad():
         loss = float(objective())
     profile, layers = profile_and_layers(measured, objective)
     measured.zero_grad(set_to_none=True)
     updates = update_share(measured, objective)
-    encoder = _token_encoder(measured, task)
-    forward = lambda x: measured(x, batch.lengths)  # noqa: E731
-    contribution = input_contribution(measured, batch.inputs, lambda p: task.loss(p, batch), at=encoder,
-                                      forward=forward)
+    contribution = input_contribution(measured, inputs, loss_fn, at=encoder, forward=forward, batch_first=batch_first)
     top = recurrent.num_layers - 1
-    inputs = layer_inputs(measured, lambda: forward(batch.inputs))
-    chain = jacobian_chain(recurrent, inputs[top], layer=top)
-    sensitivity = perturbation_sensitivity(measured, batch.inputs, at=encoder, forward=forward)
+    layer_input = layer_inputs(measured, lambda: forward(inputs))[top]
+    chain = jacobian_chain(recurrent, layer_input, layer=top)
+    sensitivity = perturbation_sensitivity(measured, _time_major(inputs, batch_first), at=encoder,
+                                           forward=_time_major_forward(forward, batch_first))
     horizon = [memory_horizon(profile.hidden[layer], epsilon) for layer in range(profile.num_layers)]
-    config = getattr(model, "config", None)
-    name = label or (config.label() if config is not None else type(model).__name__)
     return Diagnosis(name, recurrent.MODE.lower(), loss, profile, horizon, contribution, updates, chain, layers,
                      sensitivity, lag, epsilon, recent)
+
+
+def _time_major(x: torch.Tensor, batch_first: bool) -> torch.Tensor:
+    return x.transpose(0, 1) if batch_first else x
+
+
+def _time_major_forward(forward: Callable[[torch.Tensor], torch.Tensor],
+                        batch_first: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``forward`` taking and giving time-major tensors (per-step outputs turned too)."""
+    if not batch_first:
+        return forward
+
+    def time_major(x: torch.Tensor) -> torch.Tensor:
+        out = forward(x.transpose(0, 1))
+        return out.transpose(0, 1) if out.dim() == 3 else out
+
+    return time_major
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,48 +256,52 @@ class ModuleDiagnosis:
                 "input_contribution": self.contribution.tolist(), "verdict": self.verdict()}
 
 
-def module_inputs(task: Task, batch: Batch) -> torch.Tensor:
-    """The float (T, B, I) inputs a plain module receives: dense inputs as they are, token ids one-hot."""
-    if task.input_kind == "tokens":
-        return F.one_hot(batch.inputs, task.input_size).to(torch.get_default_dtype())
-    return batch.inputs
-
-
 def diagnose_module(
     module: nn.Module,
-    task: Task,
+    data: ModuleBatch | Task,
     *,
-    batch_first: bool = False,
     examples: int = DEFAULT_EXAMPLES,
+    input_kind: str = "auto",
+    batch_first: bool = False,
+    lag: int = DEFAULT_LAG,
+    epsilon: float = DEFAULT_EPSILON,
     recent: int = DEFAULT_RECENT,
     dtype: torch.dtype | None = torch.float64,
     label: str | None = None,
-) -> ModuleDiagnosis:
-    """Input contribution and sensitivity of any module mapping (T, B, I) inputs to predictions.
+) -> Diagnosis | ModuleDiagnosis:
+    """Measure the user's own module on the user's data (a ``ModuleBatch``) or on a task's fixed batch.
 
-    The module receives the task's fixed batch as one float tensor, (T, B, I)
-    (or (B, T, I) with ``batch_first``); token tasks are fed one-hot vectors
-    (I = the vocabulary size). Its output must be what ``task.loss`` takes:
-    (B, outputs) for sequence-to-one tasks. A copy in ``dtype`` is measured.
+    A copy in ``dtype`` is measured, its torch.nn recurrent layers converted to bptt's
+    (``bptt.convert``, same weights and outputs), so a module holding a recurrent layer gets
+    every quantity ``diagnose`` measures; any other module gets the input contribution and the
+    sensitivity (``ModuleDiagnosis``). Token ids are measured at the output of the module's first
+    ``nn.Embedding``. A module and data that do not fit raise ``ShapeError`` naming both shapes.
     """
-    measured = measuring_copy(module, dtype)
-    batch = fixed_batch(task, examples)
-    inputs = module_inputs(task, batch)
+    batch = task_batch(data, module, examples, input_kind, batch_first) if isinstance(data, Task) else data
+    measured = convert(measuring_copy(module, dtype))
     if dtype is not None:
-        inputs, batch = inputs.to(dtype), cast_batch(batch, dtype)
-    if batch_first:
-        inputs = inputs.transpose(0, 1).contiguous()
-
-    def loss_fn(prediction: torch.Tensor) -> torch.Tensor:
-        if not isinstance(prediction, torch.Tensor):
-            raise TypeError(f"the module must return one tensor of predictions, got {type(prediction).__name__}")
-        return task.loss(prediction, batch)
-
-    contribution = input_contribution(measured, inputs, loss_fn, batch_first=batch_first)
+        batch = batch.to(dtype)
+    loss_fn = loss_function(batch)
+    forward = (lambda x: measured(x, batch.lengths)) if batch.lengths is not None else measured  # noqa: E731
+    try:
+        with torch.no_grad():
+            prediction = forward(batch.inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        raise ShapeError(f"the module cannot take inputs of shape {tuple(batch.inputs.shape)} "
+                         f"({batch.inputs.dtype}): {str(error).splitlines()[0]}") from None
+    loss_fn(prediction)  # the output's shape against the targets'
+    encoder = first_embedding(measured) if batch.tokens else None
+    if batch.tokens and encoder is None:
+        raise ShapeError(f"inputs of shape {tuple(batch.inputs.shape)} are token ids, but the module holds no "
+                         "nn.Embedding to measure them at")
+    name = label or type(module).__name__
+    if find_recurrent(measured) is not None:
+        return _measure(measured, batch.inputs, forward, loss_fn, encoder, name, lag, epsilon, recent,
+                        batch.batch_first)
+    contribution = input_contribution(measured, batch.inputs, loss_fn, at=encoder, forward=forward,
+                                      batch_first=batch.batch_first)
     with torch.no_grad():
-        loss = float(loss_fn(measured(inputs)))
-    time_major = (lambda x: measured(x.transpose(0, 1))) if batch_first else None
-    sensitivity = perturbation_sensitivity(
-        measured, inputs.transpose(0, 1) if batch_first else inputs, forward=time_major
-    )
-    return ModuleDiagnosis(label or type(module).__name__, loss, contribution, sensitivity, recent)
+        loss = float(loss_fn(forward(batch.inputs)))
+    sensitivity = perturbation_sensitivity(measured, _time_major(batch.inputs, batch.batch_first), at=encoder,
+                                           forward=_time_major_forward(forward, batch.batch_first))
+    return ModuleDiagnosis(name, loss, contribution, sensitivity, recent)

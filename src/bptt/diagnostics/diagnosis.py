@@ -178,6 +178,7 @@ def diagnose(
     batch = fixed_batch(task, examples) if batch is None else batch
     if dtype is not None:
         batch = cast_batch(batch, dtype)
+    batch = batch.to(_device(measured))
     config = getattr(model, "config", None)
     name = label or (config.label() if config is not None else type(model).__name__)
     return _measure(measured, batch.inputs, lambda x: measured(x, batch.lengths), lambda p: task.loss(p, batch),
@@ -204,6 +205,11 @@ def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch
     horizon = [memory_horizon(profile.hidden[layer], epsilon) for layer in range(profile.num_layers)]
     return Diagnosis(name, recurrent.MODE.lower(), loss, profile, horizon, contribution, updates, chain, layers,
                      sensitivity, lag, epsilon, recent)
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (the CPU for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def _time_major(x: torch.Tensor, batch_first: bool) -> torch.Tensor:
@@ -281,6 +287,7 @@ def diagnose_module(
     measured = convert(measuring_copy(module, dtype))
     if dtype is not None:
         batch = batch.to(dtype)
+    batch = batch.to(_device(measured))
     loss_fn = loss_function(batch)
     forward = (lambda x: measured(x, batch.lengths)) if batch.lengths is not None else measured  # noqa: E731
     try:

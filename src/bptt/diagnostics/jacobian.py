@@ -132,9 +132,11 @@ def _joined(calls: list[torch.Tensor]) -> torch.Tensor:
 
 def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """state (S,), x_t (I,) -> next state (S,) for one example, one step of the layer's cell, in float64
-    (S = H, or 2H for an LSTM's (h, c))."""
+    (S = H, or P + H for an LSTM's (h, c), P the size of h: ``proj_size`` or H)."""
     params = [None if p is None else p.detach().double() for p in recurrent.layer_parameters(layer)]
-    H, mode = recurrent.hidden_size, recurrent.MODE
+    H, P, mode = recurrent.hidden_size, recurrent.output_size, recurrent.MODE
+    projection = recurrent.projection(layer) if mode == "LSTM" else None
+    projection = None if projection is None else projection.detach().double()
     activation, slope = None, None
     if mode == "RNN":
         activation = ACTIVATIONS.get(recurrent.activation)
@@ -144,8 +146,8 @@ def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, 
     def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         x = x.view(1, -1)
         if mode == "LSTM":
-            h, c = cells.step(mode, x, (state[:H].view(1, H), state[H:].view(1, H)), *params)
-            return torch.cat([h.view(H), c.view(H)])
+            h, c = cells.step(mode, x, (state[:P].view(1, P), state[P:].view(1, H)), *params, weight_hr=projection)
+            return torch.cat([h.view(P), c.view(H)])
         return cells.step(mode, x, state.view(1, H), *params, activation, slope).view(H)
 
     return step
@@ -162,15 +164,15 @@ def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, e
     recurrent = recurrent_of(recurrent)
     step = _step_function(recurrent, layer)
     x = inputs[:, example].detach().double()  # (T, I)
-    size = recurrent.hidden_size * (2 if recurrent.MODE == "LSTM" else 1)
-    state = torch.zeros(size, dtype=torch.float64)
+    size = recurrent.output_size + (recurrent.hidden_size if recurrent.MODE == "LSTM" else 0)
+    state = torch.zeros(size, dtype=torch.float64, device=x.device)
     jacobians = []
     for x_t in x.unbind(0):
         jacobians.append(torch.autograd.functional.jacobian(lambda s: step(s, x_t), state, vectorize=True))
         with torch.no_grad():
             state = step(state, x_t)
-    singular_values = torch.stack([torch.linalg.svdvals(j) for j in jacobians])  # (T, S)
-    product = torch.eye(size, dtype=torch.float64)
+    singular_values = torch.stack([torch.linalg.svdvals(j) for j in jacobians]).cpu()  # (T, S)
+    product = torch.eye(size, dtype=torch.float64, device=x.device)
     norms = []
     for j in reversed(jacobians):  # P_k = P_{k-1} J_{T-k}
         product = product @ j

@@ -56,9 +56,12 @@ class ModuleBatch:
     def time_major(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.transpose(0, 1) if self.batch_first else tensor
 
-    def to(self, dtype: torch.dtype) -> ModuleBatch:
-        """Float inputs and float targets in ``dtype``; ids unchanged."""
-        cast = lambda t: t.to(dtype) if t.is_floating_point() else t  # noqa: E731
+    def to(self, target: torch.dtype | torch.device) -> ModuleBatch:
+        """On another device (every tensor), or in another float dtype (float inputs and targets; ids unchanged)."""
+        if isinstance(target, torch.device):
+            move = lambda t: None if t is None else t.to(target)  # noqa: E731
+            return replace(self, inputs=move(self.inputs), targets=move(self.targets), lengths=move(self.lengths))
+        cast = lambda t: t.to(target) if t.is_floating_point() else t  # noqa: E731
         return replace(self, inputs=cast(self.inputs), targets=cast(self.targets))
 
 

@@ -111,7 +111,12 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         self._flat_weight_refs = []
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
-        factory = {"device": device, "dtype": dtype}
+        # A generator draws on its own device: build there, initialise, then move (e.g. a CPU generator
+        # for a CUDA layer, so the same seed gives the same weights on every device).
+        target = None if device is None else torch.device(device)
+        staged = generator is not None and target is not None and target.type != "meta" \
+            and target.type != generator.device.type
+        factory = {"device": generator.device if staged else device, "dtype": dtype}
         gate_size, out_size, D = self.GATES * hidden_size, self.output_size, self.num_directions
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else out_size * D
@@ -135,6 +140,8 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         self._extra_parameters(factory)
         self._init_flat_weights()
         self.reset_parameters(generator)
+        if staged:
+            self.to(target)
 
     # -- what the layer is -----------------------------------------------------------------
     def _torch_mode(self) -> str:

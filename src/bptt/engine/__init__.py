@@ -10,7 +10,9 @@ steps with ``rnn_layer``, ``lstm_layer`` and ``gru_layer`` (the signatures of
   every per-step quantity inside its backward;
 - "probe": the vendor's kernel, widened so that its input gradient is the recurrent part of
   dL/dh_t (``vendor``): the per-step gradient at the vendor's speed, for the tanh/ReLU RNN
-  and the LSTM (others run "fast").
+  and the LSTM (others run "fast");
+- "triton": fused kernels of our own for the simple RNN with every activation, the per-step
+  norms written from inside the backward (``triton_rnn``; Triton on a GPU, else "fast").
 
 Two more names run a whole stack rather than one layer at a time, and are the layers' to
 resolve: "vendor" (torch.nn's own kernel, ``vendor.run_stack``: no per-step view) and "auto"
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bptt.engine import gru, lstm, reference, rnn, vendor
+from bptt.engine import gru, lstm, reference, rnn, triton_rnn, vendor
 from bptt.engine.activations import ACTIVATIONS, DEFAULT_SLOPE, Activation
 from bptt.engine.recording import GradientRecord, LayerRecorders, StepRecorder
 from bptt.registry import Registry
@@ -44,6 +46,7 @@ ENGINES: Registry[Engine] = Registry("engine")
 ENGINES.add("reference", Engine("reference", reference.rnn_layer, reference.lstm_layer, reference.gru_layer))
 ENGINES.add("fast", Engine("fast", rnn.rnn_layer, lstm.lstm_layer, gru.gru_layer))
 ENGINES.add("probe", Engine("probe", vendor.rnn_layer, vendor.lstm_layer, gru.gru_layer))
+ENGINES.add("triton", Engine("triton", triton_rnn.rnn_layer, lstm.lstm_layer, gru.gru_layer))
 #: Every name a layer accepts: the per-layer engines, and the two that run whole stacks.
 ENGINE_NAMES = ("auto", *ENGINES.names(), "vendor")
 DEFAULT_ENGINE = "auto"

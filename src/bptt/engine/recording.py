@@ -78,7 +78,6 @@ class GradientRecord:
             table = torch.zeros(shape, dtype=torch.float64, device=like.device)
             self.tables[name] = table
             self.lengths = None if lengths is None else lengths.to(like.device)
-            self.dtype = like.dtype
         return table
 
     def per_sample(self, name: str = "hidden", direction: int = 0) -> torch.Tensor | None:
@@ -171,23 +170,30 @@ class StepRecorder:
 
     def put(self, start: int, grads: torch.Tensor) -> None:
         """Record steps start .. start + K - 1 of this call from their gradients ``grads`` (K, rows, H)."""
+        if self.active() is None:
+            return
+        # In float64: squaring a float32 gradient below ~1e-19 underflows, and vanishing
+        # gradients are exactly the values that go that low.
+        self.put_norms(start, torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64), grads.dtype)
+
+    def put_norms(self, start: int, norms: torch.Tensor, dtype: torch.dtype = torch.float32) -> None:
+        """Record steps start .. start + K - 1 of this call from their norms, (K, rows) ||dL/dh_t[b]||_2
+        in float64 (a kernel may compute them itself); ``dtype`` is the gradients' own."""
         record = self.active()
         if record is None:
             return
-        rows = grads.shape[1]
-        table = record.table(self.field, self.seq_len, self.batch or rows, self.lengths, grads)
+        rows = norms.shape[1]
+        table = record.table(self.field, self.seq_len, self.batch or rows, self.lengths, norms)
+        record.dtype = dtype
         table = table[self.layer, self.direction]  # (T, B)
-        # In float64: squaring a float32 gradient below ~1e-19 underflows, and vanishing
-        # gradients are exactly the values that go that low.
-        norms = torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64)  # (K, rows)
         first = self.offset + start
         if self.direction == 0:
-            table[first : first + grads.shape[0], :rows] = norms
+            table[first : first + norms.shape[0], :rows] = norms
             return
-        steps = torch.arange(first, first + grads.shape[0], device=grads.device).unsqueeze(1)  # (K, 1)
-        ends = (torch.full((rows,), self.seq_len, device=grads.device) if self.lengths is None
-                else self.lengths[:rows].to(grads.device)) - 1
-        table[ends.unsqueeze(0) - steps, torch.arange(rows, device=grads.device)] = norms
+        steps = torch.arange(first, first + norms.shape[0], device=norms.device).unsqueeze(1)  # (K, 1)
+        ends = (torch.full((rows,), self.seq_len, device=norms.device) if self.lengths is None
+                else self.lengths[:rows].to(norms.device)) - 1
+        table[ends.unsqueeze(0) - steps, torch.arange(rows, device=norms.device)] = norms
 
     def hook(self, t: int, state: torch.Tensor) -> None:
         """Have the gradient of ``state``, step t of this call, recorded when the backward reaches it."""

@@ -6,9 +6,10 @@ constant batch size, longest sequences first, so each sequence stops at its
 own last step (and the reverse direction starts there). The engines:
 "auto" (the default) takes the vendor's kernel where it is the fastest and no
 per-step record is open (on a GPU, every cell it has; on a CPU, the LSTM, where
-torch.nn's loop beats ours), the probe for a record that needs only dL/dh_t on
-a GPU, and "fast" otherwise; "fast", "reference", "probe" and "vendor" can be
-asked for by name. While a step watch is open on a layer
+torch.nn's loop beats ours); on a GPU, the probe for a record that needs only
+dL/dh_t, and our Triton kernels for the simple RNN the vendor lacks (sigmoid,
+leaky ReLU, PReLU) or records; "fast" otherwise. "fast", "reference", "probe",
+"triton" and "vendor" can be asked for by name. While a step watch is open on a layer
 (``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
 the reference loop.
 """
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import ENGINES, Engine
+from bptt.engine import ENGINES, Engine, triton_rnn
 from bptt.engine.recording import RECORD_ATTRIBUTE, LayerRecorders, StepRecorder, TermRecorder
 from bptt.engine.reference import StepWatch
 from bptt.engine.vendor import run_stack
@@ -101,14 +102,19 @@ class TimeLoop:
         record = getattr(self, RECORD_ATTRIBUTE, None)
         recording = record is not None if recording is None else recording
         device = (input if input is not None else self._flat_weights[0]).device
+        cuda = device.type == "cuda"
+        kernels = cuda and self.MODE == "RNN" and triton_rnn.available(input) and \
+            triton_rnn.supports(self.activation, self.hidden_size)
         if recording:
             probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
             only_hidden = record is None or not (record.updates or (record.cells and self.MODE == "LSTM"))
-            return "probe" if device.type == "cuda" and probe and only_hidden else "fast"
+            if cuda and probe and only_hidden:
+                return "probe"
+            return "triton" if kernels else "fast"
         whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None
-        if whole_stack and (device.type == "cuda" or self.MODE == "LSTM"):
+        if whole_stack and (cuda or self.MODE == "LSTM"):
             return "vendor"
-        return "fast"
+        return "triton" if kernels else "fast"
 
     def _run_vendor(self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """torch.nn's kernel over the whole stack (time-major ``x``, or packed data with ``batch_sizes``)."""

@@ -304,3 +304,27 @@ def test_nan_gradients_are_reported_as_nan():
     assert torch.isnan(profile.hidden).all()
     assert math.isnan(profile.ratio(3))
     assert memory_horizon(profile.hidden[0]) == 0
+
+
+def test_a_padded_batch_is_measured_on_each_sequences_real_steps():
+    """Variable lengths: the profile aligns every sequence at its own last step, the input contribution
+    averages only real steps, and padding changes nothing."""
+    from bptt.tasks import TaskSettings, build_task
+    from bptt.build import make_model
+    from bptt.config import build_config
+    from bptt.diagnostics import diagnose
+
+    config = build_config({"task": "adding", "task_variant": "hochreiter", "seq_len": 20, "hidden_size": 8, "cell": "gru"})
+    task = build_task("adding", TaskSettings(seq_len=20, variant="hochreiter"))
+    model = make_model(config, task)
+    batch = task.eval_set("test").subset(torch.arange(6))
+    assert batch.lengths is not None and len(set(batch.lengths.tolist())) > 1
+    padded = diagnose(model, task, batch=batch)
+    # The same sequences with twice the padding: nothing measured may move.
+    longer = type(batch)(torch.cat([batch.inputs, torch.zeros_like(batch.inputs)]), batch.targets, batch.lengths)
+    extra = diagnose(model, task, batch=longer)
+    T = padded.seq_len
+    torch.testing.assert_close(extra.profile.hidden[:, :T], padded.profile.hidden)
+    assert torch.all(extra.profile.hidden[:, T:] == 0)
+    torch.testing.assert_close(extra.contribution[:T], padded.contribution)
+    assert torch.all(extra.contribution[T:] == 0)

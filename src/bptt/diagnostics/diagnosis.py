@@ -182,12 +182,13 @@ def diagnose(
     config = getattr(model, "config", None)
     name = label or (config.label() if config is not None else type(model).__name__)
     return _measure(measured, batch.inputs, lambda x: measured(x, batch.lengths), lambda p: task.loss(p, batch),
-                    _token_encoder(measured, task), name, lag, epsilon, recent)
+                    _token_encoder(measured, task), name, lag, epsilon, recent, lengths=batch.lengths)
 
 
 def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: Callable[[torch.Tensor], torch.Tensor], encoder: nn.Module | None, name: str, lag: int,
-             epsilon: float, recent: int, batch_first: bool = False) -> Diagnosis:
+             epsilon: float, recent: int, batch_first: bool = False,
+             lengths: torch.Tensor | None = None) -> Diagnosis:
     """Every quantity of a model holding a bptt layer, run as ``forward(inputs)`` and scored by ``loss_fn``."""
     recurrent = recurrent_of(measured)
     objective = lambda: loss_fn(forward(inputs))  # noqa: E731
@@ -196,7 +197,8 @@ def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch
     profile, layers = profile_and_layers(measured, objective)
     measured.zero_grad(set_to_none=True)
     updates = update_share(measured, objective)
-    contribution = input_contribution(measured, inputs, loss_fn, at=encoder, forward=forward, batch_first=batch_first)
+    contribution = input_contribution(measured, inputs, loss_fn, at=encoder, forward=forward, batch_first=batch_first,
+                                      lengths=lengths)
     top = recurrent.num_layers - 1
     layer_input = layer_inputs(measured, lambda: forward(inputs))[top]
     chain = jacobian_chain(recurrent, layer_input, layer=top)
@@ -304,9 +306,9 @@ def diagnose_module(
     name = label or type(module).__name__
     if find_recurrent(measured) is not None:
         return _measure(measured, batch.inputs, forward, loss_fn, encoder, name, lag, epsilon, recent,
-                        batch.batch_first)
+                        batch.batch_first, batch.lengths)
     contribution = input_contribution(measured, batch.inputs, loss_fn, at=encoder, forward=forward,
-                                      batch_first=batch.batch_first)
+                                      batch_first=batch.batch_first, lengths=batch.lengths)
     with torch.no_grad():
         loss = float(loss_fn(forward(batch.inputs)))
     sensitivity = perturbation_sensitivity(measured, _time_major(batch.inputs, batch.batch_first), at=encoder,

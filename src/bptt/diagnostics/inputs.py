@@ -30,6 +30,7 @@ def input_contribution(
     loss_fn: Callable[[torch.Tensor], torch.Tensor],
     *,
     batch_first: bool = False,
+    lengths: torch.Tensor | None = None,
     at: nn.Module | None = None,
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
@@ -40,6 +41,7 @@ def input_contribution(
         inputs: (T, B, I), or (B, T, I) with ``batch_first``; token ids when ``at`` is given.
         loss_fn: maps the module's output to the scalar loss.
         batch_first: whether ``inputs`` (and the tensor seen at ``at``) is (B, T, ...).
+        lengths: (B,) true lengths: the mean at step t is over the sequences whose step t is real.
         at: a submodule whose *output* is the x to measure (e.g. an ``nn.Embedding``);
             default: ``inputs`` itself, which must then be floating point.
         forward: how to run the module on ``inputs`` (default ``module(inputs)``).
@@ -83,7 +85,11 @@ def input_contribution(
         grad = grad.transpose(0, 1)
     if grad.dim() == 2:  # (T, B): one feature per step
         grad = grad.unsqueeze(-1)
-    return torch.linalg.vector_norm(grad, dim=-1).mean(dim=1).cpu()  # (T,)
+    norms = torch.linalg.vector_norm(grad, dim=-1)  # (T, B)
+    if lengths is None:
+        return norms.mean(dim=1).cpu()  # (T,)
+    real = (torch.arange(norms.shape[0], device=norms.device).unsqueeze(1) < lengths.to(norms.device).unsqueeze(0))
+    return ((norms * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)).cpu()
 
 
 def recent_share(contribution: torch.Tensor, last: int) -> float:

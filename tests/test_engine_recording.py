@@ -243,3 +243,31 @@ def test_update_terms_are_the_per_step_terms_of_the_w_hh_gradient(engine, name, 
     with bptt.record_gradients(model) as plain:
         objective().backward()
     assert plain.update_terms() is None
+
+
+@pytest.mark.parametrize("cls,kwargs", [(bptt.RNN, {}), (bptt.RNN, {"nonlinearity": "relu"}), (bptt.LSTM, {}),
+                                        (bptt.LSTM, {"proj_size": 3})])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_probe_reads_dl_dh_out_of_the_vendor_kernel(cls, kwargs, bidirectional):
+    """The vendor's kernel widened by zero probe channels: the same dL/dh_t as the fast engine, and the
+    same gradients (the probe's own weights take none)."""
+    probe = cls(IN, HID, LAYERS, engine="probe", bidirectional=bidirectional, dtype=torch.float64, **kwargs)
+    fast = cls(IN, HID, LAYERS, engine="fast", bidirectional=bidirectional, dtype=torch.float64, **kwargs)
+    fast.load_state_dict(probe.state_dict())
+    x = torch.randn(STEPS, BATCH, IN, dtype=torch.float64, requires_grad=True)
+    results = []
+    for layer in (probe, fast):
+        x.grad = None
+        with bptt.record_gradients(layer, cells=False) as rec:
+            out, state = layer(x)
+            h = state[0] if isinstance(state, tuple) else state
+            ((out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum() + (h ** 2).sum()).backward()
+        results.append((rec.hidden, rec.hidden_reverse, x.grad.clone(), [p.grad.clone() for p in layer.parameters()]))
+        layer.zero_grad()
+    (h1, r1, g1, p1), (h2, r2, g2, p2) = results
+    torch.testing.assert_close(h1, h2)
+    if bidirectional:
+        torch.testing.assert_close(r1, r2)
+    torch.testing.assert_close(g1, g2)
+    for a, b in zip(p1, p2):
+        torch.testing.assert_close(a, b)

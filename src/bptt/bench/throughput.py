@@ -111,6 +111,8 @@ def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> 
         out[f"bptt {name}"] = Variant(cell, ours(I, H, **make))
         out[f"bptt {name}+record"] = Variant(cell, out[f"bptt {name}"].module, record=True)
         out[f"bptt {name} fast"] = Variant(cell, ours(I, H, engine="fast", **make))
+        if name == "LSTM":
+            out["bptt LSTM probe+record"] = Variant(cell, ours(I, H, engine="probe", **make), record=True)
     out["nn.LSTM bidirectional"] = Variant("lstm", nn.LSTM(I, H, bidirectional=True, **make))
     out["bptt LSTM bidirectional"] = Variant("lstm", bptt.LSTM(I, H, bidirectional=True, **make))
     out["bptt LSTM bidirectional+record"] = Variant("lstm", out["bptt LSTM bidirectional"].module, record=True)
@@ -129,6 +131,7 @@ COMPARISONS = (
     *[pair for name in ("LSTM", "GRU") for pair in (
         (f"bptt {name}", f"nn.{name}"), (f"bptt {name}+record", f"nn.{name}"),
         (f"bptt {name}+record", f"bptt {name}"), (f"bptt {name} fast", f"nn.{name}"))],
+    ("bptt LSTM probe+record", "nn.LSTM"),
     ("bptt LSTM bidirectional", "nn.LSTM bidirectional"),
     ("bptt LSTM bidirectional+record", "nn.LSTM bidirectional"),
     ("bptt LSTM packed", "nn.LSTM packed"),

@@ -59,6 +59,8 @@ def test_auto_is_the_default_engine_and_picks_per_call():
     # per-step record is open, then ours.
     assert rnn.engine_for(x) == "fast" and lstm.engine_for(x) == "vendor"
     assert lstm.engine_for(x, recording=True) == "fast"
+    with bptt.record_gradients(lstm, cells=False):  # dL/dh_t alone: the vendor's kernel with the probe
+        assert lstm.engine_for(x) == "probe"
     with bptt.record_gradients(lstm) as rec:
         assert lstm.engine_for(x) == "fast"
         lstm(x)[0].sum().backward()

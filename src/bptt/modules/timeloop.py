@@ -6,8 +6,8 @@ constant batch size, longest sequences first, so each sequence stops at its
 own last step (and the reverse direction starts there). The engines:
 "auto" (the default) takes the vendor's kernel where it is the fastest and no
 per-step record is open (on a GPU, every cell it has; on a CPU, the LSTM, where
-torch.nn's loop beats ours); on a GPU, the probe for a record that needs only
-dL/dh_t, and our Triton kernels for the simple RNN the vendor lacks (sigmoid,
+torch.nn's loop beats ours); the probe for a record that needs only dL/dh_t
+(on a GPU; on a CPU, for the LSTM), on a GPU our Triton kernels for the simple RNN the vendor lacks (sigmoid,
 leaky ReLU, PReLU) or records; "fast" otherwise. "fast", "reference", "probe",
 "triton" and "vendor" can be asked for by name. While a step watch is open on a layer
 (``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
@@ -107,8 +107,10 @@ class TimeLoop:
             triton_rnn.supports(self.activation, self.hidden_size)
         if recording:
             probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
-            only_hidden = record is None or not (record.updates or (record.cells and self.MODE == "LSTM"))
-            if cuda and probe and only_hidden:
+            # Without an open record, what record_gradients records by default: dL/dc_t too for an LSTM.
+            updates, cells = (False, True) if record is None else (record.updates, record.cells)
+            only_hidden = not (updates or (cells and self.MODE == "LSTM"))
+            if probe and only_hidden and (cuda or self.MODE == "LSTM"):  # where the vendor is the faster
                 return "probe"
             return "triton" if kernels else "fast"
         whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None

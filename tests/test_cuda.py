@@ -80,7 +80,8 @@ def test_auto_picks_the_vendor_the_probe_and_our_kernels():
 
 
 def test_a_fast_training_step_captures_in_a_cuda_graph():
-    for layer in (bptt.RNN(16, 32, engine="fast"), bptt.LSTM(16, 32, engine="fast"), bptt.GRU(16, 32, engine="fast")):
+    for layer in (bptt.RNN(16, 32, engine="fast"), bptt.RNN(16, 32, activation="prelu", engine="fast"),
+                  bptt.LSTM(16, 32, engine="fast"), bptt.GRU(16, 32, engine="fast")):
         layer = layer.cuda()
         x = torch.randn(20, 8, 16, device="cuda")
         stream = torch.cuda.Stream()

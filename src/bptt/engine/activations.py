@@ -135,7 +135,15 @@ ACTIVATIONS.add("relu", Activation("relu", lambda a, s: torch.relu(a), 1.0, _rel
                                    lambda a, s: torch.relu_(a)))
 ACTIVATIONS.add("leaky_relu", Activation("leaky_relu", _leaky, 1.0, _leaky_derivative, _leaky_,
                                          keeps_preactivation=lambda s: float(s) < 0, default_slope=DEFAULT_SLOPE))
+
+
+def _prelu_keeps(slope: Slope) -> bool:
+    # On a GPU, always: reading the slopes' signs back to the host would stall the stream (and
+    # break a CUDA graph's capture); the pre-activations cost one more (T, B, H) buffer.
+    return slope.is_cuda or not bool((slope > 0).all())
+
+
 ACTIVATIONS.add("prelu", Activation("prelu", _prelu, 1.0, _prelu_derivative, _prelu_,
-                                    keeps_preactivation=lambda s: not bool((s > 0).all()),
+                                    keeps_preactivation=_prelu_keeps,
                                     default_slope=DEFAULT_SLOPE, learned_slope=True,
                                     slope_factor=_prelu_slope_factor))

@@ -25,8 +25,13 @@ from bptt.sweeps.spec import parse_assignment
 @click.option("--seeds", default=None, metavar="S1,S2", help="Replace the spec's seeds.")
 @click.option("--filter", "filter_items", multiple=True, metavar="KEY=V1,V2",
               help="Keep only runs whose setting is one of the values. Repeatable.")
+@click.option("--db", "db_path", default=None, type=click.Path(dir_okay=False),
+              help="The sweep's database (default: OUT/<sweep name>/runs.db).")
+@click.option("--collect", is_flag=True,
+              help="Run nothing: write the files from what the database holds (e.g. while the sweep still runs).")
 def command(name: str, quick: bool, device: str | None, workers: int | None, out_dir: str, readme: str,
-            assignments: tuple[str, ...], seeds: str | None, filter_items: tuple[str, ...]) -> None:
+            assignments: tuple[str, ...], seeds: str | None, filter_items: tuple[str, ...], db_path: str | None,
+            collect: bool) -> None:
     """Run a shipped table's sweep (resuming whatever ran before), then write its CSV, report and
     markdown table, and regenerate the README's copy of the table, e.g.
 
@@ -38,8 +43,10 @@ def command(name: str, quick: bool, device: str | None, workers: int | None, out
         if device.startswith("cuda"):
             overrides["engine"] = "auto"
     spec_file, spec = spec_for(name, quick, overrides, seeds_option(seeds), filters_option(filter_items))
+    if collect and not Path(db_path or Path(out_dir) / spec.name / "runs.db").is_file():
+        raise click.UsageError(f"--collect: no database at {db_path or Path(out_dir) / spec.name / 'runs.db'}")
     result = reproduce(spec_file, spec, out_dir, workers=workers, readme=readme if Path(readme).is_file() else None,
-                       overrides=overrides)
+                       overrides=overrides, db=db_path, run=not collect)
     out = console()
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(result.summary.statuses.items()))
     out.print(f"{spec.name}: {result.summary.planned} runs ({statuses}); wrote {result.csv}, {result.report}, "

@@ -12,6 +12,7 @@ and, with a README, the table between its ``<!-- bptt:results <sweep name> -->``
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,15 +45,24 @@ def spec_for(name: str, quick: bool, overrides: Mapping[str, Any], seeds: list[i
 
 def reproduce(spec_file: Path, spec: SweepSpec, out: str | Path, *, workers: int | None = None,
               backend: str = "local", readme: str | Path | None = None, progress: bool = True,
-              overrides: Mapping[str, Any] | None = None) -> Reproduced:
+              overrides: Mapping[str, Any] | None = None, db: str | Path | None = None,
+              run: bool = True) -> Reproduced:
+    """Run the sweep into ``db`` (default OUT/<name>/runs.db), then write the files; with ``run``
+    False, only write them from what the database holds (runs not there yet are left out)."""
     folder = Path(out) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     text = spec_file.read_text(encoding="utf-8")
     if overrides:
         text = f"# run with overrides: {yaml.safe_dump(dict(overrides), default_flow_style=True).strip()}\n" + text
     (folder / "spec.yaml").write_text(text, encoding="utf-8")
-    db_path = folder / "runs.db"
-    summary = run_sweep(spec, db_path, backend=backend, workers=workers, progress=progress)
+    db_path = Path(db) if db is not None else folder / "runs.db"
+    if run:
+        summary = run_sweep(spec, db_path, backend=backend, workers=workers, progress=progress)
+    else:
+        with Database(db_path) as database:
+            rows = [database.runs(sweep=spec.name, identity=r.identity) for r in spec.runs]
+        statuses = Counter(found[-1].status for found in rows if found)
+        summary = SweepSummary(spec.name, len(spec.runs), len(spec.runs), 0, 0.0, dict(statuses))
     with Database(db_path) as db:
         csv_path = write_csv(result_rows(db, spec), folder / "runs.csv")
     report = build_report(db_path, folder / "report.html", spec.name)

@@ -129,6 +129,12 @@ def _number(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def _cite(source: str) -> str:
+    """"Bai, Kolter, Koltun 2018 (TCN paper), ..." -> "Bai et al. 2018"."""
+    year = re.search(r"\b(19|20)\d\d\b", source)
+    return f"{source.split(',')[0].split()[0]} et al. {year.group(0) if year else ''}".strip()
+
+
 def _published(row: ResultRow) -> tuple[PublishedResult, str] | None:
     task, note = row.task, ""
     if task in STAND_INS:
@@ -162,7 +168,7 @@ def markdown_table(rows: Sequence[ResultRow]) -> str:
         if any(r.status != "finished" for r in group):
             targets += " (" + ", ".join(sorted({r.status for r in group if r.status != "finished"})) + ")"
         published = _published(group[0])
-        shown = "-" if published is None else f"{published[0].shown()} ({published[0].source.split(',')[0]}" + (
+        shown = "-" if published is None else f"{published[0].shown()} ({_cite(published[0].source)}" + (
             f"; {published[1]}" if published[1] else "") + ")"
         first = group[0]
         base = first.baseline if task in ("adding", "copy") else (

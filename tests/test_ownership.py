@@ -103,22 +103,53 @@ def test_kill_9_of_train_at_random_moments_leaves_no_zero_step_row(tmp_path):
                "--seq-len", "50", "--hidden-size", "16", "--batch-size", "16", "--eval-size", "16",
                "--steps", str(steps), "--checkpoint-every", "25", "--eval-every", "50", "--resume"]
     chance = random.Random(14)
-    kills = 0
-    for _ in range(8):
+    kills = {"before any row": 0, "with a row": 0}
+    for cycle in range(7):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # A random moment from the start: while importing, before the first checkpoint, between two.
-        time.sleep(chance.uniform(0.5, 6.0))
+        if cycle == 0:  # the moment the first row appears: a row made before its first checkpoint has 0 steps
+            while process.poll() is None and not _rows(db_path):
+                time.sleep(0.002)
+        elif cycle % 2 == 0:  # a random moment from the start: importing, building, before the first checkpoint
+            time.sleep(chance.uniform(0.3, 4.0))
+        else:  # a random moment after this attempt wrote a checkpoint
+            reached = max([done for _, done in _rows(db_path)], default=0)
+            deadline = time.time() + 120
+            while process.poll() is None and time.time() < deadline and \
+                    max([done for _, done in _rows(db_path)], default=0) <= reached:
+                time.sleep(0.01)
+            time.sleep(chance.uniform(0.0, 0.3))
         if process.poll() is None:
+            had_row = bool(_rows(db_path))
             process.send_signal(signal.SIGKILL)
-            kills += 1
+            kills["with a row" if had_row else "before any row"] += 1
         process.wait()
         rows = _rows(db_path)
         assert all(done > 0 for _, done in rows), rows
         assert len(rows) <= 1, rows
-    assert kills >= 4
+    assert kills["with a row"] >= 3 and sum(kills.values()) >= 5, kills
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     with Database(db_path) as db:
         (row,) = db.runs()
         assert row.status == "finished" and row.steps_done == steps
         assert [s.step for s in db.steps(row.id)] == list(range(1, steps + 1))
+
+
+def test_a_run_stopped_before_any_checkpoint_is_taken_up_again_from_step_0(tmp_path):
+    db = Database(tmp_path / "r.db")
+    stopped = Trainer(build_config({**SMALL, "steps": 10, "checkpoint_every": 5}), db)
+
+    def stop(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    stopped.on_step = stop
+    with pytest.raises(KeyboardInterrupt):
+        stopped.run()
+    (row,) = db.runs()
+    assert row.status == "interrupted" and row.steps_done == 3 and row.checkpoint is None
+    resumed = train(build_config({**SMALL, "steps": 10, "checkpoint_every": 5}), db, resume=True)
+    assert resumed.run_id == row.id and len(db.runs()) == 1
+    assert [s.step for s in db.steps(row.id)] == list(range(1, 11))
+    whole = train(build_config({**SMALL, "steps": 10, "checkpoint_every": 5}))
+    assert whole.final.test_loss == resumed.final.test_loss

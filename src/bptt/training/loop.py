@@ -147,31 +147,31 @@ class Trainer:
             text = str(error).strip().splitlines()
             raise CheckpointError(f"checkpoint {path}: does not fit this run "
                                   f"({type(error).__name__}: {text[0] if text else ''})") from None
-        for leftover in path.parent.glob(path.name + ".tmp*"):  # from a process killed mid-write
-            leftover.unlink(missing_ok=True)
 
     def flush(self, checkpoint: bool) -> None:
         """Write buffered history to the database and the recorder, then (optionally) the checkpoint.
 
         The history goes first: if the process dies between the two, the
         checkpoint is older than the history, and a resume drops the history
-        past the checkpoint and recomputes it.
+        past the checkpoint and recomputes it. The database names the
+        checkpoint only once the file is whole, so a row that names one always
+        had it written.
         """
         if self.db is not None and self.run_id is None and (self.step > 0 or self._steps):
             self.run_id = self.db.create_run(self.config.identity(), self.config.label(), self.config.task,
                                              self.config.model_dump(), sweep=self.sweep)
         path = self.checkpoint_path() if checkpoint else None
         if self.db is not None and self.run_id is not None:
-            self.db.record_progress(
-                self.run_id, self._steps, self._evals, self._profiles, self.step, self.train_seconds,
-                None if path is None else str(path),
-            )
+            self.db.record_progress(self.run_id, self._steps, self._evals, self._profiles, self.step,
+                                    self.train_seconds, None)
         if self.recorder is not None:
             self.recorder(Progress(self._steps, self._evals, self._profiles, self.step, self.train_seconds,
                                    None if path is None else str(path)))
         self._steps, self._evals, self._profiles = [], [], []
         if path is not None:
             save_checkpoint(path, self.state())
+            if self.db is not None and self.run_id is not None:
+                self.db.record_progress(self.run_id, [], [], [], self.step, self.train_seconds, str(path))
 
     # -- the run -----------------------------------------------------------------------
     def start(self, resume: bool) -> RunResult | None:
@@ -199,6 +199,8 @@ class Trainer:
         # else: the run never reached a checkpoint; this row is taken up from step 0.
         self.db.claim_run(previous.id, self.config.model_dump())
         self.db.truncate_history(previous.id, self.step)
+        for leftover in path.parent.glob(path.name + ".tmp*"):  # from a process killed mid-write
+            leftover.unlink(missing_ok=True)
         return None
 
     def train_step(self, record: bool) -> tuple[float, float, bool, bool]:

@@ -308,15 +308,16 @@ FLOATS_EXTRA = {"momentum": {"optimizer": "sgd"}, "negative_slope": {"activation
 COUNTS = ["hidden_size", "seq_len", "batch_size", "eval_size", "num_layers", "steps", "eval_every",
           "checkpoint_every", "seed"]
 NAMED = ["cell", "activation", "init", "optimizer", "readout", "nonfinite", "engine", "task", "device"]
-HYPOTHESIS = settings(max_examples=60, deadline=None, database=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomized: the same examples on every run, so the suite is deterministic in CI.
+HYPOTHESIS = settings(max_examples=60, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 
 
 @HYPOTHESIS
 @given(name=st.sampled_from(list(FLOATS)),
        value=st.one_of(st.sampled_from(["nan", "NaN", "inf", "Infinity", "-inf", "+inf", " nan ", "1e400"]),
                        st.integers(309, 10**4).map(lambda e: f"1e{e}"), st.integers(309, 10**4).map(lambda e: f"-9e{e}"),
-                       st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not math.isfinite(x)).map(str)))
+                       st.sampled_from([math.nan, math.inf, -math.inf]).map(repr)))
 def test_any_non_finite_float_setting_is_refused(world, capsys, name, value):
     assume(_invalid(name, value))
     extra = [f"--{k.replace('_', '-')}={v}" for k, v in FLOATS_EXTRA.get(name, {}).items()]

@@ -1,3 +1,9 @@
+import contextlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -29,6 +35,64 @@ def fill(db_path, record_every=2):
                 sweep="s").run()
         Trainer(build_config({**SMALL, "task": "adding", "seq_len": 40, "activation": "relu", "init": "identity",
                               "init_scale": 10.0, "steps": 50}), db, sweep="s").run()
+
+
+def _mount_tmpfs(folder, size):
+    """Mount a tmpfs of ``size`` at ``folder`` (root only); whether it worked."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def _unmount(folder):
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@contextlib.contextmanager
+def _read_only_folder(folder, files=()):
+    """``folder`` holding copies of ``files``, then made read-only: a read-only tmpfs as root, mode 0555
+    for anyone else (whose writes the mode bits stop). Yields the folder, or None where neither can be had."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = _mount_tmpfs(folder, "8m")
+    if os.geteuid() == 0 and not mounted:
+        yield None
+        return
+    for path in map(Path, files):
+        (shutil.copytree if path.is_dir() else shutil.copy)(path, folder / path.name)
+    try:
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+        else:
+            for path in sorted(folder.rglob("*"), reverse=True):
+                path.chmod(0o555 if path.is_dir() else 0o444)
+            folder.chmod(0o555)
+        yield folder
+    finally:
+        if mounted:
+            _unmount(folder)
+        else:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def read_only_folder():
+    """``read_only_folder(folder, files)``: a context in which ``folder`` holds copies of ``files`` and is
+    read-only (a read-only tmpfs as root, mode 0555 for anyone else); it gives None where neither can be had."""
+    return _read_only_folder
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a filesystem of 1 MiB (a tmpfs, root only; skipped elsewhere): a disk that fills."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if not _mount_tmpfs(folder, "1m"):
+        pytest.skip("a small filesystem needs root and mount")
+    yield folder
+    _unmount(folder)
 
 
 @pytest.fixture

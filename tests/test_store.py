@@ -14,17 +14,20 @@ def test_a_run_round_trips(tmp_path):
     with Database(tmp_path / "r.db") as db:
         run_id = db.create_run("abc", "tanh", "adding", {"task": "adding"})
         db.record_progress(run_id, steps, [EvalRow(2, "val", 0.3, 0.3)], [ProfileRow(2, [[1.0, 0.5]], None)],
-                           2, 0.1, "ckpt.pt")
+                           2, 0.1, str(tmp_path / "r-runs" / "run-1" / "checkpoint.pt"))
         db.finish_run(run_id, "finished", RunSummary(test_loss=0.2))
         row = db.run(run_id)
         assert row.status == "finished" and row.final == RunSummary(test_loss=0.2) and row.steps_done == 2
-        assert row.checkpoint == "ckpt.pt"
+        assert row.checkpoint == str(tmp_path / "r-runs" / "run-1" / "checkpoint.pt")
         assert db.steps(run_id) == steps
         assert db.evals(run_id) == [EvalRow(2, "val", 0.3, 0.3)]
         assert db.gradient_profiles(run_id) == [ProfileRow(2, [[1.0, 0.5]], None)]
         assert db.latest_run("abc").id == run_id
     stored = sqlite3.connect(tmp_path / "r.db").execute("SELECT clipped, skipped FROM steps").fetchall()
     assert stored == [(0, 0), (1, 0)]
+    # Stored relative to the database's folder, so the two can move together.
+    (path,) = sqlite3.connect(tmp_path / "r.db").execute("SELECT checkpoint FROM runs").fetchone()
+    assert path == "r-runs/run-1/checkpoint.pt"
     mode = sqlite3.connect(tmp_path / "r.db").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 

@@ -2,12 +2,15 @@
 
 Counts (sizes, lengths, windows, steps) are ints; a bool is not a count, even
 though Python treats it as an int. Any ``numbers.Integral`` (a NumPy integer
-too) is accepted and returned as a plain ``int``.
+too) is accepted and returned as a plain ``int``. A device is one this machine
+has.
 """
 from __future__ import annotations
 
 import numbers
 from typing import Any
+
+import torch
 
 
 class NotAnIntError(TypeError, ValueError):
@@ -36,3 +39,32 @@ def positive_int(name: str, value: Any) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def available_devices() -> list[str]:
+    """The devices a run can use here: cpu, then cuda and cuda:0 ... cuda:N-1, then mps where present."""
+    names = ["cpu"]
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count:
+        names += ["cuda", *(f"cuda:{index}" for index in range(count))]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def device_name(name: str, value: Any) -> str:
+    """``value`` if it names a device this machine has (see ``available_devices``).
+
+    Raises ``ValueError`` naming the argument ``name`` and the devices allowed
+    here, also for names torch knows but a run cannot train on (``meta``).
+    """
+    allowed = available_devices()
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is not None:
+        shown = device.type if device.index is None else f"{device.type}:{device.index}"
+        if shown in allowed or (device.type == "cpu" and device.index in (None, 0)):
+            return str(value)
+    raise ValueError(f"{name} must be a device this machine has: {', '.join(allowed)}; got {value!r}")

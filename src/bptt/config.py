@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bptt.checks import available_devices, device_name
 from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
@@ -22,6 +22,10 @@ from bptt.tasks import TASKS, task_names
 #: identity when they change, so ``--resume`` can extend a run to more steps.
 SCHEDULE_FIELDS = frozenset({"steps", "target_metric", "eval_every", "checkpoint_every", "record_every", "progress",
                              "device"})
+#: Seeds run from 0 to 2^32 - 1 (NumPy's range); every generator stream of a run is derived from one.
+SEED_MAX = 2**32 - 1
+#: Deeper stacks than this are refused before anything is built.
+MAX_LAYERS = 1000
 
 
 class ConfigError(ValueError):
@@ -44,9 +48,12 @@ class RunConfig(BaseModel):
     ``tbptt`` (truncate backpropagation every K steps), ``eval_every``,
     ``record_every`` (record dL/dh_t every N steps; 0: never), ``checkpoint_every``, ``seed``,
     ``device``, ``progress`` (a progress bar on a terminal).
+
+    Every float setting must be finite (nan, inf and values past float range such
+    as 1e309 are refused).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     task: str = Field(default="adding", description="task name: adding, copy, temporal_order, sentiment, digits, ..., or ucr:NAME")
     seq_len: int | None = Field(default=None, gt=0, description="sequence length T (default: the task's own)")
@@ -67,7 +74,7 @@ class RunConfig(BaseModel):
     forget_bias: float | None = Field(default=None, description="LSTM forget-gate bias at init (e.g. 1.0)")
     residual: bool = Field(default=False, description="skip connections between stacked layers")
     hidden_size: int = Field(default=128, gt=0, description="hidden units per layer")
-    num_layers: int = Field(default=1, gt=0, description="stacked recurrent layers")
+    num_layers: int = Field(default=1, gt=0, le=MAX_LAYERS, description="stacked recurrent layers")
     dropout: float = Field(default=0.0, ge=0, le=1, description="dropout between stacked layers")
     readout: Literal["last", "mean", "attention"] = Field(default="last", description="sequence summary: last, mean or attention")
     embedding_size: int = Field(default=32, gt=0, description="token embedding size (token tasks)")
@@ -86,7 +93,7 @@ class RunConfig(BaseModel):
     eval_every: int = Field(default=100, gt=0, description="evaluate on the validation set every N steps")
     record_every: int = Field(default=0, ge=0, description="record dL/dh_t at every time step every N steps (0: never)")
     checkpoint_every: int = Field(default=100, gt=0, description="write a checkpoint every N steps")
-    seed: int = Field(default=0, ge=0, description="the one seed all randomness flows from")
+    seed: int = Field(default=0, ge=0, le=SEED_MAX, description="the one seed all randomness flows from")
     device: str = Field(default="cpu", description="torch device: cpu, cuda, ...")
     progress: bool = Field(default=True, description="progress bar on a terminal")
 
@@ -94,16 +101,9 @@ class RunConfig(BaseModel):
     @classmethod
     def _device(cls, value: str) -> str:
         try:
-            device = torch.device(value)
-        except (RuntimeError, ValueError):
-            raise ValueError("must be a torch device such as cpu, cuda, cuda:1") from None
-        if device.type == "cuda":
-            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-            if count == 0:
-                raise ValueError("no CUDA device is available here; allowed: cpu")
-            if device.index is not None and device.index >= count:
-                raise ValueError(f"CUDA device index must be below {count}")
-        return value
+            return device_name("device", value)
+        except ValueError:
+            raise ValueError(f"must be a device this machine has: {', '.join(available_devices())}") from None
 
     @field_validator("activation")
     @classmethod
@@ -182,6 +182,9 @@ def format_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "config"
     message = first["msg"].removeprefix("Value error, ")
+    if first["loc"][:1] == ("task_options",) and len(first["loc"]) == 3:  # one error per member of the union
+        field = ".".join(str(p) for p in first["loc"][:2])
+        message = "must be true or false, a finite number, or text"
     if first["type"] == "extra_forbidden":
         allowed = ", ".join(RunConfig.model_fields)
         return f"unknown setting {field!r}; allowed: {allowed}"
@@ -193,6 +196,9 @@ def format_validation_error(error: ValidationError) -> str:
 
 
 def build_config(values: dict[str, Any]) -> RunConfig:
+    for key in values:
+        if not isinstance(key, str):
+            raise ConfigError(f"unknown setting {key!r}; allowed: {', '.join(RunConfig.model_fields)}")
     try:
         return RunConfig(**values)
     except ValidationError as error:
@@ -202,10 +208,18 @@ def build_config(values: dict[str, Any]) -> RunConfig:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from a file, or ConfigError naming what is wrong with it."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config: file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config: not a regular file: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as error:
+        raise ConfigError(f"config: cannot read {path} ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {path} is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

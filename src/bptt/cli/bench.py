@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bptt import bench
+from bptt.checks import device_name
 
 
 @click.command("bench")
@@ -17,6 +18,10 @@ from bptt import bench
 def command(quick: bool, as_json: bool, device: str) -> None:
     """Ratios of training-step time against torch.nn (same process, interleaved, medians), GFLOP/s
     and peak memory. Timings swing on a busy machine; compare ratios from one run."""
+    try:
+        device = device_name("--device", device)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     console = Console(stderr=True)
     progress = None if as_json else (lambda line: console.print(f"[dim]{line}[/dim]"))
     result = bench.run(quick=quick, device=device, progress=progress)

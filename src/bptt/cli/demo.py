@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bptt.cli.output import console
+from bptt.cli.paths import writable_folder
 from bptt.demo.experiment import DemoResult, DemoSettings, demo_runs, run_demo
 from bptt.demo.page import TABLE_HEADER, table_rows, write_demo_page
 
@@ -30,6 +31,7 @@ from bptt.demo.page import TABLE_HEADER, table_rows, write_demo_page
 def command(quick: bool, seed: int, out_dir: str) -> None:
     """Train a sigmoid RNN, its remedies, an LSTM and a GRU on delayed sentiment at a short and a long
     delay; measure how the gradient vanishes; write the page to OUT/index.html."""
+    writable_folder(out_dir, "--out")  # before minutes of training, not after
     settings = DemoSettings.quick(seed) if quick else DemoSettings(seed=seed)
     started = time.perf_counter()
     threads = torch.get_num_threads()

@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt
 from click.core import ParameterSource
 
 from bptt.build import make_model, make_task
-from bptt.cli.options import given, run_options
+from bptt.cli.options import FiniteFloatRange, given, run_options
 from bptt.cli.output import console
+from bptt.cli.paths import writable_folder
 from bptt.config import load_config
 from bptt.diagnostics import (
     DEFAULT_EPSILON,
@@ -38,7 +39,7 @@ from bptt.diagnostics.module import DataError, ShapeError, load_batch
 from bptt.loading import SourceError, model_from_run, module_from_factory
 from bptt.report.html import save_figure
 from bptt.store import Database
-from bptt.training import Trainer
+from bptt.training import Trainer, check_memory
 
 
 def _save(pictures: dict[str, Any], out: Path) -> list[Path]:
@@ -84,7 +85,7 @@ def _given_by_user(*names: str) -> list[str]:
 @click.option("--lag", default=DEFAULT_LAG, show_default=True, type=click.IntRange(min=1),
               help="Lag of the reported gradient ratio.")
 @click.option("--epsilon", default=DEFAULT_EPSILON, show_default=True,
-              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
               help="Memory horizon threshold, relative to the lag-0 gradient.")
 @click.option("--recent", default=DEFAULT_RECENT, show_default=True, type=click.IntRange(min=1),
               help="How many last steps the update and input shares count.")
@@ -114,7 +115,7 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
         raise click.UsageError("--data replaces the task: run settings, --config and --input do not apply")
     if train_first and run_id is not None:
         raise click.UsageError("--train applies to a config; a saved run is already trained")
-    out = Path(out_dir) if out_dir else None
+    out = writable_folder(out_dir, "--out") if out_dir else None
     report: dict[str, Any]
     pictures: dict[str, Any] = {}
     try:
@@ -138,15 +139,15 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
         else:
             history = None
             if run_id is not None:
-                if not Path(db_path).is_file():
-                    raise click.UsageError(f"--db: no database at {db_path}")
-                with Database(db_path) as db:
+                with Database(db_path, read_only=True) as db:
                     config, task, model = model_from_run(db, run_id)
                     history = training_history(db, run_id)
                 source = {"source": "run", "run": run_id}
             else:
                 config = load_config(config_path, **overrides)
                 task = make_task(config)
+                # The measurements run a batch of ``examples`` in float64: twice the bytes of a float32 batch.
+                check_memory(config.model_copy(update={"batch_size": 2 * examples}), task)
                 if train_first:
                     trainer = Trainer(config, task=task)
                     trainer.run()

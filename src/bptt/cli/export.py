@@ -5,7 +5,10 @@ from pathlib import Path
 
 import click
 
+from bptt.cli.options import require_sweep
 from bptt.cli.output import console
+from bptt.cli.paths import writable_file
+from bptt.store import Database
 from bptt.store.export import export_runs
 
 
@@ -19,8 +22,8 @@ def command(db_path: str, sweep: str | None, output: str) -> None:
 
     bptt export --db sweeps.db --sweep remedies -o remedies.csv
     """
-    if not Path(db_path).is_file():
-        raise click.UsageError(f"--db: no database at {db_path}")
+    with Database(db_path, read_only=True) as db:
+        require_sweep(db, sweep)
     suffix = Path(output).suffix
     if suffix not in (".csv", ".parquet"):
         raise click.UsageError(f"-o: the file must end in .csv or .parquet, got {output!r}")
@@ -29,5 +32,6 @@ def command(db_path: str, sweep: str | None, output: str) -> None:
             import pyarrow  # noqa: F401  (optional, the parquet extra: only checked when asked for)
         except ImportError:
             raise click.UsageError("-o: writing Parquet needs pyarrow (pip install pyarrow); use a .csv name") from None
+    writable_file(output, "-o")
     count = export_runs(db_path, output, sweep)
     console().print(f"wrote {count} runs to {output}")

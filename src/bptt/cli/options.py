@@ -1,6 +1,7 @@
 """Shared CLI plumbing: run settings as options generated from RunConfig, one-line errors."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -8,6 +9,7 @@ import click
 import yaml
 
 from bptt.config import RunConfig
+from bptt.store import Database
 
 HIDDEN = {"progress"}
 
@@ -54,3 +56,20 @@ def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tupl
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The run settings the user actually set on the command line."""
     return {k: v for k, v in values.items() if k in RunConfig.model_fields and v is not None}
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A ``click.FloatRange`` that refuses nan and inf, which pass its comparisons unseen."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def require_sweep(db: Database, sweep: str | None) -> None:
+    """Refuse ``--sweep`` naming a sweep the database holds no runs of, listing the ones it does."""
+    if sweep is not None and sweep not in db.sweeps():
+        raise click.UsageError(f"--sweep: no runs of sweep {sweep!r} in {db.path}; "
+                               f"sweeps here: {', '.join(db.sweeps()) or 'none'}")

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import click
 
+from bptt.cli.options import require_sweep
 from bptt.cli.output import console
+from bptt.cli.paths import writable_file
 from bptt.report.results import markdown_table, read_csv
 from bptt.report.sweep import build_report
 from bptt.store import Database
@@ -30,12 +32,8 @@ def command(db_path: str, sweep: str | None, output: str, markdown_csv: str | No
             raise click.UsageError(f"--markdown: no results CSV at {markdown_csv}")
         click.echo(markdown_table(read_csv(markdown_csv)), nl=False)
         return
-    if not Path(db_path).is_file():
-        raise click.UsageError(f"--db: no database at {db_path}")
-    if sweep is not None:
-        with Database(db_path) as db:
-            if not db.runs(sweep=sweep):
-                known = sorted({r.sweep for r in db.runs() if r.sweep})
-                raise click.UsageError(f"--sweep: no runs of sweep {sweep!r}; sweeps here: {', '.join(known) or 'none'}")
+    with Database(db_path, read_only=True) as db:
+        require_sweep(db, sweep)
+    writable_file(output, "-o")
     path = build_report(db_path, output, sweep)
     console().print(f"wrote {path}")

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from bptt.cli.output import console
+from bptt.cli.paths import writable_file, writable_folder
 from bptt.cli.sweep import filters_option, seeds_option
 from bptt.report.reproduce import reproduce, spec_for
 from bptt.sweeps.spec import parse_assignment
@@ -43,6 +44,9 @@ def command(name: str, quick: bool, device: str | None, workers: int | None, out
         if device.startswith("cuda"):
             overrides["engine"] = "auto"
     spec_file, spec = spec_for(name, quick, overrides, seeds_option(seeds), filters_option(filter_items))
+    writable_folder(Path(out_dir) / spec.name, "--out")
+    if Path(readme).is_file():
+        writable_file(readme, "--readme")
     if collect and not Path(db_path or Path(out_dir) / spec.name / "runs.db").is_file():
         raise click.UsageError(f"--collect: no database at {db_path or Path(out_dir) / spec.name / 'runs.db'}")
     result = reproduce(spec_file, spec, out_dir, workers=workers, readme=readme if Path(readme).is_file() else None,

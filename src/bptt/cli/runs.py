@@ -1,13 +1,12 @@
-"""`bptt runs`: list the runs in a results database."""
+"""`bptt runs`: list the runs in a results database (read only: the database is not written)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 from rich.table import Table
 
+from bptt.cli.options import require_sweep
 from bptt.cli.output import console
-from bptt.store import Database, RunSummary
+from bptt.store import STATUSES, Database, RunSummary
 
 
 @click.command("runs")
@@ -16,10 +15,16 @@ from bptt.store import Database, RunSummary
 @click.option("--status", default=None, help="Only runs with this status.")
 def command(db_path: str, sweep: str | None, status: str | None) -> None:
     """List runs: id, settings, status, steps and final metric."""
-    if not Path(db_path).is_file():
-        raise click.UsageError(f"--db: no database at {db_path}")
-    with Database(db_path) as db:
+    if status is not None and status not in STATUSES:
+        raise click.UsageError(f"--status: must be one of {', '.join(STATUSES)}, got {status!r}")
+    with Database(db_path, read_only=True) as db:
+        require_sweep(db, sweep)
         rows = db.runs(sweep=sweep, status=status)
+    out = console()
+    if not rows:
+        chosen = " and ".join(f"{name} {value!r}" for name, value in (("sweep", sweep), ("status", status)) if value)
+        out.print(f"no runs{' with ' + chosen if chosen else ''} in {db_path}", highlight=False)
+        return
     table = Table("id", "label", "task", "seq_len", "status", "steps", "test loss", "metric", "baseline")
     for row in rows:
         final = row.final or RunSummary()
@@ -27,4 +32,4 @@ def command(db_path: str, sweep: str | None, status: str | None) -> None:
         table.add_row(str(row.id), row.label, row.task, str(row.config.get("seq_len") or ""), row.status,
                       str(row.steps_done), fmt(final.test_loss),
                       f"{final.metric or ''} {fmt(final.test_metric)}", fmt(final.baseline))
-    console().print(table)
+    out.print(table)

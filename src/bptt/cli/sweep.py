@@ -1,6 +1,7 @@
 """`bptt sweep`: run a sweep spec (remedies x lengths x seeds) on a local pool or a Ray cluster."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -9,9 +10,11 @@ from rich.table import Table
 
 from bptt import experiments
 from bptt.cli.output import console
+from bptt.cli.paths import writable_folder
 from bptt.store import Database, controlled_length
+from bptt.store.schema import inspect_database
 from bptt.sweeps import SweepLockedError, SweepSpecError, checkpoint_root_for, decide, load_spec, run_sweep
-from bptt.sweeps.spec import parse_assignment
+from bptt.sweeps.spec import MAX_RUNS, check_memory_here, parse_assignment
 
 
 def _values(text: str) -> list[Any]:
@@ -64,9 +67,11 @@ def seeds_option(text: str | None) -> list[int] | None:
 @click.option("--name", default=None, help="Replace the spec's sweep name (e.g. for a reduced copy).")
 @click.option("--retry-failed", is_flag=True, help="Run failed runs again (from their checkpoints).")
 @click.option("--dry-run", is_flag=True, help="List the runs and what would happen to each; run nothing.")
+@click.option("--allow-large", is_flag=True, help=f"Expand a spec of more than {MAX_RUNS:,} runs.")
 def command(spec_path: str, db_path: str, workers: int | None, backend: str, address: str | None,
             threads: int | None, checkpoint_dir: str | None, assignments: tuple[str, ...], seeds: str | None,
-            filter_items: tuple[str, ...], name: str | None, retry_failed: bool, dry_run: bool) -> None:
+            filter_items: tuple[str, ...], name: str | None, retry_failed: bool, dry_run: bool,
+            allow_large: bool) -> None:
     """Run every run of a sweep SPEC that is not done yet, e.g.
 
     bptt sweep remedies --workers 2 --db sweeps.db
@@ -80,11 +85,17 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
     overrides = dict(parse_assignment(item) for item in assignments)
-    spec = load_spec(experiments.spec_path(spec_path), overrides=overrides, seeds=seeds_option(seeds), filters=filters_option(filter_items), name=name)
+    spec = load_spec(experiments.spec_path(spec_path), overrides=overrides, seeds=seeds_option(seeds),
+                     filters=filters_option(filter_items), name=name, allow_large=allow_large)
     out = console()
-    if dry_run:
-        with Database(db_path) as db:
-            decisions = decide(spec, db, retry_failed)
+    if address is None:  # the runs train on this machine: each must fit in its memory
+        check_memory_here(spec)
+    if dry_run:  # reads the database if there is one, writes nothing
+        if inspect_database(Path(db_path), read_only=False):
+            with Database(db_path, read_only=True) as db:
+                decisions = decide(spec, db, retry_failed)
+        else:
+            decisions = decide(spec, None, retry_failed)
         table = Table("identity", "label", "variant", "task", "length", "seed", "steps", "action", title=f"sweep {spec.name}")
         for d in decisions:
             c = d.run.config
@@ -93,9 +104,12 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
                           str(c.steps), d.note if d.action == "skip" else f"{d.action}: {d.note}")
         out.print(table)
         return
+    if checkpoint_dir is not None:
+        writable_folder(checkpoint_dir, "--checkpoint-dir")
     try:
         summary = run_sweep(spec, db_path, backend=backend, workers=workers, address=address, threads=threads,
-                            checkpoint_root=checkpoint_dir or checkpoint_root_for(db_path), retry_failed=retry_failed)
+                            checkpoint_root=checkpoint_dir or checkpoint_root_for(db_path), retry_failed=retry_failed,
+                            warn=lambda message: click.echo(f"bptt: warning: {message}", err=True))
     except SweepLockedError as error:
         raise click.ClickException(str(error)) from None
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))

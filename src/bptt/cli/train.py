@@ -12,7 +12,7 @@ from bptt.cli.options import given, run_options
 from bptt.cli.output import console
 from bptt.config import load_config
 from bptt.store import Database
-from bptt.training import Trainer
+from bptt.training import Trainer, check_memory
 
 
 @click.command("train")
@@ -27,7 +27,9 @@ def command(config_path: str | None, db_path: str, resume: bool, as_json: bool, 
     bptt train --task adding --seq-len 200 --cell rnn --activation sigmoid --init xavier --clip-norm 1.0
     """
     config = load_config(config_path, **given(settings))
-    task = make_task(config)  # bad task settings end here, before the database is touched
+    # Bad task settings and runs too large for this machine end here, before the database is touched.
+    task = make_task(config)
+    check_memory(config, task)
     with Database(db_path) as db:
         result = Trainer(config, db, task=task).run(resume=resume)
     summary = {**result.final.to_dict(), "status": result.status, "reason": result.reason,

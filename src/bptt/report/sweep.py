@@ -221,7 +221,7 @@ def published_table(points: list[RunPoint]) -> Table:
 # -- the page -------------------------------------------------------------------------------
 def build_report(db_path: str | Path, output: str | Path, sweep: str | None = None) -> Path:
     """Write the report of every run (or one sweep's runs) in the database to ``output``."""
-    with Database(db_path) as db:
+    with Database(db_path, read_only=True) as db:
         rows = db.runs(sweep=sweep)
         points = [run_point(r) for r in rows if r.status != "running"]
         sections = [_overview(rows)]

@@ -9,6 +9,19 @@ Statuses: running, finished, diverged (the loss became NaN/inf), failed (an
 error; ``reason`` says which), interrupted (the process died mid-run).
 
 Rows go in and come out as the dataclasses of ``bptt.store.records``.
+
+A path is checked before anything is written to it (``bptt.store.schema``):
+another program's file is refused untouched. ``read_only=True`` opens the
+database for reading only (``runs``, ``report``, ``export``, ``diagnose``): it
+writes nothing, and shows a row whose process died as "interrupted" without
+storing that.
+
+Checkpoint paths are stored relative to the database's folder when they lie
+inside it (absolute otherwise) and read back as absolute paths, so a database
+and its run folders can be moved together, and a relative ``--db`` means the
+same from any working directory. Where a run's files live by default is said
+here once: ``runs_folder`` for runs trained on their own, ``sweeps_folder``
+for sweeps.
 """
 from __future__ import annotations
 
@@ -23,59 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from bptt.store.records import EvalRow, ProfileRow, RunRow, RunSummary, StepRow
+from bptt.store.schema import SCHEMA, DatabaseError, check_writable, inspect_database, read_only_connection
 
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    identity TEXT NOT NULL,
-    sweep TEXT,
-    label TEXT NOT NULL,
-    task TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    steps_done INTEGER NOT NULL DEFAULT 0,
-    final TEXT,
-    checkpoint TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    finished_at REAL,
-    train_seconds REAL NOT NULL DEFAULT 0,
-    pid INTEGER,
-    host TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_identity ON runs (identity);
-CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    step INTEGER NOT NULL,
-    loss REAL,
-    grad_norm REAL,
-    clipped INTEGER NOT NULL DEFAULT 0,
-    skipped INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (run_id, step)
-);
-CREATE TABLE IF NOT EXISTS evals (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    step INTEGER NOT NULL,
-    split TEXT NOT NULL,
-    loss REAL,
-    metric REAL,
-    PRIMARY KEY (run_id, step, split)
-);
-CREATE TABLE IF NOT EXISTS gradient_profiles (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    step INTEGER NOT NULL,
-    hidden TEXT NOT NULL,
-    cell TEXT,
-    PRIMARY KEY (run_id, step)
-);
-"""
-
-
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is running (a zombie is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -90,19 +56,66 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-class Database:
-    """A results database at ``path`` (created on first use)."""
+def runs_folder_for(db_path: str | Path) -> Path:
+    """Where runs trained on their own keep their folders: ``<db stem>-runs/`` next to the database (absolute)."""
+    path = Path(os.path.abspath(db_path))
+    return path.parent / (path.stem + "-runs")
 
-    def __init__(self, path: str | Path) -> None:
+
+def sweeps_folder_for(db_path: str | Path) -> Path:
+    """Where sweeps keep their run folders by default: ``<db stem>-sweeps/`` next to the database (absolute)."""
+    path = Path(os.path.abspath(db_path))
+    return path.parent / (path.stem + "-sweeps")
+
+
+class Database:
+    """A results database at ``path`` (created on first use unless ``read_only``)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=NORMAL")
-        self.connection.execute("PRAGMA foreign_keys=ON")
-        self.connection.executescript(SCHEMA)
-        self.mark_interrupted()
+        self.read_only = read_only
+        exists = inspect_database(self.path, read_only)
+        try:
+            if read_only:
+                self.connection = read_only_connection(self.path)
+                return
+            check_writable(self.path)
+            if not exists:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+            self.connection.execute("PRAGMA foreign_keys=ON")
+            self.connection.executescript(SCHEMA)
+            self.mark_interrupted()
+        except (sqlite3.Error, OSError) as error:
+            raise DatabaseError(f"--db: cannot open {self.path} ({str(error).strip() or type(error).__name__})") from None
+
+    @property
+    def folder(self) -> Path:
+        """The absolute folder the database file lies in."""
+        return Path(os.path.abspath(self.path)).parent
+
+    @property
+    def runs_folder(self) -> Path:
+        return runs_folder_for(self.path)
+
+    @property
+    def sweeps_folder(self) -> Path:
+        return sweeps_folder_for(self.path)
+
+    def _stored_path(self, path: str | None) -> str | None:
+        """A checkpoint path as the database stores it: relative to its folder when inside it."""
+        if path is None:
+            return None
+        absolute = Path(os.path.abspath(path))
+        try:
+            return absolute.relative_to(self.folder).as_posix()
+        except ValueError:
+            return str(absolute)
+
+    def _read_path(self, stored: str | None) -> str | None:
+        return None if stored is None else str(self.folder / stored)
 
     def close(self) -> None:
         self.connection.close()
@@ -115,6 +128,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise DatabaseError(f"--db: {self.path} is open for reading only")
         self.connection.execute("BEGIN IMMEDIATE")
         try:
             yield self.connection
@@ -130,7 +145,7 @@ class Database:
         rows = self.connection.execute(
             "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
         ).fetchall()
-        dead = [(run_id, pid) for run_id, pid in rows if pid is None or not _pid_alive(pid)]
+        dead = [(run_id, pid) for run_id, pid in rows if pid is None or not process_alive(pid)]
         with self.transaction() as db:
             for run_id, pid in dead:
                 # Only if the row is still the dead process's: another one may have claimed it since.
@@ -196,7 +211,7 @@ class Database:
             db.execute(
                 "UPDATE runs SET steps_done = ?, train_seconds = ?, checkpoint = COALESCE(?, checkpoint), "
                 "updated_at = ? WHERE id = ?",
-                (steps_done, train_seconds, checkpoint, time.time(), run_id),
+                (steps_done, train_seconds, self._stored_path(checkpoint), time.time(), run_id),
             )
 
     def finish_run(self, run_id: int, status: str, final: RunSummary | None, reason: str | None = None) -> None:
@@ -211,35 +226,62 @@ class Database:
             )
 
     # -- queries -----------------------------------------------------------------------
+    _COLUMNS = ("id, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint, "
+                "created_at, updated_at, finished_at, train_seconds, pid, host")
+
     def _row(self, row: tuple[Any, ...]) -> RunRow:
         (id_, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint,
-         created_at, updated_at, finished_at, train_seconds) = row
+         created_at, updated_at, finished_at, train_seconds, pid, host) = row
+        if self.read_only and status == "running" and host == socket.gethostname() \
+                and (pid is None or not process_alive(pid)):
+            status, reason = "interrupted", "process ended while running"  # what a writer would mark
         summary = None if final is None else RunSummary.from_dict(json.loads(final))
         return RunRow(id_, identity, sweep, label, task, json.loads(config), status, reason, steps_done, summary,
-                      checkpoint, created_at, updated_at, finished_at, train_seconds)
+                      self._read_path(checkpoint), created_at, updated_at, finished_at, train_seconds)
 
-    _COLUMNS = ("id, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint, "
-                "created_at, updated_at, finished_at, train_seconds")
+    def _select(self, where: str = "", params: tuple[Any, ...] | list[Any] = (), tail: str = " ORDER BY id") -> list[RunRow]:
+        try:
+            rows = self.connection.execute(f"SELECT {self._COLUMNS} FROM runs{where}{tail}", params).fetchall()
+            return [self._row(r) for r in rows]
+        except (sqlite3.Error, ValueError) as error:  # ValueError: a config or summary that is not JSON
+            raise DatabaseError(f"--db: {self.path}: cannot read its runs ({error})") from None
 
     def run(self, run_id: int) -> RunRow | None:
-        row = self.connection.execute(f"SELECT {self._COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else self._row(row)
+        rows = self._select(" WHERE id = ?", (run_id,))
+        return rows[0] if rows else None
 
     def runs(self, sweep: str | None = None, status: str | None = None, identity: str | None = None) -> list[RunRow]:
         clauses, params = [], []
-        for column, value in (("sweep", sweep), ("status", status), ("identity", identity)):
+        # Read-only, a dead process's row reads "interrupted" only once fetched: filter on status after that.
+        stored_status = None if self.read_only else status
+        for column, value in (("sweep", sweep), ("status", stored_status), ("identity", identity)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.connection.execute(f"SELECT {self._COLUMNS} FROM runs{where} ORDER BY id", params).fetchall()
-        return [self._row(r) for r in rows]
+        rows = self._select(where, params)
+        return rows if status is None else [r for r in rows if r.status == status]
 
-    def latest_run(self, identity: str) -> RunRow | None:
-        row = self.connection.execute(
-            f"SELECT {self._COLUMNS} FROM runs WHERE identity = ? ORDER BY id DESC LIMIT 1", (identity,)
-        ).fetchone()
-        return None if row is None else self._row(row)
+    def sweeps(self) -> list[str]:
+        """The names of the sweeps that have runs here, sorted."""
+        return sorted(name for (name,) in self.connection.execute(
+            "SELECT DISTINCT sweep FROM runs WHERE sweep IS NOT NULL"))
+
+    def latest_run(self, identity: str, sweep: str | None = None) -> RunRow | None:
+        """The newest row of ``identity`` in ``sweep`` (None: runs trained on their own, outside any sweep)."""
+        rows = self._select(" WHERE identity = ? AND sweep IS ?", (identity, sweep), " ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def first_missing_step(self, run_id: int) -> int | None:
+        """The first step below ``steps_done`` with no row in the run's history, or None when it has no gap."""
+        row = self.run(run_id)
+        steps = [s for (s,) in self.connection.execute(
+            "SELECT step FROM steps WHERE run_id = ? ORDER BY step", (run_id,))]
+        for expected, step in enumerate(steps, start=1):
+            if step != expected:
+                return expected
+        done = 0 if row is None else row.steps_done
+        return len(steps) + 1 if len(steps) < done else None
 
     def steps(self, run_id: int) -> list[StepRow]:
         rows = self.connection.execute(

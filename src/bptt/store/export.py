@@ -19,7 +19,7 @@ FINAL_COLUMNS = ("seq_len", "test_loss", "test_metric", "val_loss", "val_metric"
 def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str, Any]]:
     """One dict per run: run columns, then every RunConfig setting, then ``final_*`` summary fields."""
     records = []
-    with Database(db_path) as db:
+    with Database(db_path, read_only=True) as db:
         for row in db.runs(sweep=sweep):
             record: dict[str, Any] = {name: getattr(row, name) for name in RUN_COLUMNS}
             record.update({f"config_{name}": _flat(row.config.get(name)) for name in RunConfig.model_fields

@@ -11,15 +11,27 @@ experiment folder, trial checkpoints, ``Tuner.restore``) that could disagree
 with the first, and it brings search algorithms and schedulers a grid does not
 use (plus the ``ray[tune]`` dependencies). One remote function per run, one
 CPU each, is all the cluster needs to do.
+
+A local Ray instance (no ``--address``) is the driver's own: its session
+lives in a private temporary folder that is removed when the sweep ends (or,
+after a ``kill -9``, by the next sweep), its usage statistics are off, and
+its processes end with the driver. Ray's head always starts its API server
+process (``dashboard.py``); with the dashboard disabled it serves no pages and
+listens on 127.0.0.1 only.
 """
 from __future__ import annotations
 
 import concurrent.futures as futures
 import multiprocessing
 import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Protocol
 
 from bptt.config import ConfigError
+from bptt.store.database import process_alive
 from bptt.sweeps.worker import Assignment, Outcome, init_local_worker, run_assignment
 
 
@@ -88,6 +100,26 @@ class LocalBackend:
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
+#: Session folders of local Ray instances: ``bptt-ray-<driver pid>-<random>``, short enough for Ray's
+#: socket paths (at most 107 characters on Linux).
+RAY_FOLDER_PREFIX = "bptt-ray-"
+
+
+def _ray_parent() -> Path:
+    return Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+
+
+def remove_stale_ray_folders() -> list[Path]:
+    """Remove the session folders of local Ray instances whose driver is gone; return them."""
+    removed = []
+    for folder in _ray_parent().glob(RAY_FOLDER_PREFIX + "*"):
+        found = re.match(rf"{RAY_FOLDER_PREFIX}(\d+)-", folder.name)
+        if found and folder.is_dir() and not process_alive(int(found.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 class RayBackend:
     """Ray core tasks, one CPU each, on the cluster at ``address`` or on a local Ray instance."""
 
@@ -100,19 +132,38 @@ class RayBackend:
             raise ConfigError("--backend ray: ray is not installed; pip install 'bptt[ray]'") from None
         self.ray = ray
         self._started = not ray.is_initialized()
+        self.session_folder: Path | None = None
+        self._environment: list[str] = []  # variables set here, unset again by close()
         if self._started:
+            self._set_environment({"RAY_USAGE_STATS_ENABLED": "0"})
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=False)
             else:
                 # A private instance on this machine: no dashboard, nothing to reach outside.
-                ray.init(address="local", num_cpus=workers or default_workers(), include_dashboard=False,
-                         logging_level="ERROR", log_to_driver=False)
+                remove_stale_ray_folders()
+                self.session_folder = Path(tempfile.mkdtemp(prefix=f"{RAY_FOLDER_PREFIX}{os.getpid()}-",
+                                                            dir=_ray_parent()))
+                try:
+                    ray.init(address="local", num_cpus=workers or default_workers(), include_dashboard=False,
+                             logging_level="ERROR", log_to_driver=False, _temp_dir=str(self.session_folder))
+                except Exception as error:
+                    self.close()
+                    first = str(error).strip().splitlines()
+                    raise ConfigError(f"--backend ray: a local Ray instance did not start "
+                                      f"({first[0] if first else type(error).__name__})") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.capacity = workers or cpus
         self.threads = threads
         # The driver decides what a lost run becomes, so Ray does not retry on its own.
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run_assignment)
         self._outstanding: set[Any] = set()
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        """Set variables Ray reads, unless the user set them; ``close`` unsets them again."""
+        for name, value in values.items():
+            if name not in os.environ:
+                self._environment.append(name)
+                os.environ[name] = value
 
     def submit(self, assignment: Assignment) -> Any:
         handle = self._remote.remote(assignment)
@@ -134,10 +185,15 @@ class RayBackend:
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
-            for handle in self._outstanding:
+            for handle in getattr(self, "_outstanding", ()):
                 self.ray.cancel(handle, force=True)
-        if self._started:
+        if self._started and self.ray.is_initialized():
             self.ray.shutdown()
+        if self.session_folder is not None:
+            shutil.rmtree(self.session_folder, ignore_errors=True)
+        for name in self._environment:
+            os.environ.pop(name, None)
+        self._environment = []
 
 
 def make_backend(name: str, workers: int | None, address: str | None, threads: int | None) -> Backend:

@@ -12,24 +12,36 @@ Nothing lost, nothing twice:
   ``interrupted``; local workers die with their driver (see ``worker``).
 * Workers train with no database. The driver commits their spool files in
   order (``worker`` explains why that keeps history and checkpoints in step)
-  and writes the final row when the run's outcome arrives.
-* One driver per sweep at a time: a lock file in the sweep's folder.
+  and writes the final row when the run's outcome arrives. The checkpoint
+  path it records is the run folder's own, never one a spool file names.
+* A spool file that cannot be read is quarantined with a warning. When that
+  leaves a gap in a run's history, the run is not recorded as done: one taken
+  up again starts from step 0 (its checkpoint is past the gap, so it is
+  quarantined too), and one that ends with the gap is recorded as failed.
+* Before each attempt the driver writes a new owner token into the run's
+  folder; a worker of an older attempt stops at its next flush.
+* One driver per sweep at a time, whatever its checkpoint folder: a lock
+  beside the database (``<db>.sweep-<name>.lock``) and one in the sweep's folder.
 """
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import os
 import shutil
+import socket
 import time
+import warnings
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 from bptt.store import Database, RunRow
+from bptt.store.database import sweeps_folder_for
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
 from bptt.sweeps.spec import PlannedRun, SweepSpec
-from bptt.sweeps.worker import Assignment, Outcome, pending
+from bptt.sweeps.worker import Assignment, Outcome, SpoolWarning, claim_folder, pending, quarantine
 from bptt.training.progress import ProgressBar
 
 Action = Literal["skip", "new", "resume"]
@@ -40,7 +52,7 @@ ATTEMPTS = 2
 
 
 class SweepLockedError(RuntimeError):
-    """Another driver is running this sweep on the same checkpoint folder."""
+    """Another driver is running this sweep on the same database or the same checkpoint folder."""
 
 
 @dataclass(frozen=True)
@@ -67,20 +79,19 @@ class SweepSummary:
 
 
 def checkpoint_root_for(db_path: str | Path) -> Path:
-    """Run folders live next to the database: ``<db stem>-sweeps/``."""
-    db_path = Path(db_path)
-    return db_path.parent / (db_path.stem + "-sweeps")
+    """Run folders live next to the database by default (``bptt.store.database.sweeps_folder_for``)."""
+    return sweeps_folder_for(db_path)
 
 
 def run_directory(root: str | Path, sweep: str, identity: str) -> Path:
     return Path(root) / sweep / identity
 
 
-def decide(spec: SweepSpec, db: Database, retry_failed: bool = False) -> list[Decision]:
-    """What each planned run needs, from the latest row of the same sweep and identity."""
+def decide(spec: SweepSpec, db: Database | None, retry_failed: bool = False) -> list[Decision]:
+    """What each planned run needs, from the latest row of the same sweep and identity (no database: all new)."""
     decisions = []
     for run in spec.runs:
-        rows = db.runs(sweep=spec.name, identity=run.identity)
+        rows = [] if db is None else db.runs(sweep=spec.name, identity=run.identity)
         row = rows[-1] if rows else None
         steps = run.config.steps
         if row is None:
@@ -115,24 +126,28 @@ class SweepDriver:
     """Runs the decisions of one sweep on a backend; see the module docstring."""
 
     def __init__(self, spec: SweepSpec, db: Database, backend: Backend, checkpoint_root: str | Path, *,
-                 progress: bool = True, on_outcome: Callable[[PlannedRun, Outcome], None] | None = None) -> None:
+                 progress: bool = True, on_outcome: Callable[[PlannedRun, Outcome], None] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.db = db
         self.backend = backend
-        self.root = Path(checkpoint_root)
+        # Absolute: a worker may run in another working directory (Ray's are its own).
+        self.root = Path(os.path.abspath(checkpoint_root))
         self.progress = progress
         self.on_outcome = on_outcome
+        self.warn = warn or (lambda message: warnings.warn(message, SpoolWarning, stacklevel=2))
 
     # -- the spool -----------------------------------------------------------------------
     def commit(self, job: _Job) -> None:
         """Commit the run's spool files in order, deleting each after its commit."""
-        for path, record in pending(job.directory):
+        for path, record in pending(job.directory, self.warn):
             if record["kind"] == "start":
                 self.db.truncate_history(job.row_id, record["step"])
                 self.db.record_progress(job.row_id, [], [], [], record["step"], record["train_seconds"], None)
             else:
+                checkpoint = None if record["checkpoint"] is None else str(job.directory / "checkpoint.pt")
                 self.db.record_progress(job.row_id, record["steps"], record["evals"], record["profiles"],
-                                        record["steps_done"], record["train_seconds"], record["checkpoint"])
+                                        record["steps_done"], record["train_seconds"], checkpoint)
             path.unlink()
 
     # -- one run -------------------------------------------------------------------------
@@ -146,6 +161,11 @@ class SweepDriver:
             return _Job(decision.run, row_id, directory, resume=False)
         job = _Job(decision.run, decision.row.id, directory, resume=True)
         self.commit(job)  # what a killed driver left in the spool
+        gap = self.db.first_missing_step(job.row_id)
+        checkpoint = directory / "checkpoint.pt"
+        if gap is not None and checkpoint.exists():
+            quarantine(checkpoint, f"the history before it lacks step {gap}, so the run starts again from step 0",
+                       self.warn)
         self.db.claim_run(job.row_id, config.model_dump())
         return job
 
@@ -154,13 +174,19 @@ class SweepDriver:
         row = self.db.run(job.row_id)
         job.steps_at_submit = 0 if row is None else row.steps_done
         config = job.run.config.model_copy(update={"progress": False})
+        owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+        claim_folder(job.directory, owner)
         # A new run whose first worker died resumes too: its checkpoint is this row's own.
         assignment = Assignment(config.model_dump(), str(job.directory), job.resume or job.attempts > 1,
-                                self.backend.threads)
+                                self.backend.threads, owner, (socket.gethostname(), os.getpid()))
         return self.backend.submit(assignment)
 
     def finish(self, job: _Job, outcome: Outcome) -> None:
         self.commit(job)
+        gap = self.db.first_missing_step(job.row_id)
+        if gap is not None and outcome.status in ("finished", "diverged"):
+            outcome = dataclasses.replace(outcome, status="failed", final=None, reason=(
+                f"its history lacks step {gap} (a spool file could not be read); --retry-failed trains it again"))
         final = None if outcome.final is None else dataclasses.replace(
             outcome.final, run_id=job.row_id, resumed_from=outcome.started_from)
         self.db.finish_run(job.row_id, outcome.status, final, outcome.reason)
@@ -217,17 +243,29 @@ class SweepDriver:
                             dict(statuses), problems)
 
 
-def lock_sweep(root: Path, name: str) -> Any:
-    """Hold the sweep's lock file until the returned handle is closed."""
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / ".lock", "w")
+def _hold(path: Path, held_by: str) -> Any:
+    handle = open(path, "w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise SweepLockedError(f"sweep {name!r} is already running (lock {folder / '.lock'} is held)") from None
+        raise SweepLockedError(f"{held_by} (lock {path} is held)") from None
     return handle
+
+
+def lock_sweep(root: Path, name: str) -> Any:
+    """Hold the lock of the sweep's checkpoint folder until the returned handle is closed."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return _hold(folder / ".lock", f"sweep {name!r} is already running in {folder}")
+
+
+def lock_database(db_path: str | Path, name: str) -> Any:
+    """Hold the sweep's lock beside its database until the returned handle is closed: one driver per
+    sweep and database, whatever checkpoint folder each is given."""
+    path = Path(os.path.abspath(db_path))
+    return _hold(path.with_name(f"{path.name}.sweep-{name}.lock"),
+                 f"sweep {name!r} is already running on {db_path}")
 
 
 def run_sweep(
@@ -242,18 +280,21 @@ def run_sweep(
     retry_failed: bool = False,
     progress: bool = True,
     on_outcome: Callable[[PlannedRun, Outcome], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> SweepSummary:
     """Run every run of ``spec`` not already done, recording them in the database at ``db_path``."""
     root = Path(checkpoint_root) if checkpoint_root is not None else checkpoint_root_for(db_path)
-    lock = lock_sweep(root, spec.name)
-    try:
-        with Database(db_path) as db:
+    with Database(db_path) as db:
+        locks = [lock_database(db_path, spec.name)]
+        try:
+            locks.append(lock_sweep(root, spec.name))
             decisions = decide(spec, db, retry_failed)
             if all(d.action == "skip" for d in decisions):  # nothing to run: no backend to start
                 statuses = Counter(d.row.status for d in decisions if d.row is not None)
                 return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, dict(statuses))
             driver = SweepDriver(spec, db, make_backend(backend, workers, address, threads), root,
-                                 progress=progress, on_outcome=on_outcome)
+                                 progress=progress, on_outcome=on_outcome, warn=warn)
             return driver.run(decisions)
-    finally:
-        lock.close()
+        finally:
+            for lock in reversed(locks):
+                lock.close()

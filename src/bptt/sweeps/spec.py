@@ -24,11 +24,17 @@ Everything is validated before anything runs: unknown keys and bad values end
 with one line naming the key (a ``SweepSpecError``, exit code 2 on the CLI).
 Each expanded run is a ``RunConfig``; its ``identity()`` (every setting except
 the schedule ones) names it, so a run is never planned twice.
+
+A spec is counted before it is expanded: more than ``MAX_RUNS`` runs is
+refused unless ``allow_large`` is given (``--allow-large``), and a ``--filter``
+that keeps no run says so. ``check_memory_here`` refuses a spec with a run
+too large for this machine's free memory (for the backends that run here).
 """
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +44,13 @@ import yaml
 
 from bptt.build import make_task
 from bptt.config import ConfigError, RunConfig, build_config, load_yaml
-from bptt.tasks import TaskError
+from bptt.tasks import Task, TaskError
+from bptt.training import MemoryLimitError, check_memory
 
 SPEC_KEYS = ("name", "description", "base", "grid", "variants", "include", "seeds")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: The most runs a spec expands to without ``allow_large``.
+MAX_RUNS = 10_000
 
 
 class SweepSpecError(ConfigError):
@@ -152,12 +161,14 @@ def expand_spec(
     seeds: list[int] | None = None,
     filters: dict[str, list[Any]] | None = None,
     name: str | None = None,
+    allow_large: bool = False,
 ) -> SweepSpec:
     """The runs of a spec mapping, each validated; raises SweepSpecError naming the bad key.
 
     overrides: settings set on every run, last (``--set``); seeds: replaces the
     spec's seeds; filters: keep only runs whose setting is one of the values
-    (``--filter``; an unset setting reads as None); name: replaces the spec's name.
+    (``--filter``; an unset setting reads as None); name: replaces the spec's name;
+    allow_large: expand a spec of more than ``MAX_RUNS`` runs.
     """
     for key in data:
         if key not in SPEC_KEYS:
@@ -173,10 +184,17 @@ def expand_spec(
     overrides = _check_settings(overrides or {}, "--set", source)
     filters = _check_settings(filters or {}, "--filter", source)
 
+    crossed = grids or variants or not includes
+    products = sum(math.prod(len(values) for values in block.values()) for _, block in grids) if grids else 1
+    planned = ((products * max(1, len(variants)) if crossed else 0) + len(includes)) * len(seed_list)
+    if planned > MAX_RUNS and not allow_large:
+        raise SweepSpecError(f"sweep {source}: expands to {planned:,} runs, more than {MAX_RUNS:,}; "
+                             f"check the grid, or pass --allow-large to expand it anyway")
+
     # (where, variant name, settings) for every combination, before seeds. The
     # product runs when a grid or variants are given, or when nothing else is.
     combos: list[tuple[str, str | None, dict[str, Any]]] = []
-    if grids or variants or not includes:
+    if crossed:
         for grid_where, block in grids or [("", {})]:
             keys = list(block)
             for variant_where, variant, settings in variants or [("", None, {})]:
@@ -190,6 +208,7 @@ def expand_spec(
 
     runs: list[PlannedRun] = []
     seen: set[str] = set()
+    values_seen: dict[str, set[str]] = {key: set() for key in filters}
     for where, variant, settings in combos:
         for seed in seed_list:
             values = {**base, **settings, "seed": seed, **overrides}
@@ -199,30 +218,50 @@ def expand_spec(
                 shown = ", ".join(f"{k}={v}" for k, v in settings.items())
                 detail = f" ({shown})" if shown else ""
                 raise SweepSpecError(f"sweep {source}: {where or 'base'}{detail}: {error}") from None
+            for key in filters:
+                values_seen[key].add(repr(getattr(config, key)))
             if filters and not _matches(config, filters):
                 continue
             if config.identity() in seen:
                 continue
             seen.add(config.identity())
             runs.append(PlannedRun(config, variant))
+    if filters and not runs:
+        shown = "; ".join(f"{key} is one of {', '.join(sorted(values_seen[key]))}" for key in filters)
+        raise SweepSpecError(f"sweep {source}: --filter keeps no run; in this sweep {shown}")
     _check_tasks(runs, source)
     return SweepSpec(name, tuple(runs), str(data.get("description") or ""), source)
 
 
-def _check_tasks(runs: list[PlannedRun], source: str) -> None:
+def _task_key(c: RunConfig) -> tuple[Any, ...]:
+    """What a run's task is built from: runs with the same key share it."""
+    return (c.task, c.seq_len, c.delay, c.task_variant, c.data_dir, c.seed, json.dumps(c.task_options, sort_keys=True))
+
+
+def _check_tasks(runs: list[PlannedRun], source: str) -> dict[tuple[Any, ...], Task]:
     """Build each distinct task once, so bad task settings (a seq_len too short) end here."""
-    checked: set[tuple[Any, ...]] = set()
+    tasks: dict[tuple[Any, ...], Task] = {}
     for run in runs:
         c = run.config
-        key = (c.task, c.seq_len, c.delay, c.task_variant, c.data_dir, c.seed,
-               json.dumps(c.task_options, sort_keys=True))
-        if key in checked:
+        key = _task_key(c)
+        if key in tasks:
             continue
-        checked.add(key)
         try:
-            make_task(c.model_copy(update={"eval_size": 1}))
+            tasks[key] = make_task(c.model_copy(update={"eval_size": 1}))
         except TaskError as error:
             raise SweepSpecError(f"sweep {source}: run {c.label()} on {c.task}: {error}") from None
+    return tasks
+
+
+def check_memory_here(spec: SweepSpec) -> None:
+    """Refuse the spec if one of its runs needs more memory than this machine has free (one run at a time)."""
+    tasks = _check_tasks(list(spec.runs), spec.source)
+    for run in spec.runs:
+        try:
+            check_memory(run.config, tasks[_task_key(run.config)])
+        except MemoryLimitError as error:
+            raise SweepSpecError(f"sweep {spec.source}: run {run.config.label()} on {run.config.task} "
+                                 f"(identity {run.identity}): {error}") from None
 
 
 def load_spec(path: str | Path, **options: Any) -> SweepSpec:

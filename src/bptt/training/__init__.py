@@ -1,4 +1,9 @@
-"""Training: the loop, optimizers, clipping, checkpoints."""
-from bptt.training.loop import NonFiniteGradientError, RunResult, Trainer, evaluate, train
+"""Training: the loop, evaluation, optimizers, clipping, checkpoints, and the memory a run needs."""
+from bptt.training.checkpoint import CheckpointError
+from bptt.training.evaluation import evaluate
+from bptt.training.loop import Trainer, train
+from bptt.training.memory import MemoryLimitError, check_memory, estimate_memory
+from bptt.training.results import NonFiniteGradientError, RunFailedError, RunResult
 
-__all__ = ["NonFiniteGradientError", "RunResult", "Trainer", "evaluate", "train"]
+__all__ = ["CheckpointError", "MemoryLimitError", "NonFiniteGradientError", "RunFailedError", "RunResult", "Trainer",
+           "check_memory", "estimate_memory", "evaluate", "train"]

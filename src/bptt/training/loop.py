@@ -7,14 +7,20 @@ each step runs inside ``torch.random.fork_rng``, so the caller's random state
 is never touched). The data and dropout states are saved in every checkpoint,
 so a run resumed from step k continues bit for bit as if it had never stopped
 (on CPU).
+
+A run's row in the database is created with its first flush of history (the
+first checkpoint, or its end if that comes sooner), so a run killed before it
+has anything to keep leaves no row behind. ``--resume`` takes up the newest
+row of the same sweep (None for runs trained on their own) and identity, and
+reads the checkpoint from that run's own folder only.
 """
 from __future__ import annotations
 
+import errno
 import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,68 +28,19 @@ import torch
 
 from bptt.build import make_model, make_task
 from bptt.config import RunConfig
-from bptt.models import SequenceModel
 from bptt.modules import record_gradients
 from bptt.provenance import provenance
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
-from bptt.tasks import Batch, Task, generator
-from bptt.training.checkpoint import load_checkpoint, save_checkpoint
+from bptt.tasks import Task, generator
+from bptt.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bptt.training.evaluation import evaluate
+from bptt.training.memory import check_memory
 from bptt.training.optim import build_optimizer, clip_gradients
 from bptt.training.progress import ProgressBar
+from bptt.training.results import NonFiniteGradientError, Progress, RunFailedError, RunResult, environment_failure
 
-EVAL_CHUNK = 250
 #: The generator stream of a run's dropout masks (see ``bptt.build`` for the others).
 DROPOUT_STREAM = 4
-
-
-class NonFiniteGradientError(RuntimeError):
-    """A gradient held nan or inf and the run's policy is ``nonfinite: raise``."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One flush of a run's history: what ``Database.record_progress`` is given.
-
-    steps, evals, profiles: the rows recorded since the last flush; steps_done
-    and train_seconds: the run's counters; checkpoint: the file written right
-    after this flush, or None.
-    """
-
-    steps: list[StepRow]
-    evals: list[EvalRow]
-    profiles: list[ProfileRow]
-    steps_done: int
-    train_seconds: float
-    checkpoint: str | None
-
-
-@dataclass
-class RunResult:
-    """What a run ended with. ``final`` is the summary also stored in the database."""
-
-    run_id: int | None
-    status: str
-    reason: str | None
-    steps_done: int
-    final: RunSummary
-    config: RunConfig
-    losses: list[float] = field(default_factory=list)
-
-
-@torch.no_grad()
-def evaluate(model: SequenceModel, task: Task, batch: Batch, device: str = "cpu") -> tuple[float, float]:
-    """(loss, metric) of the model on a fixed set, computed in chunks, weighted by chunk size."""
-    was_training = model.training
-    model.eval()
-    total_loss = total_metric = 0.0
-    size = batch.size
-    for start in range(0, size, EVAL_CHUNK):
-        part = batch.subset(torch.arange(start, min(start + EVAL_CHUNK, size))).to(device)
-        prediction = model(part.inputs, part.lengths)
-        total_loss += float(task.loss(prediction, part)) * part.size
-        total_metric += task.metric(prediction, part) * part.size
-    model.train(was_training)
-    return total_loss / size, total_metric / size
 
 
 @contextmanager
@@ -128,10 +85,11 @@ class Trainer:
         self.db = db
         self.sweep = sweep
         if checkpoint_dir is None and db is not None:
-            checkpoint_dir = db.path.parent / (db.path.stem + "-runs")
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+            checkpoint_dir = db.runs_folder
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir).absolute()
         self.on_step = on_step
         self.task = task if task is not None else make_task(config)
+        check_memory(config, self.task)  # before the model and data sets take it
         self.model = make_model(config, self.task)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(config, self.params)
@@ -180,48 +138,69 @@ class Trainer:
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
 
+    def resume_from(self, path: Path) -> None:
+        """Load the checkpoint at ``path`` into this run; a ``CheckpointError`` when it does not fit it."""
+        state = load_checkpoint(path)
+        try:
+            self.load_state(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            text = str(error).strip().splitlines()
+            raise CheckpointError(f"checkpoint {path}: does not fit this run "
+                                  f"({type(error).__name__}: {text[0] if text else ''})") from None
+
     def flush(self, checkpoint: bool) -> None:
         """Write buffered history to the database and the recorder, then (optionally) the checkpoint.
 
         The history goes first: if the process dies between the two, the
         checkpoint is older than the history, and a resume drops the history
-        past the checkpoint and recomputes it.
+        past the checkpoint and recomputes it. The database names the
+        checkpoint only once the file is whole, so a row that names one always
+        had it written.
         """
+        if self.db is not None and self.run_id is None and (self.step > 0 or self._steps):
+            self.run_id = self.db.create_run(self.config.identity(), self.config.label(), self.config.task,
+                                             self.config.model_dump(), sweep=self.sweep)
         path = self.checkpoint_path() if checkpoint else None
         if self.db is not None and self.run_id is not None:
-            self.db.record_progress(
-                self.run_id, self._steps, self._evals, self._profiles, self.step, self.train_seconds,
-                None if path is None else str(path),
-            )
+            self.db.record_progress(self.run_id, self._steps, self._evals, self._profiles, self.step,
+                                    self.train_seconds, None)
         if self.recorder is not None:
             self.recorder(Progress(self._steps, self._evals, self._profiles, self.step, self.train_seconds,
                                    None if path is None else str(path)))
         self._steps, self._evals, self._profiles = [], [], []
         if path is not None:
             save_checkpoint(path, self.state())
+            if self.db is not None and self.run_id is not None:
+                self.db.record_progress(self.run_id, [], [], [], self.step, self.train_seconds, str(path))
 
     # -- the run -----------------------------------------------------------------------
     def start(self, resume: bool) -> RunResult | None:
-        """Create the run's row or take up an earlier one; a finished run that already
-        reached ``steps`` is returned as it is."""
-        if self.db is None:
+        """Take up an earlier row (``resume``), or leave the row to the first flush; a finished run
+        that already reached ``steps`` is returned as it is."""
+        if self.db is None or not resume:
             return None
-        config_data = self.config.model_dump()
-        previous = self.db.latest_run(self.config.identity()) if resume else None
+        previous = self.db.latest_run(self.config.identity(), self.sweep)
         # A "running" row belongs to a live process (rows of dead ones read "interrupted"
         # once the database is open), so it is never taken over.
-        if previous is not None and previous.status in ("finished", "interrupted"):
-            if previous.done(self.config.steps, self.config.target_metric):
-                return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
-                                 previous.final or RunSummary(), self.config)
-            if previous.checkpoint and Path(previous.checkpoint).exists():
-                self.run_id = previous.id
-                self.load_state(load_checkpoint(previous.checkpoint))
-                self.db.claim_run(previous.id, config_data)
-                self.db.truncate_history(previous.id, self.step)
-                return None
-        self.run_id = self.db.create_run(self.config.identity(), self.config.label(), self.config.task,
-                                         config_data, sweep=self.sweep)
+        if previous is None or previous.status not in ("finished", "interrupted"):
+            return None
+        if previous.done(self.config.steps, self.config.target_metric):
+            return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
+                             previous.final or RunSummary(), self.config)
+        self.run_id = previous.id
+        path = self.checkpoint_path()
+        assert path is not None
+        if path.is_file():
+            self.resume_from(path)
+        elif previous.checkpoint is not None:
+            self.run_id = None
+            raise CheckpointError(f"--resume: run {previous.id} ({previous.status} at step {previous.steps_done}) "
+                                  f"has no checkpoint at {path} any more; leave out --resume to start it afresh")
+        # else: the run never reached a checkpoint; this row is taken up from step 0.
+        self.db.claim_run(previous.id, self.config.model_dump())
+        self.db.truncate_history(previous.id, self.step)
+        for leftover in path.parent.glob(path.name + ".tmp*"):  # from a process killed mid-write
+            leftover.unlink(missing_ok=True)
         return None
 
     def train_step(self, record: bool) -> tuple[float, float, bool, bool]:
@@ -264,9 +243,10 @@ class Trainer:
                 return loss_value, float("nan"), False, True
             loss.backward()
         grad_norm, clipped = clip_gradients(self.params, config.clip_norm, config.clip_value)
-        if not math.isfinite(grad_norm):
+        if not math.isfinite(grad_norm):  # only when an element is nan or inf: the norm itself never overflows
             if config.nonfinite == "raise":
-                raise NonFiniteGradientError(f"gradient norm is {grad_norm} at step {self.step + 1}")
+                held = "nan" if math.isnan(grad_norm) else "inf"
+                raise NonFiniteGradientError(f"the gradient holds {held} values at step {self.step + 1}")
             self.optimizer.zero_grad(set_to_none=True)
             return loss_value, grad_norm, False, True
         self.optimizer.step()
@@ -358,10 +338,15 @@ class Trainer:
                 self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
             raise
         except BaseException as error:
-            self.flush(checkpoint=False)
-            if self.db is not None and self.run_id is not None:
-                self.db.finish_run(self.run_id, "failed", None, f"{type(error).__name__}: {error}")
+            reason = f"{type(error).__name__}: {error}"
+            recorded = self._record_failure(reason)
+            if environment_failure(error):
+                where = f"run {self.run_id}" if self.run_id is not None else "the run"
+                raise RunFailedError(f"{where} at step {self.step}: {reason}{recorded}") from error
             raise
+        if status == "finished" and self.skipped * 2 > self.step:
+            status = "diverged"
+            reason = f"the gradient held nan or inf on {self.skipped} of {self.step} steps, all skipped"
         val = test = None
         if status == "finished":
             val = evaluate(self.model, self.task, self.val_set, config.device)
@@ -373,7 +358,19 @@ class Trainer:
             self.db.finish_run(self.run_id, status, final, reason)
         return RunResult(self.run_id, status, reason, self.step, final, config, self.losses)
 
+    def _record_failure(self, reason: str) -> str:
+        """Record the run as failed, as far as the machine lets it; say what could not be recorded."""
+        try:
+            self.flush(checkpoint=False)
+            if self.db is not None and self.run_id is not None:
+                self.db.finish_run(self.run_id, "failed", None, reason)
+        except Exception as error:  # the disk that failed the run may refuse the record of it too
+            full = isinstance(error, OSError) and error.errno == errno.ENOSPC or "full" in str(error)
+            why = "the disk is full" if full else f"{type(error).__name__}: {error}"
+            return f" (not recorded in the database: {why}; the row reads interrupted when next opened)"
+        return ""
+
 
 def train(config: RunConfig, db: Database | None = None, *, resume: bool = False, **kwargs: Any) -> RunResult:
-    """Train one run to ``config.steps``; with ``resume``, continue the latest run of the same identity."""
+    """Train one run to ``config.steps``; with ``resume``, continue the latest run of the same sweep and identity."""
     return Trainer(config, db, **kwargs).run(resume=resume)

@@ -39,6 +39,7 @@ def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, Sequence
     if "model" not in state:
         raise SourceError(f"--run: checkpoint {row.checkpoint} holds no 'model' state")
     model.load_state_dict(state["model"])
+    model.trained_steps = int(state.get("step", 0))
     return config, task, model
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from bptt.build import make_model, make_task
-from bptt.config import RunConfig
+from bptt.config import RunConfig, build_config
 from bptt.models import SequenceModel
 from bptt.modules import record_gradients
 from bptt.provenance import provenance
@@ -59,7 +59,8 @@ class Progress:
 
 @dataclass
 class RunResult:
-    """What a run ended with. ``final`` is the summary also stored in the database."""
+    """What a run ended with. ``final`` is the summary also stored in the database;
+    ``model`` is the trained model (``model.trained_steps`` says how far) and ``task`` its task."""
 
     run_id: int | None
     status: str
@@ -68,6 +69,8 @@ class RunResult:
     final: RunSummary
     config: RunConfig
     losses: list[float] = field(default_factory=list)
+    model: SequenceModel | None = field(default=None, repr=False)
+    task: Task | None = field(default=None, repr=False)
 
 
 @torch.no_grad()
@@ -179,6 +182,7 @@ class Trainer:
         self.train_seconds = state["train_seconds"]
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
+        self.model.trained_steps = self.step
 
     def flush(self, checkpoint: bool) -> None:
         """Write buffered history to the database and the recorder, then (optionally) the checkpoint.
@@ -212,8 +216,10 @@ class Trainer:
         # once the database is open), so it is never taken over.
         if previous is not None and previous.status in ("finished", "interrupted"):
             if previous.done(self.config.steps, self.config.target_metric):
+                if previous.checkpoint and Path(previous.checkpoint).exists():
+                    self.load_state(load_checkpoint(previous.checkpoint))
                 return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
-                                 previous.final or RunSummary(), self.config)
+                                 previous.final or RunSummary(), self.config, model=self.model, task=self.task)
             if previous.checkpoint and Path(previous.checkpoint).exists():
                 self.run_id = previous.id
                 self.load_state(load_checkpoint(previous.checkpoint))
@@ -330,6 +336,7 @@ class Trainer:
                     loss, grad_norm, clipped, skipped = self.train_step(record)
                     self.train_seconds += time.perf_counter() - started
                     self.step += 1
+                    self.model.trained_steps = self.step
                     self.skipped += skipped
                     self.clipped += clipped
                     self.losses.append(loss)
@@ -371,9 +378,14 @@ class Trainer:
         final = self.summary(status, test, val)
         if self.db is not None and self.run_id is not None:
             self.db.finish_run(self.run_id, status, final, reason)
-        return RunResult(self.run_id, status, reason, self.step, final, config, self.losses)
+        return RunResult(self.run_id, status, reason, self.step, final, config, self.losses, self.model, self.task)
 
 
-def train(config: RunConfig, db: Database | None = None, *, resume: bool = False, **kwargs: Any) -> RunResult:
-    """Train one run to ``config.steps``; with ``resume``, continue the latest run of the same identity."""
+def train(config: RunConfig | Mapping[str, Any], db: Database | None = None, *, resume: bool = False,
+          **kwargs: Any) -> RunResult:
+    """Train one run to ``config.steps`` and return it with its trained model (``result.model``);
+    with ``resume``, continue the latest run of the same identity. ``config`` is a ``RunConfig``
+    or a mapping of its settings, e.g. ``train({"task": "adding", "seq_len": 50, "cell": "lstm"})``."""
+    if not isinstance(config, RunConfig):
+        config = build_config(dict(config))
     return Trainer(config, db, **kwargs).run(resume=resume)

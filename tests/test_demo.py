@@ -18,7 +18,7 @@ from bptt.diagnostics import diagnose
 from bptt.report.style import series_styles
 
 LINE = re.compile(r"^\[\s*(\d+)/(\d+)\] (.+?): delay (\d+) (\d+) %, delay (\d+) (\d+) %; dL/dh lag \d+/lag 0 \S+; "
-                  r"memory horizon \d+ steps  \((\d+:\d\d) elapsed, (about \d+:\d\d left|done)\)$")
+                  r"memory horizon \d+ steps?  \((\d+:\d\d) elapsed, (about \d+:\d\d left|done)\)$")
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,8 @@ def _model_line(result: ModelResult, index: int, total: int, now: DemoProgress) 
     eta = "done" if index == total else f"about {_clock(left)} left"
     return (f"[{index:>2}/{total}] {result.label}: delay {short} {format_accuracy(result.accuracy('short'))}, "
             f"delay {long} {format_accuracy(result.accuracy('long'))}; dL/dh lag {d.lag_used}/lag 0 "
-            f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} steps  ({_clock(now.elapsed)} elapsed, {eta})")
+            f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}  "
+            f"({_clock(now.elapsed)} elapsed, {eta})")
 
 
 def _run(settings: DemoSettings, total: int) -> DemoResult:

@@ -5,9 +5,12 @@ early once the validation metric clearly beats chance (``target_metric`` is a sc
 it changes when a run stops, not what is trained), and its test result is checked against the
 memoryless baseline.
 """
+import json
+
 import pytest
 import torch
 
+from bptt.cli.main import main
 from bptt.config import CELL_LR, LSTM_FORGET_BIAS, RunConfig, build_config, recommended_settings
 from bptt.training import train
 
@@ -69,6 +72,16 @@ def test_settings_left_unset_take_the_cell_and_task_recommendations():
                              "forget_bias": None})
     assert (explicit.lr, explicit.steps, explicit.clip_norm, explicit.forget_bias) == (0.5, 7, None, None)
     assert build_config({"cell": "lstm", "init": "chrono"}).forget_bias is None  # chrono sets the gate itself
+
+
+def test_none_on_the_command_line_switches_off_clipping_and_the_forget_bias(tmp_path, capsys):
+    code = main(["train", "--task", "adding", "--seq-len", "5", "--cell", "lstm", "--hidden-size", "4",
+                 "--steps", "2", "--eval-size", "8", "--clip-norm", "none", "--forget-bias", "None",
+                 "--db", str(tmp_path / "r.db"), "--json"])
+    assert code == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["clip_norm"] is None and config["forget_bias"] is None
+    assert build_config({"clip_norm": "1.5"}).clip_norm == 1.5
 
 
 def test_the_filled_settings_are_part_of_the_identity():

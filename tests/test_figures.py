@@ -94,8 +94,7 @@ def test_titles_say_whether_the_models_were_trained(diagnoses):
 def test_bounds_are_clipped_to_the_data(diagnoses):
     sigmoid = diagnoses["sigmoid RNN"]
     assert float(sigmoid.chain.bound[-1]) > 1e8  # gamma sigma_max = 5: the bound climbs fast
-    for fig, ax_index, series in ((figures.profile_figure(diagnoses), 0, None),
-                                  (figures.jacobian_figure(diagnoses), 1, None)):
+    for fig, ax_index in ((figures.profile_figure(diagnoses), 0), (figures.jacobian_figure(diagnoses), 1)):
         low, high = fig.axes[ax_index].get_ylim()
         data = [v for line in _data_lines(fig.axes[ax_index], diagnoses) for v in line.get_ydata()
                 if math.isfinite(v) and v > 0]

@@ -96,7 +96,7 @@ class RunConfig(BaseModel):
     init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming; chrono (LSTM, GRU: gate biases)")
     init_scale: float = Field(default=1.0, gt=0, description="gain of the init (identity: the diagonal value)")
     t_max: int | None = Field(default=None, ge=2, description="init chrono: the longest dependency expected (default: the task's sequence length)")
-    forget_bias: float | None = Field(default=None, description=f"LSTM forget-gate bias at init (unset: {LSTM_FORGET_BIAS:g}; null: torch's init)")
+    forget_bias: float | None = Field(default=None, description=f"LSTM forget-gate bias at init (unset: {LSTM_FORGET_BIAS:g}; none: torch's init)")
     residual: bool = Field(default=False, description="skip connections between stacked layers")
     hidden_size: int = Field(default=64, gt=0, description="hidden units per layer")
     num_layers: int = Field(default=1, gt=0, description="stacked recurrent layers")
@@ -113,7 +113,7 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=64, gt=0, description="examples per training step" + _recommendations("batch_size"))
     steps: int = Field(default=1000, gt=0, description="training steps" + _recommendations("steps"))
     target_metric: float | None = Field(default=None, description="stop once the validation metric reaches this value (mse: at or below; accuracy: at or above)")
-    clip_norm: float | None = Field(default=1.0, gt=0, description="clip the global gradient L2 norm to this value (null: no clipping)")
+    clip_norm: float | None = Field(default=1.0, gt=0, description="clip the global gradient L2 norm to this value (none: no clipping)")
     clip_value: float | None = Field(default=None, gt=0, description="clip each gradient element to [-v, v]")
     nonfinite: Literal["skip", "raise"] = Field(default="skip", description="a nan/inf gradient: skip the step (counted) or raise")
     tbptt: int | None = Field(default=None, gt=0, description="truncate backpropagation every K steps")
@@ -139,6 +139,12 @@ class RunConfig(BaseModel):
         if cell == "lstm" and "forget_bias" not in filled and filled.get("init") != "chrono":
             filled["forget_bias"] = LSTM_FORGET_BIAS
         return filled
+
+    @field_validator("clip_norm", "forget_bias", mode="before")
+    @classmethod
+    def _none_from_text(cls, value: Any) -> Any:
+        """``none`` or ``null`` from the command line switches off a setting whose default is on."""
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "null") else value
 
     @field_validator("device")
     @classmethod

@@ -78,7 +78,7 @@ def test_identity_is_stable_across_processes():
 def test_label_names_the_remedies():
     config = RunConfig(activation="sigmoid", init="xavier", clip_norm=1.0, residual=True, readout="attention")
     assert config.label() == "sigmoid+xavier+clip1+residual+attention"
-    assert RunConfig(cell="lstm", forget_bias=1.0).label() == "lstm+fb1"
+    assert RunConfig(cell="lstm", forget_bias=1.0, clip_norm=None).label() == "lstm+fb1"
 
 
 def test_settings_that_would_be_ignored_are_refused():
@@ -100,7 +100,7 @@ def test_a_device_that_is_not_here_is_refused():
 
 def test_chrono_and_target_settings():
     config = build_config({"cell": "lstm", "init": "chrono", "t_max": 1000})
-    assert config.label() == "lstm+chrono1000"
+    assert config.label() == "lstm+chrono1000+clip1"
     assert build_config({"cell": "gru", "init": "chrono"}).t_max is None  # the builder uses the task's length
     for values, match in (({"init": "chrono"}, "applies to cells lstm and gru"),
                           ({"cell": "lstm", "init": "chrono", "forget_bias": 1.0}, "give one"),

@@ -20,9 +20,10 @@ def test_lstm_solves_adding_at_length_50():
 
 
 def _sentiment(delay, steps=300, seed=0):
+    # The plain sigmoid RNN of the notes: no remedy, so no clipping either.
     return build_config({"task": "sentiment", "delay": delay, "cell": "rnn", "activation": "sigmoid",
-                         "hidden_size": 32, "batch_size": 32, "lr": 0.03, "steps": steps, "eval_size": 500,
-                         "eval_every": steps, "progress": False, "seed": seed})
+                         "clip_norm": None, "hidden_size": 32, "batch_size": 32, "lr": 0.03, "steps": steps,
+                         "eval_size": 500, "eval_every": steps, "progress": False, "seed": seed})
 
 
 @pytest.mark.slow

@@ -49,6 +49,7 @@ def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, Sequence
         first = str(error).strip().splitlines()
         raise SourceError(f"--run: checkpoint {path} does not fit run {run_id}'s model "
                           f"({first[0] if first else type(error).__name__})") from None
+    model.trained_steps = int(state.get("step", 0))
     return config, task, model
 
 

@@ -26,22 +26,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import nn  # noqa: E402
-
-from bptt.checks import positive_int  # noqa: E402
-from bptt.diagnostics.profile import DEFAULT_EPSILON, memory_horizon  # noqa: E402
-from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord  # noqa: E402
-from bptt.integrations.mlflow import MLflowSink  # noqa: E402
-from bptt.integrations.tensorboard import TensorBoardSink  # noqa: E402
-from bptt.modules.base import RecurrentBase  # noqa: E402
-from bptt.modules.convert import convert  # noqa: E402
-from bptt.report.html import figure_svg  # noqa: E402
+from bptt.checks import positive_int
+from bptt.diagnostics.profile import DEFAULT_EPSILON, memory_horizon
+from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord
+from bptt.integrations.mlflow import MLflowSink
+from bptt.integrations.tensorboard import TensorBoardSink
+from bptt.modules.base import RecurrentBase
+from bptt.modules.convert import convert
+from bptt.report.html import figure_svg
 
 DEFAULT_LAGS = (10, 50)
 DEFAULT_RECENT = 10
@@ -90,7 +86,8 @@ class WatchRecord:
 
     def figure(self) -> Figure:
         """The profile of every layer (and direction) against lag, log scale."""
-        fig, ax = plt.subplots(figsize=(6.5, 3.6))
+        fig = Figure(figsize=(6.5, 3.6))
+        ax = fig.subplots()
         for layer in range(self.profile.shape[0]):
             _semilogy(ax, self.profile[layer], f"layer {layer}")
             if self.reverse is not None:

@@ -1,9 +1,12 @@
 """The demo: the vanishing gradient and its remedies, trained, measured and shown on one page.
 
-``experiment`` trains and diagnoses the demo's models (``run_demo``); ``page``
+``experiment`` trains and diagnoses the demo's models (``run_demo``); ``story``
+says in words what each remedy family did (``remedy_paragraphs``); ``page``
 writes the self-contained HTML page of the result (``write_demo_page``).
 """
-from bptt.demo.experiment import DemoResult, DemoSettings, ModelResult, demo_runs, run_demo
+from bptt.demo.experiment import DemoModel, DemoResult, DemoSettings, ModelResult, demo_plan, run_demo
 from bptt.demo.page import write_demo_page
+from bptt.demo.story import remedy_paragraphs
 
-__all__ = ["DemoResult", "DemoSettings", "ModelResult", "demo_runs", "run_demo", "write_demo_page"]
+__all__ = ["DemoModel", "DemoResult", "DemoSettings", "ModelResult", "demo_plan", "remedy_paragraphs", "run_demo",
+           "write_demo_page"]

@@ -7,6 +7,9 @@ notes start with through every remedy they list, are trained at a short delay
 trained at the long delay is then diagnosed on a fixed batch. Negations are
 switched off (``negation_prob`` 0): the label is the polar word alone, so the
 only difficulty is the distance.
+
+``DemoSettings.quick()`` is the same story, smaller: fewer models, a long delay
+of 20 words, fewer steps; the gated cells still beat the plain RNNs there.
 """
 from __future__ import annotations
 
@@ -27,58 +30,107 @@ from bptt.diagnostics.impacts import (
 )
 from bptt.training import Trainer
 
-#: (label, settings on top of BASE) of every model, in the order of the story.
-MODELS: list[tuple[str, dict[str, Any]]] = [
-    ("sigmoid RNN", {"activation": "sigmoid"}),
-    ("tanh RNN", {"activation": "tanh"}),
-    ("ReLU RNN", {"activation": "relu"}),
-    ("leaky ReLU RNN", {"activation": "leaky_relu"}),
-    ("sigmoid RNN + Xavier", {"activation": "sigmoid", "init": "xavier"}),
-    ("tanh RNN + Xavier", {"activation": "tanh", "init": "xavier"}),
-    ("tanh RNN + clipping", {"activation": "tanh", "clip_norm": 1.0}),
-    ("tanh RNN x3", {"activation": "tanh", "num_layers": 3}),
-    ("tanh RNN x3 + residual", {"activation": "tanh", "num_layers": 3, "residual": True}),
-    ("tanh RNN + attention", {"activation": "tanh", "readout": "attention"}),
-    ("LSTM (forget bias 5)", {"cell": "lstm", "forget_bias": 5.0}),
-    ("GRU", {"cell": "gru"}),
-]
+
+@dataclass(frozen=True)
+class DemoModel:
+    """One model of the demo.
+
+    family: how the figures group it ("plain" RNNs, "remedy", "gated" cells).
+    remedy: the remedy family of the notes it stands for ("problem", "activation",
+    "initialisation", "clipping", "depth", "attention", "gates").
+    cost: its training cost per step relative to a one-layer tanh RNN (for the ETA).
+    """
+
+    label: str
+    settings: dict[str, Any]
+    family: str
+    remedy: str
+    cost: float = 1.0
+
+
+#: Every model, in the order of the story.
+MODELS: tuple[DemoModel, ...] = (
+    DemoModel("sigmoid RNN", {"activation": "sigmoid"}, "plain", "problem"),
+    DemoModel("tanh RNN", {"activation": "tanh"}, "plain", "activation"),
+    # IRNN (Le, Jaitly & Hinton 2015): ReLU, W_hh = identity at the start, a small learning rate.
+    DemoModel("IRNN (ReLU, identity init)", {"activation": "relu", "init": "identity", "lr": 0.001}, "remedy",
+              "activation"),
+    DemoModel("leaky ReLU RNN + identity init", {"activation": "leaky_relu", "init": "identity", "lr": 0.001},
+              "remedy", "activation"),
+    DemoModel("sigmoid RNN + Xavier", {"activation": "sigmoid", "init": "xavier"}, "remedy", "initialisation"),
+    DemoModel("tanh RNN + Xavier", {"activation": "tanh", "init": "xavier"}, "remedy", "initialisation"),
+    DemoModel("tanh RNN + clipping", {"activation": "tanh", "clip_norm": 1.0}, "remedy", "clipping"),
+    DemoModel("tanh RNN x3", {"activation": "tanh", "num_layers": 3}, "plain", "depth", 2.0),
+    DemoModel("tanh RNN x3 + residual", {"activation": "tanh", "num_layers": 3, "residual": True}, "remedy",
+              "depth", 2.1),
+    DemoModel("tanh RNN + attention", {"activation": "tanh", "readout": "attention"}, "remedy", "attention", 1.4),
+    DemoModel("LSTM (forget bias 5)", {"cell": "lstm", "forget_bias": 5.0, "lr": 0.005}, "gated", "gates", 1.3),
+    DemoModel("GRU", {"cell": "gru"}, "gated", "gates", 2.2),
+)
 DELAYS = {"short": 4, "long": 50}
-BASE: dict[str, Any] = {"task": "sentiment", "task_options": {"negation_prob": 0.0}, "cell": "rnn", "hidden_size": 32,
-                        "embedding_size": 16, "batch_size": 32,
-                        "lr": 0.02, "eval_size": 256, "eval_every": 100, "seed": 0, "progress": False}
-STEPS = {"short": 400, "long": 800}
+#: Every setting the demo relies on, set here rather than left to the defaults.
+BASE: dict[str, Any] = {
+    "task": "sentiment", "task_options": {"negation_prob": 0.0}, "cell": "rnn", "init": "pytorch",
+    "hidden_size": 32, "embedding_size": 16, "num_layers": 1, "readout": "last", "residual": False,
+    "optimizer": "adam", "batch_size": 32, "lr": 0.02, "clip_norm": None, "eval_size": 256, "eval_every": 100,
+    "seed": 0, "progress": False,
+}
+STEPS = {"short": 300, "long": 700}
 #: Models trained again with more seeds at the long delay (local minima, spread across seeds).
 SEED_MODELS = ("tanh RNN", "GRU")
 EXTRA_SEEDS = (1, 2)
 EXAMPLES = 64
-#: Pieces of the figures that compare a handful of models.
-HIGHLIGHT = ("sigmoid RNN", "tanh RNN", "ReLU RNN", "tanh RNN + attention", "LSTM (forget bias 5)", "GRU")
+#: The models of the figures that compare a handful.
+HIGHLIGHT = ("sigmoid RNN", "tanh RNN", "IRNN (ReLU, identity init)", "tanh RNN + attention",
+             "LSTM (forget bias 5)", "GRU")
+QUICK_MODELS = ("sigmoid RNN", "tanh RNN", "IRNN (ReLU, identity init)", "tanh RNN x3", "tanh RNN x3 + residual",
+                "tanh RNN + attention", "LSTM (forget bias 5)", "GRU")
+#: The demo's time on a quiet 2-core machine (one torch thread): about its CPU time, measured
+#: under load at 52 s (full) and 20 s (quick).
+EXPECTED_SECONDS = {"full": 60, "quick": 20}
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """How big the demo is. ``quick()`` is the seconds-long version for CI."""
+    """How big the demo is. ``quick()`` is the same story, smaller, for CI."""
 
     steps: dict[str, int] = field(default_factory=lambda: dict(STEPS))
+    delays: dict[str, int] = field(default_factory=lambda: dict(DELAYS))
+    models: tuple[str, ...] = tuple(m.label for m in MODELS)
     overrides: dict[str, Any] = field(default_factory=dict)
     extra_seeds: tuple[int, ...] = EXTRA_SEEDS
     examples: int = EXAMPLES
     seed: int = 0
+    quick_version: bool = False
 
     @classmethod
     def quick(cls, seed: int = 0) -> DemoSettings:
-        return cls(steps={"short": 20, "long": 20}, overrides={"hidden_size": 16, "eval_size": 32},
-                   extra_seeds=(1,), examples=16, seed=seed)
+        return cls(steps={"short": 150, "long": 300}, delays={"short": 4, "long": 20}, models=QUICK_MODELS,
+                   overrides={"eval_size": 128}, extra_seeds=(1,), examples=32, seed=seed, quick_version=True)
+
+    @property
+    def name(self) -> str:
+        return "quick" if self.quick_version else "full"
+
+    def chosen(self) -> list[DemoModel]:
+        return [m for m in MODELS if m.label in self.models]
+
+    def expected_seconds(self) -> int:
+        return EXPECTED_SECONDS[self.name]
 
 
 @dataclass
 class ModelResult:
     """One model of the demo: its runs at each delay and the diagnosis of the long-delay model."""
 
-    label: str
+    model: DemoModel
     outcomes: dict[str, RunOutcome]
     diagnosis: Diagnosis
     seed_outcomes: list[RunOutcome] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.model.label
 
     def accuracy(self, delay: str) -> float | None:
         return self.outcomes[delay].final.test_metric
@@ -90,7 +142,8 @@ class ModelResult:
     def accuracy_by_delay(self) -> tuple[float | None, float | None]:
         """The test accuracy at the short and the long delay (None: the run diverged)."""
         metric = {point.delay: point.metric for point in long_term_dependencies(list(self.outcomes.values()))}
-        return metric.get(DELAYS["short"]), metric.get(DELAYS["long"])
+        short, long = (self.outcomes[d].config.delay for d in ("short", "long"))
+        return metric.get(short), metric.get(long)
 
 
 @dataclass
@@ -101,6 +154,9 @@ class DemoResult:
 
     def by_label(self) -> dict[str, ModelResult]:
         return {m.label: m for m in self.models}
+
+    def families(self) -> dict[str, str]:
+        return {m.label: m.model.family for m in self.models}
 
     def impacts(self) -> dict[str, Any]:
         """The six impacts, measured on the demo's runs."""
@@ -121,49 +177,87 @@ class DemoResult:
         }
 
 
-def demo_config(settings: DemoSettings, model: dict[str, Any], delay: str, seed: int | None = None) -> RunConfig:
-    values = {**BASE, **model, **settings.overrides, "delay": DELAYS[delay], "steps": settings.steps[delay],
-              "seed": settings.seed if seed is None else seed}
+def demo_config(settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None) -> RunConfig:
+    values = {**BASE, **model.settings, **settings.overrides, "delay": settings.delays[delay],
+              "steps": settings.steps[delay], "seed": settings.seed if seed is None else seed}
     return build_config(values)
 
 
-def run_demo(settings: DemoSettings, progress: Callable[[str, int], None] | None = None) -> DemoResult:
-    """Train and diagnose every model; ``progress(what, runs_done)`` is called before each step of the work."""
-    started = time.perf_counter()
-    done = 0
+@dataclass(frozen=True)
+class Plan:
+    """What the demo trains, with each run's relative cost (steps x cost per step), for the ETA."""
 
-    def note(text: str) -> None:
-        if progress is not None:
-            progress(text, done)
+    runs: list[tuple[DemoModel, str, int]]  # (model, delay name, seed)
+    settings: DemoSettings
+
+    def cost(self, model: DemoModel, delay: str) -> float:
+        return self.settings.steps[delay] * model.cost * (1 + self.settings.delays[delay] / 10)
+
+    @property
+    def total(self) -> float:
+        return sum(self.cost(model, delay) for model, delay, _ in self.runs)
+
+
+def demo_plan(settings: DemoSettings) -> Plan:
+    runs = []
+    for model in settings.chosen():
+        runs += [(model, delay, settings.seed) for delay in settings.delays]
+        if model.label in SEED_MODELS:
+            runs += [(model, "long", seed) for seed in settings.extra_seeds]
+    return Plan(runs, settings)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the demo stands: ``done`` of ``total`` cost units after ``elapsed`` seconds."""
+
+    text: str
+    done: float
+    total: float
+    elapsed: float
+
+    @property
+    def remaining_seconds(self) -> float | None:
+        """Seconds left at the pace so far (None before the first run ends)."""
+        if self.done <= 0:
+            return None
+        return self.elapsed * (self.total - self.done) / self.done
+
+
+def run_demo(settings: DemoSettings, progress: Callable[[Progress], None] | None = None,
+             finished: Callable[[ModelResult, Progress], None] | None = None) -> DemoResult:
+    """Train and diagnose every model. ``progress`` is called before each run, ``finished`` after each model."""
+    plan = demo_plan(settings)
+    started = time.perf_counter()
+    done = 0.0
+
+    def now(text: str) -> Progress:
+        return Progress(text, done, plan.total, time.perf_counter() - started)
 
     results = []
-    for label, model in MODELS:
+    for model in settings.chosen():
         outcomes: dict[str, RunOutcome] = {}
         trained = None
-        for delay in DELAYS:
-            note(f"{label}, delay {DELAYS[delay]}")
-            config = demo_config(settings, model, delay)
-            trainer = Trainer(config)
-            task = trainer.task
+        for delay in settings.delays:
+            if progress is not None:
+                progress(now(f"{model.label}, delay {settings.delays[delay]}"))
+            trainer = Trainer(demo_config(settings, model, delay))
             outcomes[delay] = RunOutcome.from_result(trainer.run())
-            done += 1
-            trained = (trainer.model, task)
-        note(f"{label}: diagnosing")
-        diagnosis = diagnose(trained[0], trained[1], examples=settings.examples, label=label)
+            done += plan.cost(model, delay)
+            trained = (trainer.model, trainer.task)
+        diagnosis = diagnose(trained[0], trained[1], examples=settings.examples, label=model.label)
         seed_outcomes = []
-        if label in SEED_MODELS:
+        if model.label in SEED_MODELS:
             for seed in settings.extra_seeds:
-                note(f"{label}, delay {DELAYS['long']}, seed {seed}")
-                config = demo_config(settings, model, "long", seed)
-                seed_outcomes.append(RunOutcome.from_result(Trainer(config).run()))
-                done += 1
-        results.append(ModelResult(label, outcomes, diagnosis, seed_outcomes))
+                if progress is not None:
+                    progress(now(f"{model.label}, delay {settings.delays['long']}, seed {seed}"))
+                seed_outcomes.append(RunOutcome.from_result(Trainer(demo_config(settings, model, "long", seed)).run()))
+                done += plan.cost(model, "long")
+        result = ModelResult(model, outcomes, diagnosis, seed_outcomes)
+        results.append(result)
+        if finished is not None:
+            finished(result, now(model.label))
     return DemoResult(results, settings, time.perf_counter() - started)
-
-
-def demo_runs(settings: DemoSettings) -> int:
-    """How many training runs ``run_demo`` does (for a progress bar)."""
-    return len(MODELS) * len(DELAYS) + len(SEED_MODELS) * len(settings.extra_seeds)
 
 
 def format_accuracy(value: float | None) -> str:

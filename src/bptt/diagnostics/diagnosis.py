@@ -5,10 +5,13 @@ a bptt recurrent layer that takes ``(inputs, lengths)``) on the task's fixed
 batch: the gradient profile by lag, the memory horizon, the input contribution
 by position, each step's share of the W_hh update, the Jacobian chain against
 Pascanu's bound, the per-layer gradient norms and the sensitivity to a small
-input perturbation. ``Diagnosis.verdict()`` says what they mean, e.g.
+input perturbation. ``Diagnosis.verdict()`` says what was measured, then what
+Pascanu's condition says, e.g.
 
-    vanishing: dL/dh at lag 50 is 3e-12 of lag 0; memory horizon 9 steps;
-    99.7 % of the W_hh update comes from the last 10 steps; ...
+    vanishing: dL/dh at lag 50 is 3e-12 of lag 0 (after 800 training steps);
+    memory horizon 9 steps; 99.7 % of the W_hh update comes from the last 10 steps; ...
+
+In a notebook a ``Diagnosis`` shows itself: its figures and its verdict.
 
 ``diagnose_module(module, data)`` measures the user's own module on the user's
 data or a task's batch: everything, when it holds a recurrent layer (torch.nn's
@@ -16,6 +19,7 @@ are converted to bptt's on a copy), else input contribution and sensitivity.
 """
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bptt.diagnostics import figures
 from bptt.diagnostics.common import (
     DEFAULT_EXAMPLES,
     cast_batch,
@@ -43,13 +48,15 @@ from bptt.diagnostics.profile import (
 from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
 from bptt.diagnostics.updates import UpdateShare, update_share
 from bptt.modules import convert, find_recurrent
+from bptt.report.html import figure_svg
 from bptt.tasks import Batch, Task
 
 DEFAULT_LAG = 50
 DEFAULT_RECENT = 10
 
 
-def _percent(share: float) -> str:
+def format_share(share: float) -> str:
+    """A share as a percentage, with enough decimals to tell 99.9999 % from 100 %."""
     if math.isnan(share):
         return "n/a"
     if 0.9995 <= share < 1:
@@ -72,6 +79,18 @@ def _classify(ratio: float, epsilon: float) -> str:
     return "no vanishing"
 
 
+def _state(trained_steps: int | None) -> str:
+    if trained_steps is None:
+        return ""
+    return "at initialisation" if trained_steps == 0 else f"after {trained_steps} training steps"
+
+
+def _notebook(title: str, pictures: dict, verdict: str) -> str:
+    """A notebook's view: the title, the verdict and every figure inline as SVG."""
+    svgs = "".join(f"<figure>{figure_svg(fig)}</figure>" for fig in pictures.values())
+    return f"<div><h3>{html.escape(title)}</h3><p>{html.escape(verdict)}</p>{svgs}</div>"
+
+
 @dataclass(frozen=True, eq=False)
 class Diagnosis:
     """Every quantity measured on one model (see each type for its equation).
@@ -79,6 +98,8 @@ class Diagnosis:
     contribution: (T,) input contribution by position t. horizon: memory horizon per layer.
     chain: the Jacobian chain of the top layer along example 0. sensitivity: see
     ``perturbation_sensitivity``. lag, epsilon, recent: the settings the verdict reads.
+    trained_steps: how many training steps the model had when measured (0: at
+    initialisation; None: not known, e.g. a user's own module).
     """
 
     label: str
@@ -94,10 +115,16 @@ class Diagnosis:
     lag: int = DEFAULT_LAG
     epsilon: float = DEFAULT_EPSILON
     recent: int = DEFAULT_RECENT
+    trained_steps: int | None = None
 
     @property
     def seq_len(self) -> int:
         return self.profile.seq_len
+
+    @property
+    def state(self) -> str:
+        """When it was measured: "at initialisation", "after N training steps", or "" when not known."""
+        return _state(self.trained_steps)
 
     @property
     def lag_used(self) -> int:
@@ -119,24 +146,54 @@ class Diagnosis:
         return recent_share(self.contribution, self.recent)
 
     def verdict(self) -> str:
-        """The findings as one paragraph of plain language."""
+        """The findings as one paragraph of plain language: what was measured, then what
+        Pascanu's condition says, then (for a simple RNN the condition does not decide)
+        what the measured step Jacobians say."""
         horizon = self.horizon[-1]
         whole = " (the whole sequence)" if horizon == self.seq_len - 1 else ""
         recent = min(self.recent, self.seq_len)
+        classification = _classify(self.gradient_ratio, self.epsilon)
+        when = f" ({self.state})" if self.state else ""
         parts = [
-            f"{_classify(self.gradient_ratio, self.epsilon)}: dL/dh at lag {self.lag_used} is "
-            f"{_sci(self.gradient_ratio)} of lag 0",
+            f"{classification}: dL/dh at lag {self.lag_used} is {_sci(self.gradient_ratio)} of lag 0{when}",
             f"memory horizon {horizon} steps{whole} (epsilon {self.epsilon:g})",
-            f"{_percent(self.update_share_recent)} of the W_hh update comes from the last {recent} "
+            f"{format_share(self.update_share_recent)} of the W_hh update comes from the last {recent} "
             f"of {self.seq_len} steps",
-            f"the last {recent} inputs carry {_percent(self.input_share_recent)} of the input contribution",
+            f"the last {recent} inputs carry {format_share(self.input_share_recent)} of the input contribution",
             self.chain.condition.statement(),
         ]
+        condition = self.chain.condition
+        if condition.applies and not condition.vanishing_guaranteed:
+            parts.append(self._measured_steps(classification))
         return "; ".join(parts)
+
+    def _measured_steps(self, classification: str) -> str:
+        """What the measured step Jacobians say where Pascanu's condition decides nothing."""
+        chain = self.chain
+        share, median = chain.shrinking_share(), float(chain.step_gains.median())
+        steps = f"sigma_max(dh_t/dh_{{t-1}}) < 1 at {format_share(share)} of steps (median {median:.2g})"
+        if classification != "vanishing":
+            return f"measured along one sequence: {steps}"
+        if share >= 0.5:
+            return (f"measured along one sequence: {steps}, so act'(a_t) sits far below gamma and the gradient "
+                    "vanishes all the same")
+        k = min(self.lag_used, len(chain.product_norm))
+        return (f"measured along one sequence: {steps}, yet the product of the last {k} is "
+                f"{_sci(float(chain.product_norm[k - 1]))}: saturated units (act' near 0) pass almost nothing back, "
+                "so a direction one step grows, later steps shrink, and the gradient vanishes all the same")
+
+    def figures(self) -> dict:
+        """Every figure of this diagnosis, by name (``bptt.diagnostics.figures.diagnosis_figures``)."""
+        return figures.diagnosis_figures({self.label: self})
+
+    def _repr_html_(self) -> str:
+        title = f"{self.label}: {self.state}" if self.state else self.label
+        return _notebook(title, self.figures(), self.verdict())
 
     def to_dict(self) -> dict:
         return {
             "label": self.label, "cell": self.cell, "seq_len": self.seq_len, "loss": self.loss,
+            "trained_steps": self.trained_steps,
             "lag": self.lag_used, "epsilon": self.epsilon, "recent": self.recent,
             "gradient_ratio": self.gradient_ratio, "memory_horizon": self.horizon,
             "update_share_last": self.update_share_recent,
@@ -163,6 +220,7 @@ def diagnose(
     recent: int = DEFAULT_RECENT,
     dtype: torch.dtype | None = torch.float64,
     label: str | None = None,
+    trained_steps: int | None = None,
 ) -> Diagnosis:
     """Measure every quantity on ``model`` (left untouched: a copy in ``dtype`` is measured).
 
@@ -173,7 +231,11 @@ def diagnose(
         lag: the lag of the reported gradient ratio; epsilon: the memory-horizon threshold;
         recent: how many last steps the shares count.
         dtype: the precision to measure in (float64 keeps gradients of 1e-300 measurable).
+        trained_steps: the training steps the model has had (default: the model's own
+            ``trained_steps``, which the ``Trainer`` keeps; 0 for a model just built).
     """
+    if trained_steps is None:
+        trained_steps = getattr(model, "trained_steps", None)
     measured = measuring_copy(model, dtype)
     batch = fixed_batch(task, examples) if batch is None else batch
     if dtype is not None:
@@ -182,13 +244,14 @@ def diagnose(
     config = getattr(model, "config", None)
     name = label or (config.label() if config is not None else type(model).__name__)
     return _measure(measured, batch.inputs, lambda x: measured(x, batch.lengths), lambda p: task.loss(p, batch),
-                    _token_encoder(measured, task), name, lag, epsilon, recent, lengths=batch.lengths)
+                    _token_encoder(measured, task), name, lag, epsilon, recent, lengths=batch.lengths,
+                    trained_steps=trained_steps)
 
 
 def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: Callable[[torch.Tensor], torch.Tensor], encoder: nn.Module | None, name: str, lag: int,
              epsilon: float, recent: int, batch_first: bool = False,
-             lengths: torch.Tensor | None = None) -> Diagnosis:
+             lengths: torch.Tensor | None = None, trained_steps: int | None = None) -> Diagnosis:
     """Every quantity of a model holding a bptt layer, run as ``forward(inputs)`` and scored by ``loss_fn``."""
     recurrent = recurrent_of(measured)
     objective = lambda: loss_fn(forward(inputs))  # noqa: E731
@@ -206,7 +269,7 @@ def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch
                                            forward=_time_major_forward(forward, batch_first))
     horizon = [memory_horizon(profile.hidden[layer], epsilon) for layer in range(profile.num_layers)]
     return Diagnosis(name, recurrent.MODE.lower(), loss, profile, horizon, contribution, updates, chain, layers,
-                     sensitivity, lag, epsilon, recent)
+                     sensitivity, lag, epsilon, recent, trained_steps)
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -254,9 +317,15 @@ class ModuleDiagnosis:
         first = float(self.contribution[0])
         last = float(self.contribution[-1])
         ratio = first / last if last > 0 else math.nan
-        return (f"the last {recent} of {self.seq_len} inputs carry {_percent(self.input_share_recent)} of the input "
-                f"contribution (equal weighting: {_percent(recent / self.seq_len)}); ||dL/dx|| at the first step is "
+        return (f"the last {recent} of {self.seq_len} inputs carry {format_share(self.input_share_recent)} of the input "
+                f"contribution (equal weighting: {format_share(recent / self.seq_len)}); ||dL/dx|| at the first step is "
                 f"{_sci(ratio)} of the last; output sensitivity {self.sensitivity:.3g}")
+
+    def figures(self) -> dict:
+        return {"contribution": figures.contribution_figure({self.label: self})}
+
+    def _repr_html_(self) -> str:
+        return _notebook(self.label, self.figures(), self.verdict())
 
     def to_dict(self) -> dict:
         return {"label": self.label, "seq_len": self.seq_len, "loss": self.loss, "recent": self.recent,

@@ -1,134 +1,254 @@
 """Figures of the diagnostics (matplotlib). Each function takes ``{label: Diagnosis}`` and returns a Figure.
 
-Titles are fixed (``TITLES``) so a page can be checked for every figure. Every log axis
-leaves exact zeros and non-finite values off (``bptt.report.axes.log_axis_values``).
+Titles start with a fixed text (``TITLES``), so a page can be checked for every figure,
+and end with when the models were measured: "at initialisation" or "after N training
+steps" (``training_state``). Every series has its own colour, grouped by family (plain
+RNNs, remedies, gated cells; ``families`` names them, else the cell and the label
+decide), and every legend sits outside the axes. On a log axis, exact zeros are marked
+on the bottom edge ("vanished to 0") and reference lines (Pascanu's bound) are
+clipped to the data's range (``bptt.report.axes``).
+
+Figures are built without pyplot, so importing this module sets no backend and a
+notebook's own stays as it is.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from bptt.diagnostics.history import TrainingHistory, moving_mean
+from bptt.report.axes import VANISHED, ZERO_MARKER, fit_to_data, log_axis_values, plot_log, plot_reference
+from bptt.report.style import SeriesStyle, family_of_label, legend_outside, series_styles
 
-from bptt.diagnostics.diagnosis import Diagnosis, ModuleDiagnosis  # noqa: E402
-from bptt.diagnostics.history import TrainingHistory, moving_mean  # noqa: E402
-from bptt.report.axes import log_axis_values  # noqa: E402
+if TYPE_CHECKING:
+    from bptt.diagnostics.diagnosis import Diagnosis, ModuleDiagnosis
 
 TITLES = {
     "profile": "Gradient profile: batch-mean ||dL/dh_t|| by lag",
     "contribution": "Input contribution: batch-mean ||dL/dx_t|| by position",
     "updates": "Share of the W_hh update by step",
-    "jacobian": "Jacobian chain: singular values and the norm of their product",
+    "jacobian": "Jacobian chain: the step Jacobians and the norm of their product",
     "layers": "Per-layer gradient norms",
     "history": "Training history",
 }
+BOUND_STYLE = {"linestyle": ":", "linewidth": 1.0, "alpha": 0.8}
 
-def profile_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
-    """g[k] / g[0] of the top layer against lag k, log scale; dashed: Pascanu's bound (gamma sigma_max)^k."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+
+def training_state(diagnoses: Mapping[str, Any]) -> str:
+    """When the models were measured: "at initialisation", "after N training steps", or "" when not known."""
+    steps = {getattr(d, "trained_steps", None) for d in diagnoses.values()}
+    if not steps or None in steps:
+        return ""
+    if steps == {0}:
+        return "at initialisation"
+    if len(steps) == 1:
+        return f"after {steps.pop()} training steps"
+    return f"after {min(steps)}-{max(steps)} training steps"
+
+
+def _title(name: str, diagnoses: Mapping[str, Any]) -> str:
+    state = training_state(diagnoses)
+    return f"{TITLES[name]}, {state}" if state else TITLES[name]
+
+
+def _whole_steps(*axes: Axes) -> None:
+    """Steps and lags are whole numbers: no tick at 2.5."""
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _styles(diagnoses: Mapping[str, Any], families: Mapping[str, str] | None) -> dict[str, SeriesStyle]:
+    families = families or {}
+
+    def family(label: str, d: Any) -> str:
+        if label in families:
+            return families[label]
+        return "gated" if getattr(d, "cell", "rnn") in ("lstm", "gru") else family_of_label(label)
+
+    return series_styles({label: family(label, d) for label, d in diagnoses.items()})
+
+
+def profile_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None) -> Figure:
+    """g[k] / g[0] of the top layer against lag k, log scale; dotted: Pascanu's bound (gamma sigma_max)^k."""
+    fig = Figure(figsize=(9.5, 4.4))
+    ax = fig.subplots()
+    ax.set_yscale("log")
+    styles = _styles(diagnoses, families)
+    shown = []
+    bounded = False
     for label, d in diagnoses.items():
         row = d.profile.hidden[-1]
         first = float(row[0])
-        relative = row / first if first > 0 else row
-        (line,) = ax.semilogy(range(d.seq_len), log_axis_values(relative), label=label)
+        relative = (row / first if first > 0 else row).tolist()
+        lags = list(range(d.seq_len))
+        plot_log(ax, lags, relative, label, **styles[label].line())
+        shown.append(relative)
         if d.chain.bound is not None:
-            bound = torch.cat([torch.ones(1, dtype=torch.float64), d.chain.bound[: d.seq_len - 1]])
-            ax.semilogy(range(d.seq_len), log_axis_values(bound), "--", color=line.get_color(), alpha=0.6, linewidth=1)
-    ax.axhline(next(iter(diagnoses.values())).epsilon, color="grey", linewidth=0.8, linestyle=":")
+            bound = [1.0, *d.chain.bound[: d.seq_len - 1].tolist()]
+            plot_reference(ax, lags, bound, color=styles[label].color, **BOUND_STYLE)
+            bounded = True
+    epsilon = next(iter(diagnoses.values())).epsilon
+    ax.axhline(epsilon, color="grey", linewidth=0.8, linestyle="-.", label=f"epsilon = {epsilon:g} (memory horizon)")
+    if bounded:
+        ax.plot([], [], color="grey", label="dotted: bound (gamma sigma_max(W_hh))^k", **BOUND_STYLE)
+    fit_to_data(ax, [*shown, [epsilon]])
     ax.set_xlabel("lag k = T - 1 - t (steps back from the loss)")
-    ax.set_ylabel("||dL/dh_{T-1-k}|| / ||dL/dh_{T-1}||")
-    ax.set_title(TITLES["profile"] + "\n(dashed: bound (gamma sigma_max(W_hh))^k; dotted: epsilon)", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylabel("||dL/dh_{T-1-k}|| / ||dL/dh_{T-1}|| (ratio)")
+    ax.set_title(_title("profile", diagnoses), fontsize=10)
+    _whole_steps(ax)
+    legend_outside(ax)
     return fig
 
 
-def contribution_figure(diagnoses: Mapping[str, Diagnosis | ModuleDiagnosis]) -> Figure:
+def contribution_figure(diagnoses: Mapping[str, Diagnosis | ModuleDiagnosis],
+                        families: Mapping[str, str] | None = None) -> Figure:
     """u[t] / max_t u[t] against position t, log scale."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig = Figure(figsize=(9.5, 4.4))
+    ax = fig.subplots()
+    ax.set_yscale("log")
+    styles = _styles(diagnoses, families)
+    shown = []
     for label, d in diagnoses.items():
         top = float(d.contribution.max())
-        ax.semilogy(range(d.seq_len), log_axis_values(d.contribution / top if top > 0 else d.contribution), label=label)
-    ax.set_xlabel("position t in the sequence")
-    ax.set_ylabel("||dL/dx_t|| / max_t ||dL/dx_t||")
-    ax.set_title(TITLES["contribution"], fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+        relative = (d.contribution / top if top > 0 else d.contribution).tolist()
+        plot_log(ax, list(range(d.seq_len)), relative, label, **styles[label].line())
+        shown.append(relative)
+    fit_to_data(ax, shown)
+    ax.set_xlabel("position t in the sequence (step)")
+    ax.set_ylabel("||dL/dx_t|| / max_t ||dL/dx_t|| (ratio)")
+    ax.set_title(_title("contribution", diagnoses), fontsize=10)
+    _whole_steps(ax)
+    legend_outside(ax)
     return fig
 
 
-def update_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
-    """Left: ||delta_t^T h_{t-1}||_F by lag (log). Right: the share of the W_hh update from the last k steps."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
+def update_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None) -> Figure:
+    """Left: ||delta_t^T h_{t-1}||_F by lag (log). Right: the share of the W_hh update from the last k steps.
+
+    The first step's term is left out of the left panel: with h_{-1} = 0 it is zero by construction.
+    """
+    fig = Figure(figsize=(11.5, 4.2))
+    left, right = fig.subplots(1, 2)
+    left.set_yscale("log")
+    styles = _styles(diagnoses, families)
+    shown = []
     for label, d in diagnoses.items():
-        terms = d.updates.weight_hh[-1].flip(0)  # by lag
-        (line,) = left.semilogy(range(d.seq_len), log_axis_values(terms), label=label)
+        terms = d.updates.weight_hh[-1].flip(0)  # by lag; the last entry is step 0
+        plot_log(left, list(range(d.seq_len - 1)), terms[:-1].tolist(), label, **styles[label].line())
+        shown.append(terms[:-1].tolist())
         total = float(terms.sum())
         if total > 0:
-            right.plot(range(1, d.seq_len + 1), (terms.cumsum(0) / total).tolist(), color=line.get_color())
-    left.set_xlabel("lag k")
-    left.set_ylabel("||delta_t^T h_{t-1}||_F")
+            right.plot(range(1, d.seq_len + 1), (terms.cumsum(0) / total).tolist(), **styles[label].line())
+    fit_to_data(left, shown)
+    left.set_xlabel("lag k (steps back from the loss)")
+    left.set_ylabel("||delta_t^T h_{t-1}||_F (loss per unit of W_hh)")
     right.set_xlabel("k (last steps counted)")
-    right.set_ylabel("share of the W_hh update")
+    right.set_ylabel("share of ||dL/dW_hh|| terms (fraction)")
     right.set_ylim(0, 1.02)
-    left.legend(fontsize=7)
-    fig.suptitle(TITLES["updates"], fontsize=10)
+    fig.suptitle(_title("updates", diagnoses), fontsize=10)
+    _whole_steps(left, right)
+    legend_outside(fig, right)
     return fig
 
 
-def jacobian_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
-    """Left: largest and smallest singular value of J_t by step. Right: ||P_k||_2 against the bound."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
+def jacobian_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None) -> Figure:
+    """Left: the largest singular value of J_t by step. Right: ||P_k||_2 against Pascanu's bound (dotted)."""
+    fig = Figure(figsize=(11.5, 4.2))
+    left, right = fig.subplots(1, 2)
+    for ax in (left, right):
+        ax.set_yscale("log")
+    styles = _styles(diagnoses, families)
+    steps_shown, products_shown = [], []
+    bounded = False
     for label, d in diagnoses.items():
-        sv = d.chain.singular_values
-        (line,) = left.semilogy(range(sv.shape[0]), log_axis_values(sv[:, 0]), label=f"{label} max")
-        left.semilogy(range(sv.shape[0]), log_axis_values(sv[:, -1]), ":", color=line.get_color())
-        lags = range(1, len(d.chain.product_norm) + 1)
-        right.semilogy(lags, log_axis_values(d.chain.product_norm), color=line.get_color(), label=label)
+        largest = d.chain.singular_values[:, 0].tolist()
+        plot_log(left, list(range(len(largest))), largest, label, **styles[label].line())
+        steps_shown.append(largest)
+        lags = list(range(1, len(d.chain.product_norm) + 1))
+        products = d.chain.product_norm.tolist()
+        plot_log(right, lags, products, label, **styles[label].line())
+        products_shown.append(products)
         if d.chain.bound is not None:
-            right.semilogy(lags, log_axis_values(d.chain.bound), "--", color=line.get_color(), alpha=0.6, linewidth=1)
+            plot_reference(right, lags, d.chain.bound.tolist(), color=styles[label].color, **BOUND_STYLE)
+            bounded = True
+    left.axhline(1.0, color="grey", linewidth=0.8, linestyle="-.", label="1: a step neither shrinks nor grows")
+    if bounded:
+        right.plot([], [], color="grey", label="dotted: bound (gamma sigma_max(W_hh))^k", **BOUND_STYLE)
+    fit_to_data(left, [*steps_shown, [1.0]])
+    fit_to_data(right, [*products_shown, [1.0]])
     left.set_xlabel("step t")
-    left.set_ylabel("singular values of dh_t/dh_{t-1} (solid max, dotted min)")
-    right.set_xlabel("k")
-    right.set_ylabel("||J_{T-1} ... J_{T-k}||_2 (dashed: bound)")
-    right.legend(fontsize=7)
-    fig.suptitle(TITLES["jacobian"], fontsize=10)
+    left.set_ylabel("sigma_max(dh_t/dh_{t-1}) (gain per step)")
+    right.set_xlabel("k (steps multiplied)")
+    right.set_ylabel("||J_{T-1} ... J_{T-k}||_2 (gain over k steps)")
+    fig.suptitle(_title("jacobian", diagnoses), fontsize=10)
+    _whole_steps(left, right)
+    legend_outside(fig, right)
     return fig
 
 
 def layers_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     """||dL/dW_ih^{(l)}||_F for each layer l (0 = nearest the input), one group of bars per model."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    labels = list(diagnoses)
-    width = 0.8 / max(1, max(d.layers.weight_ih.shape[0] for d in diagnoses.values()))
-    for index, label in enumerate(labels):
-        norms = diagnoses[label].layers.weight_ih
-        for layer, value in enumerate(norms.tolist()):
-            ax.bar(index + layer * width, log_axis_values([value])[0], width, color=f"C{layer}",
-                   label=f"layer {layer}" if index == 0 else None)
+    fig = Figure(figsize=(8.5, 4.0))
+    ax = fig.subplots()
     ax.set_yscale("log")
+    labels = list(diagnoses)
+    layers = max(d.layers.weight_ih.shape[0] for d in diagnoses.values())
+    width = 0.8 / layers
+    colours = series_styles({f"layer {layer}": "plain" for layer in range(layers)})
+    shown = []
+    for index, label in enumerate(labels):
+        norms = diagnoses[label].layers.weight_ih.tolist()
+        shown.append(norms)
+        for layer, value in enumerate(norms):
+            name = f"layer {layer}"
+            x = index + layer * width
+            if value > 0:
+                ax.bar(x, value, width, color=colours[name].color, label=name if index == 0 else None)
+            else:
+                ax.plot([x], [0.015], ZERO_MARKER, color=colours[name].color, transform=ax.get_xaxis_transform(),
+                        clip_on=False, label=f"{name} ({ZERO_MARKER} {VANISHED})")
+    fit_to_data(ax, shown, margin=3.0)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, fontsize=8)
-    ax.set_ylabel("||dL/dW_ih^(l)||_F")
-    ax.set_title(TITLES["layers"], fontsize=10)
-    ax.legend(fontsize=7)
+    ax.set_ylabel("||dL/dW_ih^(l)||_F (loss per unit of weight)")
+    ax.set_title(_title("layers", diagnoses), fontsize=10)
+    legend_outside(ax)
     return fig
+
+
+def diagnosis_figures(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None
+                      ) -> dict[str, Figure]:
+    """Every figure of a full diagnosis, by name; the per-layer chart only when some model has stacked layers."""
+    pictures = {"profile": profile_figure(diagnoses, families),
+                "contribution": contribution_figure(diagnoses, families),
+                "updates": update_figure(diagnoses, families),
+                "jacobian": jacobian_figure(diagnoses, families)}
+    stacked = {label: d for label, d in diagnoses.items() if d.layers.weight_ih.shape[0] > 1}
+    if stacked:
+        pictures["layers"] = layers_figure(stacked)
+    return pictures
 
 
 def history_figure(history: TrainingHistory, label: str = "") -> Figure:
     """Left: the loss (moving mean) with the baseline band. Right: ||g|| per step, skipped steps marked."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
+    fig = Figure(figsize=(11.5, 4.0))
+    left, right = fig.subplots(1, 2)
     left.plot(history.steps, moving_mean(history.loss), label=label or "training loss")
     band = 0.05 * history.baseline
     left.axhspan(history.baseline - band, history.baseline + band, color="grey", alpha=0.2, label="baseline +-5 %")
     left.set_xlabel("step")
-    left.set_ylabel("training loss (moving mean)")
-    left.legend(fontsize=7)
-    right.semilogy(history.steps, log_axis_values(history.grad_norm))
+    left.set_ylabel("training loss (moving mean of 20 steps)")
+    right.semilogy(history.steps, log_axis_values(history.grad_norm), color="#1f4e9c", label="||g||_2")
     for step in history.nan_events:
         right.axvline(step, color="red", alpha=0.3, linewidth=0.8)
+    if history.nan_events:
+        right.plot([], [], color="red", alpha=0.3, label="NaN/inf step")
     right.set_xlabel("step")
-    right.set_ylabel("||g||_2 before clipping (red: NaN/inf)")
-    fig.suptitle(TITLES["history"], fontsize=10)
+    right.set_ylabel("||g||_2 before clipping (gradient norm)")
+    steps = history.steps[-1] if history.steps else 0
+    fig.suptitle(f"{TITLES['history']}, {steps} training steps", fontsize=10)
+    legend_outside(fig, right)
     return fig

@@ -11,7 +11,10 @@ For the simple RNN, J_t = diag(act'(a_t)) W_hh, so with |act'| <= gamma
     ||P_k||_2 <= prod ||J_t||_2 <= (gamma * sigma_max(W_hh))^k,
 
 and Pascanu et al. (2013): if sigma_max(W_hh) < 1/gamma the gradient must
-vanish exponentially with lag (gamma = 1/4 sigmoid, 1 tanh and ReLU). This
+vanish exponentially with lag (gamma = 1/4 sigmoid, 1 tanh and ReLU). The
+condition is sufficient, not necessary: above 1/gamma the bound grows with k
+and says nothing, yet the measured product can still shrink, because each
+act'(a_t) sits far below gamma when the units saturate. This
 module measures the singular values of every J_t along a real trajectory and
 ||P_k||_2 against that bound. Everything is computed in float64.
 """
@@ -34,9 +37,11 @@ from bptt.modules import watch_steps
 class PascanuCondition:
     """sigma_max(W_hh) against 1/gamma for one layer of a simple RNN.
 
-    vanishing_guaranteed: sigma_max < 1/gamma (the gradient must vanish);
-    above it, explosion is possible but not certain. For gated cells gamma is
-    not defined and ``applies`` is False.
+    The condition is sufficient, not necessary: sigma_max < 1/gamma guarantees that
+    the gradient vanishes (``vanishing_guaranteed``); above it nothing is guaranteed
+    either way. The gradient can still vanish, e.g. through saturation (act'(a_t) far
+    below its bound gamma), and explosion becomes possible (sigma_max > 1/gamma is
+    necessary for it). For gated cells gamma is not defined and ``applies`` is False.
     """
 
     applies: bool
@@ -49,16 +54,18 @@ class PascanuCondition:
         return self.applies and self.gamma is not None and self.sigma_max * self.gamma < 1
 
     def statement(self) -> str:
-        """One line, e.g. ``sigma_max(W_hh) = 2.1 < 1/gamma = 4: gradients must vanish``."""
+        """What the condition says for this layer, e.g.
+        ``sigma_max(W_hh) = 2.1 < 1/gamma = 4 (sigmoid): Pascanu's sufficient condition holds, so gradients must vanish``."""
         if not self.applies:
             return (f"sigma_max(W_hh) = {self.sigma_max:.3g}; gated cell: the bound gamma^k sigma_max^k "
                     "does not apply (the forget/update gate sets the decay)")
         limit = 1 / self.gamma
         if self.vanishing_guaranteed:
             return (f"sigma_max(W_hh) = {self.sigma_max:.3g} < 1/gamma = {limit:.3g} ({self.activation}): "
-                    "gradients must vanish")
+                    "Pascanu's sufficient condition holds, so gradients must vanish")
         return (f"sigma_max(W_hh) = {self.sigma_max:.3g} >= 1/gamma = {limit:.3g} ({self.activation}): "
-                "vanishing is not guaranteed; explosion is possible")
+                "Pascanu's sufficient condition for vanishing does not hold, so vanishing is not guaranteed "
+                "but can still happen (e.g. through saturation, act' far below gamma); explosion is possible")
 
     def to_dict(self) -> dict:
         return {"applies": self.applies, "sigma_max": self.sigma_max, "gamma": self.gamma,
@@ -92,6 +99,15 @@ class JacobianChain:
     product_norm: torch.Tensor
     bound: torch.Tensor | None
     condition: PascanuCondition
+
+    @property
+    def step_gains(self) -> torch.Tensor:
+        """(T,) sigma_max(J_t): the most any one step can grow a gradient (below 1: every direction shrinks)."""
+        return self.singular_values[:, 0]
+
+    def shrinking_share(self) -> float:
+        """The fraction of steps whose Jacobian shrinks every direction: sigma_max(J_t) < 1."""
+        return float((self.step_gains < 1).double().mean())
 
     def to_dict(self) -> dict:
         return {"singular_values": self.singular_values.tolist(), "product_norm": self.product_norm.tolist(),

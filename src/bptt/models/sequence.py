@@ -50,6 +50,8 @@ class SequenceModel(nn.Module):
     head: a linear map to the task's outputs (logits or regression values).
 
     Every initial weight is drawn from ``generator`` (default: torch's global one).
+    ``trained_steps`` counts the training steps the model has had (the ``Trainer``
+    keeps it), so a diagnosis can say whether it measured a trained model.
 
     ``forward(inputs, lengths=None)`` returns (B, outputs), or (T, B, outputs)
     for per-step tasks.
@@ -58,6 +60,7 @@ class SequenceModel(nn.Module):
     def __init__(self, config: RunConfig, task: Task, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config
+        self.trained_steps = 0
         self.per_step = task.kind == "per_step"
         if task.input_kind == "tokens":
             self.encoder: nn.Module = init.embedding(task.input_size, config.embedding_size, generator)

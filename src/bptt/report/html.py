@@ -1,7 +1,8 @@
 """Self-contained HTML pages: figures inline as SVG, no outside file.
 
 A page is a title, an optional lead paragraph and a list of sections; each
-section holds paragraphs, tables and figures in the order given.
+section holds paragraphs, tables and figures in the order given. Figures are
+``matplotlib.figure.Figure`` objects built without pyplot, so no backend is set.
 """
 from __future__ import annotations
 
@@ -13,17 +14,17 @@ from typing import Any, Sequence
 
 import jinja2
 import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+#: Text as <text> elements: a smaller page whose titles and labels are searchable.
+SVG_SETTINGS = {"svg.fonttype": "none"}
 
 
 def figure_svg(fig: Figure) -> str:
-    """The figure as inline SVG markup (no XML header), closing the figure."""
+    """The figure as inline SVG markup (no XML header)."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
+    with matplotlib.rc_context(SVG_SETTINGS):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from bptt.report.axes import log_axis_values
+from bptt.report.axes import FLOAT32_FLOOR, at_float32_floor, plot_log, readable_log_ticks
 from bptt.report.html import Section, Table, write_page
 from bptt.report.published import MODELS, PUBLISHED, our_value
+from bptt.report.style import legend_outside, styles_for
 from bptt.store import Database, RunRow, RunSummary
 
 MAX_PANELS = 4
@@ -81,15 +81,19 @@ def _by(points: list[RunPoint], *keys: str) -> dict[tuple[Any, ...], list[RunPoi
 # -- figures --------------------------------------------------------------------------------
 def metric_figure(task: str, points: list[RunPoint]) -> Figure:
     finished = [p for p in points if p.row.status == "finished" and p.final.test_metric is not None]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for (label,), group in _by(finished, "label").items():
+    fig = Figure(figsize=(9.5, 4.2))
+    ax = fig.subplots()
+    groups = _by(finished, "label")
+    styles = styles_for(label for (label,) in groups)
+    for (label,), group in groups.items():
         by_length = _by(group, "length")
         xs = [length for (length,) in by_length]
         values = [[p.final.test_metric for p in g] for g in by_length.values()]
         means = [statistics.fmean(v) for v in values]
         low = [m - min(v) for m, v in zip(means, values)]
         high = [max(v) - m for m, v in zip(means, values)]
-        ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
+        ax.errorbar(xs, means, yerr=[low, high], marker="o", markersize=4, capsize=3, label=label,
+                    **styles[label].line())
     reference = next((p.final for p in points if p.final.chance_metric is not None), RunSummary())
     chance = {p.length: p.final.chance_metric for p in points if p.final.chance_metric is not None}
     if len(set(chance.values())) == 1:
@@ -105,15 +109,19 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
         ax.set_xscale("log")
     ax.set_xlabel(points[0].length_name.replace("_", " ") if points else "length")
     ax.set_ylabel(f"final test {reference.metric or 'metric'} (mean; bars: min-max over seeds)")
-    ax.set_title(f"{task}: final metric against length")
-    ax.legend(fontsize=8)
+    ax.set_title(f"{task}: final metric against length, after training")
+    if reference.metric == "mse":
+        readable_log_ticks(ax)
+    legend_outside(ax)
     return fig
 
 
 def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figure:
     lengths = _panels(sorted({p.length for p in points if p.length is not None}))
-    fig, axes = plt.subplots(1, max(1, len(lengths)), figsize=(3.4 * max(1, len(lengths)), 3.4), squeeze=False)
+    fig = Figure(figsize=(3.4 * max(1, len(lengths)) + 2.5, 3.4))
+    axes = fig.subplots(1, max(1, len(lengths)), squeeze=False)
     metric = next((p.final.metric for p in points if p.final.metric), "metric")
+    styles = styles_for(label for (label,) in _by(points, "label"))
     for ax, length in zip(axes[0], lengths):
         for (label,), group in _by([p for p in points if p.length == length], "label").items():
             curves: dict[int, list[float]] = defaultdict(list)
@@ -123,14 +131,15 @@ def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figur
                         curves[evaluation.step].append(evaluation.metric)
             if curves:
                 steps = sorted(curves)
-                ax.plot(steps, [statistics.fmean(curves[s]) for s in steps], label=label)
+                ax.plot(steps, [statistics.fmean(curves[s]) for s in steps], label=label, **styles[label].line())
         ax.set_title(f"{points[0].length_name} = {length}", fontsize=9)
-        ax.set_xlabel("step")
+        ax.set_xlabel("training step")
         if metric == "mse":
             ax.set_yscale("log")
+            readable_log_ticks(ax)
     axes[0][0].set_ylabel(f"validation {metric} (mean over seeds)")
-    axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"{task}: convergence")
+    legend_outside(fig, axes[0][-1])
     return fig
 
 
@@ -142,29 +151,52 @@ def _first_and_last_profile(db: Database, run_id: int) -> tuple[list[float], lis
     return profiles[0].hidden[-1], profiles[-1].hidden[-1]
 
 
-def profile_figure(task: str, points: list[RunPoint], db: Database) -> Figure | None:
+@dataclass(frozen=True)
+class ProfileFigure:
+    """The gradient-profile figure of one task, and the remedies whose profiles reach float32's floor."""
+
+    figure: Figure
+    at_floor: list[str]
+
+    def note(self) -> str | None:
+        """Why a profile runs flat at the bottom, when one does."""
+        if not self.at_floor:
+            return None
+        return (f"{', '.join(self.at_floor)}: the profile runs flat at about {FLOAT32_FLOOR:.0e} or below. Training "
+                "records in float32, whose smallest normal number is 1.2e-38; products that fall below it are "
+                "flushed to zero, so the flat part is float32's floor, not the gradient's size: the true gradient "
+                "there is smaller still. `bptt diagnose` measures in float64 and shows how far it falls.")
+
+
+def profile_figure(task: str, points: list[RunPoint], db: Database) -> ProfileFigure | None:
     """At the longest length with profiles: the first and the last recorded profile, per remedy."""
     profiles = {p.row.id: _first_and_last_profile(db, p.row.id) for p in points}
     recorded = [p for p in points if profiles[p.row.id] is not None]
     if not recorded:
         return None
     length = max(p.length or 0 for p in recorded)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig = Figure(figsize=(12, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    groups = _by([p for p in recorded if (p.length or 0) == length], "label")
+    styles = styles_for(label for (label,) in groups)
+    at_floor: list[str] = []
     for ax, latest in zip(axes, (False, True)):
-        for (label,), group in _by([p for p in recorded if (p.length or 0) == length], "label").items():
+        ax.set_yscale("log")
+        for (label,), group in groups.items():
             chosen = [profiles[p.row.id][int(latest)] for p in group]
             size = min(len(q) for q in chosen)
             # Mean over seeds of each step's norm; lag = steps back from the last step.
             mean = [statistics.fmean(q[len(q) - size + i] for q in chosen) for i in range(size)]
             lags = list(range(size - 1, -1, -1))
-            ax.plot(lags, log_axis_values(mean), label=label)
-        ax.set_yscale("log")
+            plot_log(ax, lags, mean, label, **styles[label].line())
+            if at_float32_floor(mean) and label not in at_floor:
+                at_floor.append(label)
         ax.set_xlabel("lag (steps back from the last step)")
-        ax.set_title("last recorded step" if latest else "first recorded step", fontsize=9)
+        ax.set_title("last recorded training step" if latest else "first recorded training step", fontsize=9)
     axes[0].set_ylabel("batch-mean ||dL/dh_t||_2 (last layer)")
-    axes[1].legend(fontsize=7)
-    fig.suptitle(f"{task}: gradient profiles at {recorded[0].length_name} = {length}")
-    return fig
+    fig.suptitle(f"{task}: gradient profiles during training at {recorded[0].length_name} = {length}")
+    legend_outside(fig, axes[1])
+    return ProfileFigure(fig, at_floor)
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -238,22 +270,34 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
             if targets is not None:
                 success.add(targets)
             convergence.add(convergence_figure(task, group, db))
-            figure = profile_figure(task, group, db)
-            profiles.add(figure if figure is not None else
-                         f"{task}: no run recorded gradient profiles (record_every is 0); "
-                         "set record_every > 0 in the spec to draw them.")
+            drawn = profile_figure(task, group, db)
+            if drawn is None:
+                profiles.add(f"{task}: no run recorded gradient profiles (record_every is 0); "
+                             "set record_every > 0 in the spec to draw them.")
+            else:
+                profiles.add(drawn.figure)
+                if drawn.note() is not None:
+                    profiles.add(drawn.note())
         if not tasks:
             for section in (metric, success, convergence, profiles):
                 section.add("No finished runs.")
         published = Section("Published results").add(published_table(points))
-        problems = Section("Runs that diverged or failed").add(Table(
-            ["id", "label", "task", "length", "seed", "status", "steps", "reason"],
-            [[p.row.id, p.label, p.row.task, p.length, p.seed, p.row.status, p.row.steps_done, p.row.reason or ""]
-             for p in points if p.row.status in ("diverged", "failed", "interrupted")]))
+        problems = _problems(points)
     title = f"Sweep {sweep}" if sweep else "Sweeps"
     lead = (f"{len(rows)} runs from {Path(db_path).name}. A remedy is a run's label; bars and curves are "
             "means over seeds; the dashed line is the memoryless baseline.")
     return write_page(output, title, [*sections, metric, success, convergence, profiles, published, problems], lead)
+
+
+def _problems(points: list[RunPoint]) -> Section:
+    """The runs that diverged, failed or were interrupted, as a table; one line when there are none."""
+    troubled = [p for p in points if p.row.status in ("diverged", "failed", "interrupted")]
+    if not troubled:
+        return Section("Runs that diverged or failed").add("None: every run finished.")
+    return Section("Runs that diverged or failed").add(Table(
+        ["id", "label", "task", "length", "seed", "status", "steps", "reason"],
+        [[p.row.id, p.label, p.row.task, p.length, p.seed, p.row.status, p.row.steps_done, p.row.reason or ""]
+         for p in troubled]))
 
 
 def _overview(rows: list[RunRow]) -> Section:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +90,8 @@ class Task(ABC):
         "classification"  - prediction (B, classes) logits, cross-entropy, accuracy;
         "per_step"        - prediction (T, B, classes) logits, mean cross-entropy over all steps.
     input_kind: "dense" (float features) or "tokens" (ids, embedded by the model).
+    recommended: run settings this task trains well with at its default length; a run
+        config takes them where it leaves the setting unset (``bptt.config``).
     """
 
     name: str = ""
@@ -98,6 +101,7 @@ class Task(ABC):
     output_size: int = 1
     metric_name: str = "accuracy"
     higher_is_better: bool = True
+    recommended: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings

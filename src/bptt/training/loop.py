@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 
 from bptt.build import make_model, make_task
-from bptt.config import RunConfig
+from bptt.config import RunConfig, build_config
 from bptt.modules import record_gradients
 from bptt.provenance import provenance
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
@@ -137,6 +137,7 @@ class Trainer:
         self.train_seconds = state["train_seconds"]
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
+        self.model.trained_steps = self.step
 
     def resume_from(self, path: Path) -> None:
         """Load the checkpoint at ``path`` into this run; a ``CheckpointError`` when it does not fit it."""
@@ -185,8 +186,12 @@ class Trainer:
         if previous is None or previous.status not in ("finished", "interrupted"):
             return None
         if previous.done(self.config.steps, self.config.target_metric):
+            self.run_id = previous.id
+            done = self.checkpoint_path()
+            if done is not None and done.is_file():  # the trained model comes back with the result
+                self.resume_from(done)
             return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
-                             previous.final or RunSummary(), self.config)
+                             previous.final or RunSummary(), self.config, model=self.model, task=self.task)
         self.run_id = previous.id
         path = self.checkpoint_path()
         assert path is not None
@@ -310,6 +315,7 @@ class Trainer:
                     loss, grad_norm, clipped, skipped = self.train_step(record)
                     self.train_seconds += time.perf_counter() - started
                     self.step += 1
+                    self.model.trained_steps = self.step
                     self.skipped += skipped
                     self.clipped += clipped
                     self.losses.append(loss)
@@ -356,7 +362,7 @@ class Trainer:
         final = self.summary(status, test, val)
         if self.db is not None and self.run_id is not None:
             self.db.finish_run(self.run_id, status, final, reason)
-        return RunResult(self.run_id, status, reason, self.step, final, config, self.losses)
+        return RunResult(self.run_id, status, reason, self.step, final, config, self.losses, self.model, self.task)
 
     def _record_failure(self, reason: str) -> str:
         """Record the run as failed, as far as the machine lets it; say what could not be recorded."""
@@ -371,6 +377,11 @@ class Trainer:
         return ""
 
 
-def train(config: RunConfig, db: Database | None = None, *, resume: bool = False, **kwargs: Any) -> RunResult:
-    """Train one run to ``config.steps``; with ``resume``, continue the latest run of the same sweep and identity."""
+def train(config: RunConfig | Mapping[str, Any], db: Database | None = None, *, resume: bool = False,
+          **kwargs: Any) -> RunResult:
+    """Train one run to ``config.steps`` and return it with its trained model (``result.model``);
+    with ``resume``, continue the latest run of the same sweep and identity. ``config`` is a ``RunConfig``
+    or a mapping of its settings, e.g. ``train({"task": "adding", "seq_len": 50, "cell": "lstm"})``."""
+    if not isinstance(config, RunConfig):
+        config = build_config(dict(config))
     return Trainer(config, db, **kwargs).run(resume=resume)

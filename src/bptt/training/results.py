@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import torch
 
 from bptt.config import RunConfig
+from bptt.models import SequenceModel
 from bptt.store import EvalRow, ProfileRow, RunSummary, StepRow
+from bptt.tasks import Task
 
 
 class RunFailedError(RuntimeError):
@@ -44,7 +46,8 @@ class Progress:
 
 @dataclass
 class RunResult:
-    """What a run ended with. ``final`` is the summary also stored in the database."""
+    """What a run ended with. ``final`` is the summary also stored in the database;
+    ``model`` is the trained model (``model.trained_steps`` says how far) and ``task`` its task."""
 
     run_id: int | None
     status: str
@@ -53,3 +56,5 @@ class RunResult:
     final: RunSummary
     config: RunConfig
     losses: list[float] = field(default_factory=list)
+    model: SequenceModel | None = field(default=None, repr=False)
+    task: Task | None = field(default=None, repr=False)

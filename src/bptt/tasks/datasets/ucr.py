@@ -143,6 +143,10 @@ class UCR(DatasetTask):
     """A bundled UCR/UEA problem, ``settings.options["name"]``; see the module docstring."""
 
     option_keys = ("name", "normalise")
+    # The bundled problems are small (tens to hundreds of series): at the gated cells' 0.01 a model
+    # fits the few training series and stays at chance on the test set (ArrowHead); at 0.001 for
+    # 500 steps an LSTM learns GunPoint (91 %) and ArrowHead (65 %, chance 30 %).
+    recommended = {"lr": 1e-3, "steps": 500}
 
     def __init__(self, settings: TaskSettings) -> None:
         self.name = f"ucr:{settings.options.get('name', '')}"

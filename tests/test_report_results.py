@@ -31,7 +31,10 @@ def test_csv_round_trip_and_the_table_beside_the_published_rows(tmp_path):
     table = markdown_table(rows).splitlines()
     gru, chrono, irnn = table[2], table[3], table[4]
     assert "| adding | 600 | GRU | test MSE | 0.00137 (0.00074, 0.002) | 3500, - |" in gru
-    assert "5.3e-05 (Bai et al. 2018; markers anywhere)" in gru and "| 0.167 |" in gru
+    assert "5.3e-05 (Bai et al. 2018; their markers fall anywhere (variant tcn); these runs' one in each half)" \
+        in gru and "| 0.167 |" in gru
+    tcn = markdown_table([_row(variant="tcn")]).splitlines()[2]
+    assert tcn.startswith("| adding (tcn) | 600 | GRU |") and "(Bai et al. 2018; markers anywhere, as in variant tcn)" in tcn
     assert "| copy | 1000 | LSTM chrono | test CE | 0.03 (0.03) | n/a | 0.0204 (Bai et al. 2018)" in chrono
     assert "| temporal_order | 100 | IRNN | test accuracy % | 100 (100) | 750 | - | 25 |" in irnn
 

@@ -144,7 +144,9 @@ def _published(row: ResultRow) -> tuple[PublishedResult, str] | None:
         matches = MODELS.get(result.model)
         if result.task == task and matches is not None and matches(config) \
                 and (result.seq_len is None or result.seq_len == row.seq_len):
-            variant_note = "markers anywhere" if task == "adding" else ""
+            variant_note = "" if task != "adding" else (
+                "markers anywhere, as in variant tcn" if row.variant == "tcn" else
+                "their markers fall anywhere (variant tcn); these runs' one in each half")
             return result, "; ".join(n for n in (note, variant_note) if n)
     return None
 

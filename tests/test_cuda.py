@@ -107,3 +107,8 @@ def test_the_commands_run_on_the_gpu(tmp_path, capsys):
         extra = ["--device", "cuda"] if mode[0] == "--task" else []
         assert main(["diagnose", *mode, *extra, "--examples", "8", "--json"]) == 0
         assert "verdict" in json.loads(capsys.readouterr().out)
+
+
+def test_the_quick_demo_runs_on_the_gpu(tmp_path, capsys):
+    assert main(["demo", "--quick", "--device", "cuda", "--out", str(tmp_path / "demo")]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "demo" / "index.html").exists()

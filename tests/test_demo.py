@@ -141,3 +141,14 @@ def test_the_page_reads_the_jacobian_figure_from_the_same_numbers():
     assert gated.startswith("LSTM: a gated cell, so no bound is drawn")
     product = float(saturated.chain.product_norm[saturated.lag_used - 1])
     assert f"is {product:.1e} at k = {saturated.lag_used}" in grows
+
+
+def test_demo_on_a_device_this_machine_lacks_is_one_line_before_any_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["demo", "--quick", "--device", "cuda", "--out", str(tmp_path / "demo")]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("bptt: error: --device must be a device this machine has: cpu") and "got 'cuda'" in err
+    assert len(err.splitlines()) == 1
+    assert captured.out == "" and not (tmp_path / "demo").exists()
+

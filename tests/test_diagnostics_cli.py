@@ -4,11 +4,13 @@ import json
 import pytest
 import torch
 
+from bptt.cli.diagnose import _figures
 from bptt.cli.main import main
 from bptt.config import build_config
 from bptt.diagnostics import diagnose, diagnose_module
 from bptt.tasks import TaskSettings, build_task
 from bptt.build import make_model
+from bptt.training import Trainer
 
 SMALL = ["--hidden-size", "8", "--embedding-size", "4", "--examples", "8"]
 USER_MODULE = '''
@@ -50,8 +52,29 @@ def test_diagnose_a_config_prints_a_verdict_and_writes_every_figure(tmp_path, ca
     text = capsys.readouterr().out
     assert "vanishing: dL/dh at lag 24 is" in text and "gradients must vanish" in text
     names = sorted(p.name for p in out.iterdir())
-    for figure in ("profile", "contribution", "updates", "jacobian", "layers"):
+    for figure in ("profile", "contribution", "updates", "jacobian"):
         assert f"{figure}.png" in names and f"{figure}.svg" in names
+    assert "layers.png" not in names  # one layer: no one-bar per-layer chart
+    assert main(["diagnose", "--task", "sentiment", "--delay", "20", "--num-layers", "2", *SMALL,
+                 "--out", str(out)]) == 0
+    assert (out / "layers.png").exists() and (out / "layers.svg").exists()
+
+
+def _titles(fig):
+    return [t for t in [fig._suptitle.get_text() if fig._suptitle else "", *(ax.get_title() for ax in fig.axes)] if t]
+
+
+def test_every_figure_of_diagnose_says_when_the_model_was_measured():
+    config = build_config({"task": "adding", "seq_len": 10, "hidden_size": 8, "steps": 3, "eval_size": 16,
+                           "batch_size": 8, "progress": False})
+    trainer = Trainer(config)
+    fresh = diagnose(make_model(config, trainer.task), trainer.task, examples=8)
+    trainer.run()
+    trained = diagnose(trainer.model, trainer.task, examples=8)
+    for result, state in ((fresh, "at initialisation"), (trained, "after 3 training steps")):
+        pictures = _figures(result)
+        assert sorted(pictures) == ["contribution", "jacobian", "profile", "updates"]
+        assert all(any(title.endswith(state) for title in _titles(fig)) for fig in pictures.values()), state
 
 
 def test_diagnose_json_has_every_quantity(capsys):

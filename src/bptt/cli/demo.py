@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bptt.checks import device_name
 from bptt.cli.output import console
 from bptt.cli.paths import writable_folder
 from bptt.demo.experiment import DemoResult, DemoSettings, ModelResult, demo_plan, format_accuracy, run_demo
@@ -51,11 +52,17 @@ def _cpu_seconds() -> float:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of every run.")
 @click.option("--out", "out_dir", default="bptt-demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the page (index.html).")
-def command(quick: bool, seed: int, out_dir: str) -> None:
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda",
+              help="Where every model trains and is measured (cuda: a GPU this machine has).")
+def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
     """Train a sigmoid RNN, its remedies, an LSTM and a GRU on delayed sentiment at a short and a long
     delay; measure how the gradient vanishes; say what each remedy did; write the page to OUT/index.html."""
+    try:
+        device = device_name("--device", device)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     writable_folder(out_dir, "--out")  # before minutes of training, not after
-    settings = DemoSettings.quick(seed) if quick else DemoSettings(seed=seed)
+    settings = DemoSettings.quick(seed, device) if quick else DemoSettings(seed=seed, device=device)
     started, cpu = time.perf_counter(), _cpu_seconds()
     plan = demo_plan(settings)
     models = settings.chosen()

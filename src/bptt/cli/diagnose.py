@@ -30,6 +30,7 @@ from bptt.diagnostics import (
     DEFAULT_LAG,
     DEFAULT_RECENT,
     Diagnosis,
+    ModuleDiagnosis,
     diagnose,
     diagnose_module,
     figures,
@@ -50,10 +51,11 @@ def _save(pictures: dict[str, Any], out: Path) -> list[Path]:
     return written
 
 
-def _figures(named: dict[str, Any]) -> dict[str, Any]:
-    """The figures of a full diagnosis (besides the input contribution)."""
-    return {"profile": figures.profile_figure(named), "updates": figures.update_figure(named),
-            "jacobian": figures.jacobian_figure(named), "layers": figures.layers_figure(named)}
+def _figures(result: Diagnosis | ModuleDiagnosis) -> dict[str, Any]:
+    """Every figure of the diagnosis (``Diagnosis.figures``: the per-layer chart only for stacked layers,
+    each title saying when the model was measured); the input contribution alone for a module that holds
+    no recurrent layer."""
+    return result.figures()
 
 
 def _given_by_user(*names: str) -> list[str]:
@@ -132,10 +134,7 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
             result = diagnose_module(module, data, examples=examples, input_kind=input_kind, batch_first=batch_first,
                                      lag=lag, epsilon=epsilon, recent=recent, label=module_spec)
             report = {**source, **result.to_dict()}
-            named = {result.label: result}
-            pictures["contribution"] = figures.contribution_figure(named)
-            if isinstance(result, Diagnosis):
-                pictures.update(_figures(named))
+            pictures = _figures(result)
         else:
             history = None
             if run_id is not None:
@@ -159,8 +158,7 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
                               label=config.label())
             subject = task.name
             report = {**source, "task": task.describe(), "config": config.model_dump(), **result.to_dict()}
-            named = {result.label: result}
-            pictures = {"contribution": figures.contribution_figure(named), **_figures(named)}
+            pictures = _figures(result)
             if history is not None:
                 report["history"] = history.to_dict()
                 if history.steps:

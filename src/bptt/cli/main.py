@@ -37,7 +37,9 @@ for module in (train, runs, demo, diagnose, sweep, reproduce, report, export, be
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        result = cli.main(args=argv, prog_name="bptt", standalone_mode=False)
+        # The command line as given, for a command that repeats it (`bptt train` names its --resume).
+        args = sys.argv[1:] if argv is None else list(argv)
+        result = cli.main(args=args, prog_name="bptt", standalone_mode=False, obj={"argv": args})
     except click.exceptions.Exit as done:
         return int(done.exit_code or 0)
     except click.ClickException as error:

@@ -92,7 +92,8 @@ EXPECTED_SECONDS = {"full": 60, "quick": 20}
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """How big the demo is. ``quick()`` is the same story, smaller, for CI."""
+    """How big the demo is, and where it trains (``device``: every run and diagnosis).
+    ``quick()`` is the same story, smaller, for CI."""
 
     steps: dict[str, int] = field(default_factory=lambda: dict(STEPS))
     delays: dict[str, int] = field(default_factory=lambda: dict(DELAYS))
@@ -102,11 +103,13 @@ class DemoSettings:
     examples: int = EXAMPLES
     seed: int = 0
     quick_version: bool = False
+    device: str = "cpu"
 
     @classmethod
-    def quick(cls, seed: int = 0) -> DemoSettings:
+    def quick(cls, seed: int = 0, device: str = "cpu") -> DemoSettings:
         return cls(steps={"short": 150, "long": 300}, delays={"short": 4, "long": 20}, models=QUICK_MODELS,
-                   overrides={"eval_size": 128}, extra_seeds=(1,), examples=32, seed=seed, quick_version=True)
+                   overrides={"eval_size": 128}, extra_seeds=(1,), examples=32, seed=seed, quick_version=True,
+                   device=device)
 
     @property
     def name(self) -> str:
@@ -179,7 +182,8 @@ class DemoResult:
 
 def demo_config(settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None) -> RunConfig:
     values = {**BASE, **model.settings, **settings.overrides, "delay": settings.delays[delay],
-              "steps": settings.steps[delay], "seed": settings.seed if seed is None else seed}
+              "steps": settings.steps[delay], "seed": settings.seed if seed is None else seed,
+              "device": settings.device}
     return build_config(values)
 
 

@@ -4,6 +4,7 @@ from bptt.training.evaluation import evaluate
 from bptt.training.loop import Trainer, train
 from bptt.training.memory import MemoryLimitError, check_memory, estimate_memory
 from bptt.training.results import NonFiniteGradientError, RunFailedError, RunResult
+from bptt.training.runtime import TrainingInterrupted
 
 __all__ = ["CheckpointError", "MemoryLimitError", "NonFiniteGradientError", "RunFailedError", "RunResult", "Trainer",
-           "check_memory", "estimate_memory", "evaluate", "train"]
+           "TrainingInterrupted", "check_memory", "estimate_memory", "evaluate", "train"]

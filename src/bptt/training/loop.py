@@ -19,8 +19,7 @@ from __future__ import annotations
 import errno
 import math
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +28,6 @@ import torch
 from bptt.build import make_model, make_task
 from bptt.config import RunConfig, build_config
 from bptt.modules import record_gradients
-from bptt.provenance import provenance
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task, generator
 from bptt.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -37,31 +35,19 @@ from bptt.training.evaluation import evaluate
 from bptt.training.memory import check_memory
 from bptt.training.optim import build_optimizer, clip_gradients
 from bptt.training.progress import ProgressBar
-from bptt.training.results import NonFiniteGradientError, Progress, RunFailedError, RunResult, environment_failure
+from bptt.training.results import (
+    NonFiniteGradientError,
+    Progress,
+    RunFailedError,
+    RunResult,
+    environment_failure,
+    finite_or_none,
+    run_summary,
+)
+from bptt.training.runtime import StopOnInterrupt, TrainingInterrupted, flush_denormals
 
 #: The generator stream of a run's dropout masks (see ``bptt.build`` for the others).
 DROPOUT_STREAM = 4
-
-
-@contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Treat denormal floats as zero while training (restored afterwards).
-
-    Vanishing gradients are exactly the values that fall into the denormal range
-    (below 1.2e-38 in float32), where x86 arithmetic runs orders of magnitude
-    slower; flushing them changes only values already far below any update.
-    torch has no getter for the mode, so it is switched off afterwards.
-    """
-    supported = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if supported:
-            torch.set_flush_denormal(False)
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 class Trainer:
@@ -77,8 +63,11 @@ class Trainer:
         on_step: Callable[[int, float], None] | None = None,
         task: Task | None = None,
         recorder: Callable[[Progress], None] | None = None,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        # Receives one line saying what ``run(resume=True)`` takes up ("resuming run 3 from step 194").
+        self.announce = announce
         # Receives every flush of history, before its checkpoint is written (a sweep
         # worker trains with db=None and hands its history to the driver this way).
         self.recorder = recorder
@@ -103,6 +92,8 @@ class Trainer:
         self.skipped = 0
         self.clipped = 0
         self.run_id: int | None = None
+        self.saved_step: int | None = None  # the step of the run's newest checkpoint
+        self._stop = StopOnInterrupt()
         self.target_step: int | None = None  # the step whose evaluation first reached target_metric
         self.losses: list[float] = []
         self._steps: list[StepRow] = []
@@ -156,8 +147,12 @@ class Trainer:
         checkpoint is older than the history, and a resume drops the history
         past the checkpoint and recomputes it. The database names the
         checkpoint only once the file is whole, so a row that names one always
-        had it written.
+        had it written. No Ctrl-C cuts a flush short (see ``bptt.training.runtime``).
         """
+        with self._stop.saving():
+            self._flush(checkpoint)
+
+    def _flush(self, checkpoint: bool) -> None:
         if self.db is not None and self.run_id is None and (self.step > 0 or self._steps):
             self.run_id = self.db.create_run(self.config.identity(), self.config.label(), self.config.task,
                                              self.config.model_dump(), sweep=self.sweep)
@@ -171,6 +166,7 @@ class Trainer:
         self._steps, self._evals, self._profiles = [], [], []
         if path is not None:
             save_checkpoint(path, self.state())
+            self.saved_step = self.step
             if self.db is not None and self.run_id is not None:
                 self.db.record_progress(self.run_id, [], [], [], self.step, self.train_seconds, str(path))
 
@@ -184,8 +180,12 @@ class Trainer:
         # A "running" row belongs to a live process (rows of dead ones read "interrupted"
         # once the database is open), so it is never taken over.
         if previous is None or previous.status not in ("finished", "interrupted"):
+            self._say("--resume: no earlier run with these settings; starting afresh" if previous is None else
+                      f"--resume: run {previous.id} is {previous.status} (only finished and interrupted runs "
+                      "are taken up); starting a new run afresh")
             return None
         if previous.done(self.config.steps, self.config.target_metric):
+            self._say(f"run {previous.id} already finished at step {previous.steps_done}; nothing more to train")
             self.run_id = previous.id
             done = self.checkpoint_path()
             if done is not None and done.is_file():  # the trained model comes back with the result
@@ -202,11 +202,18 @@ class Trainer:
             raise CheckpointError(f"--resume: run {previous.id} ({previous.status} at step {previous.steps_done}) "
                                   f"has no checkpoint at {path} any more; leave out --resume to start it afresh")
         # else: the run never reached a checkpoint; this row is taken up from step 0.
+        self.saved_step = self.step if path.is_file() else None
+        self._say(f"resuming run {previous.id} from step {self.step}"
+                  + ("" if path.is_file() else " (it had no checkpoint yet)"))
         self.db.claim_run(previous.id, self.config.model_dump())
         self.db.truncate_history(previous.id, self.step)
         for leftover in path.parent.glob(path.name + ".tmp*"):  # from a process killed mid-write
             leftover.unlink(missing_ok=True)
         return None
+
+    def _say(self, text: str) -> None:
+        if self.announce is not None:
+            self.announce(text)
 
     def train_step(self, record: bool) -> tuple[float, float, bool, bool]:
         """One optimiser step: (loss, gradient norm, clipped, skipped), its dropout drawn from the run's stream."""
@@ -266,39 +273,17 @@ class Trainer:
         return metric >= target if self.task.higher_is_better else metric <= target
 
     def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> RunSummary:
-        task = self.task
-        test_loss, test_metric = test if test is not None else (None, None)
-        return RunSummary(
-            run_id=self.run_id,
-            identity=self.config.identity(),
-            label=self.config.label(),
-            task=self.config.task,
-            seq_len=task.describe().get("seq_len"),
-            status=status,
-            steps=self.step,
-            test_loss=_finite_or_none(test_loss),
-            test_metric=_finite_or_none(test_metric),
-            val_loss=_finite_or_none(val[0]) if val else None,
-            val_metric=_finite_or_none(val[1]) if val else None,
-            metric=task.metric_name,
-            baseline=task.baseline,
-            chance_metric=task.chance_metric,
-            solved=bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
-            target_metric=self.config.target_metric,
-            target_step=self.target_step,
-            skipped_steps=self.skipped,
-            clipped_steps=self.clipped,
-            train_seconds=round(self.train_seconds, 3),
-            steps_per_second=round(self.step / self.train_seconds, 2) if self.train_seconds > 0 else None,
-            device=self.config.device,
-            **provenance(),
-        )
+        return run_summary(self.config, self.task, status, test, val, run_id=self.run_id, steps=self.step,
+                           target_step=self.target_step, skipped=self.skipped, clipped=self.clipped,
+                           train_seconds=self.train_seconds)
 
     def run(self, resume: bool = False) -> RunResult:
+        """Train to ``config.steps`` (or the target metric). Ctrl-C stops at the next step boundary with
+        a checkpoint of that step and raises ``TrainingInterrupted`` (see ``bptt.training.runtime``)."""
         done = self.start(resume)
         if done is not None:
             return done
-        with flush_denormals():
+        with flush_denormals(), self._stop:
             return self._run()
 
     def _run(self) -> RunResult:
@@ -306,7 +291,7 @@ class Trainer:
         self.model.train()
         status, reason = "finished", None
         bar = ProgressBar(config.steps, f"{config.label()} on {config.task}", enabled=config.progress)
-        bar.advance(self.step)
+        bar.resume_at(self.step)
         try:
             with bar:
                 while self.step < config.steps:
@@ -319,7 +304,7 @@ class Trainer:
                     self.skipped += skipped
                     self.clipped += clipped
                     self.losses.append(loss)
-                    self._steps.append(StepRow(self.step, _finite_or_none(loss), _finite_or_none(grad_norm),
+                    self._steps.append(StepRow(self.step, finite_or_none(loss), finite_or_none(grad_norm),
                                                bool(clipped), bool(skipped)))
                     if not math.isfinite(loss):
                         status, reason = "diverged", f"loss became {loss} at step {self.step}"
@@ -336,13 +321,16 @@ class Trainer:
                         self.on_step(self.step, loss)
                     if self.step % config.checkpoint_every == 0:
                         self.flush(checkpoint=True)
-        except KeyboardInterrupt:
-            # The interrupt may land mid-step (batch drawn, optimizer stepped or not), so
-            # no checkpoint is written here: a resume starts from the last periodic one.
+                    if self._stop.requested:  # Ctrl-C: the step is whole, stop here
+                        status, reason = "interrupted", f"stopped by the user (Ctrl-C) at step {self.step}"
+                        break
+        except KeyboardInterrupt as error:
+            # A second Ctrl-C mid-step (batch drawn, optimizer stepped or not): no checkpoint
+            # of this step, so a resume starts from the last one written.
             self.flush(checkpoint=False)
             if self.db is not None and self.run_id is not None:
                 self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
-            raise
+            raise TrainingInterrupted(self.run_id, self.step, self.saved_step) from error
         except BaseException as error:
             reason = f"{type(error).__name__}: {error}"
             recorded = self._record_failure(reason)
@@ -350,6 +338,11 @@ class Trainer:
                 where = f"run {self.run_id}" if self.run_id is not None else "the run"
                 raise RunFailedError(f"{where} at step {self.step}: {reason}{recorded}") from error
             raise
+        if status == "interrupted":
+            self.flush(checkpoint=True)
+            if self.db is not None and self.run_id is not None:
+                self.db.finish_run(self.run_id, status, None, reason)
+            raise TrainingInterrupted(self.run_id, self.step, self.saved_step)
         if status == "finished" and self.skipped * 2 > self.step:
             status = "diverged"
             reason = f"the gradient held nan or inf on {self.skipped} of {self.step} steps, all skipped"
@@ -381,7 +374,12 @@ def train(config: RunConfig | Mapping[str, Any], db: Database | None = None, *, 
           **kwargs: Any) -> RunResult:
     """Train one run to ``config.steps`` and return it with its trained model (``result.model``);
     with ``resume``, continue the latest run of the same sweep and identity. ``config`` is a ``RunConfig``
-    or a mapping of its settings, e.g. ``train({"task": "adding", "seq_len": 50, "cell": "lstm"})``."""
+    or a mapping of its settings, e.g. ``train({"task": "adding", "seq_len": 50, "cell": "lstm"})``.
+
+    Without ``resume`` every call trains a new run, even when ``db`` holds a finished one with the same
+    settings (``bptt train`` on the command line reports that one instead, unless ``--fresh``). Ctrl-C
+    stops at the next step boundary, writes a checkpoint and raises ``TrainingInterrupted`` (a
+    ``KeyboardInterrupt``); ``resume=True`` continues from that step."""
     if not isinstance(config, RunConfig):
         config = build_config(dict(config))
     return Trainer(config, db, **kwargs).run(resume=resume)

@@ -1,6 +1,7 @@
 """What a run hands back: each flush of its history, how it ended, and the errors that end it early."""
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass, field
 
@@ -8,6 +9,7 @@ import torch
 
 from bptt.config import RunConfig
 from bptt.models import SequenceModel
+from bptt.provenance import provenance
 from bptt.store import EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task
 
@@ -58,3 +60,39 @@ class RunResult:
     losses: list[float] = field(default_factory=list)
     model: SequenceModel | None = field(default=None, repr=False)
     task: Task | None = field(default=None, repr=False)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def run_summary(config: RunConfig, task: Task, status: str, test: tuple[float, float] | None,
+                val: tuple[float, float] | None, *, run_id: int | None, steps: int, target_step: int | None,
+                skipped: int, clipped: int, train_seconds: float) -> RunSummary:
+    """The summary a run ends with (stored in the database): its test and validation results and counters."""
+    test_loss, test_metric = test if test is not None else (None, None)
+    return RunSummary(
+        run_id=run_id,
+        identity=config.identity(),
+        label=config.label(),
+        task=config.task,
+        seq_len=task.describe().get("seq_len"),
+        status=status,
+        steps=steps,
+        test_loss=finite_or_none(test_loss),
+        test_metric=finite_or_none(test_metric),
+        val_loss=finite_or_none(val[0]) if val else None,
+        val_metric=finite_or_none(val[1]) if val else None,
+        metric=task.metric_name,
+        baseline=task.baseline,
+        chance_metric=task.chance_metric,
+        solved=bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
+        target_metric=config.target_metric,
+        target_step=target_step,
+        skipped_steps=skipped,
+        clipped_steps=clipped,
+        train_seconds=round(train_seconds, 3),
+        steps_per_second=round(steps / train_seconds, 2) if train_seconds > 0 else None,
+        device=config.device,
+        **provenance(),
+    )

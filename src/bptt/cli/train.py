@@ -8,9 +8,8 @@ import click
 from rich.table import Table
 
 from bptt.build import make_task
-from bptt.cli.options import given, run_options
+from bptt.cli.options import as_flags, config_from, given, run_options
 from bptt.cli.output import console
-from bptt.config import load_config
 from bptt.store import Database
 from bptt.training import Trainer, check_memory
 
@@ -26,9 +25,10 @@ def command(config_path: str | None, db_path: str, resume: bool, as_json: bool, 
 
     bptt train --task adding --seq-len 200 --cell rnn --activation sigmoid --init xavier --clip-norm 1.0
     """
-    config = load_config(config_path, **given(settings))
+    config = config_from(config_path, settings)
     # Bad task settings and runs too large for this machine end here, before the database is touched.
-    task = make_task(config)
+    with as_flags(given(settings)):
+        task = make_task(config)
     check_memory(config, task)
     with Database(db_path) as db:
         result = Trainer(config, db, task=task).run(resume=resume)

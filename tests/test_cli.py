@@ -47,13 +47,13 @@ def test_flags_override_the_yaml_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--cell", "transformer"], "cell: Input should be 'rnn', 'lstm' or 'gru'"),
-        (["--activation", "swish"], "activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
-        (["--task", "chess"], "task: must be one of adding"),
-        (["--init", "he"], "init: must be one of pytorch"),
-        (["--hidden-size", "0"], "hidden_size: Input should be greater than 0"),
-        (["--hidden-size", "many"], "hidden_size: Input should be a valid integer"),
-        (["--task", "sentiment", "--delay", "60", "--seq-len", "10"], "seq_len"),
+        (["--cell", "transformer"], "--cell: Input should be 'rnn', 'lstm' or 'gru'"),
+        (["--activation", "swish"], "--activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
+        (["--task", "chess"], "--task: must be one of adding"),
+        (["--init", "he"], "--init: must be one of pytorch"),
+        (["--hidden-size", "0"], "--hidden-size: Input should be greater than 0"),
+        (["--hidden-size", "many"], "--hidden-size: Input should be a valid integer"),
+        (["--task", "sentiment", "--delay", "60", "--seq-len", "10"], "--seq-len must be an int >= 65"),
         (["--config", "missing.yaml"], "config: file not found"),
         (["--no-such-flag"], "No such option"),
     ],
@@ -75,7 +75,7 @@ def test_malformed_and_unknown_yaml_keys(tmp_path, capsys):
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("cell: rnn\nhiden_size: 8\n")
     assert main(["train", "--db", str(tmp_path / "r.db"), "--config", str(unknown)]) == 2
-    assert "unknown setting 'hiden_size'" in capsys.readouterr().err
+    assert "unknown setting 'hiden_size'; did you mean 'hidden_size'?" in capsys.readouterr().err
     assert not (tmp_path / "r.db").exists()
 
 
@@ -83,7 +83,7 @@ def test_the_installed_command_exits_2_on_bad_input(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bptt.cli.main", "train", "--db", str(tmp_path / "r.db"),
                            "--cell", "cnn"], capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip() == "bptt: error: cell: Input should be 'rnn', 'lstm' or 'gru' (got 'cnn')"
+    assert done.stderr.strip() == "bptt: error: --cell: Input should be 'rnn', 'lstm' or 'gru' (got 'cnn')"
 
 
 def test_runs_lists_the_database(tmp_path, capsys):

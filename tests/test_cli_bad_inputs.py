@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bptt.cli.main import cli, main
-from bptt.config import ConfigError, RunConfig, build_config
+from bptt.config import TRAINING_FIELDS, ConfigError, RunConfig, build_config
 from bptt.store import Database
 from bptt.training import Trainer
 
@@ -201,7 +201,7 @@ def _cases():
             yield [*argv, "--db", db]
     for case in SETTING_CASES:
         yield ["train", "--db", "new.db", *case]
-        if "--batch-size" not in case:  # diagnose measures on --examples, not on a training batch
+        if not any(_flag(name) in part for name in TRAINING_FIELDS for part in case):  # diagnose takes none
             yield ["diagnose", *case]
     for value in ("lr=.inf", "momentum=.nan", "hidden_size=1000000", "seq_len=1000000000", "device=meta",
                   "seed=18446744073709551616", "num_layers=100000"):
@@ -287,10 +287,10 @@ def test_the_messages_name_what_is_wrong(world, capsys):
     assert "is not a SQLite database" in say("export", "--db", "text.db")
     if READ_ONLY["here"] and os.geteuid() == 0:
         assert "read-only file system" in say("train", "--db", "ro/good.db", *TINY)
-    assert "lr: Input should be a finite number" in say("train", "--db", "new.db", "--lr", "1e309")
+    assert "--lr: Input should be a finite number" in say("train", "--db", "new.db", "--lr", "1e309")
     assert "memory: this run needs about" in say("train", "--db", "new.db", "--seq-len", "1000000000")
-    assert "num_layers: Input should be less than or equal to 1000" in say("train", "--num-layers", "100000")
-    assert "device: must be a device this machine has: cpu" in say("train", "--device", "meta")
+    assert "--num-layers: Input should be less than or equal to 1000" in say("train", "--num-layers", "100000")
+    assert "--device: must be a device this machine has: cpu" in say("train", "--device", "meta")
     assert "expands to 1,000,000 runs" in say("sweep", "spec-huge.yaml", "--dry-run")
     assert "is not UTF-8 text" in say("train", "--config", "utf16.yaml")
     assert "convert-checkpoint" in say("diagnose", "--db", "ck-crafted.db", "--run", "1")

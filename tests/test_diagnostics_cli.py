@@ -126,13 +126,15 @@ def test_diagnose_a_saved_run_loads_its_checkpoint_and_history(tmp_path, capsys)
     "args,message",
     [
         (["--db", "{db}", "--run", "7"], "--run: no run 7"),
-        (["--run", "1"], "--db and --run go together"),
+        (["--run", "1"], "--db: no database at bptt.db"),
+        (["--db", "{db}", "--task", "adding"], "--db applies to --run only"),
         (["--module", "nowhere.py:build", "--task", "adding"], "--module: file not found"),
         (["--module", "nofactory", "--task", "adding"], "expected path/to/file.py:factory"),
-        (["--task", "chess"], "task: must be one of"),
+        (["--task", "chess"], "--task: must be one of"),
     ],
 )
-def test_diagnose_errors_are_one_line_with_exit_code_2(tmp_path, capsys, args, message):
+def test_diagnose_errors_are_one_line_with_exit_code_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
     db = tmp_path / "empty.db"
     if "{db}" in args:
         from bptt.store import Database

@@ -25,7 +25,7 @@ def test_export_parquet(tmp_path, capsys, sweep_db):
         import pyarrow.parquet as pq
     except ImportError:
         assert main(["export", "--db", str(db), "-o", str(out)]) == 2
-        assert "needs pyarrow" in capsys.readouterr().err
+        assert "needs pyarrow: pip install 'bptt[parquet]'" in capsys.readouterr().err
         pytest.skip("pyarrow is not installed")
     assert main(["export", "--db", str(db), "-o", str(out)]) == 0
     table = pq.read_table(out)

@@ -5,10 +5,11 @@ names the field and the allowed values.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +23,13 @@ from bptt.tasks import TASKS, task_names
 #: identity when they change, so ``--resume`` can extend a run to more steps.
 SCHEDULE_FIELDS = frozenset({"steps", "target_metric", "eval_every", "checkpoint_every", "record_every", "progress",
                              "device"})
+#: How a model is trained, not what is built: ``bptt diagnose`` (which measures a model as built) takes none.
+TRAINING_FIELDS = frozenset({"optimizer", "lr", "momentum", "batch_size", "steps", "target_metric", "clip_norm",
+                             "clip_value", "nonfinite", "eval_every", "record_every", "checkpoint_every", "progress"})
+#: Internal settings: set by the program, never offered as an option or suggested for a typo.
+INTERNAL_FIELDS = frozenset({"progress"})
+#: Settings whose value when unset depends on another (the cell): no single default to show.
+CELL_DEPENDENT_FIELDS = frozenset({"lr", "forget_bias"})
 #: Seeds run from 0 to 2^32 - 1 (NumPy's range); every generator stream of a run is derived from one.
 SEED_MAX = 2**32 - 1
 #: Deeper stacks than this are refused before anything is built.
@@ -37,9 +45,32 @@ LSTM_FORGET_BIAS = 1.0
 #: at that rate does not learn even ``digits``, and learns at 0.001.
 CELL_LR = {"rnn": 1e-3, "lstm": 1e-2, "gru": 1e-2}
 
+#: The settings checked against a registry's names rather than a ``Literal``: their allowed values.
+NAMED_CHOICES = {"activation": ACTIVATIONS.names(), "init": INIT_NAMES, "engine": ENGINE_NAMES}
+
 
 class ConfigError(ValueError):
-    """A bad setting: one line naming the field and what is allowed."""
+    """A bad setting: one line naming the field and what is allowed (``field``, when one setting is at fault)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def unknown_setting(key: object) -> str:
+    """Why ``key`` is refused: the closest setting names, or where to find them all."""
+    names = [name for name in RunConfig.model_fields if name not in INTERNAL_FIELDS]
+    close = difflib.get_close_matches(str(key), names, n=1) if isinstance(key, str) else []
+    hint = f"did you mean {close[0]!r}?" if close else "the settings are listed by `bptt train --help`"
+    return f"unknown setting {key!r}; {hint}"
+
+
+def field_choices(name: str) -> tuple[str, ...] | None:
+    """The values a named setting takes, when they form a fixed set (a ``Literal`` or a registry's names)."""
+    if name in NAMED_CHOICES:
+        return tuple(NAMED_CHOICES[name])
+    annotation = RunConfig.model_fields[name].annotation
+    return tuple(get_args(annotation)) if get_origin(annotation) is Literal else None
 
 
 def recommended_settings(task: str) -> dict[str, Any]:
@@ -55,6 +86,14 @@ def _recommendations(name: str) -> str:
         return ""
     shown = ", ".join(f"{task.replace(':', ':NAME')} {value:g}" for task, value in values.items())
     return f"; a task's own recommendation first: {shown}"
+
+
+def _by_cell(values: dict[str, float]) -> str:
+    """``{"rnn": 1e-3, "lstm": 1e-2, "gru": 1e-2}`` as ``0.001 rnn, 0.01 lstm/gru``."""
+    cells: dict[float, list[str]] = {}
+    for cell, value in values.items():
+        cells.setdefault(value, []).append(cell)
+    return ", ".join(f"{value:g} {'/'.join(names)}" for value, names in cells.items())
 
 
 class RunConfig(BaseModel):
@@ -86,7 +125,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    task: str = Field(default="adding", description="task name: adding, copy, temporal_order, sentiment, digits, ..., or ucr:NAME")
+    task: str = Field(default="adding", description="task name: " + ", ".join(task_names()))
     seq_len: int | None = Field(default=None, gt=0, description="sequence length T (default: the task's own)")
     delay: int | None = Field(default=None, ge=0, description="steps between the informative token and the end (sentiment)")
     task_variant: str | None = Field(default=None, description="a task's named variant (adding: default, hochreiter, tcn)")
@@ -102,7 +141,7 @@ class RunConfig(BaseModel):
     init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming; chrono (LSTM, GRU: gate biases)")
     init_scale: float = Field(default=1.0, gt=0, description="gain of the init (identity: the diagonal value)")
     t_max: int | None = Field(default=None, ge=2, description="init chrono: the longest dependency expected (default: the task's sequence length)")
-    forget_bias: float | None = Field(default=None, description=f"LSTM forget-gate bias at init (unset: {LSTM_FORGET_BIAS:g}; none: torch's init)")
+    forget_bias: float | None = Field(default=None, description=f"LSTM forget-gate bias at init (unset: {LSTM_FORGET_BIAS:g}, or init chrono's; none: torch's init)")
     residual: bool = Field(default=False, description="skip connections between stacked layers")
     hidden_size: int = Field(default=64, gt=0, description="hidden units per layer")
     num_layers: int = Field(default=1, gt=0, le=MAX_LAYERS, description="stacked recurrent layers")
@@ -112,9 +151,8 @@ class RunConfig(BaseModel):
     engine: str | None = Field(default=None, description="BPTT engine: auto (default: the fastest that gives what is asked), fast, reference, probe, vendor")
 
     optimizer: Literal["adam", "sgd", "rmsprop"] = Field(default="adam", description="adam, sgd or rmsprop")
-    lr: float = Field(default=CELL_LR["rnn"], gt=0, description="learning rate (unset: "
-                      + ", ".join(f"{value:g} for {cell}" for cell, value in CELL_LR.items()) + _recommendations("lr")
-                      + ")")
+    lr: float = Field(default=CELL_LR["rnn"], gt=0, description="learning rate (unset: the cell's: "
+                      + _by_cell(CELL_LR) + _recommendations("lr") + ")")
     momentum: float = Field(default=0.0, ge=0, description="momentum (sgd, rmsprop)")
     batch_size: int = Field(default=64, gt=0, description="examples per training step" + _recommendations("batch_size"))
     steps: int = Field(default=1000, gt=0, description="training steps" + _recommendations("steps"))
@@ -164,14 +202,14 @@ class RunConfig(BaseModel):
     @classmethod
     def _activation(cls, value: str) -> str:
         if value not in ACTIVATIONS:
-            raise ValueError(f"must be one of {', '.join(ACTIVATIONS.names())}")
+            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['activation'])}")
         return value
 
     @field_validator("init")
     @classmethod
     def _init(cls, value: str) -> str:
         if value not in INIT_NAMES:
-            raise ValueError(f"must be one of {', '.join(INIT_NAMES)}")
+            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['init'])}")
         return value
 
     @field_validator("task")
@@ -186,7 +224,7 @@ class RunConfig(BaseModel):
     @classmethod
     def _engine(cls, value: str | None) -> str | None:
         if value is not None and value not in ENGINE_NAMES:
-            raise ValueError(f"must be one of {', '.join(ENGINE_NAMES)}")
+            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['engine'])}")
         return value
 
     @model_validator(mode="after")
@@ -232,32 +270,39 @@ class RunConfig(BaseModel):
         return "+".join(parts)
 
 
-def format_validation_error(error: ValidationError) -> str:
-    """The first problem of a pydantic error as one line: ``field: what is wrong``."""
+def _problem(error: ValidationError) -> tuple[str | None, str]:
+    """The setting at fault in the first problem of a pydantic error (None: several), and the one line."""
     first = error.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "config"
+    loc = first["loc"]
+    field = str(loc[0]) if loc else None
+    where = ".".join(str(p) for p in loc) or "config"
     message = first["msg"].removeprefix("Value error, ")
-    if first["loc"][:1] == ("task_options",) and len(first["loc"]) == 3:  # one error per member of the union
-        field = ".".join(str(p) for p in first["loc"][:2])
+    if loc[:1] == ("task_options",) and len(loc) == 3:  # one error per member of the union
+        where = ".".join(str(p) for p in loc[:2])
         message = "must be true or false, a finite number, or text"
     if first["type"] == "extra_forbidden":
-        allowed = ", ".join(RunConfig.model_fields)
-        return f"unknown setting {field!r}; allowed: {allowed}"
+        return None, unknown_setting(where)
     if first["type"] == "missing":
-        return f"{field}: required"
+        return field, f"{where}: required"
     value = first.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"{field}: {message}{shown}"
+    return field, f"{where}: {message}{shown}"
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """The first problem of a pydantic error as one line: ``field: what is wrong``."""
+    return _problem(error)[1]
 
 
 def build_config(values: dict[str, Any]) -> RunConfig:
     for key in values:
         if not isinstance(key, str):
-            raise ConfigError(f"unknown setting {key!r}; allowed: {', '.join(RunConfig.model_fields)}")
+            raise ConfigError(unknown_setting(key))
     try:
         return RunConfig(**values)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error)) from None
+        field, message = _problem(error)
+        raise ConfigError(message, field) from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

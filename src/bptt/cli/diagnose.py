@@ -20,10 +20,9 @@ import matplotlib.pyplot as plt
 from click.core import ParameterSource
 
 from bptt.build import make_model, make_task
-from bptt.cli.options import FiniteFloatRange, given, run_options
-from bptt.cli.output import console
+from bptt.cli.options import FiniteFloatRange, as_flags, config_from, given, model_options
+from bptt.cli.output import console, plural
 from bptt.cli.paths import writable_folder
-from bptt.config import load_config
 from bptt.diagnostics import (
     DEFAULT_EPSILON,
     DEFAULT_EXAMPLES,
@@ -65,7 +64,8 @@ def _given_by_user(*names: str) -> list[str]:
 
 
 @click.command("diagnose")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results database of the run (with --run).")
+@click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False),
+              help="Results database of the run (with --run).")
 @click.option("--run", "run_id", type=int, help="Id of a saved run to diagnose (see `bptt runs`).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of run settings.")
 @click.option("--module", "module_spec", metavar="FILE.py:FACTORY",
@@ -81,7 +81,8 @@ def _given_by_user(*names: str) -> list[str]:
               show_default=True, help="With --module on a token task: token ids into the module's embedding, "
                                       "or one-hot vectors (auto: ids when the module holds an nn.Embedding).")
 @click.option("--batch-first", is_flag=True, help="With --module: the module takes (B, T, ...).")
-@click.option("--train", "train_first", is_flag=True, help="With a config: train it first (no database), then measure.")
+@click.option("--train", "train_first", is_flag=True,
+              help="With a config: train it first (no database), then measure; training settings come from --config.")
 @click.option("--examples", default=DEFAULT_EXAMPLES, show_default=True, type=click.IntRange(min=1),
               help="Examples in the fixed batch the quantities are measured on.")
 @click.option("--lag", default=DEFAULT_LAG, show_default=True, type=click.IntRange(min=1),
@@ -93,8 +94,8 @@ def _given_by_user(*names: str) -> list[str]:
               help="How many last steps the update and input shares count.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the figures (PNG and SVG).")
 @click.option("--json", "as_json", is_flag=True, help="Print every measured value as one JSON object.")
-@run_options
-def command(db_path: str | None, run_id: int | None, config_path: str | None, module_spec: str | None,
+@model_options
+def command(db_path: str, run_id: int | None, config_path: str | None, module_spec: str | None,
             data_path: str | None, loss: str | None, input_kind: str, batch_first: bool, train_first: bool,
             examples: int, lag: int, epsilon: float, recent: int, out_dir: str | None, as_json: bool,
             **settings: Any) -> None:
@@ -103,8 +104,8 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
     overrides = given(settings)
     if run_id is not None and (config_path or overrides or module_spec):
         raise click.UsageError("--run takes no run settings, --config or --module: the run's own config is used")
-    if (db_path is None) != (run_id is None):
-        raise click.UsageError("--db and --run go together")
+    if _given_by_user("db_path") and run_id is None:
+        raise click.UsageError("--db applies to --run only")
     if module_spec is not None and train_first:
         raise click.UsageError("--train applies to a config: --module diagnoses the module as its factory builds it")
     module_only = [name for name, given_ in (("--batch-first", batch_first), ("--data", data_path),
@@ -128,7 +129,8 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
                 source = {"source": "module", "data": data_path}
                 subject = Path(data_path).name
             else:
-                data = make_task(load_config(config_path, **overrides))
+                with as_flags(overrides):
+                    data = make_task(config_from(config_path, settings))
                 source = {"source": "module", "task": data.describe()}
                 subject = data.name
             result = diagnose_module(module, data, examples=examples, input_kind=input_kind, batch_first=batch_first,
@@ -143,8 +145,9 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
                     history = training_history(db, run_id)
                 source = {"source": "run", "run": run_id}
             else:
-                config = load_config(config_path, **overrides)
-                task = make_task(config)
+                config = config_from(config_path, settings)
+                with as_flags(overrides):
+                    task = make_task(config)
                 # The measurements run a batch of ``examples`` in float64: twice the bytes of a float32 batch.
                 check_memory(config.model_copy(update={"batch_size": 2 * examples}), task)
                 if train_first:
@@ -178,10 +181,11 @@ def command(db_path: str | None, run_id: int | None, config_path: str | None, mo
     show.print(result.verdict(), highlight=False)
     if "history" in report:
         h = report["history"]
-        show.print(f"training: {h['steps_recorded']} steps, {h['clipped_steps']} clipped, "
-                   f"{h['skipped_steps']} skipped, "
-                   f"{len(h['nan_events'])} NaN events; {h['plateau_steps']} steps within 5 % of the baseline "
-                   f"{h['baseline']:.4g}; target loss {h['target_loss']:.4g} reached at step "
-                   f"{h['steps_to_target'] if h['steps_to_target'] is not None else 'never'}", highlight=False)
+        show.print(f"training: {plural(h['steps_recorded'], 'step')}, {h['clipped_steps']} clipped, "
+                   f"{h['skipped_steps']} skipped, {plural(len(h['nan_events']), 'NaN event')}; "
+                   f"{plural(h['plateau_steps'], 'step')} within 5 % of the baseline "
+                   f"{h['baseline']:.4g}; target loss {h['target_loss']:.4g} "
+                   + (f"reached at step {h['steps_to_target']}" if h['steps_to_target'] is not None else "not reached"),
+                   highlight=False)
     if written:
-        show.print(f"figures: {out}/ ({len(written)} files)", highlight=False)
+        show.print(f"figures: {out}/ ({plural(len(written), 'file')})", highlight=False)

@@ -2,40 +2,79 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 import yaml
 
-from bptt.config import RunConfig
+from bptt.config import (
+    CELL_DEPENDENT_FIELDS,
+    INTERNAL_FIELDS,
+    TRAINING_FIELDS,
+    ConfigError,
+    RunConfig,
+    field_choices,
+    load_config,
+)
 from bptt.store import Database
+from bptt.tasks import TaskError
 
-HIDDEN = {"progress"}
+#: Nullable settings whose default is on: ``none`` switches them off.
+SWITCHED_OFF_BY_NONE = frozenset({"clip_norm", "forget_bias"})
+#: The names task errors use for the run settings ``task_variant`` and ``task_options``.
+TASK_ALIASES = {"variant": "task_variant", "options": "task_options"}
 
 
-def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one option per RunConfig field (``seq_len`` -> ``--seq-len``).
+def flag(name: str) -> str:
+    """The command-line spelling of a setting: ``seq_len`` -> ``--seq-len``."""
+    return "--task-option" if name == "task_options" else "--" + name.replace("_", "-")
+
+
+def _metavar(name: str) -> str:
+    """What a setting's option takes: its choices, or INTEGER / FLOAT / TEXT (``|none`` where that switches it off)."""
+    choices = field_choices(name)
+    if choices is not None:
+        return "[" + "|".join(choices) + "]"
+    annotation = str(RunConfig.model_fields[name].annotation)
+    kind = "INTEGER" if "int" in annotation else "FLOAT" if "float" in annotation else "TEXT"
+    return kind + ("|none" if name in SWITCHED_OFF_BY_NONE else "")
+
+
+def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding one option per named RunConfig field (``seq_len`` -> ``--seq-len``).
 
     Options carry no defaults of their own: an option left out is simply not
     set, so the defaults stay in RunConfig and a YAML file's values stand.
     Values are passed through as text and validated by RunConfig, so a bad
-    value on the command line reads exactly like a bad value in a file.
+    value on the command line reads exactly like a bad value in a file; the
+    metavar only shows the type or the choices.
     """
-    for name, field in reversed(list(RunConfig.model_fields.items())):
-        if name in HIDDEN:
-            continue
-        flag = "--" + name.replace("_", "-")
-        help_text = field.description + ("" if field.default is None else f" [default: {field.default}]")
-        if name == "task_options":
-            option = click.option("--task-option", name, multiple=True, metavar="KEY=VALUE",
-                                  callback=_parse_task_options, help=field.description)
-        elif field.annotation is bool:
-            option = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None, help=help_text)
-        else:
-            option = click.option(flag, name, default=None, metavar="VALUE", help=help_text)
-        command = option(command)
-    return command
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for name, field in reversed(list(RunConfig.model_fields.items())):
+            if name not in names or name in INTERNAL_FIELDS:
+                continue
+            shown = field.default is not None and name not in CELL_DEPENDENT_FIELDS
+            help_text = field.description + (f"  [default: {field.default}]" if shown else "")
+            if name == "task_options":
+                option = click.option("--task-option", name, multiple=True, metavar="KEY=VALUE",
+                                      callback=_parse_task_options, help=field.description)
+            elif field.annotation is bool:
+                option = click.option(f"{flag(name)}/--no-{name.replace('_', '-')}", name, default=None,
+                                      help=help_text)
+            else:
+                option = click.option(flag(name), name, default=None, metavar=_metavar(name), help=help_text)
+            command = option(command)
+        return command
+    return decorate
+
+
+#: Every run setting as an option (``bptt train``, ``bptt reproduce``...).
+run_options = _options(RunConfig.model_fields)
+#: The settings that shape a model as built, for ``bptt diagnose``: the task, the model, seed and device.
+model_options = _options([name for name in RunConfig.model_fields if name not in TRAINING_FIELDS])
 
 
 def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict | None:
@@ -56,6 +95,38 @@ def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tupl
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The run settings the user actually set on the command line."""
     return {k: v for k, v in values.items() if k in RunConfig.model_fields and v is not None}
+
+
+def spelled_as_flags(message: str, flags: Collection[str]) -> str:
+    """``message`` with the settings that came from flags named as the flags: the leading
+    setting (``seq_len: ...`` -> ``--seq-len: ...``, ``config: activation applies ...`` ->
+    ``--activation applies ...``) and every snake_case one in the text."""
+    whole, head, dot, rest = re.match(r"(config: )?([a-z_]*)(\.?)(.*)", message, re.DOTALL).groups()
+    name = TASK_ALIASES.get(head, head)
+    if name in flags:
+        whole, head, dot = "", flag(name) + (" " if dot else ""), ""
+    for name in flags:
+        if "_" in name:
+            rest = re.sub(rf"(?<![-\w.']){name}(?![\w'])", flag(name), rest)
+    return (whole or "") + head + dot + rest
+
+
+@contextmanager
+def as_flags(flags: Collection[str]) -> Iterator[None]:
+    """Config and task errors raised inside name the settings in ``flags`` as the flags they came from."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError(spelled_as_flags(str(error), flags), error.field) from None
+    except TaskError as error:
+        raise TaskError(spelled_as_flags(str(error), flags)) from None
+
+
+def config_from(config_path: str | None, settings: dict[str, Any]) -> RunConfig:
+    """The run config of a YAML file (optional) and the flags given, flags on top; an error names the flag."""
+    flags = given(settings)
+    with as_flags(flags):
+        return load_config(config_path, **flags)
 
 
 class FiniteFloatRange(click.FloatRange):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from bptt.cli.output import console
+from bptt.cli.output import console, plural
 from bptt.cli.paths import writable_file, writable_folder
 from bptt.cli.sweep import filters_option, seeds_option
 from bptt.report.reproduce import reproduce, spec_for
@@ -53,7 +53,7 @@ def command(name: str, quick: bool, device: str | None, workers: int | None, out
                        overrides=overrides, db=db_path, run=not collect)
     out = console()
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(result.summary.statuses.items()))
-    out.print(f"{spec.name}: {result.summary.planned} runs ({statuses}); wrote {result.csv}, {result.report}, "
+    out.print(f"{spec.name}: {plural(result.summary.planned, 'run')} ({statuses}); wrote {result.csv}, {result.report}, "
               f"{result.folder / 'table.md'}" + (f"; updated {readme}" if result.readme_updated else ""),
               highlight=False)
     out.print(result.table, highlight=False, markup=False)

@@ -9,7 +9,7 @@ import yaml
 from rich.table import Table
 
 from bptt import experiments
-from bptt.cli.output import console
+from bptt.cli.output import console, plural
 from bptt.cli.paths import writable_folder
 from bptt.store import Database, controlled_length
 from bptt.store.schema import inspect_database
@@ -57,7 +57,8 @@ def seeds_option(text: str | None) -> list[int] | None:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch threads per run. Default: 1 (runs side by side use the cores better).")
 @click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False),
-              help="Run folders (checkpoints and progress). Default: <db stem>-sweeps/ next to the database; "
+              help="Run folders (checkpoints and progress). Default: <db stem>-sweeps/ next to the database "
+                   "(sweeps.db: sweeps-runs/); "
                    "on a cluster, a path every worker and the driver share.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Set a run setting on every run, after the spec (e.g. --set steps=200). Repeatable.")
@@ -101,7 +102,7 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
             c = d.run.config
             _, length = controlled_length(c.model_dump())
             table.add_row(d.run.identity, c.label(), d.run.variant or "", c.task, str(length), str(c.seed),
-                          str(c.steps), d.note if d.action == "skip" else f"{d.action}: {d.note}")
+                          str(c.steps), d.describe())
         out.print(table)
         return
     if checkpoint_dir is not None:
@@ -113,7 +114,7 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
     except SweepLockedError as error:
         raise click.ClickException(str(error)) from None
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
-    out.print(f"sweep {summary.name}: {summary.planned} runs ({statuses}); ran {summary.ran}, "
+    out.print(f"sweep {summary.name}: {plural(summary.planned, 'run')} ({statuses}); ran {summary.ran}, "
               f"skipped {summary.skipped}, {summary.seconds:.1f} s, {summary.runs_per_minute:.2f} runs/min")
     for label, status, reason in summary.problems:
         out.print(f"  {status}: {label}: {reason}")

@@ -20,9 +20,9 @@ import click
 from rich.table import Table
 
 from bptt.build import make_task
-from bptt.cli.options import given, run_options
+from bptt.cli.options import as_flags, config_from, given, run_options
 from bptt.cli.output import console
-from bptt.config import RunConfig, load_config
+from bptt.config import RunConfig
 from bptt.store import Database, RunRow, RunSummary
 from bptt.training import Trainer, TrainingInterrupted, check_memory
 
@@ -97,9 +97,10 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
     """
     if resume and fresh:
         raise click.UsageError("--resume and --fresh contradict each other: continue a run, or start a new one")
-    config = load_config(config_path, **given(settings))
+    config = config_from(config_path, settings)
     # Bad task settings and runs too large for this machine end here, before the database is touched.
-    task = make_task(config)
+    with as_flags(given(settings)):
+        task = make_task(config)
     check_memory(config, task)
     with Database(db_path) as db:
         done = None if resume or fresh else _earlier(db, config)

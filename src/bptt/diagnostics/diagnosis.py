@@ -156,10 +156,12 @@ class Diagnosis:
         when = f" ({self.state})" if self.state else ""
         parts = [
             f"{classification}: dL/dh at lag {self.lag_used} is {_sci(self.gradient_ratio)} of lag 0{when}",
-            f"memory horizon {horizon} steps{whole} (epsilon {self.epsilon:g})",
-            f"{format_share(self.update_share_recent)} of the W_hh update comes from the last {recent} "
-            f"of {self.seq_len} steps",
-            f"the last {recent} inputs carry {format_share(self.input_share_recent)} of the input contribution",
+            f"memory horizon {horizon} step{'' if horizon == 1 else 's'}{whole} (epsilon {self.epsilon:g})",
+            (f"{format_share(self.update_share_recent)} of the W_hh update comes from the last {recent} "
+             f"of {self.seq_len} steps") if not math.isnan(self.update_share_recent)
+            else "no W_hh update measured (its gradient is zero)",
+            f"the last {recent} inputs carry {format_share(self.input_share_recent)} of the input contribution"
+            if not math.isnan(self.input_share_recent) else "no input contribution measured (it is zero)",
             self.chain.condition.statement(),
         ]
         condition = self.chain.condition

@@ -63,9 +63,17 @@ def runs_folder_for(db_path: str | Path) -> Path:
 
 
 def sweeps_folder_for(db_path: str | Path) -> Path:
-    """Where sweeps keep their run folders by default: ``<db stem>-sweeps/`` next to the database (absolute)."""
+    """Where sweeps keep their run folders by default: ``<db stem>-sweeps/`` next to the database (absolute).
+
+    A database whose name already says sweeps (``sweeps.db``) keeps them in ``<db stem>-runs/``
+    (``sweeps-runs/``, beside its own runs' ``run-<id>/`` folders), unless a ``sweeps-sweeps/``
+    written by an earlier bptt is there: that one is still used, so its runs resume.
+    """
     path = Path(os.path.abspath(db_path))
-    return path.parent / (path.stem + "-sweeps")
+    folder = path.parent / (path.stem + "-sweeps")
+    if path.stem.lower().endswith("sweeps") and not folder.is_dir():
+        return runs_folder_for(path)
+    return folder
 
 
 class Database:

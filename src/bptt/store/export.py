@@ -1,8 +1,13 @@
-"""Runs as a flat table (one row per run) for CSV or Parquet: the run's row, its settings, its final summary."""
+"""Runs as a flat table (one row per run) for CSV or Parquet: the run's row, its settings, its final summary.
+
+Times (``created_at``, ``finished_at``) are ISO 8601 text in UTC, e.g. ``2025-01-31T09:30:00+00:00``; the
+database keeps them as seconds since the epoch.
+"""
 from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +17,8 @@ from bptt.store.records import RunSummary
 
 RUN_COLUMNS = ("id", "sweep", "identity", "label", "task", "status", "reason", "steps_done", "train_seconds",
                "created_at", "finished_at")
+#: The run columns that hold a time (seconds since the epoch in the database).
+TIME_COLUMNS = ("created_at", "finished_at")
 FINAL_COLUMNS = ("seq_len", "test_loss", "test_metric", "val_loss", "val_metric", "metric", "baseline",
                  "chance_metric", "solved", "skipped_steps", "clipped_steps", "steps_per_second", "resumed_from")
 
@@ -22,12 +29,20 @@ def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str,
     with Database(db_path, read_only=True) as db:
         for row in db.runs(sweep=sweep):
             record: dict[str, Any] = {name: getattr(row, name) for name in RUN_COLUMNS}
+            record.update({name: iso_time(record[name]) for name in TIME_COLUMNS})
             record.update({f"config_{name}": _flat(row.config.get(name)) for name in RunConfig.model_fields
                            if name != "task"})
             final = row.final or RunSummary()
             record.update({f"final_{name}": _flat(getattr(final, name)) for name in FINAL_COLUMNS})
             records.append(record)
     return records
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 text in UTC (None stays None: a run not finished)."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def _flat(value: Any) -> Any:

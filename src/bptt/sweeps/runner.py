@@ -62,6 +62,10 @@ class Decision:
     row: RunRow | None
     note: str
 
+    def describe(self) -> str:
+        """What happens to the run, said once: ``new``, ``finished`` (skipped), ``resume: extend 4 -> 8 steps``."""
+        return self.note if self.action in ("new", "skip") else f"{self.action}: {self.note}"
+
 
 @dataclass
 class SweepSummary:

@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from bptt.build import make_task
-from bptt.config import ConfigError, RunConfig, build_config, load_yaml
+from bptt.config import ConfigError, RunConfig, build_config, load_yaml, unknown_setting
 from bptt.tasks import Task, TaskError
 from bptt.training import MemoryLimitError, check_memory
 
@@ -93,8 +93,7 @@ def _check_settings(values: Any, where: str, source: str) -> dict[str, Any]:
         raise SweepSpecError(f"sweep {source}: {where}: must be a mapping of run settings, got {type(values).__name__}")
     for key in values:
         if key not in RunConfig.model_fields:
-            allowed = ", ".join(RunConfig.model_fields)
-            raise SweepSpecError(f"sweep {source}: {where}: unknown setting {key!r}; allowed: {allowed}")
+            raise SweepSpecError(f"sweep {source}: {where}: {unknown_setting(key)}")
     return dict(values)
 
 

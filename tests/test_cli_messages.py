@@ -6,6 +6,7 @@ import sys
 from datetime import datetime
 
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 
@@ -16,6 +17,7 @@ from bptt.cli.main import cli, main
 from bptt.cli.output import plural
 from bptt.config import TRAINING_FIELDS, RunConfig, build_config
 from bptt.diagnostics import Diagnosis
+from bptt.diagnostics.diagnosis import ModuleDiagnosis
 from bptt.store import Database
 from bptt.store.database import sweeps_folder_for
 from bptt.training import Trainer
@@ -167,3 +169,11 @@ def test_a_database_named_sweeps_keeps_its_sweeps_in_a_folder_that_reads(tmp_pat
 
 def test_counts_agree_with_their_nouns():
     assert plural(1, "step") == "1 step" and plural(0, "run") == "0 runs" and plural(2, "file") == "2 files"
+
+
+    zero = ModuleDiagnosis("m", 0.5, torch.zeros(20), 0.0)
+    assert zero.verdict() == "no input contribution measured (dL/dx is zero at every step); output sensitivity 0"
+    silent_end = ModuleDiagnosis("m", 0.5, torch.cat([torch.ones(19), torch.zeros(1)]), 0.1)
+    assert "||dL/dx|| is zero at the last step" in silent_end.verdict() and "n/a" not in silent_end.verdict()
+    usual = ModuleDiagnosis("m", 0.5, torch.linspace(0.1, 1.0, 20), 0.1)
+    assert "||dL/dx|| at the first step is 0.1 of the last" in usual.verdict()

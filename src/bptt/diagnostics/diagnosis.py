@@ -318,10 +318,13 @@ class ModuleDiagnosis:
         recent = min(self.recent, self.seq_len)
         first = float(self.contribution[0])
         last = float(self.contribution[-1])
-        ratio = first / last if last > 0 else math.nan
+        if math.isnan(self.input_share_recent):
+            return f"no input contribution measured (dL/dx is zero at every step); output sensitivity {self.sensitivity:.3g}"
+        ends = (f"||dL/dx|| at the first step is {_sci(first / last)} of the last" if last > 0
+                else "||dL/dx|| is zero at the last step")
         return (f"the last {recent} of {self.seq_len} inputs carry {format_share(self.input_share_recent)} of the input "
-                f"contribution (equal weighting: {format_share(recent / self.seq_len)}); ||dL/dx|| at the first step is "
-                f"{_sci(ratio)} of the last; output sensitivity {self.sensitivity:.3g}")
+                f"contribution (equal weighting: {format_share(recent / self.seq_len)}); {ends}; "
+                f"output sensitivity {self.sensitivity:.3g}")
 
     def figures(self) -> dict:
         return {"contribution": figures.contribution_figure({self.label: self})}

@@ -1,6 +1,7 @@
 import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,22 @@ def sweep_db(tmp_path):
         return path
 
     return make
+
+
+def _run_states(db_path):
+    """(status, steps_done) of every run, read without taking a lock; [] until the database and its table exist."""
+    if not db_path.exists():
+        return []
+    connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return connection.execute("SELECT status, steps_done FROM runs").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def run_states():
+    """``run_states(db_path)``: what a watcher of another process's database sees, for kill tests."""
+    return _run_states

@@ -2,7 +2,6 @@
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -83,20 +82,8 @@ def test_a_run_has_no_row_before_its_first_checkpoint(tmp_path):
     assert rows_at_step == [0, 0, 0, 1, 1, 1] and len(db.runs()) == 1
 
 
-def _rows(db_path):
-    if not db_path.exists():
-        return []
-    connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute("SELECT status, steps_done FROM runs").fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        connection.close()
-
-
 @pytest.mark.slow
-def test_kill_9_of_train_at_random_moments_leaves_no_zero_step_row(tmp_path):
+def test_kill_9_of_train_at_random_moments_leaves_no_zero_step_row(tmp_path, run_states):
     db_path = tmp_path / "r.db"
     steps = 1500
     command = [sys.executable, "-m", "bptt.cli.main", "train", "--db", str(db_path), "--task", "adding",
@@ -107,23 +94,23 @@ def test_kill_9_of_train_at_random_moments_leaves_no_zero_step_row(tmp_path):
     for cycle in range(7):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if cycle == 0:  # the moment the first row appears: a row made before its first checkpoint has 0 steps
-            while process.poll() is None and not _rows(db_path):
+            while process.poll() is None and not run_states(db_path):
                 time.sleep(0.002)
         elif cycle % 2 == 0:  # a random moment from the start: importing, building, before the first checkpoint
             time.sleep(chance.uniform(0.3, 4.0))
         else:  # a random moment after this attempt wrote a checkpoint
-            reached = max([done for _, done in _rows(db_path)], default=0)
+            reached = max([done for _, done in run_states(db_path)], default=0)
             deadline = time.time() + 120
             while process.poll() is None and time.time() < deadline and \
-                    max([done for _, done in _rows(db_path)], default=0) <= reached:
+                    max([done for _, done in run_states(db_path)], default=0) <= reached:
                 time.sleep(0.01)
             time.sleep(chance.uniform(0.0, 0.3))
         if process.poll() is None:
-            had_row = bool(_rows(db_path))
+            had_row = bool(run_states(db_path))
             process.send_signal(signal.SIGKILL)
             kills["with a row" if had_row else "before any row"] += 1
         process.wait()
-        rows = _rows(db_path)
+        rows = run_states(db_path)
         assert all(done > 0 for _, done in rows), rows
         assert len(rows) <= 1, rows
     assert kills["with a row"] >= 3 and sum(kills.values()) >= 5, kills

@@ -5,7 +5,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,18 +49,6 @@ LONG = {**BASE, "seq_len": 50, "hidden_size": 16, "batch_size": 16, "steps": 150
         "checkpoint_every": 50}
 
 
-def _progress(db_path):
-    if not db_path.exists():
-        return []
-    connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute("SELECT status, steps_done FROM runs").fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        connection.close()
-
-
 def _wait_for(condition, seconds, what):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -96,7 +83,7 @@ def _check_every_run_once(db_path, spec_path, steps):
 
 
 @pytest.mark.slow
-def test_ray_workers_end_with_a_killed_driver_and_its_session_folder_goes(tmp_path):
+def test_ray_workers_end_with_a_killed_driver_and_its_session_folder_goes(tmp_path, run_states):
     pytest.importorskip("ray")
     spec_path = tmp_path / "killed.yaml"
     spec_path.write_text(yaml.safe_dump({"name": "killed", "base": LONG, "grid": {"cell": ["rnn", "gru"]}}))
@@ -104,7 +91,7 @@ def test_ray_workers_end_with_a_killed_driver_and_its_session_folder_goes(tmp_pa
     command = [sys.executable, "-m", "bptt.cli.main", "sweep", str(spec_path), "--db", str(db_path),
                "--backend", "ray", "--workers", "2"]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for(lambda: driver.poll() is not None or any(s == "running" and 100 <= d <= 700 for s, d in _progress(db_path)),
+    _wait_for(lambda: driver.poll() is not None or any(s == "running" and 100 <= d <= 700 for s, d in run_states(db_path)),
               240, "a run past two checkpoints")
     assert driver.poll() is None, driver.stderr.read().decode()
     folder = f"/tmp/bptt-ray-{driver.pid}-"
@@ -179,7 +166,7 @@ def _kill_session(session_id):
 
 
 @pytest.mark.slow
-def test_a_sweep_over_two_nodes_survives_losing_one(tmp_path, two_nodes):
+def test_a_sweep_over_two_nodes_survives_losing_one(tmp_path, two_nodes, run_states):
     address, env, kill_second = two_nodes
     spec_path = tmp_path / "nodes.yaml"
     spec_path.write_text(yaml.safe_dump({"name": "nodes", "base": LONG, "seeds": [0, 1, 2]}))
@@ -188,7 +175,7 @@ def test_a_sweep_over_two_nodes_survives_losing_one(tmp_path, two_nodes):
                                "--backend", "ray", "--address", address, "--workers", "2"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Two runs in flight, one per node (each has one CPU), both past a checkpoint: then the second node dies.
-    _wait_for(lambda: driver.poll() is not None or sum(s == "running" and d >= 100 for s, d in _progress(db_path)) == 2,
+    _wait_for(lambda: driver.poll() is not None or sum(s == "running" and d >= 100 for s, d in run_states(db_path)) == 2,
               240, "a run on each node")
     assert driver.poll() is None, driver.stderr.read()
     kill_second()

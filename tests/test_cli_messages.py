@@ -171,6 +171,7 @@ def test_counts_agree_with_their_nouns():
     assert plural(1, "step") == "1 step" and plural(0, "run") == "0 runs" and plural(2, "file") == "2 files"
 
 
+def test_a_module_verdict_without_any_input_gradient_says_so_rather_than_na():
     zero = ModuleDiagnosis("m", 0.5, torch.zeros(20), 0.0)
     assert zero.verdict() == "no input contribution measured (dL/dx is zero at every step); output sensitivity 0"
     silent_end = ModuleDiagnosis("m", 0.5, torch.cat([torch.ones(19), torch.zeros(1)]), 0.1)

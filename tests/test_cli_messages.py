@@ -63,6 +63,8 @@ def test_help_claims_no_single_default_for_the_cells_own():
     assert "0.001 rnn, 0.01 lstm/gru" in lr and "[default:" not in lr
     forget_bias = lines[lines.index("--forget-bias"):lines.index("--residual")]
     assert "[default:" not in forget_bias
+    steps = lines[lines.index("--steps INTEGER"):lines.index("--target-metric")]  # the task may recommend its own
+    assert "unset: 1000" in steps and "adding 2000" in steps and "[default:" not in steps
 
 
 # -- 2. only the options a command uses ----------------------------------------------------------

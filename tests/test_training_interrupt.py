@@ -181,3 +181,13 @@ def test_ctrl_c_in_bptt_train_saves_prints_the_resume_command_and_it_finishes_th
         (row,) = db.runs()
         assert row.status == "finished" and row.steps_done == 400
         assert [s.step for s in db.steps(row.id)] == list(range(1, 401))
+
+
+def test_what_an_interrupt_says_matches_what_was_saved():
+    assert TrainingInterrupted(None, 12, None).describe() == \
+        "stopped at step 12, before its first checkpoint: nothing was saved"
+    assert TrainingInterrupted(3, 12, None).describe() == \
+        "run 3 stopped at step 12, before its first checkpoint; a resume starts it from step 0"
+    assert TrainingInterrupted(3, 40, 40).describe() == "run 3 stopped at step 40, checkpoint saved"
+    assert TrainingInterrupted(3, 45, 40).describe() == \
+        "run 3 stopped during step 46; its last checkpoint is of step 40"

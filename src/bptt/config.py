@@ -28,8 +28,9 @@ TRAINING_FIELDS = frozenset({"optimizer", "lr", "momentum", "batch_size", "steps
                              "clip_value", "nonfinite", "eval_every", "record_every", "checkpoint_every", "progress"})
 #: Internal settings: set by the program, never offered as an option or suggested for a typo.
 INTERNAL_FIELDS = frozenset({"progress"})
-#: Settings whose value when unset depends on another (the cell): no single default to show.
-CELL_DEPENDENT_FIELDS = frozenset({"lr", "forget_bias"})
+#: Settings whose value when unset depends on another (the cell, or the task's recommendation):
+#: no single default to show.
+CELL_DEPENDENT_FIELDS = frozenset({"lr", "forget_bias", "steps"})
 #: Seeds run from 0 to 2^32 - 1 (NumPy's range); every generator stream of a run is derived from one.
 SEED_MAX = 2**32 - 1
 #: Deeper stacks than this are refused before anything is built.
@@ -155,7 +156,7 @@ class RunConfig(BaseModel):
                       + _by_cell(CELL_LR) + _recommendations("lr") + ")")
     momentum: float = Field(default=0.0, ge=0, description="momentum (sgd, rmsprop)")
     batch_size: int = Field(default=64, gt=0, description="examples per training step" + _recommendations("batch_size"))
-    steps: int = Field(default=1000, gt=0, description="training steps" + _recommendations("steps"))
+    steps: int = Field(default=1000, gt=0, description="training steps (unset: 1000" + _recommendations("steps") + ")")
     target_metric: float | None = Field(default=None, description="stop once the validation metric reaches this value (mse: at or below; accuracy: at or above)")
     clip_norm: float | None = Field(default=1.0, gt=0, description="clip the global gradient L2 norm to this value (none: no clipping)")
     clip_value: float | None = Field(default=None, gt=0, description="clip each gradient element to [-v, v]")

@@ -327,9 +327,10 @@ class Trainer:
         except KeyboardInterrupt as error:
             # A second Ctrl-C mid-step (batch drawn, optimizer stepped or not): no checkpoint
             # of this step, so a resume starts from the last one written.
-            self.flush(checkpoint=False)
-            if self.db is not None and self.run_id is not None:
-                self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
+            with self._stop.saving():  # a further Ctrl-C waits until the row says interrupted
+                self.flush(checkpoint=False)
+                if self.db is not None and self.run_id is not None:
+                    self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
             raise TrainingInterrupted(self.run_id, self.step, self.saved_step) from error
         except BaseException as error:
             reason = f"{type(error).__name__}: {error}"
@@ -339,9 +340,10 @@ class Trainer:
                 raise RunFailedError(f"{where} at step {self.step}: {reason}{recorded}") from error
             raise
         if status == "interrupted":
-            self.flush(checkpoint=True)
-            if self.db is not None and self.run_id is not None:
-                self.db.finish_run(self.run_id, status, None, reason)
+            with self._stop.saving():
+                self.flush(checkpoint=True)
+                if self.db is not None and self.run_id is not None:
+                    self.db.finish_run(self.run_id, status, None, reason)
             raise TrainingInterrupted(self.run_id, self.step, self.saved_step)
         if status == "finished" and self.skipped * 2 > self.step:
             status = "diverged"

@@ -56,8 +56,11 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def describe(self) -> str:
         """One clause: where the run stopped and what was saved."""
-        if self.run_id is None or self.saved_step is None:
+        if self.run_id is None:
             return f"stopped at step {self.step}, before its first checkpoint: nothing was saved"
+        if self.saved_step is None:
+            return (f"run {self.run_id} stopped at step {self.step}, before its first checkpoint; "
+                    "a resume starts it from step 0")
         if self.saved_step == self.step:
             return f"run {self.run_id} stopped at step {self.step}, checkpoint saved"
         return f"run {self.run_id} stopped during step {self.step + 1}; its last checkpoint is of step {self.saved_step}"

@@ -105,7 +105,7 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
     with Database(db_path) as db:
         done = None if resume or fresh else _earlier(db, config)
         if done is not None:
-            _report_done(done, config, as_json)
+            _report_done(done, as_json)
             return
         try:
             result = Trainer(config, db, task=task, announce=_note).run(resume=resume)
@@ -127,13 +127,13 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
     console().print(table)
 
 
-def _report_done(row: RunRow, config: RunConfig, as_json: bool) -> None:
+def _report_done(row: RunRow, as_json: bool) -> None:
     line = (f"run {row.id} already finished with these settings ({_outcome(row)}); nothing trained. "
             f"Add --fresh to train another, or see it with `bptt runs`")
     if as_json:
         _note(line)
         final = (row.final or RunSummary()).to_dict()
         click.echo(json.dumps({**final, "run_id": row.id, "status": row.status, "reason": row.reason,
-                               "config": config.model_dump()}))
+                               "config": row.config}))  # what that run trained, not what was asked now
         return
     click.echo(line)

@@ -27,23 +27,45 @@ def fill(db_path, record_every=2):
         for init in ("pytorch", "xavier"):
             for seq_len in (8, 16):
                 for seed in (0, 1):
-                    config = build_config({**SMALL, "task": "adding", "init": init, "seq_len": seq_len, "seed": seed,
-                                           "record_every": record_every})
+                    config = build_config(
+                        {
+                            **SMALL,
+                            "task": "adding",
+                            "init": init,
+                            "seq_len": seq_len,
+                            "seed": seed,
+                            "record_every": record_every,
+                        }
+                    )
                     Trainer(config, db, sweep="s").run()
-        Trainer(build_config({**SMALL, "task": "adding", "seq_len": 600, "steps": 2,
-                              "eval_every": 1}), db, sweep="s").run()
-        Trainer(build_config({**SMALL, "task": "sentiment", "delay": 3, "record_every": record_every}), db,
-                sweep="s").run()
-        Trainer(build_config({**SMALL, "task": "adding", "seq_len": 40, "activation": "relu", "init": "identity",
-                              "init_scale": 10.0, "steps": 50}), db, sweep="s").run()
+        Trainer(
+            build_config({**SMALL, "task": "adding", "seq_len": 600, "steps": 2, "eval_every": 1}), db, sweep="s"
+        ).run()
+        Trainer(
+            build_config({**SMALL, "task": "sentiment", "delay": 3, "record_every": record_every}), db, sweep="s"
+        ).run()
+        Trainer(
+            build_config(
+                {
+                    **SMALL,
+                    "task": "adding",
+                    "seq_len": 40,
+                    "activation": "relu",
+                    "init": "identity",
+                    "init_scale": 10.0,
+                    "steps": 50,
+                }
+            ),
+            db,
+            sweep="s",
+        ).run()
 
 
 def _mount_tmpfs(folder, size):
     """Mount a tmpfs of ``size`` at ``folder`` (root only); whether it worked."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
     return done.returncode == 0
 
 

@@ -1,4 +1,5 @@
 """The Python API of the README: bptt.train returns the trained model, bptt.diagnose measures it."""
+
 import pytest
 
 import bptt
@@ -6,8 +7,17 @@ from bptt.loading import model_from_run
 from bptt.store import Database
 from bptt.training import evaluate
 
-SMALL = {"task": "adding", "seq_len": 10, "hidden_size": 8, "batch_size": 8, "eval_size": 32, "steps": 6,
-         "eval_every": 3, "checkpoint_every": 3, "progress": False}
+SMALL = {
+    "task": "adding",
+    "seq_len": 10,
+    "hidden_size": 8,
+    "batch_size": 8,
+    "eval_size": 32,
+    "steps": 6,
+    "eval_every": 3,
+    "checkpoint_every": 3,
+    "progress": False,
+}
 
 
 def test_train_returns_the_trained_model_with_its_summary():
@@ -32,6 +42,16 @@ def test_a_finished_run_trained_again_comes_back_with_its_weights(tmp_path):
 
 
 def test_the_top_level_exports_stay():
-    for name in ("RNN", "LSTM", "GRU", "convert", "record_gradients", "watch", "Watch", "train", "diagnose",
-                 "RunConfig"):
+    for name in (
+        "RNN",
+        "LSTM",
+        "GRU",
+        "convert",
+        "record_gradients",
+        "watch",
+        "Watch",
+        "train",
+        "diagnose",
+        "RunConfig",
+    ):
         assert name in bptt.__all__ and hasattr(bptt, name)

@@ -1,4 +1,5 @@
 """The shared argument checks: a count is an int >= 1, and a bad one names the argument."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Run settings: one validated object from YAML or the CLI, with a stable identity."""
+
 import subprocess
 import sys
 
@@ -16,8 +17,9 @@ def test_yaml_and_overrides_build_the_same_object(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("task: adding\nseq_len: 200\ncell: rnn\nactivation: sigmoid\nclip_norm: 1.0\n")
     from_file = load_config(path, hidden_size=16)
-    direct = build_config({"task": "adding", "seq_len": 200, "activation": "sigmoid", "clip_norm": 1.0,
-                           "hidden_size": 16})
+    direct = build_config(
+        {"task": "adding", "seq_len": 200, "activation": "sigmoid", "clip_norm": 1.0, "hidden_size": 16}
+    )
     assert from_file == direct
 
 
@@ -103,10 +105,12 @@ def test_chrono_and_target_settings():
     config = build_config({"cell": "lstm", "init": "chrono", "t_max": 1000})
     assert config.label() == "lstm+chrono1000+clip1"
     assert build_config({"cell": "gru", "init": "chrono"}).t_max is None  # the builder uses the task's length
-    for values, match in (({"init": "chrono"}, "applies to cells lstm and gru"),
-                          ({"cell": "lstm", "init": "chrono", "forget_bias": 1.0}, "give one"),
-                          ({"cell": "lstm", "t_max": 10}, "t_max applies to init 'chrono' only"),
-                          ({"cell": "lstm", "init": "chrono", "t_max": 1}, "t_max")):
+    for values, match in (
+        ({"init": "chrono"}, "applies to cells lstm and gru"),
+        ({"cell": "lstm", "init": "chrono", "forget_bias": 1.0}, "give one"),
+        ({"cell": "lstm", "t_max": 10}, "t_max applies to init 'chrono' only"),
+        ({"cell": "lstm", "init": "chrono", "t_max": 1}, "t_max"),
+    ):
         with pytest.raises(ConfigError, match=match):
             build_config(values)
     # The target is a schedule setting: a run keeps its identity when it is set.

@@ -1,6 +1,7 @@
 """On a GPU: every engine against cuDNN, recording through the vendor's kernel (the probe) and our
 kernels, a step captured in a CUDA graph, and the commands with --device cuda. Skipped without a
 CUDA device; run them with `pytest -m cuda` on a GPU."""
+
 import json
 
 import pytest
@@ -10,8 +11,7 @@ from torch import nn
 import bptt
 from bptt.cli.main import main
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")]
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")]
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +22,13 @@ def _exact_fp32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-TWINS = [(nn.RNN, bptt.RNN, {}), (nn.RNN, bptt.RNN, {"nonlinearity": "relu"}), (nn.LSTM, bptt.LSTM, {}),
-         (nn.GRU, bptt.GRU, {}), (nn.LSTM, bptt.LSTM, {"proj_size": 8})]
+TWINS = [
+    (nn.RNN, bptt.RNN, {}),
+    (nn.RNN, bptt.RNN, {"nonlinearity": "relu"}),
+    (nn.LSTM, bptt.LSTM, {}),
+    (nn.GRU, bptt.GRU, {}),
+    (nn.LSTM, bptt.LSTM, {"proj_size": 8}),
+]
 
 
 def _step(layer, x, record):
@@ -33,7 +38,7 @@ def _step(layer, x, record):
     def run():
         out, state = layer(x)
         h = state[0] if isinstance(state, tuple) else state
-        ((out * torch.linspace(-1, 1, out.numel(), device=x.device).view_as(out)).sum() + (h ** 2).sum()).backward()
+        ((out * torch.linspace(-1, 1, out.numel(), device=x.device).view_as(out)).sum() + (h**2).sum()).backward()
         return out.detach()
 
     if record:
@@ -80,8 +85,12 @@ def test_auto_picks_the_vendor_the_probe_and_our_kernels():
 
 
 def test_a_fast_training_step_captures_in_a_cuda_graph():
-    for layer in (bptt.RNN(16, 32, engine="fast"), bptt.RNN(16, 32, activation="prelu", engine="fast"),
-                  bptt.LSTM(16, 32, engine="fast"), bptt.GRU(16, 32, engine="fast")):
+    for layer in (
+        bptt.RNN(16, 32, engine="fast"),
+        bptt.RNN(16, 32, activation="prelu", engine="fast"),
+        bptt.LSTM(16, 32, engine="fast"),
+        bptt.GRU(16, 32, engine="fast"),
+    ):
         layer = layer.cuda()
         x = torch.randn(20, 8, 16, device="cuda")
         stream = torch.cuda.Stream()
@@ -100,8 +109,25 @@ def test_a_fast_training_step_captures_in_a_cuda_graph():
 
 
 def test_the_commands_run_on_the_gpu(tmp_path, capsys):
-    assert main(["train", "--task", "adding", "--seq-len", "20", "--steps", "5", "--device", "cuda", "--db",
-                 str(tmp_path / "r.db"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "adding",
+                "--seq-len",
+                "20",
+                "--steps",
+                "5",
+                "--device",
+                "cuda",
+                "--db",
+                str(tmp_path / "r.db"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["device"] == "cuda"
     for mode in (["--task", "sentiment", "--delay", "10"], ["--db", str(tmp_path / "r.db"), "--run", "1"]):
         extra = ["--device", "cuda"] if mode[0] == "--task" else []

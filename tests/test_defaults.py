@@ -5,6 +5,7 @@ early once the validation metric clearly beats chance (``target_metric`` is a sc
 it changes when a run stops, not what is trained), and its test result is checked against the
 memoryless baseline.
 """
+
 import json
 
 import pytest
@@ -44,8 +45,9 @@ def _one_thread():
 @pytest.mark.parametrize("task,cell,target", SHIPPED, ids=[f"{t}-{c}" for t, c, _ in SHIPPED])
 def test_the_defaults_learn_every_shipped_task(task, cell, target):
     if task in DATASETS or task.startswith("ucr:"):
-        pytest.importorskip("sklearn" if task in DATASETS - {"mnist1d"} else
-                            "mnist1d" if task == "mnist1d" else "sktime")
+        pytest.importorskip(
+            "sklearn" if task in DATASETS - {"mnist1d"} else "mnist1d" if task == "mnist1d" else "sktime"
+        )
     config = build_config({"task": task, "cell": cell, "target_metric": target, "progress": False})
     result = train(config)
     final = result.final
@@ -56,8 +58,9 @@ def test_the_defaults_learn_every_shipped_task(task, cell, target):
         assert final.test_loss < 0.9 * final.baseline and final.test_metric > 2 * final.chance_metric, final
     else:
         # Well clear of chance: at least halfway from chance to perfect, or 20 points above it.
-        assert final.test_metric > min(final.chance_metric + 0.5 * (1 - final.chance_metric),
-                                       final.chance_metric + 0.2), final
+        assert final.test_metric > min(
+            final.chance_metric + 0.5 * (1 - final.chance_metric), final.chance_metric + 0.2
+        ), final
 
 
 def test_settings_left_unset_take_the_cell_and_task_recommendations():
@@ -68,16 +71,38 @@ def test_settings_left_unset_take_the_cell_and_task_recommendations():
     assert rnn.cell == "rnn" and rnn.lr == CELL_LR["rnn"] and rnn.forget_bias is None
     assert rnn.steps == RunConfig.model_fields["steps"].default
     # What is set stays set: an explicit value, an explicit null (no clipping; torch's forget-gate init).
-    explicit = build_config({"task": "adding", "cell": "lstm", "lr": 0.5, "steps": 7, "clip_norm": None,
-                             "forget_bias": None})
+    explicit = build_config(
+        {"task": "adding", "cell": "lstm", "lr": 0.5, "steps": 7, "clip_norm": None, "forget_bias": None}
+    )
     assert (explicit.lr, explicit.steps, explicit.clip_norm, explicit.forget_bias) == (0.5, 7, None, None)
     assert build_config({"cell": "lstm", "init": "chrono"}).forget_bias is None  # chrono sets the gate itself
 
 
 def test_none_on_the_command_line_switches_off_clipping_and_the_forget_bias(tmp_path, capsys):
-    code = main(["train", "--task", "adding", "--seq-len", "5", "--cell", "lstm", "--hidden-size", "4",
-                 "--steps", "2", "--eval-size", "8", "--clip-norm", "none", "--forget-bias", "None",
-                 "--db", str(tmp_path / "r.db"), "--json"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "adding",
+            "--seq-len",
+            "5",
+            "--cell",
+            "lstm",
+            "--hidden-size",
+            "4",
+            "--steps",
+            "2",
+            "--eval-size",
+            "8",
+            "--clip-norm",
+            "none",
+            "--forget-bias",
+            "None",
+            "--db",
+            str(tmp_path / "r.db"),
+            "--json",
+        ]
+    )
     assert code == 0
     config = json.loads(capsys.readouterr().out)["config"]
     assert config["clip_norm"] is None and config["forget_bias"] is None
@@ -86,8 +111,7 @@ def test_none_on_the_command_line_switches_off_clipping_and_the_forget_bias(tmp_
 
 def test_the_filled_settings_are_part_of_the_identity():
     implicit = build_config({"task": "adding", "cell": "lstm"})
-    explicit = build_config({"task": "adding", "cell": "lstm", "lr": CELL_LR["lstm"],
-                             "forget_bias": LSTM_FORGET_BIAS})
+    explicit = build_config({"task": "adding", "cell": "lstm", "lr": CELL_LR["lstm"], "forget_bias": LSTM_FORGET_BIAS})
     assert implicit == explicit and implicit.identity() == explicit.identity()
     assert implicit.identity() != build_config({"task": "adding", "cell": "lstm", "lr": 0.001}).identity()
     assert RunConfig.model_validate(implicit.model_dump()) == implicit  # a stored config rebuilds unchanged

@@ -1,4 +1,5 @@
 """The package's own shape: no hidden imports, the engine below the layers, files small enough to read."""
+
 import ast
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def test_every_file_reads_in_one_sitting():
 
 def test_the_readme_layout_names_every_folder_of_the_package():
     readme = (PACKAGE.parents[1] / "README.md").read_text()
-    layout = readme[readme.index("- Layout:"):]
+    layout = readme[readme.index("- Layout:") :]
     layout = layout[: layout.index("\n- ", 1)]
     folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
     assert [f for f in folders if f"`{f}/`" not in layout] == []

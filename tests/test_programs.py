@@ -1,6 +1,7 @@
 """A real program written the way others write them, with one ``bptt.convert(model)`` line added:
 it trains, saves and loads the whole model and calls flatten_parameters(), and its losses are
 torch.nn's (float64, dropout on)."""
+
 import json
 import subprocess
 import sys
@@ -12,7 +13,16 @@ PROGRAM = Path(__file__).parent / "programs" / "language_model.py"
 
 
 def _run(cell, tmp_path, convert):
-    args = [sys.executable, str(PROGRAM), "--cell", cell, "--steps", "10", "--save", str(tmp_path / f"{cell}{convert}.pt")]
+    args = [
+        sys.executable,
+        str(PROGRAM),
+        "--cell",
+        cell,
+        "--steps",
+        "10",
+        "--save",
+        str(tmp_path / f"{cell}{convert}.pt"),
+    ]
     done = subprocess.run(args + (["--convert"] if convert else []), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,4 +1,5 @@
 """bptt.watch: the gradient profile recorded inside the caller's own training loop."""
+
 import copy
 import math
 
@@ -28,8 +29,10 @@ class Tagger(nn.Module):
 
 def _batches(count, steps=9, batch=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [(torch.randint(0, 12, (steps, batch), generator=gen), torch.randint(0, 3, (batch,), generator=gen))
-            for _ in range(count)]
+    return [
+        (torch.randint(0, 12, (steps, batch), generator=gen), torch.randint(0, 3, (batch,), generator=gen))
+        for _ in range(count)
+    ]
 
 
 def _loss(model, tokens, labels, lengths=None):

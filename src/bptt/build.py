@@ -5,6 +5,7 @@ Randomness flows from ``config.seed`` through ``torch.Generator`` streams
 the model's initial weights from ``MODEL_STREAM``. Building touches no global
 random state.
 """
+
 from __future__ import annotations
 
 from bptt.config import RunConfig

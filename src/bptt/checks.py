@@ -5,6 +5,7 @@ though Python treats it as an int. Any ``numbers.Integral`` (a NumPy integer
 too) is accepted and returned as a plain ``int``. A device is one this machine
 has.
 """
+
 from __future__ import annotations
 
 import numbers

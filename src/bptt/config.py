@@ -3,6 +3,7 @@
 Defaults live here and nowhere else. Unknown keys are rejected; every error
 names the field and the allowed values.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,11 +22,27 @@ from bptt.tasks import TASKS, task_names
 
 #: Settings that say how long or how often, not what is trained: a run keeps its
 #: identity when they change, so ``--resume`` can extend a run to more steps.
-SCHEDULE_FIELDS = frozenset({"steps", "target_metric", "eval_every", "checkpoint_every", "record_every", "progress",
-                             "device"})
+SCHEDULE_FIELDS = frozenset(
+    {"steps", "target_metric", "eval_every", "checkpoint_every", "record_every", "progress", "device"}
+)
 #: How a model is trained, not what is built: ``bptt diagnose`` (which measures a model as built) takes none.
-TRAINING_FIELDS = frozenset({"optimizer", "lr", "momentum", "batch_size", "steps", "target_metric", "clip_norm",
-                             "clip_value", "nonfinite", "eval_every", "record_every", "checkpoint_every", "progress"})
+TRAINING_FIELDS = frozenset(
+    {
+        "optimizer",
+        "lr",
+        "momentum",
+        "batch_size",
+        "steps",
+        "target_metric",
+        "clip_norm",
+        "clip_value",
+        "nonfinite",
+        "eval_every",
+        "record_every",
+        "checkpoint_every",
+        "progress",
+    }
+)
 #: Internal settings: set by the program, never offered as an option or suggested for a typo.
 INTERNAL_FIELDS = frozenset({"progress"})
 #: Settings whose value when unset depends on another (the cell, or the task's recommendation):
@@ -128,39 +145,72 @@ class RunConfig(BaseModel):
 
     task: str = Field(default="adding", description="task name: " + ", ".join(task_names()))
     seq_len: int | None = Field(default=None, gt=0, description="sequence length T (default: the task's own)")
-    delay: int | None = Field(default=None, ge=0, description="steps between the informative token and the end (sentiment)")
-    task_variant: str | None = Field(default=None, description="a task's named variant (adding: default, hochreiter, tcn)")
+    delay: int | None = Field(
+        default=None, ge=0, description="steps between the informative token and the end (sentiment)"
+    )
+    task_variant: str | None = Field(
+        default=None, description="a task's named variant (adding: default, hochreiter, tcn)"
+    )
     task_options: dict[str, bool | int | float | str] = Field(
         default_factory=dict, description="task-specific options, e.g. negation_prob=0 (sentiment)"
     )
     data_dir: str | None = Field(default=None, description="directory of data files for tasks that read them (mnist)")
-    eval_size: int = Field(default=1000, gt=0, description="examples in the fixed validation and test sets of generated tasks")
+    eval_size: int = Field(
+        default=1000, gt=0, description="examples in the fixed validation and test sets of generated tasks"
+    )
 
     cell: Literal["rnn", "lstm", "gru"] = Field(default="rnn", description="recurrent cell: rnn, lstm or gru")
     activation: str = Field(default="tanh", description="RNN activation: sigmoid, tanh, relu, leaky_relu, prelu")
-    negative_slope: float = Field(default=DEFAULT_SLOPE, description="slope below zero of leaky_relu, initial slope of prelu")
-    init: str = Field(default="pytorch", description="weight init: pytorch, xavier, orthogonal, identity, kaiming; chrono (LSTM, GRU: gate biases)")
+    negative_slope: float = Field(
+        default=DEFAULT_SLOPE, description="slope below zero of leaky_relu, initial slope of prelu"
+    )
+    init: str = Field(
+        default="pytorch",
+        description="weight init: pytorch, xavier, orthogonal, identity, kaiming; chrono (LSTM, GRU: gate biases)",
+    )
     init_scale: float = Field(default=1.0, gt=0, description="gain of the init (identity: the diagonal value)")
-    t_max: int | None = Field(default=None, ge=2, description="init chrono: the longest dependency expected (default: the task's sequence length)")
-    forget_bias: float | None = Field(default=None, description=f"LSTM forget-gate bias at init (unset: {LSTM_FORGET_BIAS:g}, or init chrono's; none: torch's init)")
+    t_max: int | None = Field(
+        default=None,
+        ge=2,
+        description="init chrono: the longest dependency expected (default: the task's sequence length)",
+    )
+    forget_bias: float | None = Field(
+        default=None,
+        description=f"LSTM forget-gate bias at init (unset: {LSTM_FORGET_BIAS:g}, or init chrono's; none: torch's init)",
+    )
     residual: bool = Field(default=False, description="skip connections between stacked layers")
     hidden_size: int = Field(default=64, gt=0, description="hidden units per layer")
     num_layers: int = Field(default=1, gt=0, le=MAX_LAYERS, description="stacked recurrent layers")
     dropout: float = Field(default=0.0, ge=0, le=1, description="dropout between stacked layers")
-    readout: Literal["last", "mean", "attention"] = Field(default="last", description="sequence summary: last, mean or attention")
+    readout: Literal["last", "mean", "attention"] = Field(
+        default="last", description="sequence summary: last, mean or attention"
+    )
     embedding_size: int = Field(default=32, gt=0, description="token embedding size (token tasks)")
-    engine: str | None = Field(default=None, description="BPTT engine: auto (default: the fastest that gives what is asked), fast, reference, probe, vendor")
+    engine: str | None = Field(
+        default=None,
+        description="BPTT engine: auto (default: the fastest that gives what is asked), fast, reference, probe, vendor",
+    )
 
     optimizer: Literal["adam", "sgd", "rmsprop"] = Field(default="adam", description="adam, sgd or rmsprop")
-    lr: float = Field(default=CELL_LR["rnn"], gt=0, description="learning rate (unset: the cell's: "
-                      + _by_cell(CELL_LR) + _recommendations("lr") + ")")
+    lr: float = Field(
+        default=CELL_LR["rnn"],
+        gt=0,
+        description="learning rate (unset: the cell's: " + _by_cell(CELL_LR) + _recommendations("lr") + ")",
+    )
     momentum: float = Field(default=0.0, ge=0, description="momentum (sgd, rmsprop)")
     batch_size: int = Field(default=64, gt=0, description="examples per training step" + _recommendations("batch_size"))
     steps: int = Field(default=1000, gt=0, description="training steps (unset: 1000" + _recommendations("steps") + ")")
-    target_metric: float | None = Field(default=None, description="stop once the validation metric reaches this value (mse: at or below; accuracy: at or above)")
-    clip_norm: float | None = Field(default=1.0, gt=0, description="clip the global gradient L2 norm to this value (none: no clipping)")
+    target_metric: float | None = Field(
+        default=None,
+        description="stop once the validation metric reaches this value (mse: at or below; accuracy: at or above)",
+    )
+    clip_norm: float | None = Field(
+        default=1.0, gt=0, description="clip the global gradient L2 norm to this value (none: no clipping)"
+    )
     clip_value: float | None = Field(default=None, gt=0, description="clip each gradient element to [-v, v]")
-    nonfinite: Literal["skip", "raise"] = Field(default="skip", description="a nan/inf gradient: skip the step (counted) or raise")
+    nonfinite: Literal["skip", "raise"] = Field(
+        default="skip", description="a nan/inf gradient: skip the step (counted) or raise"
+    )
     tbptt: int | None = Field(default=None, gt=0, description="truncate backpropagation every K steps")
     eval_every: int = Field(default=100, gt=0, description="evaluate on the validation set every N steps")
     record_every: int = Field(default=0, ge=0, description="record dL/dh_t at every time step every N steps (0: never)")
@@ -229,7 +279,7 @@ class RunConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _cell_options(self) -> "RunConfig":
+    def _cell_options(self) -> RunConfig:
         if self.cell != "rnn" and self.activation != "tanh":
             raise ValueError(f"activation applies to cell 'rnn' only; cell {self.cell!r} takes the default 'tanh'")
         if self.forget_bias is not None and self.cell != "lstm":

@@ -9,6 +9,7 @@ through the path its row holds (resolved against the database's folder) or at
 the database's default place for it. A row naming any other file is refused,
 and the file is read as plain data in any case (``bptt.training.checkpoint``).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,8 +38,10 @@ def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, Sequence
         raise SourceError(f"--run: no run {run_id} in {db.path} (runs: {known})")
     path = checkpoint_of(db, row)
     if path is None:
-        raise SourceError(f"--run: run {run_id} has no checkpoint on disk (status {row.status}, "
-                          f"checkpoint {row.checkpoint or 'never written'})")
+        raise SourceError(
+            f"--run: run {run_id} has no checkpoint on disk (status {row.status}, "
+            f"checkpoint {row.checkpoint or 'never written'})"
+        )
     config = build_config(row.config)
     task = make_task(config)
     model = make_model(config, task)
@@ -47,8 +50,10 @@ def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, Sequence
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, ValueError) as error:
         first = str(error).strip().splitlines()
-        raise SourceError(f"--run: checkpoint {path} does not fit run {run_id}'s model "
-                          f"({first[0] if first else type(error).__name__})") from None
+        raise SourceError(
+            f"--run: checkpoint {path} does not fit run {run_id}'s model "
+            f"({first[0] if first else type(error).__name__})"
+        ) from None
     model.trained_steps = int(state.get("step", 0))
     return config, task, model
 
@@ -70,10 +75,12 @@ def checkpoint_of(db: Database, row: RunRow) -> Path | None:
     folders = own_folders(row)
     if row.checkpoint is not None:
         stored = Path(row.checkpoint)
-        if stored.name != "checkpoint.pt" or not any(stored.parent.parts[-len(f):] == f for f in folders):
+        if stored.name != "checkpoint.pt" or not any(stored.parent.parts[-len(f) :] == f for f in folders):
             expected = " or ".join(".../" + "/".join(f) + "/checkpoint.pt" for f in folders)
-            raise SourceError(f"--run: run {row.id}'s row names the checkpoint {stored}, outside the run's own "
-                              f"folder ({expected}); refused")
+            raise SourceError(
+                f"--run: run {row.id}'s row names the checkpoint {stored}, outside the run's own "
+                f"folder ({expected}); refused"
+            )
         if stored.is_file():
             return stored
     defaults = [db.runs_folder / f"run-{row.id}" / "checkpoint.pt"]

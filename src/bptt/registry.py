@@ -1,4 +1,5 @@
 """Name -> implementation maps, with errors that list the known names."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -38,9 +39,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; allowed: {', '.join(self.names())}"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; allowed: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -18,6 +18,7 @@ complete once its backward has run; it is taken at the layer's next training
 forward, or at ``flush()`` / ``close()``. Steps that are not recorded cost one
 hook call.
 """
+
 from __future__ import annotations
 
 import html
@@ -37,7 +38,7 @@ from bptt.integrations.mlflow import MLflowSink
 from bptt.integrations.tensorboard import TensorBoardSink
 from bptt.modules.base import RecurrentBase
 from bptt.modules.convert import convert
-from bptt.report.html import figure_svg
+from bptt.plotting.html import figure_svg
 
 DEFAULT_LAGS = (10, 50)
 DEFAULT_RECENT = 10
@@ -133,9 +134,17 @@ class _Pending:
 class Watch:
     """Records the gradient profile on every ``every``-th backward (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, every: int = 100, *, lags: Iterable[int] = DEFAULT_LAGS,
-                 recent: int = DEFAULT_RECENT, epsilon: float = DEFAULT_EPSILON, to: Any = (),
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        every: int = 100,
+        *,
+        lags: Iterable[int] = DEFAULT_LAGS,
+        recent: int = DEFAULT_RECENT,
+        epsilon: float = DEFAULT_EPSILON,
+        to: Any = (),
+        **options: Any,
+    ) -> None:
         positive_int("every", every)
         if not 0 < epsilon < 1:
             raise ValueError(f"epsilon must lie in (0, 1), got {epsilon!r}")
@@ -143,12 +152,14 @@ class Watch:
         self.every, self.lags, self.recent, self.epsilon = every, tuple(lags), recent, epsilon
         self.layers = {name: m for name, m in self.model.named_modules() if isinstance(m, RecurrentBase)}
         if not self.layers:
-            raise TypeError(f"bptt.watch needs a recurrent layer (torch.nn or bptt RNN, LSTM, GRU) in "
-                            f"{type(model).__name__}; found none")
+            raise TypeError(
+                f"bptt.watch needs a recurrent layer (torch.nn or bptt RNN, LSTM, GRU) in "
+                f"{type(model).__name__}; found none"
+            )
         targets = to if isinstance(to, (list, tuple)) else [to]
         self.sinks = [sink_for(t) for t in targets]
         self.records: list[WatchRecord] = []
-        self._counts = {name: 0 for name in self.layers}
+        self._counts = dict.fromkeys(self.layers, 0)
         self._pending: dict[str, _Pending] = {}
         self._handles = [m.register_forward_pre_hook(self._before_forward(name)) for name, m in self.layers.items()]
 
@@ -211,12 +222,22 @@ class Watch:
         for layer in range(profile.shape[0]):
             row = None if terms is None else terms[layer].detach().double().cpu()
             total = 0.0 if row is None else float(row.sum())
-            shares.append(float(row[-self.recent:].sum()) / total if total > 0 else math.nan)
+            shares.append(float(row[-self.recent :].sum()) / total if total > 0 else math.nan)
         grad_norm = math.sqrt(pending.squares[0]) if pending.seen[0] else None
         horizon = lambda table: [memory_horizon(row, self.epsilon) for row in table]  # noqa: E731
-        return WatchRecord(pending.step, name, profile, reverse, horizon(profile),
-                           None if reverse is None else horizon(reverse), ratios, shares, grad_norm, self.recent,
-                           self.epsilon)
+        return WatchRecord(
+            pending.step,
+            name,
+            profile,
+            reverse,
+            horizon(profile),
+            None if reverse is None else horizon(reverse),
+            ratios,
+            shares,
+            grad_norm,
+            self.recent,
+            self.epsilon,
+        )
 
     # -- the user's side -----------------------------------------------------------------------
     def flush(self) -> list[WatchRecord]:
@@ -256,7 +277,9 @@ class Watch:
         fig = self.figure()
         if fig is None:
             return f"<p>bptt.watch: no record yet (every {self.every} training steps)</p>"
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in self.records[-1].scalars().items())
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in self.records[-1].scalars().items()
+        )
         return f"<div>{figure_svg(fig)}<table>{rows}</table></div>"
 
 

@@ -8,6 +8,7 @@ is ``bptt.convert(model)``; nothing else changes.
 
 Prints one JSON object: the training losses and the final test loss.
 """
+
 import argparse
 import json
 import math
@@ -92,7 +93,7 @@ def evaluate(source):
 losses = []
 model.train()
 hidden = model.init_hidden(BATCH)
-for batch, i in enumerate(range(0, train_data.size(0) - 1, BPTT)):
+for _batch, i in enumerate(range(0, train_data.size(0) - 1, BPTT)):
     data, targets = get_batch(train_data, i)
     model.zero_grad()
     hidden = repackage_hidden(hidden)
@@ -111,5 +112,13 @@ with open(args.save, "rb") as f:
     with torch.serialization.safe_globals(safe):
         model = torch.load(f)
     model.rnn.flatten_parameters()
-print(json.dumps({"losses": losses, "test_loss": evaluate(test_data), "ppl": math.exp(losses[-1]),
-                  "rnn": type(model.rnn).__module__ + "." + type(model.rnn).__name__}))
+print(
+    json.dumps(
+        {
+            "losses": losses,
+            "test_loss": evaluate(test_data),
+            "ppl": math.exp(losses[-1]),
+            "rnn": type(model.rnn).__module__ + "." + type(model.rnn).__name__,
+        }
+    )
+)

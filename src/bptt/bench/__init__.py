@@ -4,6 +4,7 @@
 process and reports ratios and GFLOP/s; ``memory`` measures the peak memory of
 one step in a fresh process (``memory_probe`` is the program it runs).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -34,13 +35,30 @@ def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None
     if cuda:  # exact fp32 on both sides, as the anchors were measured
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    result = measure(shapes, repeats=3 if quick else 5, device=device, progress=progress,
-                     input_size=CUDA_INPUT_SIZE if cuda else None)
+    result = measure(
+        shapes,
+        repeats=3 if quick else 5,
+        device=device,
+        progress=progress,
+        input_size=CUDA_INPUT_SIZE if cuda else None,
+    )
     seq_len = 1000 if quick else 10000
     for engine in ("fast", "torch"):
         result.memory.append(peak_memory("rnn", engine, seq_len=seq_len, device=device))
     return result
 
 
-__all__ = ["COMPARISONS", "CUDA_INPUT_SIZE", "CUDA_SHAPES", "QUICK_SHAPES", "SHAPES", "BenchResult", "Ratio", "Timing", "flops_per_step", "measure",
-           "peak_memory", "run"]
+__all__ = [
+    "COMPARISONS",
+    "CUDA_INPUT_SIZE",
+    "CUDA_SHAPES",
+    "QUICK_SHAPES",
+    "SHAPES",
+    "BenchResult",
+    "Ratio",
+    "Timing",
+    "flops_per_step",
+    "measure",
+    "peak_memory",
+    "run",
+]

@@ -6,6 +6,7 @@ reports the extra bytes as a multiple of the bytes of the stored hidden states,
 T * B * H * 4 (float32). Resident memory counts allocator slack too, so the CPU
 figure is an upper bound on the tensors alive at the peak.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,15 @@ import sys
 PROBE = "bptt.bench.memory_probe"
 
 
-def peak_memory(cell: str = "rnn", engine: str = "fast", seq_len: int = 10000, batch: int = 32, hidden: int = 256,
-                input_size: int = 2, device: str = "cpu") -> dict:
+def peak_memory(
+    cell: str = "rnn",
+    engine: str = "fast",
+    seq_len: int = 10000,
+    batch: int = 32,
+    hidden: int = 256,
+    input_size: int = 2,
+    device: str = "cpu",
+) -> dict:
     """Peak memory of one training step (loss on h_n) in a fresh subprocess.
 
     ``engine`` is "fast", "reference" or "torch" (torch.nn). Returns the extra
@@ -26,11 +34,18 @@ def peak_memory(cell: str = "rnn", engine: str = "fast", seq_len: int = 10000, b
     (float32). The CPU figure is resident memory, so it includes allocator
     slack; it is an upper bound on the tensors alive at the peak.
     """
-    args = [sys.executable, "-m", PROBE, cell, engine, str(seq_len), str(batch), str(hidden),
-            str(input_size), device]
+    args = [sys.executable, "-m", PROBE, cell, engine, str(seq_len), str(batch), str(hidden), str(input_size), device]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     extra = json.loads(done.stdout.strip().splitlines()[-1])["extra_bytes"]
     hidden_bytes = seq_len * batch * hidden * 4
-    return {"cell": cell, "engine": engine, "seq_len": seq_len, "batch": batch, "hidden": hidden,
-            "input_size": input_size, "extra_bytes": extra, "hidden_state_bytes": hidden_bytes,
-            "multiple": extra / hidden_bytes}
+    return {
+        "cell": cell,
+        "engine": engine,
+        "seq_len": seq_len,
+        "batch": batch,
+        "hidden": hidden,
+        "input_size": input_size,
+        "extra_bytes": extra,
+        "hidden_state_bytes": hidden_bytes,
+        "multiple": extra / hidden_bytes,
+    }

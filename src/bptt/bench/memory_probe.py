@@ -12,6 +12,7 @@ minus the resident memory just before it: on Linux the peak (VmHWM) is reset
 through /proc/self/clear_refs first; elsewhere ``ru_maxrss`` is read, which can
 include an earlier peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ def build_layer(cell: str, engine: str, input_size: int, hidden_size: int) -> nn
 
 def training_step(module: nn.Module, x: torch.Tensor) -> None:
     """Forward and backward of loss = mean(h_n^2)."""
-    output, state = module(x)
+    _output, state = module(x)
     h_n = state[0] if isinstance(state, tuple) else state
     h_n.square().mean().backward()
 

@@ -16,6 +16,7 @@ anchors, with TF32 off. FLOPs counted per training step: 3 * 2 * G * H * (H + I)
 * B * T (G gates: 1 RNN, 4 LSTM, 3 GRU; the forward's matrix products, times 3 for
 forward + backward), so GFLOP/s compare like with like across cells.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -73,8 +74,13 @@ class BenchResult:
     device: str = "cpu"
 
     def to_dict(self) -> dict:
-        return {"threads": self.threads, "device": self.device, "timings": [asdict(t) for t in self.timings],
-                "ratios": [asdict(r) for r in self.ratios], "memory": self.memory}
+        return {
+            "threads": self.threads,
+            "device": self.device,
+            "timings": [asdict(t) for t in self.timings],
+            "ratios": [asdict(r) for r in self.ratios],
+            "memory": self.memory,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,14 @@ def flops_per_step(cell: str, batch: int, hidden: int, seq_len: int, input_size:
 
 def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> dict[str, Variant]:
     """Every variant of one shape, all with the same input and hidden size."""
-    make = dict(device=device, dtype=dtype)
-    I, H = input_size, hidden  # noqa: E741
+    make = {"device": device, "dtype": dtype}
+    I, H = input_size, hidden
     reference = bptt.RNN(I, H, engine="reference", **make)
     reference.record_steps = False  # the bare autograd loop, without recording hooks
-    out: dict[str, Variant] = {"nn.RNN(tanh)": Variant("rnn", nn.RNN(I, H, **make)),
-                               "reference RNN(tanh)": Variant("rnn", reference)}
+    out: dict[str, Variant] = {
+        "nn.RNN(tanh)": Variant("rnn", nn.RNN(I, H, **make)),
+        "reference RNN(tanh)": Variant("rnn", reference),
+    }
     for activation in ACTIVATIONS:
         layer = bptt.RNN(I, H, activation=activation, **make)
         out[f"bptt RNN({activation})"] = Variant("rnn", layer)
@@ -128,9 +136,16 @@ COMPARISONS = (
     *[(f"bptt RNN({a})+record", "nn.RNN(tanh)") for a in ACTIVATIONS],
     *[(f"bptt RNN({a})+record", f"bptt RNN({a})") for a in ACTIVATIONS],
     ("bptt RNN(tanh)", "reference RNN(tanh)"),
-    *[pair for name in ("LSTM", "GRU") for pair in (
-        (f"bptt {name}", f"nn.{name}"), (f"bptt {name}+record", f"nn.{name}"),
-        (f"bptt {name}+record", f"bptt {name}"), (f"bptt {name} fast", f"nn.{name}"))],
+    *[
+        pair
+        for name in ("LSTM", "GRU")
+        for pair in (
+            (f"bptt {name}", f"nn.{name}"),
+            (f"bptt {name}+record", f"nn.{name}"),
+            (f"bptt {name}+record", f"bptt {name}"),
+            (f"bptt {name} fast", f"nn.{name}"),
+        )
+    ],
     ("bptt LSTM probe+record", "nn.LSTM"),
     ("bptt LSTM bidirectional", "nn.LSTM bidirectional"),
     ("bptt LSTM bidirectional+record", "nn.LSTM bidirectional"),

@@ -1,4 +1,5 @@
 """`bptt bench`: training-step throughput and memory of the fast engine against torch.nn."""
+
 from __future__ import annotations
 
 import json
@@ -33,14 +34,30 @@ def command(quick: bool, as_json: bool, device: str) -> None:
     for r in result.ratios:
         ratios.add_row(r.variant, r.baseline, str(r.batch), str(r.hidden), str(r.seq_len), f"{r.ratio:.2f}x")
     out.print(ratios)
-    timings = Table("variant", "engine", "B", "H", "T", "ms / step", "GFLOP/s",
-                    title=f"training step (forward + backward) on {result.device}")
+    timings = Table(
+        "variant",
+        "engine",
+        "B",
+        "H",
+        "T",
+        "ms / step",
+        "GFLOP/s",
+        title=f"training step (forward + backward) on {result.device}",
+    )
     for t in result.timings:
-        timings.add_row(t.name, t.engine, str(t.batch), str(t.hidden), str(t.seq_len), f"{t.seconds * 1e3:.1f}",
-                        f"{t.gflops:.1f}")
+        timings.add_row(
+            t.name, t.engine, str(t.batch), str(t.hidden), str(t.seq_len), f"{t.seconds * 1e3:.1f}", f"{t.gflops:.1f}"
+        )
     out.print(timings)
     memory = Table("cell", "engine", "T", "B", "H", "extra MB", "x hidden states", title="peak memory (loss on h_n)")
     for m in result.memory:
-        memory.add_row(m["cell"], m["engine"], str(m["seq_len"]), str(m["batch"]), str(m["hidden"]),
-                       f"{m['extra_bytes'] / 2**20:.0f}", f"{m['multiple']:.2f}")
+        memory.add_row(
+            m["cell"],
+            m["engine"],
+            str(m["seq_len"]),
+            str(m["batch"]),
+            str(m["hidden"]),
+            f"{m['extra_bytes'] / 2**20:.0f}",
+            f"{m['multiple']:.2f}",
+        )
     out.print(memory)

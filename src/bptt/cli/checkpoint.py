@@ -1,4 +1,5 @@
 """`bptt convert-checkpoint`: rewrite a checkpoint that holds Python objects as plain data."""
+
 from __future__ import annotations
 
 import click
@@ -10,8 +11,13 @@ from bptt.training.checkpoint import convert_checkpoint
 
 @click.command("convert-checkpoint")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
-              help="Where to write the plain checkpoint. Default: in place.")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Where to write the plain checkpoint. Default: in place.",
+)
 def command(path: str, output: str | None) -> None:
     """Rewrite the checkpoint PATH as tensors, numbers, strings and containers only, which bptt reads
     without running code. Reading PATH here unpickles it and runs any code it holds: convert only

@@ -7,6 +7,7 @@ start, one line per model as it finishes (on a terminal or not), then the table
 and what each remedy family did, and writes a self-contained HTML page with every
 figure. On a terminal a progress bar shows the run in hand and the time left.
 """
+
 from __future__ import annotations
 
 import resource
@@ -32,7 +33,7 @@ from bptt.demo.story import remedy_paragraphs
 def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
@@ -47,13 +48,28 @@ def _cpu_seconds() -> float:
 
 
 @click.command("demo")
-@click.option("--quick", is_flag=True, help="The quick version: the same story, smaller (fewer models, a long "
-                                             "delay of 20 words, fewer steps), in well under a minute.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="The quick version: the same story, smaller (fewer models, a long "
+    "delay of 20 words, fewer steps), in well under a minute.",
+)
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of every run.")
-@click.option("--out", "out_dir", default="bptt-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the page (index.html).")
-@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda",
-              help="Where every model trains and is measured (cuda: a GPU this machine has).")
+@click.option(
+    "--out",
+    "out_dir",
+    default="bptt-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the page (index.html).",
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    metavar="cpu|cuda",
+    help="Where every model trains and is measured (cuda: a GPU this machine has).",
+)
 def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
     """Train a sigmoid RNN, its remedies, an LSTM and a GRU on delayed sentiment at a short and a long
     delay; measure how the gradient vanishes; say what each remedy did; write the page to OUT/index.html."""
@@ -67,9 +83,11 @@ def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
     plan = demo_plan(settings)
     models = settings.chosen()
     delays = settings.delays
-    _say(f"{title_line(settings)}: {len(models)} models on delayed sentiment at delays {delays['short']} and "
-         f"{delays['long']} words, {len(plan.runs)} training runs; {budget(settings.expected_seconds())} on a quiet "
-         "2-core machine.")
+    _say(
+        f"{title_line(settings)}: {len(models)} models on delayed sentiment at delays {delays['short']} and "
+        f"{delays['long']} words, {len(plan.runs)} training runs; {budget(settings.expected_seconds())} on a quiet "
+        "2-core machine."
+    )
     threads = torch.get_num_threads()
     # The demo's matrices are tiny: a second thread adds only synchronisation, and on a
     # busy machine a waiting thread can slow each step tenfold.
@@ -89,8 +107,9 @@ def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
     out.print("What each remedy did:", highlight=False)
     for heading, text in remedy_paragraphs(result).items():
         out.print(f"- {heading}. {text}", highlight=False)
-    out.print(f"wrote {path} in {time.perf_counter() - started:.0f} s (CPU {_cpu_seconds() - cpu:.0f} s)",
-              highlight=False)
+    out.print(
+        f"wrote {path} in {time.perf_counter() - started:.0f} s (CPU {_cpu_seconds() - cpu:.0f} s)", highlight=False
+    )
 
 
 def budget(seconds: float) -> str:
@@ -109,26 +128,38 @@ def _model_line(result: ModelResult, index: int, total: int, now: DemoProgress) 
     short, long = (result.outcomes[k].config.delay for k in ("short", "long"))
     left = now.remaining_seconds
     eta = "done" if index == total else f"about {_clock(left)} left"
-    return (f"[{index:>2}/{total}] {result.label}: delay {short} {format_accuracy(result.accuracy('short'))}, "
-            f"delay {long} {format_accuracy(result.accuracy('long'))}; dL/dh lag {d.lag_used}/lag 0 "
-            f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}  "
-            f"({_clock(now.elapsed)} elapsed, {eta})")
+    return (
+        f"[{index:>2}/{total}] {result.label}: delay {short} {format_accuracy(result.accuracy('short'))}, "
+        f"delay {long} {format_accuracy(result.accuracy('long'))}; dL/dh lag {d.lag_used}/lag 0 "
+        f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}  "
+        f"({_clock(now.elapsed)} elapsed, {eta})"
+    )
 
 
 def _run(settings: DemoSettings, total: int) -> DemoResult:
     """Train and diagnose every model: a line per model, and a progress bar with the time left on a terminal."""
     status = Console(file=sys.stderr)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.fields[left]}"), console=status, disable=not status.is_terminal,
-                   transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[left]}"),
+        console=status,
+        disable=not status.is_terminal,
+        transient=True,
+    )
     finished = 0
     with bar:
         task_id = bar.add_task("bptt demo", total=1.0, left="")
 
         def progress(now: DemoProgress) -> None:
             left = now.remaining_seconds
-            bar.update(task_id, description=now.text, completed=now.done / now.total,
-                       left="" if left is None else f"about {_clock(left)} left")
+            bar.update(
+                task_id,
+                description=now.text,
+                completed=now.done / now.total,
+                left="" if left is None else f"about {_clock(left)} left",
+            )
 
         def model_done(result: ModelResult, now: DemoProgress) -> None:
             nonlocal finished

@@ -9,6 +9,7 @@
 Prints the verdict; ``--json`` prints every measured value instead. Figures go
 to ``--out`` as PNG and SVG.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,7 @@ from bptt.diagnostics import (
 )
 from bptt.diagnostics.module import DataError, ShapeError, load_batch
 from bptt.loading import SourceError, model_from_run, module_from_factory
-from bptt.report.html import save_figure
+from bptt.plotting.html import save_figure
 from bptt.store import Database
 from bptt.training import Trainer, check_memory
 
@@ -64,41 +65,102 @@ def _given_by_user(*names: str) -> list[str]:
 
 
 @click.command("diagnose")
-@click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False),
-              help="Results database of the run (with --run).")
+@click.option(
+    "--db",
+    "db_path",
+    default="bptt.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Results database of the run (with --run).",
+)
 @click.option("--run", "run_id", type=int, help="Id of a saved run to diagnose (see `bptt runs`).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of run settings.")
-@click.option("--module", "module_spec", metavar="FILE.py:FACTORY",
-              help="Diagnose your own torch.nn.Module: FACTORY() returns it. Its torch.nn RNN/LSTM/GRU are "
-                   "converted to bptt's on a copy and everything is measured; other modules get the input "
-                   "contribution. Fed a task's batch (run settings) or your own (--data).")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False),
-              help="With --module: your batch, a .pt (dict of tensors) or .npz file holding inputs (T, B, I) "
-                   "floats or (T, B) token ids, targets, and optionally lengths.")
-@click.option("--loss", type=click.Choice(["ce", "mse"]), default=None,
-              help="With --data: cross-entropy or MSE (default: ce for integer targets, mse for floats).")
-@click.option("--input", "input_kind", type=click.Choice(["auto", "tokens", "dense"]), default="auto",
-              show_default=True, help="With --module on a token task: token ids into the module's embedding, "
-                                      "or one-hot vectors (auto: ids when the module holds an nn.Embedding).")
+@click.option(
+    "--module",
+    "module_spec",
+    metavar="FILE.py:FACTORY",
+    help="Diagnose your own torch.nn.Module: FACTORY() returns it. Its torch.nn RNN/LSTM/GRU are "
+    "converted to bptt's on a copy and everything is measured; other modules get the input "
+    "contribution. Fed a task's batch (run settings) or your own (--data).",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(dir_okay=False),
+    help="With --module: your batch, a .pt (dict of tensors) or .npz file holding inputs (T, B, I) "
+    "floats or (T, B) token ids, targets, and optionally lengths.",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(["ce", "mse"]),
+    default=None,
+    help="With --data: cross-entropy or MSE (default: ce for integer targets, mse for floats).",
+)
+@click.option(
+    "--input",
+    "input_kind",
+    type=click.Choice(["auto", "tokens", "dense"]),
+    default="auto",
+    show_default=True,
+    help="With --module on a token task: token ids into the module's embedding, "
+    "or one-hot vectors (auto: ids when the module holds an nn.Embedding).",
+)
 @click.option("--batch-first", is_flag=True, help="With --module: the module takes (B, T, ...).")
-@click.option("--train", "train_first", is_flag=True,
-              help="With a config: train it first (no database), then measure; training settings come from --config.")
-@click.option("--examples", default=DEFAULT_EXAMPLES, show_default=True, type=click.IntRange(min=1),
-              help="Examples in the fixed batch the quantities are measured on.")
-@click.option("--lag", default=DEFAULT_LAG, show_default=True, type=click.IntRange(min=1),
-              help="Lag of the reported gradient ratio.")
-@click.option("--epsilon", default=DEFAULT_EPSILON, show_default=True,
-              type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-              help="Memory horizon threshold, relative to the lag-0 gradient.")
-@click.option("--recent", default=DEFAULT_RECENT, show_default=True, type=click.IntRange(min=1),
-              help="How many last steps the update and input shares count.")
+@click.option(
+    "--train",
+    "train_first",
+    is_flag=True,
+    help="With a config: train it first (no database), then measure; training settings come from --config.",
+)
+@click.option(
+    "--examples",
+    default=DEFAULT_EXAMPLES,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Examples in the fixed batch the quantities are measured on.",
+)
+@click.option(
+    "--lag",
+    default=DEFAULT_LAG,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Lag of the reported gradient ratio.",
+)
+@click.option(
+    "--epsilon",
+    default=DEFAULT_EPSILON,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+    help="Memory horizon threshold, relative to the lag-0 gradient.",
+)
+@click.option(
+    "--recent",
+    default=DEFAULT_RECENT,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many last steps the update and input shares count.",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the figures (PNG and SVG).")
 @click.option("--json", "as_json", is_flag=True, help="Print every measured value as one JSON object.")
 @model_options
-def command(db_path: str, run_id: int | None, config_path: str | None, module_spec: str | None,
-            data_path: str | None, loss: str | None, input_kind: str, batch_first: bool, train_first: bool,
-            examples: int, lag: int, epsilon: float, recent: int, out_dir: str | None, as_json: bool,
-            **settings: Any) -> None:
+def command(
+    db_path: str,
+    run_id: int | None,
+    config_path: str | None,
+    module_spec: str | None,
+    data_path: str | None,
+    loss: str | None,
+    input_kind: str,
+    batch_first: bool,
+    train_first: bool,
+    examples: int,
+    lag: int,
+    epsilon: float,
+    recent: int,
+    out_dir: str | None,
+    as_json: bool,
+    **settings: Any,
+) -> None:
     """Measure the gradient profile, memory horizon, input contribution, update share, Jacobian chain and
     per-layer gradients on a fixed batch, and say in words whether the gradient vanishes."""
     overrides = given(settings)
@@ -108,8 +170,15 @@ def command(db_path: str, run_id: int | None, config_path: str | None, module_sp
         raise click.UsageError("--db applies to --run only")
     if module_spec is not None and train_first:
         raise click.UsageError("--train applies to a config: --module diagnoses the module as its factory builds it")
-    module_only = [name for name, given_ in (("--batch-first", batch_first), ("--data", data_path),
-                                             ("--input", _given_by_user("input_kind"))) if given_]
+    module_only = [
+        name
+        for name, given_ in (
+            ("--batch-first", batch_first),
+            ("--data", data_path),
+            ("--input", _given_by_user("input_kind")),
+        )
+        if given_
+    ]
     if module_only and module_spec is None:
         raise click.UsageError(f"{module_only[0]} applies to --module only")
     if loss is not None and data_path is None:
@@ -133,8 +202,17 @@ def command(db_path: str, run_id: int | None, config_path: str | None, module_sp
                     data = make_task(config_from(config_path, settings))
                 source = {"source": "module", "task": data.describe()}
                 subject = data.name
-            result = diagnose_module(module, data, examples=examples, input_kind=input_kind, batch_first=batch_first,
-                                     lag=lag, epsilon=epsilon, recent=recent, label=module_spec)
+            result = diagnose_module(
+                module,
+                data,
+                examples=examples,
+                input_kind=input_kind,
+                batch_first=batch_first,
+                lag=lag,
+                epsilon=epsilon,
+                recent=recent,
+                label=module_spec,
+            )
             report = {**source, **result.to_dict()}
             pictures = _figures(result)
         else:
@@ -157,8 +235,9 @@ def command(db_path: str, run_id: int | None, config_path: str | None, module_sp
                 else:
                     model = make_model(config, task)
                 source = {"source": "config", "trained": train_first}
-            result = diagnose(model, task, examples=examples, lag=lag, epsilon=epsilon, recent=recent,
-                              label=config.label())
+            result = diagnose(
+                model, task, examples=examples, lag=lag, epsilon=epsilon, recent=recent, label=config.label()
+            )
             subject = task.name
             report = {**source, "task": task.describe(), "config": config.model_dump(), **result.to_dict()}
             pictures = _figures(result)
@@ -181,11 +260,13 @@ def command(db_path: str, run_id: int | None, config_path: str | None, module_sp
     show.print(result.verdict(), highlight=False)
     if "history" in report:
         h = report["history"]
-        show.print(f"training: {plural(h['steps_recorded'], 'step')}, {h['clipped_steps']} clipped, "
-                   f"{h['skipped_steps']} skipped, {plural(len(h['nan_events']), 'NaN event')}; "
-                   f"{plural(h['plateau_steps'], 'step')} within 5 % of the baseline "
-                   f"{h['baseline']:.4g}; target loss {h['target_loss']:.4g} "
-                   + (f"reached at step {h['steps_to_target']}" if h['steps_to_target'] is not None else "not reached"),
-                   highlight=False)
+        show.print(
+            f"training: {plural(h['steps_recorded'], 'step')}, {h['clipped_steps']} clipped, "
+            f"{h['skipped_steps']} skipped, {plural(len(h['nan_events']), 'NaN event')}; "
+            f"{plural(h['plateau_steps'], 'step')} within 5 % of the baseline "
+            f"{h['baseline']:.4g}; target loss {h['target_loss']:.4g} "
+            + (f"reached at step {h['steps_to_target']}" if h["steps_to_target"] is not None else "not reached"),
+            highlight=False,
+        )
     if written:
         show.print(f"figures: {out}/ ({plural(len(written), 'file')})", highlight=False)

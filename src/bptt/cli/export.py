@@ -1,4 +1,5 @@
 """`bptt export`: runs as CSV or Parquet, one row per run."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,14 @@ from bptt.store.export import export_runs
 @click.command("export")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--sweep", default=None, help="Only the runs of this sweep (default: every run).")
-@click.option("-o", "--output", default="runs.csv", show_default=True, type=click.Path(dir_okay=False),
-              help="runs.csv, or runs.parquet (needs the parquet extra: pip install 'bptt[parquet]').")
+@click.option(
+    "-o",
+    "--output",
+    default="runs.csv",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="runs.csv, or runs.parquet (needs the parquet extra: pip install 'bptt[parquet]').",
+)
 def command(db_path: str, sweep: str | None, output: str) -> None:
     """Write one row per run: its status, every setting (config_*) and its final summary (final_*), e.g.
 
@@ -31,8 +38,9 @@ def command(db_path: str, sweep: str | None, output: str) -> None:
         try:
             import pyarrow  # noqa: F401  (optional, the parquet extra: only checked when asked for)
         except ImportError:
-            raise click.UsageError("-o: writing Parquet needs pyarrow: pip install 'bptt[parquet]'; "
-                                   "or use a .csv name") from None
+            raise click.UsageError(
+                "-o: writing Parquet needs pyarrow: pip install 'bptt[parquet]'; or use a .csv name"
+            ) from None
     writable_file(output, "-o")
     count = export_runs(db_path, output, sweep)
     console().print(f"wrote {plural(count, 'run')} to {output}")

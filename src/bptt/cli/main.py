@@ -7,6 +7,7 @@ run too large for the memory free, a checkpoint that cannot be read). A run
 that fails midway (a full disk) ends with ``bptt: run failed: ...`` and exit
 code 1, recorded as "failed" with the reason.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -58,8 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("bptt: interrupted", err=True)
         return 130
     return int(result or 0) if isinstance(result, int) else 0
-
-
 
 
 def run() -> None:

@@ -1,4 +1,5 @@
 """Shared CLI plumbing: run settings as options generated from RunConfig, one-line errors."""
+
 from __future__ import annotations
 
 import math
@@ -52,6 +53,7 @@ def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[
     value on the command line reads exactly like a bad value in a file; the
     metavar only shows the type or the choices.
     """
+
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for name, field in reversed(list(RunConfig.model_fields.items())):
             if name not in names or name in INTERNAL_FIELDS:
@@ -59,15 +61,21 @@ def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[
             shown = field.default is not None and name not in CELL_DEPENDENT_FIELDS
             help_text = field.description + (f"  [default: {field.default}]" if shown else "")
             if name == "task_options":
-                option = click.option("--task-option", name, multiple=True, metavar="KEY=VALUE",
-                                      callback=_parse_task_options, help=field.description)
+                option = click.option(
+                    "--task-option",
+                    name,
+                    multiple=True,
+                    metavar="KEY=VALUE",
+                    callback=_parse_task_options,
+                    help=field.description,
+                )
             elif field.annotation is bool:
-                option = click.option(f"{flag(name)}/--no-{name.replace('_', '-')}", name, default=None,
-                                      help=help_text)
+                option = click.option(f"{flag(name)}/--no-{name.replace('_', '-')}", name, default=None, help=help_text)
             else:
                 option = click.option(flag(name), name, default=None, metavar=_metavar(name), help=help_text)
             command = option(command)
         return command
+
     return decorate
 
 
@@ -142,5 +150,6 @@ class FiniteFloatRange(click.FloatRange):
 def require_sweep(db: Database, sweep: str | None) -> None:
     """Refuse ``--sweep`` naming a sweep the database holds no runs of, listing the ones it does."""
     if sweep is not None and sweep not in db.sweeps():
-        raise click.UsageError(f"--sweep: no runs of sweep {sweep!r} in {db.path}; "
-                               f"sweeps here: {', '.join(db.sweeps()) or 'none'}")
+        raise click.UsageError(
+            f"--sweep: no runs of sweep {sweep!r} in {db.path}; sweeps here: {', '.join(db.sweeps()) or 'none'}"
+        )

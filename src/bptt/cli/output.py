@@ -1,4 +1,5 @@
 """Console output: rich tables on a terminal, and wide enough not to wrap when piped."""
+
 from __future__ import annotations
 
 from rich.console import Console

@@ -3,6 +3,7 @@
 Nothing is created to find out, so a refused command leaves the disk as it was.
 A refusal is a usage error: one line naming the option, exit code 2.
 """
+
 from __future__ import annotations
 
 import os

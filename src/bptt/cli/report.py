@@ -1,4 +1,5 @@
 """`bptt report`: one self-contained HTML page of a sweep's results."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,10 +17,22 @@ from bptt.store import Database
 @click.command("report")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--sweep", default=None, help="Only the runs of this sweep (default: every run).")
-@click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
-              help="The HTML file to write.")
-@click.option("--markdown", "markdown_csv", default=None, metavar="RUNS.csv", type=click.Path(dir_okay=False),
-              help="Instead: print the markdown table of a results CSV (ours beside the published rows).")
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write.",
+)
+@click.option(
+    "--markdown",
+    "markdown_csv",
+    default=None,
+    metavar="RUNS.csv",
+    type=click.Path(dir_okay=False),
+    help="Instead: print the markdown table of a results CSV (ours beside the published rows).",
+)
 def command(db_path: str, sweep: str | None, output: str, markdown_csv: str | None) -> None:
     """Write a report: metric against length per remedy, success rate across seeds, convergence,
     gradient profiles, and our numbers beside the published ones, e.g.

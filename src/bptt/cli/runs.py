@@ -1,4 +1,5 @@
 """`bptt runs`: list the runs in a results database (read only: the database is not written)."""
+
 from __future__ import annotations
 
 import click
@@ -29,7 +30,15 @@ def command(db_path: str, sweep: str | None, status: str | None) -> None:
     for row in rows:
         final = row.final or RunSummary()
         fmt = lambda v: "" if v is None else f"{v:.4g}"  # noqa: E731
-        table.add_row(str(row.id), row.label, row.task, str(row.config.get("seq_len") or ""), row.status,
-                      str(row.steps_done), fmt(final.test_loss),
-                      f"{final.metric or ''} {fmt(final.test_metric)}", fmt(final.baseline))
+        table.add_row(
+            str(row.id),
+            row.label,
+            row.task,
+            str(row.config.get("seq_len") or ""),
+            row.status,
+            str(row.steps_done),
+            fmt(final.test_loss),
+            f"{final.metric or ''} {fmt(final.test_metric)}",
+            fmt(final.baseline),
+        )
     out.print(table)

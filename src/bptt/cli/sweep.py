@@ -1,4 +1,5 @@
 """`bptt sweep`: run a sweep spec (remedies x lengths x seeds) on a local pool or a Ray cluster."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,31 +49,80 @@ def seeds_option(text: str | None) -> list[int] | None:
 
 @click.command("sweep")
 @click.argument("spec_path", metavar="SPEC")
-@click.option("--db", "db_path", default="bptt.db", show_default=True, help="Results database (SQLite), written by this process only.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Runs at once. Default: local, one per CPU; ray, one per CPU of the cluster.")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: a process pool on this machine; ray: Ray core tasks.")
-@click.option("--address", default=None, help="Ray cluster address (ray://HOST:10001 or HOST:6379). Default: start a local Ray instance.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Torch threads per run. Default: 1 (runs side by side use the cores better).")
-@click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False),
-              help="Run folders (checkpoints and progress). Default: <db stem>-sweeps/ next to the database "
-                   "(sweeps.db: sweeps-runs/); "
-                   "on a cluster, a path every worker and the driver share.")
-@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="Set a run setting on every run, after the spec (e.g. --set steps=200). Repeatable.")
+@click.option(
+    "--db",
+    "db_path",
+    default="bptt.db",
+    show_default=True,
+    help="Results database (SQLite), written by this process only.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs at once. Default: local, one per CPU; ray, one per CPU of the cluster.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: a process pool on this machine; ray: Ray core tasks.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster address (ray://HOST:10001 or HOST:6379). Default: start a local Ray instance.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Torch threads per run. Default: 1 (runs side by side use the cores better).",
+)
+@click.option(
+    "--checkpoint-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run folders (checkpoints and progress). Default: <db stem>-sweeps/ next to the database "
+    "(sweeps.db: sweeps-runs/); "
+    "on a cluster, a path every worker and the driver share.",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a run setting on every run, after the spec (e.g. --set steps=200). Repeatable.",
+)
 @click.option("--seeds", default=None, metavar="S1,S2", help="Replace the spec's seeds.")
-@click.option("--filter", "filter_items", multiple=True, metavar="KEY=V1,V2",
-              help="Keep only runs whose setting is one of the values ('none': unset). Repeatable.")
+@click.option(
+    "--filter",
+    "filter_items",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="Keep only runs whose setting is one of the values ('none': unset). Repeatable.",
+)
 @click.option("--name", default=None, help="Replace the spec's sweep name (e.g. for a reduced copy).")
 @click.option("--retry-failed", is_flag=True, help="Run failed runs again (from their checkpoints).")
 @click.option("--dry-run", is_flag=True, help="List the runs and what would happen to each; run nothing.")
 @click.option("--allow-large", is_flag=True, help=f"Expand a spec of more than {MAX_RUNS:,} runs.")
-def command(spec_path: str, db_path: str, workers: int | None, backend: str, address: str | None,
-            threads: int | None, checkpoint_dir: str | None, assignments: tuple[str, ...], seeds: str | None,
-            filter_items: tuple[str, ...], name: str | None, retry_failed: bool, dry_run: bool,
-            allow_large: bool) -> None:
+def command(
+    spec_path: str,
+    db_path: str,
+    workers: int | None,
+    backend: str,
+    address: str | None,
+    threads: int | None,
+    checkpoint_dir: str | None,
+    assignments: tuple[str, ...],
+    seeds: str | None,
+    filter_items: tuple[str, ...],
+    name: str | None,
+    retry_failed: bool,
+    dry_run: bool,
+    allow_large: bool,
+) -> None:
     """Run every run of a sweep SPEC that is not done yet, e.g.
 
     bptt sweep remedies --workers 2 --db sweeps.db
@@ -86,8 +136,14 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
     overrides = dict(parse_assignment(item) for item in assignments)
-    spec = load_spec(experiments.spec_path(spec_path), overrides=overrides, seeds=seeds_option(seeds),
-                     filters=filters_option(filter_items), name=name, allow_large=allow_large)
+    spec = load_spec(
+        experiments.spec_path(spec_path),
+        overrides=overrides,
+        seeds=seeds_option(seeds),
+        filters=filters_option(filter_items),
+        name=name,
+        allow_large=allow_large,
+    )
     out = console()
     if address is None:  # the runs train on this machine: each must fit in its memory
         check_memory_here(spec)
@@ -97,24 +153,44 @@ def command(spec_path: str, db_path: str, workers: int | None, backend: str, add
                 decisions = decide(spec, db, retry_failed)
         else:
             decisions = decide(spec, None, retry_failed)
-        table = Table("identity", "label", "variant", "task", "length", "seed", "steps", "action", title=f"sweep {spec.name}")
+        table = Table(
+            "identity", "label", "variant", "task", "length", "seed", "steps", "action", title=f"sweep {spec.name}"
+        )
         for d in decisions:
             c = d.run.config
             _, length = controlled_length(c.model_dump())
-            table.add_row(d.run.identity, c.label(), d.run.variant or "", c.task, str(length), str(c.seed),
-                          str(c.steps), d.describe())
+            table.add_row(
+                d.run.identity,
+                c.label(),
+                d.run.variant or "",
+                c.task,
+                str(length),
+                str(c.seed),
+                str(c.steps),
+                d.describe(),
+            )
         out.print(table)
         return
     if checkpoint_dir is not None:
         writable_folder(checkpoint_dir, "--checkpoint-dir")
     try:
-        summary = run_sweep(spec, db_path, backend=backend, workers=workers, address=address, threads=threads,
-                            checkpoint_root=checkpoint_dir or checkpoint_root_for(db_path), retry_failed=retry_failed,
-                            warn=lambda message: click.echo(f"bptt: warning: {message}", err=True))
+        summary = run_sweep(
+            spec,
+            db_path,
+            backend=backend,
+            workers=workers,
+            address=address,
+            threads=threads,
+            checkpoint_root=checkpoint_dir or checkpoint_root_for(db_path),
+            retry_failed=retry_failed,
+            warn=lambda message: click.echo(f"bptt: warning: {message}", err=True),
+        )
     except SweepLockedError as error:
         raise click.ClickException(str(error)) from None
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
-    out.print(f"sweep {summary.name}: {plural(summary.planned, 'run')} ({statuses}); ran {summary.ran}, "
-              f"skipped {summary.skipped}, {summary.seconds:.1f} s, {summary.runs_per_minute:.2f} runs/min")
+    out.print(
+        f"sweep {summary.name}: {plural(summary.planned, 'run')} ({statuses}); ran {summary.ran}, "
+        f"skipped {summary.skipped}, {summary.seconds:.1f} s, {summary.runs_per_minute:.2f} runs/min"
+    )
     for label, status, reason in summary.problems:
         out.print(f"  {status}: {label}: {reason}")

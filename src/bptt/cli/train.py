@@ -10,6 +10,7 @@ trained. ``--fresh`` always trains a new one.
 Ctrl-C stops at the next step boundary with a checkpoint of that step, marks
 the run ``interrupted``, prints the command that resumes it and exits with 130.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,29 @@ from bptt.config import RunConfig
 from bptt.store import Database, RunRow, RunSummary
 from bptt.training import Trainer, TrainingInterrupted, check_memory
 
-SHOWN = ("status", "reason", "steps", "test_loss", "baseline", "metric", "test_metric", "chance_metric", "solved",
-         "clipped_steps", "skipped_steps", "train_seconds")
+SHOWN = (
+    "status",
+    "reason",
+    "steps",
+    "test_loss",
+    "baseline",
+    "metric",
+    "test_metric",
+    "chance_metric",
+    "solved",
+    "clipped_steps",
+    "skipped_steps",
+    "train_seconds",
+)
 
 
 def _note(text: str) -> None:
     click.echo(f"bptt: {text}", err=True)
 
 
-def resume_command(context: click.Context, db_path: str, config_path: str | None, as_json: bool,
-                   settings: dict[str, Any]) -> str:
+def resume_command(
+    context: click.Context, db_path: str, config_path: str | None, as_json: bool, settings: dict[str, Any]
+) -> str:
     """The command that resumes this run: the user's own command line with ``--resume`` (and without
     ``--fresh``), or, where it is not known, ``bptt train --db DB --resume`` and the same settings."""
     obj = context.find_root().obj
@@ -73,8 +87,10 @@ def _earlier(db: Database, config: RunConfig) -> RunRow | None:
     if previous.done(config.steps, config.target_metric):
         return previous
     if previous.status in ("interrupted", "finished"):
-        _note(f"run {previous.id} with these settings {previous.status} at step {previous.steps_done}; "
-              f"`--resume` continues it; training a new run")
+        _note(
+            f"run {previous.id} with these settings {previous.status} at step {previous.steps_done}; "
+            f"`--resume` continues it; training a new run"
+        )
     return None
 
 
@@ -82,12 +98,15 @@ def _earlier(db: Database, config: RunConfig) -> RunRow | None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of run settings.")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, help="Results database (SQLite).")
 @click.option("--resume", is_flag=True, help="Continue the latest run with the same settings from its checkpoint.")
-@click.option("--fresh", is_flag=True, help="Train a new run even when one with the same settings already "
-                                            "finished (which is otherwise reported, not trained again).")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Train a new run even when one with the same settings already "
+    "finished (which is otherwise reported, not trained again).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 @run_options
-def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as_json: bool,
-            **settings: Any) -> None:
+def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as_json: bool, **settings: Any) -> None:
     """Train a recurrent network on a task, e.g.
 
     bptt train --task adding --seq-len 200 --cell rnn --activation sigmoid --init xavier --clip-norm 1.0
@@ -114,8 +133,12 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
             hint = f"; resume with: {where}" if stopped.run_id is not None else ""
             _note(f"interrupted: {stopped.describe()}{hint}")
             raise click.exceptions.Exit(130) from None
-    summary = {**result.final.to_dict(), "status": result.status, "reason": result.reason,
-               "config": config.model_dump()}
+    summary = {
+        **result.final.to_dict(),
+        "status": result.status,
+        "reason": result.reason,
+        "config": config.model_dump(),
+    }
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -128,12 +151,15 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
 
 
 def _report_done(row: RunRow, as_json: bool) -> None:
-    line = (f"run {row.id} already finished with these settings ({_outcome(row)}); nothing trained. "
-            f"Add --fresh to train another, or see it with `bptt runs`")
+    line = (
+        f"run {row.id} already finished with these settings ({_outcome(row)}); nothing trained. "
+        f"Add --fresh to train another, or see it with `bptt runs`"
+    )
     if as_json:
         _note(line)
         final = (row.final or RunSummary()).to_dict()
-        click.echo(json.dumps({**final, "run_id": row.id, "status": row.status, "reason": row.reason,
-                               "config": row.config}))  # what that run trained, not what was asked now
+        click.echo(
+            json.dumps({**final, "run_id": row.id, "status": row.status, "reason": row.reason, "config": row.config})
+        )  # what that run trained, not what was asked now
         return
     click.echo(line)

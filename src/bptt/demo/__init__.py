@@ -4,9 +4,18 @@
 says in words what each remedy family did (``remedy_paragraphs``); ``page``
 writes the self-contained HTML page of the result (``write_demo_page``).
 """
+
 from bptt.demo.experiment import DemoModel, DemoResult, DemoSettings, ModelResult, demo_plan, run_demo
 from bptt.demo.page import write_demo_page
 from bptt.demo.story import remedy_paragraphs
 
-__all__ = ["DemoModel", "DemoResult", "DemoSettings", "ModelResult", "demo_plan", "remedy_paragraphs", "run_demo",
-           "write_demo_page"]
+__all__ = [
+    "DemoModel",
+    "DemoResult",
+    "DemoSettings",
+    "ModelResult",
+    "demo_plan",
+    "remedy_paragraphs",
+    "run_demo",
+    "write_demo_page",
+]

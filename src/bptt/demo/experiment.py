@@ -11,6 +11,7 @@ only difficulty is the distance.
 ``DemoSettings.quick()`` is the same story, smaller: fewer models, a long delay
 of 20 words, fewer steps; the gated cells still beat the plain RNNs there.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,7 @@ from typing import Any
 
 from bptt.config import RunConfig, build_config
 from bptt.diagnostics.diagnosis import Diagnosis, diagnose
-from bptt.diagnostics.impacts import (
-    RunOutcome,
-    local_minima,
-    long_term_dependencies,
-    seed_spread,
-    slow_convergence,
-)
+from bptt.diagnostics.impacts import RunOutcome, local_minima, long_term_dependencies, seed_spread, slow_convergence
 from bptt.training import Trainer
 
 
@@ -53,16 +48,22 @@ MODELS: tuple[DemoModel, ...] = (
     DemoModel("sigmoid RNN", {"activation": "sigmoid"}, "plain", "problem"),
     DemoModel("tanh RNN", {"activation": "tanh"}, "plain", "activation"),
     # IRNN (Le, Jaitly & Hinton 2015): ReLU, W_hh = identity at the start, a small learning rate.
-    DemoModel("IRNN (ReLU, identity init)", {"activation": "relu", "init": "identity", "lr": 0.001}, "remedy",
-              "activation"),
-    DemoModel("leaky ReLU RNN + identity init", {"activation": "leaky_relu", "init": "identity", "lr": 0.001},
-              "remedy", "activation"),
+    DemoModel(
+        "IRNN (ReLU, identity init)", {"activation": "relu", "init": "identity", "lr": 0.001}, "remedy", "activation"
+    ),
+    DemoModel(
+        "leaky ReLU RNN + identity init",
+        {"activation": "leaky_relu", "init": "identity", "lr": 0.001},
+        "remedy",
+        "activation",
+    ),
     DemoModel("sigmoid RNN + Xavier", {"activation": "sigmoid", "init": "xavier"}, "remedy", "initialisation"),
     DemoModel("tanh RNN + Xavier", {"activation": "tanh", "init": "xavier"}, "remedy", "initialisation"),
     DemoModel("tanh RNN + clipping", {"activation": "tanh", "clip_norm": 1.0}, "remedy", "clipping"),
     DemoModel("tanh RNN x3", {"activation": "tanh", "num_layers": 3}, "plain", "depth", 2.0),
-    DemoModel("tanh RNN x3 + residual", {"activation": "tanh", "num_layers": 3, "residual": True}, "remedy",
-              "depth", 2.1),
+    DemoModel(
+        "tanh RNN x3 + residual", {"activation": "tanh", "num_layers": 3, "residual": True}, "remedy", "depth", 2.1
+    ),
     DemoModel("tanh RNN + attention", {"activation": "tanh", "readout": "attention"}, "remedy", "attention", 1.4),
     DemoModel("LSTM (forget bias 5)", {"cell": "lstm", "forget_bias": 5.0, "lr": 0.005}, "gated", "gates", 1.3),
     DemoModel("GRU", {"cell": "gru"}, "gated", "gates", 2.2),
@@ -70,10 +71,23 @@ MODELS: tuple[DemoModel, ...] = (
 DELAYS = {"short": 4, "long": 50}
 #: Every setting the demo relies on, set here rather than left to the defaults.
 BASE: dict[str, Any] = {
-    "task": "sentiment", "task_options": {"negation_prob": 0.0}, "cell": "rnn", "init": "pytorch",
-    "hidden_size": 32, "embedding_size": 16, "num_layers": 1, "readout": "last", "residual": False,
-    "optimizer": "adam", "batch_size": 32, "lr": 0.02, "clip_norm": None, "eval_size": 256, "eval_every": 100,
-    "seed": 0, "progress": False,
+    "task": "sentiment",
+    "task_options": {"negation_prob": 0.0},
+    "cell": "rnn",
+    "init": "pytorch",
+    "hidden_size": 32,
+    "embedding_size": 16,
+    "num_layers": 1,
+    "readout": "last",
+    "residual": False,
+    "optimizer": "adam",
+    "batch_size": 32,
+    "lr": 0.02,
+    "clip_norm": None,
+    "eval_size": 256,
+    "eval_every": 100,
+    "seed": 0,
+    "progress": False,
 }
 STEPS = {"short": 300, "long": 700}
 #: Models trained again with more seeds at the long delay (local minima, spread across seeds).
@@ -81,10 +95,24 @@ SEED_MODELS = ("tanh RNN", "GRU")
 EXTRA_SEEDS = (1, 2)
 EXAMPLES = 64
 #: The models of the figures that compare a handful.
-HIGHLIGHT = ("sigmoid RNN", "tanh RNN", "IRNN (ReLU, identity init)", "tanh RNN + attention",
-             "LSTM (forget bias 5)", "GRU")
-QUICK_MODELS = ("sigmoid RNN", "tanh RNN", "IRNN (ReLU, identity init)", "tanh RNN x3", "tanh RNN x3 + residual",
-                "tanh RNN + attention", "LSTM (forget bias 5)", "GRU")
+HIGHLIGHT = (
+    "sigmoid RNN",
+    "tanh RNN",
+    "IRNN (ReLU, identity init)",
+    "tanh RNN + attention",
+    "LSTM (forget bias 5)",
+    "GRU",
+)
+QUICK_MODELS = (
+    "sigmoid RNN",
+    "tanh RNN",
+    "IRNN (ReLU, identity init)",
+    "tanh RNN x3",
+    "tanh RNN x3 + residual",
+    "tanh RNN + attention",
+    "LSTM (forget bias 5)",
+    "GRU",
+)
 #: The demo's time on a quiet 2-core machine (one torch thread): about its CPU time, measured
 #: under load at 52 s (full) and 20 s (quick).
 EXPECTED_SECONDS = {"full": 60, "quick": 20}
@@ -107,9 +135,17 @@ class DemoSettings:
 
     @classmethod
     def quick(cls, seed: int = 0, device: str = "cpu") -> DemoSettings:
-        return cls(steps={"short": 150, "long": 300}, delays={"short": 4, "long": 20}, models=QUICK_MODELS,
-                   overrides={"eval_size": 128}, extra_seeds=(1,), examples=32, seed=seed, quick_version=True,
-                   device=device)
+        return cls(
+            steps={"short": 150, "long": 300},
+            delays={"short": 4, "long": 20},
+            models=QUICK_MODELS,
+            overrides={"eval_size": 128},
+            extra_seeds=(1,),
+            examples=32,
+            seed=seed,
+            quick_version=True,
+            device=device,
+        )
 
     @property
     def name(self) -> str:
@@ -164,13 +200,17 @@ class DemoResult:
     def impacts(self) -> dict[str, Any]:
         """The six impacts, measured on the demo's runs."""
         models = self.by_label()
-        seeds = {label: [models[label].outcomes["long"], *models[label].seed_outcomes]
-                 for label in SEED_MODELS if label in models}
+        seeds = {
+            label: [models[label].outcomes["long"], *models[label].seed_outcomes]
+            for label in SEED_MODELS
+            if label in models
+        }
         deep, residual = models.get("tanh RNN x3"), models.get("tanh RNN x3 + residual")
         ratio = lambda m: float(m.diagnosis.layers.weight_ih[0] / m.diagnosis.layers.weight_ih[-1])  # noqa: E731
         return {
-            "slow_convergence": {m.label: (m.steps_to_converge("short"), m.steps_to_converge("long"))
-                                 for m in self.models},
+            "slow_convergence": {
+                m.label: (m.steps_to_converge("short"), m.steps_to_converge("long")) for m in self.models
+            },
             "long_term_dependencies": {m.label: m.accuracy_by_delay() for m in self.models},
             "local_minima": {label: local_minima(runs) for label, runs in seeds.items()},
             "seed_spread": {label: seed_spread(runs) for label, runs in seeds.items()},
@@ -181,9 +221,15 @@ class DemoResult:
 
 
 def demo_config(settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None) -> RunConfig:
-    values = {**BASE, **model.settings, **settings.overrides, "delay": settings.delays[delay],
-              "steps": settings.steps[delay], "seed": settings.seed if seed is None else seed,
-              "device": settings.device}
+    values = {
+        **BASE,
+        **model.settings,
+        **settings.overrides,
+        "delay": settings.delays[delay],
+        "steps": settings.steps[delay],
+        "seed": settings.seed if seed is None else seed,
+        "device": settings.device,
+    }
     return build_config(values)
 
 
@@ -228,8 +274,11 @@ class Progress:
         return self.elapsed * (self.total - self.done) / self.done
 
 
-def run_demo(settings: DemoSettings, progress: Callable[[Progress], None] | None = None,
-             finished: Callable[[ModelResult, Progress], None] | None = None) -> DemoResult:
+def run_demo(
+    settings: DemoSettings,
+    progress: Callable[[Progress], None] | None = None,
+    finished: Callable[[ModelResult, Progress], None] | None = None,
+) -> DemoResult:
     """Train and diagnose every model. ``progress`` is called before each run, ``finished`` after each model."""
     plan = demo_plan(settings)
     started = time.perf_counter()

@@ -19,14 +19,13 @@ measures any module's input contribution. ``figures`` draws them. The settings
 ``DEFAULT_LAG`` (the lag of the reported ratio), ``DEFAULT_EPSILON`` (the memory
 horizon's threshold) and ``DEFAULT_RECENT`` (how many last steps the shares count).
 """
+
 from bptt.diagnostics.common import DEFAULT_EXAMPLES, fixed_batch, task_objective
 from bptt.diagnostics.diagnosis import (
     DEFAULT_LAG,
     DEFAULT_RECENT,
     Diagnosis,
-    ModuleDiagnosis,
     diagnose,
-    diagnose_module,
     profile_and_layers,
 )
 from bptt.diagnostics.history import TrainingHistory, plateau_length, steps_to_target, training_history
@@ -41,6 +40,7 @@ from bptt.diagnostics.impacts import (
 )
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.jacobian import JacobianChain, PascanuCondition, jacobian_chain, layer_inputs, pascanu_condition
+from bptt.diagnostics.own import ModuleDiagnosis, diagnose_module
 from bptt.diagnostics.profile import (
     DEFAULT_EPSILON,
     GradientProfile,
@@ -52,11 +52,40 @@ from bptt.diagnostics.profile import (
 from bptt.diagnostics.updates import UpdateShare, update_share
 
 __all__ = [
-    "DEFAULT_EPSILON", "DEFAULT_EXAMPLES", "DEFAULT_LAG", "DEFAULT_RECENT",
-    "Diagnosis", "GradientProfile", "JacobianChain", "LayerGradients", "ModuleDiagnosis", "PascanuCondition",
-    "RunOutcome", "TrainingHistory", "UpdateShare", "depth_gradients", "diagnose", "diagnose_module",
-    "fixed_batch", "gradient_profile", "input_contribution", "jacobian_chain", "layer_gradients", "layer_inputs",
-    "local_minima", "long_term_dependencies", "memory_horizon", "pascanu_condition", "perturbation_sensitivity",
-    "plateau_length", "profile_and_layers", "recent_share", "seed_spread", "slow_convergence", "steps_to_target",
-    "task_objective", "training_history", "update_share",
+    "DEFAULT_EPSILON",
+    "DEFAULT_EXAMPLES",
+    "DEFAULT_LAG",
+    "DEFAULT_RECENT",
+    "Diagnosis",
+    "GradientProfile",
+    "JacobianChain",
+    "LayerGradients",
+    "ModuleDiagnosis",
+    "PascanuCondition",
+    "RunOutcome",
+    "TrainingHistory",
+    "UpdateShare",
+    "depth_gradients",
+    "diagnose",
+    "diagnose_module",
+    "fixed_batch",
+    "gradient_profile",
+    "input_contribution",
+    "jacobian_chain",
+    "layer_gradients",
+    "layer_inputs",
+    "local_minima",
+    "long_term_dependencies",
+    "memory_horizon",
+    "pascanu_condition",
+    "perturbation_sensitivity",
+    "plateau_length",
+    "profile_and_layers",
+    "recent_share",
+    "seed_spread",
+    "slow_convergence",
+    "steps_to_target",
+    "task_objective",
+    "training_history",
+    "update_share",
 ]

@@ -8,6 +8,7 @@ A diagnostic runs one forward and one backward of an *objective*: a callable
 that runs the model and returns the scalar loss. ``task_objective`` builds the
 usual one (the task's loss on a fixed batch).
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,8 +31,9 @@ DEFAULT_EXAMPLES = 128
 
 def recurrent_of(model: nn.Module) -> RecurrentBase:
     """The first bptt RNN/LSTM/GRU inside ``model`` (``model`` itself if it is one)."""
-    return require_recurrent(model, "this diagnostic",
-                             " (for any other torch.nn.Module use bptt.diagnostics.input_contribution)")
+    return require_recurrent(
+        model, "this diagnostic", " (for any other torch.nn.Module use bptt.diagnostics.input_contribution)"
+    )
 
 
 def fixed_batch(task: Task, examples: int = DEFAULT_EXAMPLES) -> Batch:

@@ -13,10 +13,9 @@ Pascanu's condition says, e.g.
 
 In a notebook a ``Diagnosis`` shows itself: its figures and its verdict.
 
-``diagnose_module(module, data)`` measures the user's own module on the user's
-data or a task's batch: everything, when it holds a recurrent layer (torch.nn's
-are converted to bptt's on a copy), else input contribution and sensitivity.
+``bptt.diagnostics.own`` measures the user's own module on the user's data.
 """
+
 from __future__ import annotations
 
 import html
@@ -28,13 +27,7 @@ import torch
 from torch import nn
 
 from bptt.diagnostics import figures
-from bptt.diagnostics.common import (
-    DEFAULT_EXAMPLES,
-    cast_batch,
-    fixed_batch,
-    measuring_copy,
-    recurrent_of,
-)
+from bptt.diagnostics.common import DEFAULT_EXAMPLES, cast_batch, fixed_batch, measuring_copy, recurrent_of
 from bptt.diagnostics.impacts import perturbation_sensitivity
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.jacobian import JacobianChain, jacobian_chain, layer_inputs
@@ -45,10 +38,8 @@ from bptt.diagnostics.profile import (
     memory_horizon,
     profile_and_layers,
 )
-from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
 from bptt.diagnostics.updates import UpdateShare, update_share
-from bptt.modules import convert, find_recurrent
-from bptt.report.html import figure_svg
+from bptt.plotting.html import figure_svg
 from bptt.tasks import Batch, Task
 
 DEFAULT_LAG = 50
@@ -157,11 +148,15 @@ class Diagnosis:
         parts = [
             f"{classification}: dL/dh at lag {self.lag_used} is {_sci(self.gradient_ratio)} of lag 0{when}",
             f"memory horizon {horizon} step{'' if horizon == 1 else 's'}{whole} (epsilon {self.epsilon:g})",
-            (f"{format_share(self.update_share_recent)} of the W_hh update comes from the last {recent} "
-             f"of {self.seq_len} steps") if not math.isnan(self.update_share_recent)
+            (
+                f"{format_share(self.update_share_recent)} of the W_hh update comes from the last {recent} "
+                f"of {self.seq_len} steps"
+            )
+            if not math.isnan(self.update_share_recent)
             else "no W_hh update measured (its gradient is zero)",
             f"the last {recent} inputs carry {format_share(self.input_share_recent)} of the input contribution"
-            if not math.isnan(self.input_share_recent) else "no input contribution measured (it is zero)",
+            if not math.isnan(self.input_share_recent)
+            else "no input contribution measured (it is zero)",
             self.chain.condition.statement(),
         ]
         condition = self.chain.condition
@@ -177,12 +172,16 @@ class Diagnosis:
         if classification != "vanishing":
             return f"measured along one sequence: {steps}"
         if share >= 0.5:
-            return (f"measured along one sequence: {steps}, so act'(a_t) sits far below gamma and the gradient "
-                    "vanishes all the same")
+            return (
+                f"measured along one sequence: {steps}, so act'(a_t) sits far below gamma and the gradient "
+                "vanishes all the same"
+            )
         k = min(self.lag_used, len(chain.product_norm))
-        return (f"measured along one sequence: {steps}, yet the product of the last {k} is "
-                f"{_sci(float(chain.product_norm[k - 1]))}: saturated units (act' near 0) pass almost nothing back, "
-                "so a direction one step grows, later steps shrink, and the gradient vanishes all the same")
+        return (
+            f"measured along one sequence: {steps}, yet the product of the last {k} is "
+            f"{_sci(float(chain.product_norm[k - 1]))}: saturated units (act' near 0) pass almost nothing back, "
+            "so a direction one step grows, later steps shrink, and the gradient vanishes all the same"
+        )
 
     def figures(self) -> dict:
         """Every figure of this diagnosis, by name (``bptt.diagnostics.figures.diagnosis_figures``)."""
@@ -194,16 +193,26 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         return {
-            "label": self.label, "cell": self.cell, "seq_len": self.seq_len, "loss": self.loss,
+            "label": self.label,
+            "cell": self.cell,
+            "seq_len": self.seq_len,
+            "loss": self.loss,
             "trained_steps": self.trained_steps,
-            "lag": self.lag_used, "epsilon": self.epsilon, "recent": self.recent,
-            "gradient_ratio": self.gradient_ratio, "memory_horizon": self.horizon,
+            "lag": self.lag_used,
+            "epsilon": self.epsilon,
+            "recent": self.recent,
+            "gradient_ratio": self.gradient_ratio,
+            "memory_horizon": self.horizon,
             "update_share_last": self.update_share_recent,
             "update_share_first": self.updates.share(self.recent, "first"),
-            "input_share_last": self.input_share_recent, "sensitivity": self.sensitivity,
+            "input_share_last": self.input_share_recent,
+            "sensitivity": self.sensitivity,
             "verdict": self.verdict(),
-            "gradient_profile": self.profile.to_dict(), "input_contribution": self.contribution.tolist(),
-            "update_terms": self.updates.to_dict(), "jacobian": self.chain.to_dict(), "layers": self.layers.to_dict(),
+            "gradient_profile": self.profile.to_dict(),
+            "input_contribution": self.contribution.tolist(),
+            "update_terms": self.updates.to_dict(),
+            "jacobian": self.chain.to_dict(),
+            "layers": self.layers.to_dict(),
         }
 
 
@@ -245,15 +254,35 @@ def diagnose(
     batch = batch.to(_device(measured))
     config = getattr(model, "config", None)
     name = label or (config.label() if config is not None else type(model).__name__)
-    return _measure(measured, batch.inputs, lambda x: measured(x, batch.lengths), lambda p: task.loss(p, batch),
-                    _token_encoder(measured, task), name, lag, epsilon, recent, lengths=batch.lengths,
-                    trained_steps=trained_steps)
+    return _measure(
+        measured,
+        batch.inputs,
+        lambda x: measured(x, batch.lengths),
+        lambda p: task.loss(p, batch),
+        _token_encoder(measured, task),
+        name,
+        lag,
+        epsilon,
+        recent,
+        lengths=batch.lengths,
+        trained_steps=trained_steps,
+    )
 
 
-def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
-             loss_fn: Callable[[torch.Tensor], torch.Tensor], encoder: nn.Module | None, name: str, lag: int,
-             epsilon: float, recent: int, batch_first: bool = False,
-             lengths: torch.Tensor | None = None, trained_steps: int | None = None) -> Diagnosis:
+def _measure(
+    measured: nn.Module,
+    inputs: torch.Tensor,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    encoder: nn.Module | None,
+    name: str,
+    lag: int,
+    epsilon: float,
+    recent: int,
+    batch_first: bool = False,
+    lengths: torch.Tensor | None = None,
+    trained_steps: int | None = None,
+) -> Diagnosis:
     """Every quantity of a model holding a bptt layer, run as ``forward(inputs)`` and scored by ``loss_fn``."""
     recurrent = recurrent_of(measured)
     objective = lambda: loss_fn(forward(inputs))  # noqa: E731
@@ -262,16 +291,32 @@ def _measure(measured: nn.Module, inputs: torch.Tensor, forward: Callable[[torch
     profile, layers = profile_and_layers(measured, objective)
     measured.zero_grad(set_to_none=True)
     updates = update_share(measured, objective)
-    contribution = input_contribution(measured, inputs, loss_fn, at=encoder, forward=forward, batch_first=batch_first,
-                                      lengths=lengths)
+    contribution = input_contribution(
+        measured, inputs, loss_fn, at=encoder, forward=forward, batch_first=batch_first, lengths=lengths
+    )
     top = recurrent.num_layers - 1
     layer_input = layer_inputs(measured, lambda: forward(inputs))[top]
     chain = jacobian_chain(recurrent, layer_input, layer=top)
-    sensitivity = perturbation_sensitivity(measured, _time_major(inputs, batch_first), at=encoder,
-                                           forward=_time_major_forward(forward, batch_first))
+    sensitivity = perturbation_sensitivity(
+        measured, _time_major(inputs, batch_first), at=encoder, forward=_time_major_forward(forward, batch_first)
+    )
     horizon = [memory_horizon(profile.hidden[layer], epsilon) for layer in range(profile.num_layers)]
-    return Diagnosis(name, recurrent.MODE.lower(), loss, profile, horizon, contribution, updates, chain, layers,
-                     sensitivity, lag, epsilon, recent, trained_steps)
+    return Diagnosis(
+        name,
+        recurrent.MODE.lower(),
+        loss,
+        profile,
+        horizon,
+        contribution,
+        updates,
+        chain,
+        layers,
+        sensitivity,
+        lag,
+        epsilon,
+        recent,
+        trained_steps,
+    )
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -283,8 +328,9 @@ def _time_major(x: torch.Tensor, batch_first: bool) -> torch.Tensor:
     return x.transpose(0, 1) if batch_first else x
 
 
-def _time_major_forward(forward: Callable[[torch.Tensor], torch.Tensor],
-                        batch_first: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _time_major_forward(
+    forward: Callable[[torch.Tensor], torch.Tensor], batch_first: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """``forward`` taking and giving time-major tensors (per-step outputs turned too)."""
     if not batch_first:
         return forward
@@ -294,97 +340,3 @@ def _time_major_forward(forward: Callable[[torch.Tensor], torch.Tensor],
         return out.transpose(0, 1) if out.dim() == 3 else out
 
     return time_major
-
-
-@dataclass(frozen=True, eq=False)
-class ModuleDiagnosis:
-    """What can be measured on any module: input contribution by position and sensitivity."""
-
-    label: str
-    loss: float
-    contribution: torch.Tensor
-    sensitivity: float
-    recent: int = DEFAULT_RECENT
-
-    @property
-    def seq_len(self) -> int:
-        return self.contribution.shape[0]
-
-    @property
-    def input_share_recent(self) -> float:
-        return recent_share(self.contribution, self.recent)
-
-    def verdict(self) -> str:
-        recent = min(self.recent, self.seq_len)
-        first = float(self.contribution[0])
-        last = float(self.contribution[-1])
-        if math.isnan(self.input_share_recent):
-            return f"no input contribution measured (dL/dx is zero at every step); output sensitivity {self.sensitivity:.3g}"
-        ends = (f"||dL/dx|| at the first step is {_sci(first / last)} of the last" if last > 0
-                else "||dL/dx|| is zero at the last step")
-        return (f"the last {recent} of {self.seq_len} inputs carry {format_share(self.input_share_recent)} of the input "
-                f"contribution (equal weighting: {format_share(recent / self.seq_len)}); {ends}; "
-                f"output sensitivity {self.sensitivity:.3g}")
-
-    def figures(self) -> dict:
-        return {"contribution": figures.contribution_figure({self.label: self})}
-
-    def _repr_html_(self) -> str:
-        return _notebook(self.label, self.figures(), self.verdict())
-
-    def to_dict(self) -> dict:
-        return {"label": self.label, "seq_len": self.seq_len, "loss": self.loss, "recent": self.recent,
-                "input_share_last": self.input_share_recent, "sensitivity": self.sensitivity,
-                "input_contribution": self.contribution.tolist(), "verdict": self.verdict()}
-
-
-def diagnose_module(
-    module: nn.Module,
-    data: ModuleBatch | Task,
-    *,
-    examples: int = DEFAULT_EXAMPLES,
-    input_kind: str = "auto",
-    batch_first: bool = False,
-    lag: int = DEFAULT_LAG,
-    epsilon: float = DEFAULT_EPSILON,
-    recent: int = DEFAULT_RECENT,
-    dtype: torch.dtype | None = torch.float64,
-    label: str | None = None,
-) -> Diagnosis | ModuleDiagnosis:
-    """Measure the user's own module on the user's data (a ``ModuleBatch``) or on a task's fixed batch.
-
-    A copy in ``dtype`` is measured, its torch.nn recurrent layers converted to bptt's
-    (``bptt.convert``, same weights and outputs), so a module holding a recurrent layer gets
-    every quantity ``diagnose`` measures; any other module gets the input contribution and the
-    sensitivity (``ModuleDiagnosis``). Token ids are measured at the output of the module's first
-    ``nn.Embedding``. A module and data that do not fit raise ``ShapeError`` naming both shapes.
-    """
-    batch = task_batch(data, module, examples, input_kind, batch_first) if isinstance(data, Task) else data
-    measured = convert(measuring_copy(module, dtype))
-    if dtype is not None:
-        batch = batch.to(dtype)
-    batch = batch.to(_device(measured))
-    loss_fn = loss_function(batch)
-    forward = (lambda x: measured(x, batch.lengths)) if batch.lengths is not None else measured  # noqa: E731
-    try:
-        with torch.no_grad():
-            prediction = forward(batch.inputs)
-    except (RuntimeError, ValueError, TypeError, IndexError) as error:
-        raise ShapeError(f"the module cannot take inputs of shape {tuple(batch.inputs.shape)} "
-                         f"({batch.inputs.dtype}): {str(error).splitlines()[0]}") from None
-    loss_fn(prediction)  # the output's shape against the targets'
-    encoder = first_embedding(measured) if batch.tokens else None
-    if batch.tokens and encoder is None:
-        raise ShapeError(f"inputs of shape {tuple(batch.inputs.shape)} are token ids, but the module holds no "
-                         "nn.Embedding to measure them at")
-    name = label or type(module).__name__
-    if find_recurrent(measured) is not None:
-        return _measure(measured, batch.inputs, forward, loss_fn, encoder, name, lag, epsilon, recent,
-                        batch.batch_first, batch.lengths)
-    contribution = input_contribution(measured, batch.inputs, loss_fn, at=encoder, forward=forward,
-                                      batch_first=batch.batch_first, lengths=batch.lengths)
-    with torch.no_grad():
-        loss = float(loss_fn(forward(batch.inputs)))
-    sensitivity = perturbation_sensitivity(measured, _time_major(batch.inputs, batch.batch_first), at=encoder,
-                                           forward=_time_major_forward(forward, batch.batch_first))
-    return ModuleDiagnosis(name, loss, contribution, sensitivity, recent)

@@ -6,11 +6,12 @@ steps" (``training_state``). Every series has its own colour, grouped by family 
 RNNs, remedies, gated cells; ``families`` names them, else the cell and the label
 decide), and every legend sits outside the axes. On a log axis, exact zeros are marked
 on the bottom edge ("vanished to 0") and reference lines (Pascanu's bound) are
-clipped to the data's range (``bptt.report.axes``).
+clipped to the data's range (``bptt.plotting.axes``).
 
 Figures are built without pyplot, so importing this module sets no backend and a
 notebook's own stays as it is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,11 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bptt.diagnostics.history import TrainingHistory, moving_mean
-from bptt.report.axes import VANISHED, ZERO_MARKER, fit_to_data, log_axis_values, plot_log, plot_reference
-from bptt.report.style import SeriesStyle, family_of_label, legend_outside, series_styles
+from bptt.plotting.axes import VANISHED, ZERO_MARKER, fit_to_data, log_axis_values, plot_log, plot_reference
+from bptt.plotting.style import SeriesStyle, family_of_label, legend_outside, series_styles
 
 if TYPE_CHECKING:
-    from bptt.diagnostics.diagnosis import Diagnosis, ModuleDiagnosis
+    from bptt.diagnostics.diagnosis import Diagnosis
+    from bptt.diagnostics.own import ModuleDiagnosis
 
 TITLES = {
     "profile": "Gradient profile: batch-mean ||dL/dh_t|| by lag",
@@ -104,8 +106,9 @@ def profile_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, st
     return fig
 
 
-def contribution_figure(diagnoses: Mapping[str, Diagnosis | ModuleDiagnosis],
-                        families: Mapping[str, str] | None = None) -> Figure:
+def contribution_figure(
+    diagnoses: Mapping[str, Diagnosis | ModuleDiagnosis], families: Mapping[str, str] | None = None
+) -> Figure:
     """u[t] / max_t u[t] against position t, log scale."""
     fig = Figure(figsize=(9.5, 4.4))
     ax = fig.subplots()
@@ -209,8 +212,15 @@ def layers_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
             if value > 0:
                 ax.bar(x, value, width, color=colours[name].color, label=name if index == 0 else None)
             else:
-                ax.plot([x], [0.015], ZERO_MARKER, color=colours[name].color, transform=ax.get_xaxis_transform(),
-                        clip_on=False, label=f"{name} ({ZERO_MARKER} {VANISHED})")
+                ax.plot(
+                    [x],
+                    [0.015],
+                    ZERO_MARKER,
+                    color=colours[name].color,
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                    label=f"{name} ({ZERO_MARKER} {VANISHED})",
+                )
     fit_to_data(ax, shown, margin=3.0)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, fontsize=8)
     ax.set_ylabel("||dL/dW_ih^(l)||_F (loss per unit of weight)")
@@ -219,13 +229,16 @@ def layers_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     return fig
 
 
-def diagnosis_figures(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None
-                      ) -> dict[str, Figure]:
+def diagnosis_figures(
+    diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None
+) -> dict[str, Figure]:
     """Every figure of a full diagnosis, by name; the per-layer chart only when some model has stacked layers."""
-    pictures = {"profile": profile_figure(diagnoses, families),
-                "contribution": contribution_figure(diagnoses, families),
-                "updates": update_figure(diagnoses, families),
-                "jacobian": jacobian_figure(diagnoses, families)}
+    pictures = {
+        "profile": profile_figure(diagnoses, families),
+        "contribution": contribution_figure(diagnoses, families),
+        "updates": update_figure(diagnoses, families),
+        "jacobian": jacobian_figure(diagnoses, families),
+    }
     stacked = {label: d for label, d in diagnoses.items() if d.layers.weight_ih.shape[0] > 1}
     if stacked:
         pictures["layers"] = layers_figure(stacked)

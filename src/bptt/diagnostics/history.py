@@ -12,6 +12,7 @@ From the ``steps`` table (step, loss, grad_norm, clipped, skipped) of one run:
   the ``window`` steps ending at s;
 - steps to a target loss: the first step s with m_s <= target.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,17 +83,22 @@ class TrainingHistory:
 
     def to_dict(self) -> dict:
         return {
-            "steps_recorded": len(self.steps), "clipped_steps": self.clipped_steps,
-            "skipped_steps": self.skipped_steps, "nan_events": self.nan_events,
-            "plateau_steps": self.plateau_steps, "steps_to_target": self.steps_to_target,
-            "target_loss": self.target_loss, "baseline": self.baseline,
+            "steps_recorded": len(self.steps),
+            "clipped_steps": self.clipped_steps,
+            "skipped_steps": self.skipped_steps,
+            "nan_events": self.nan_events,
+            "plateau_steps": self.plateau_steps,
+            "steps_to_target": self.steps_to_target,
+            "target_loss": self.target_loss,
+            "baseline": self.baseline,
             "grad_norm": [None if math.isnan(v) else v for v in self.grad_norm],
             "loss": [None if math.isnan(v) else v for v in self.loss],
         }
 
 
-def training_history(db: Database, run_id: int, target_fraction: float = 0.5,
-                     window: int = DEFAULT_WINDOW) -> TrainingHistory:
+def training_history(
+    db: Database, run_id: int, target_fraction: float = 0.5, window: int = DEFAULT_WINDOW
+) -> TrainingHistory:
     """The history of run ``run_id`` in ``db``; the target loss is ``target_fraction`` x the baseline.
 
     The baseline comes from the run's final summary, or from its task when the
@@ -113,10 +119,15 @@ def training_history(db: Database, run_id: int, target_fraction: float = 0.5,
     profiles = [(p.step, torch.tensor(p.hidden, dtype=torch.float64).flip(-1)) for p in db.gradient_profiles(run_id)]
     target = target_fraction * baseline
     return TrainingHistory(
-        steps=steps, loss=loss, grad_norm=grad_norm,
-        clipped_steps=sum(r.clipped for r in rows), skipped_steps=sum(r.skipped for r in rows),
+        steps=steps,
+        loss=loss,
+        grad_norm=grad_norm,
+        clipped_steps=sum(r.clipped for r in rows),
+        skipped_steps=sum(r.skipped for r in rows),
         nan_events=nan_events,
         plateau_steps=plateau_length(loss, baseline, window=window) if baseline > 0 else 0,
-        steps_to_target=steps_to_target(loss, target, window), target_loss=target, baseline=baseline,
+        steps_to_target=steps_to_target(loss, target, window),
+        target_loss=target,
+        baseline=baseline,
         profiles=profiles,
     )

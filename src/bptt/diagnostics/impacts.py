@@ -12,6 +12,7 @@
 6. difficulty with depth       ``depth_gradients``: per-layer gradient norms against depth,
                                with and without residual connections.
 """
+
 from __future__ import annotations
 
 import math
@@ -116,8 +117,11 @@ class Spread:
 
 def seed_spread(outcomes: Sequence[RunOutcome]) -> Spread:
     """How much the final metric moves between runs that differ only in the seed (NaN std for one run)."""
-    values = [float(o.final.test_metric) for o in outcomes
-              if o.final.test_metric is not None and math.isfinite(o.final.test_metric)]
+    values = [
+        float(o.final.test_metric)
+        for o in outcomes
+        if o.final.test_metric is not None and math.isfinite(o.final.test_metric)
+    ]
     if not values:
         raise ValueError("seed_spread needs at least one run with a finite test metric")
     std = statistics.stdev(values) if len(values) > 1 else math.nan
@@ -215,6 +219,16 @@ def replace_config(config: RunConfig, **changes: Any) -> RunConfig:
 
 
 __all__ = [
-    "DelayPoint", "DepthPoint", "RunOutcome", "Spread", "depth_gradients", "local_minima", "long_term_dependencies",
-    "perturbation_sensitivity", "replace_config", "seed_spread", "slow_convergence", "stuck_at_baseline",
+    "DelayPoint",
+    "DepthPoint",
+    "RunOutcome",
+    "Spread",
+    "depth_gradients",
+    "local_minima",
+    "long_term_dependencies",
+    "perturbation_sensitivity",
+    "replace_config",
+    "seed_spread",
+    "slow_convergence",
+    "stuck_at_baseline",
 ]

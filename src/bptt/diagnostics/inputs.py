@@ -14,6 +14,7 @@ A network whose gradient vanishes has u[t] falling fast as t moves away from
 the loss: the overemphasis on recent data, measured. ``recent_share`` is the
 fraction of the summed contribution that comes from the last k positions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -62,6 +63,7 @@ def input_contribution(
         captured.append(x)
         loss = loss_fn(run(x))
     else:
+
         def swap(_module: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor:
             leaf = output.detach().requires_grad_(True)
             captured.append(leaf)
@@ -88,7 +90,7 @@ def input_contribution(
     norms = torch.linalg.vector_norm(grad, dim=-1)  # (T, B)
     if lengths is None:
         return norms.mean(dim=1).cpu()  # (T,)
-    real = (torch.arange(norms.shape[0], device=norms.device).unsqueeze(1) < lengths.to(norms.device).unsqueeze(0))
+    real = torch.arange(norms.shape[0], device=norms.device).unsqueeze(1) < lengths.to(norms.device).unsqueeze(0)
     return ((norms * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)).cpu()
 
 

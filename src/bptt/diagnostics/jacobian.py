@@ -18,6 +18,7 @@ act'(a_t) sits far below gamma when the units saturate. This
 module measures the singular values of every J_t along a real trajectory and
 ||P_k||_2 against that bound. Everything is computed in float64.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,20 +58,31 @@ class PascanuCondition:
         """What the condition says for this layer, e.g.
         ``sigma_max(W_hh) = 2.1 < 1/gamma = 4 (sigmoid): Pascanu's sufficient condition holds, so gradients must vanish``."""
         if not self.applies:
-            return (f"sigma_max(W_hh) = {self.sigma_max:.3g}; gated cell: the bound gamma^k sigma_max^k "
-                    "does not apply (the forget/update gate sets the decay)")
+            return (
+                f"sigma_max(W_hh) = {self.sigma_max:.3g}; gated cell: the bound gamma^k sigma_max^k "
+                "does not apply (the forget/update gate sets the decay)"
+            )
         limit = 1 / self.gamma
         if self.vanishing_guaranteed:
-            return (f"sigma_max(W_hh) = {self.sigma_max:.3g} < 1/gamma = {limit:.3g} ({self.activation}): "
-                    "Pascanu's sufficient condition holds, so gradients must vanish")
-        return (f"sigma_max(W_hh) = {self.sigma_max:.3g} >= 1/gamma = {limit:.3g} ({self.activation}): "
-                "Pascanu's sufficient condition for vanishing does not hold, so vanishing is not guaranteed "
-                "but can still happen (e.g. through saturation, act' far below gamma); explosion is possible")
+            return (
+                f"sigma_max(W_hh) = {self.sigma_max:.3g} < 1/gamma = {limit:.3g} ({self.activation}): "
+                "Pascanu's sufficient condition holds, so gradients must vanish"
+            )
+        return (
+            f"sigma_max(W_hh) = {self.sigma_max:.3g} >= 1/gamma = {limit:.3g} ({self.activation}): "
+            "Pascanu's sufficient condition for vanishing does not hold, so vanishing is not guaranteed "
+            "but can still happen (e.g. through saturation, act' far below gamma); explosion is possible"
+        )
 
     def to_dict(self) -> dict:
-        return {"applies": self.applies, "sigma_max": self.sigma_max, "gamma": self.gamma,
-                "activation": self.activation, "vanishing_guaranteed": self.vanishing_guaranteed,
-                "statement": self.statement()}
+        return {
+            "applies": self.applies,
+            "sigma_max": self.sigma_max,
+            "gamma": self.gamma,
+            "activation": self.activation,
+            "vanishing_guaranteed": self.vanishing_guaranteed,
+            "statement": self.statement(),
+        }
 
 
 def pascanu_condition(recurrent: nn.Module, layer: int = 0) -> PascanuCondition:
@@ -110,8 +122,12 @@ class JacobianChain:
         return float((self.step_gains < 1).double().mean())
 
     def to_dict(self) -> dict:
-        return {"singular_values": self.singular_values.tolist(), "product_norm": self.product_norm.tolist(),
-                "bound": None if self.bound is None else self.bound.tolist(), "condition": self.condition.to_dict()}
+        return {
+            "singular_values": self.singular_values.tolist(),
+            "product_norm": self.product_norm.tolist(),
+            "bound": None if self.bound is None else self.bound.tolist(),
+            "condition": self.condition.to_dict(),
+        }
 
 
 class _InputWatch:
@@ -123,8 +139,9 @@ class _InputWatch:
     def input(self, x: torch.Tensor, projected: torch.Tensor) -> None:
         self.inputs.append(x.detach())
 
-    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
-             c: torch.Tensor | None = None) -> None:
+    def step(
+        self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None = None
+    ) -> None:
         pass
 
 
@@ -184,7 +201,7 @@ def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, e
     state = torch.zeros(size, dtype=torch.float64, device=x.device)
     jacobians = []
     for x_t in x.unbind(0):
-        jacobians.append(torch.autograd.functional.jacobian(lambda s: step(s, x_t), state, vectorize=True))
+        jacobians.append(torch.autograd.functional.jacobian(lambda s, x_t=x_t: step(s, x_t), state, vectorize=True))
         with torch.no_grad():
             state = step(state, x_t)
     singular_values = torch.stack([torch.linalg.svdvals(j) for j in jacobians]).cpu()  # (T, S)

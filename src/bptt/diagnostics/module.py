@@ -15,6 +15,7 @@ an ``.npz`` file (no pickles); ``task_batch`` takes a task's fixed batch. A modu
 output does not fit the targets, or inputs whose width does not fit the module, end with
 one ``ShapeError`` line naming both shapes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -69,8 +70,9 @@ def first_embedding(module: nn.Module) -> nn.Embedding | None:
     return next((m for m in module.modules() if isinstance(m, nn.Embedding)), None)
 
 
-def task_batch(task: Task, module: nn.Module, examples: int, input_kind: str = "auto",
-               batch_first: bool = False) -> ModuleBatch:
+def task_batch(
+    task: Task, module: nn.Module, examples: int, input_kind: str = "auto", batch_first: bool = False
+) -> ModuleBatch:
     """The task's fixed batch as the module takes it. Token tasks give ids when ``input_kind`` is
     "tokens" (or "auto" and the module holds an ``nn.Embedding``), else one-hot vectors."""
     if input_kind not in INPUT_KINDS:
@@ -106,7 +108,7 @@ def load_batch(path: str | Path, loss: str | None = None, batch_first: bool = Fa
             raise DataError(f"--data: {path} must be a .pt or .npz file")
     except DataError:
         raise
-    except Exception as error:  # noqa: BLE001 - any unreadable file is one line naming it
+    except Exception as error:
         raise DataError(f"--data: cannot read {path}: {str(error).splitlines()[0]}") from None
     if not isinstance(data, dict) or not {"inputs", "targets"} <= set(data):
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
@@ -116,8 +118,9 @@ def load_batch(path: str | Path, loss: str | None = None, batch_first: bool = Fa
         if tensor is not None and not isinstance(tensor, torch.Tensor):
             raise DataError(f"--data: {path}: {name} must be a tensor or array, got {type(tensor).__name__}")
     if inputs.dim() not in (2, 3):
-        raise DataError(f"--data: {path}: inputs must be (T, B, I) features or (T, B) token ids, "
-                        f"got shape {tuple(inputs.shape)}")
+        raise DataError(
+            f"--data: {path}: inputs must be (T, B, I) features or (T, B) token ids, got shape {tuple(inputs.shape)}"
+        )
     if inputs.dim() == 2 and inputs.is_floating_point():
         inputs = inputs.unsqueeze(-1)  # one feature per step
     loss = loss or ("mse" if targets.is_floating_point() else "ce")
@@ -140,15 +143,19 @@ def loss_function(batch: ModuleBatch) -> Callable[[torch.Tensor], torch.Tensor]:
         shape, wanted = tuple(prediction.shape), tuple(targets.shape)
         if batch.loss == "ce":
             if prediction.dim() != targets.dim() + 1 or shape[:-1] != wanted:
-                raise ShapeError(f"the module's output has shape {shape} but the targets have shape {wanted}: "
-                                 f"loss 'ce' needs the output {(*wanted, 'classes')}")
+                raise ShapeError(
+                    f"the module's output has shape {shape} but the targets have shape {wanted}: "
+                    f"loss 'ce' needs the output {(*wanted, 'classes')}"
+                )
             return F.cross_entropy(prediction.reshape(-1, shape[-1]), targets.reshape(-1))
         if shape != wanted:
             if prediction.numel() == targets.numel() and prediction.dim() == targets.dim() + 1 and shape[-1] == 1:
                 prediction = prediction.squeeze(-1)  # (B, 1) against (B,)
             else:
-                raise ShapeError(f"the module's output has shape {shape} but the targets have shape {wanted}: "
-                                 "loss 'mse' needs the same shape")
+                raise ShapeError(
+                    f"the module's output has shape {shape} but the targets have shape {wanted}: "
+                    "loss 'mse' needs the same shape"
+                )
         return F.mse_loss(prediction, targets)
 
     return loss

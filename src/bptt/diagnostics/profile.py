@@ -13,6 +13,7 @@ only h_T (sequence-to-one, readout "last"), Pascanu et al. (2013) bound it by
 with gamma the bound on |act'| (1/4 sigmoid, 1 tanh). The memory horizon is
 the lag at which g first falls below epsilon * g[0].
 """
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,10 @@ def gradient_profile(model: nn.Module, objective: Objective) -> GradientProfile:
         objective().backward()
     if record.hidden is None:
         raise RuntimeError("the loss does not depend on the recurrent layer's hidden states")
-    lagged = lambda name, direction=0: None if record.per_sample(name, direction) is None else \
-        record.by_lag(name, direction).detach().cpu()  # noqa: E731
+
+    def lagged(name, direction=0):
+        return None if record.per_sample(name, direction) is None else record.by_lag(name, direction).detach().cpu()
+
     reverse = lagged("hidden", 1) if record.num_directions == 2 else None
     return GradientProfile(lagged("hidden"), lagged("cell"), reverse)
 
@@ -110,8 +113,11 @@ class LayerGradients:
     hidden: torch.Tensor
 
     def to_dict(self) -> dict:
-        return {"weight_ih": self.weight_ih.tolist(), "weight_hh": self.weight_hh.tolist(),
-                "hidden": self.hidden.tolist()}
+        return {
+            "weight_ih": self.weight_ih.tolist(),
+            "weight_hh": self.weight_hh.tolist(),
+            "hidden": self.hidden.tolist(),
+        }
 
 
 def profile_and_layers(model: nn.Module, objective: Objective) -> tuple[GradientProfile, LayerGradients]:

@@ -24,6 +24,7 @@ the fraction of the summed per-step norms that S accounts for: it lies in
 [0, 1], the shares of disjoint sets add, and no cancellation between steps can
 hide a step's part.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,8 +54,10 @@ def _keep_grad(tensor: torch.Tensor, grads: list[torch.Tensor | None]) -> None:
     index = len(grads)
     grads.append(None)
     if tensor.requires_grad:
+
         def keep(grad: torch.Tensor) -> None:
             grads[index] = grad.detach()
+
         tensor.register_hook(keep)
 
 
@@ -69,8 +72,9 @@ class _FactorWatch:
         self.factors.inputs.append(x.detach())
         _keep_grad(projected, self.factors.input_grads)
 
-    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
-             c: torch.Tensor | None = None) -> None:
+    def step(
+        self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None = None
+    ) -> None:
         self.factors.states.append(h_prev.detach().unsqueeze(0))
         _keep_grad(recurrent, self.factors.state_grads)
 
@@ -112,8 +116,10 @@ def update_terms(model: nn.Module, objective: Objective) -> UpdateTerms:
     with watch_steps(recurrent, lambda layer, direction, offset: None if direction else _FactorWatch(layers[layer])):
         loss = objective()
     loss.backward()
-    return UpdateTerms([_step_terms(f.states, f.state_grads, width) for f in layers],
-                       [_step_terms(f.inputs, f.input_grads, width) for f in layers])
+    return UpdateTerms(
+        [_step_terms(f.states, f.state_grads, width) for f in layers],
+        [_step_terms(f.inputs, f.input_grads, width) for f in layers],
+    )
 
 
 @dataclass(frozen=True, eq=False)

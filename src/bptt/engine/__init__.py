@@ -21,6 +21,7 @@ resolve: "vendor" (torch.nn's own kernel, ``vendor.run_stack``: no per-step view
 
 This package knows nothing of the layers that call it (``bptt.modules``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -51,6 +52,15 @@ ENGINES.add("triton", Engine("triton", triton_rnn.rnn_layer, lstm.lstm_layer, gr
 ENGINE_NAMES = ("auto", *ENGINES.names(), "vendor")
 DEFAULT_ENGINE = "auto"
 
-__all__ = ["ACTIVATIONS", "Activation", "DEFAULT_ENGINE", "DEFAULT_SLOPE", "ENGINES", "ENGINE_NAMES", "Engine",
-           "GradientRecord",
-           "LayerRecorders", "StepRecorder"]
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_ENGINE",
+    "DEFAULT_SLOPE",
+    "ENGINES",
+    "ENGINE_NAMES",
+    "Activation",
+    "Engine",
+    "GradientRecord",
+    "LayerRecorders",
+    "StepRecorder",
+]

@@ -19,6 +19,7 @@ One entry per activation holds everything an engine needs:
 ``slope`` is a float for leaky_relu, a (H,) tensor for prelu, None otherwise.
 An entry registered without ``derivative`` still runs, on the reference loop.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -127,14 +128,28 @@ def _prelu_slope_factor(h: torch.Tensor, a: torch.Tensor | None, slope: Slope, o
 
 
 # gamma = max |act'|: sigma'(0) = sigma(0)(1 - sigma(0)) = 1/4 for sigmoid, 1 for the others.
-ACTIVATIONS.add("sigmoid", Activation("sigmoid", lambda a, s: torch.sigmoid(a), 0.25, _sigmoid_derivative,
-                                      lambda a, s: torch.sigmoid_(a)))
-ACTIVATIONS.add("tanh", Activation("tanh", lambda a, s: torch.tanh(a), 1.0, _tanh_derivative,
-                                   lambda a, s: torch.tanh_(a)))
-ACTIVATIONS.add("relu", Activation("relu", lambda a, s: torch.relu(a), 1.0, _relu_derivative,
-                                   lambda a, s: torch.relu_(a)))
-ACTIVATIONS.add("leaky_relu", Activation("leaky_relu", _leaky, 1.0, _leaky_derivative, _leaky_,
-                                         keeps_preactivation=lambda s: float(s) < 0, default_slope=DEFAULT_SLOPE))
+ACTIVATIONS.add(
+    "sigmoid",
+    Activation("sigmoid", lambda a, s: torch.sigmoid(a), 0.25, _sigmoid_derivative, lambda a, s: torch.sigmoid_(a)),
+)
+ACTIVATIONS.add(
+    "tanh", Activation("tanh", lambda a, s: torch.tanh(a), 1.0, _tanh_derivative, lambda a, s: torch.tanh_(a))
+)
+ACTIVATIONS.add(
+    "relu", Activation("relu", lambda a, s: torch.relu(a), 1.0, _relu_derivative, lambda a, s: torch.relu_(a))
+)
+ACTIVATIONS.add(
+    "leaky_relu",
+    Activation(
+        "leaky_relu",
+        _leaky,
+        1.0,
+        _leaky_derivative,
+        _leaky_,
+        keeps_preactivation=lambda s: float(s) < 0,
+        default_slope=DEFAULT_SLOPE,
+    ),
+)
 
 
 def _prelu_keeps(slope: Slope) -> bool:
@@ -143,7 +158,17 @@ def _prelu_keeps(slope: Slope) -> bool:
     return slope.is_cuda or not bool((slope > 0).all())
 
 
-ACTIVATIONS.add("prelu", Activation("prelu", _prelu, 1.0, _prelu_derivative, _prelu_,
-                                    keeps_preactivation=_prelu_keeps,
-                                    default_slope=DEFAULT_SLOPE, learned_slope=True,
-                                    slope_factor=_prelu_slope_factor))
+ACTIVATIONS.add(
+    "prelu",
+    Activation(
+        "prelu",
+        _prelu,
+        1.0,
+        _prelu_derivative,
+        _prelu_,
+        keeps_preactivation=_prelu_keeps,
+        default_slope=DEFAULT_SLOPE,
+        learned_slope=True,
+        slope_factor=_prelu_slope_factor,
+    ),
+)

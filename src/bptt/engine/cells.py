@@ -12,6 +12,7 @@ elementwise rest; ``step`` puts the projections around them. The reference
 loop runs them step by step, and the diagnostics use them to differentiate one
 step (the Jacobian chain) or to see p_t and u_t (the weight-update terms).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,9 @@ def rnn_cell(p: torch.Tensor, u: torch.Tensor, activation: Activation, slope: Sl
     return activation.apply(p + u, slope)
 
 
-def lstm_cell(p: torch.Tensor, u: torch.Tensor, c: torch.Tensor,
-              weight_hr: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def lstm_cell(
+    p: torch.Tensor, u: torch.Tensor, c: torch.Tensor, weight_hr: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""torch.nn.LSTM's cell, gates in order i, f, g, o, from p_t + u_t = [a_i, a_f, a_g, a_o]:
 
     i, f, o = sigmoid(a_i, a_f, a_o),  g = tanh(a_g),
@@ -58,9 +60,18 @@ def gru_cell(p: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return (1 - z) * n + z * h
 
 
-def step(mode: str, x: torch.Tensor, state: State, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
-         bias_ih: torch.Tensor | None, bias_hh: torch.Tensor | None, activation: Activation | None = None,
-         slope: Slope = None, weight_hr: torch.Tensor | None = None) -> State:
+def step(
+    mode: str,
+    x: torch.Tensor,
+    state: State,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    activation: Activation | None = None,
+    slope: Slope = None,
+    weight_hr: torch.Tensor | None = None,
+) -> State:
     """One whole step of cell ``mode`` ("RNN", "LSTM", "GRU") from x_t (B, I) and the state
     (h_{t-1}, or (h_{t-1}, c_{t-1}) for an LSTM, with its projection ``weight_hr``) to the next state."""
     h = state[0] if mode == "LSTM" else state

@@ -12,6 +12,7 @@ about ``CHUNK_ELEMENTS`` state values: large enough for the GEMMs to run at
 full speed, small enough that the backward buffers stay a small fraction of
 the stored hidden states.
 """
+
 from __future__ import annotations
 
 import torch
@@ -65,8 +66,16 @@ class WeightGrads:
     (a ``TermRecorder``) also receives each step's ||delta_t^T h_{t-1}||_F.
     """
 
-    def __init__(self, needs: tuple[bool, bool, bool, bool], x2d: torch.Tensor, h0: torch.Tensor,
-                 out: torch.Tensor, weight_ih: torch.Tensor, gate_width: int, terms=None) -> None:
+    def __init__(
+        self,
+        needs: tuple[bool, bool, bool, bool],
+        x2d: torch.Tensor,
+        h0: torch.Tensor,
+        out: torch.Tensor,
+        weight_ih: torch.Tensor,
+        gate_width: int,
+        terms=None,
+    ) -> None:
         self.need_x, self.need_w_ih, self.need_w_hh, self.need_b = needs
         self.x2d, self.h0, self.out, self.weight_ih = x2d, h0, out, weight_ih
         self.terms = terms  # a TermRecorder, when each step's term norm is asked for
@@ -86,7 +95,9 @@ class WeightGrads:
         B = self.B
         if self.terms is not None:
             K = end - start
-            h_prev = self.out[start - 1 : end - 1] if start > 0 else torch.cat([self.h0.unsqueeze(0), self.out[: end - 1]])
+            h_prev = (
+                self.out[start - 1 : end - 1] if start > 0 else torch.cat([self.h0.unsqueeze(0), self.out[: end - 1]])
+            )
             self.terms.put(start, delta_hh.reshape(K, B, -1), h_prev)
         if self.need_x:
             torch.mm(delta_ih, self.weight_ih, out=self.grad_x[start:end].view(-1, self.x2d.shape[1]))
@@ -103,8 +114,9 @@ class WeightGrads:
                     self.grad_w_hh.addmm_(delta_hh[B:].t(), self.out[0 : end - 1].reshape(-1, self.H))
 
 
-def differentiable_grads(recompute, inputs: tuple[torch.Tensor | None, ...],
-                         grad_outputs: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor | None]:
+def differentiable_grads(
+    recompute, inputs: tuple[torch.Tensor | None, ...], grad_outputs: tuple[torch.Tensor | None, ...]
+) -> list[torch.Tensor | None]:
     """The input gradients of a layer as a differentiable function of its inputs: what a backward
     built with ``create_graph=True`` needs, since the hand-written loops are not themselves
     differentiable. ``recompute()`` runs the layer's forward again on the reference loop from the
@@ -118,8 +130,9 @@ def differentiable_grads(recompute, inputs: tuple[torch.Tensor | None, ...],
     result: list[torch.Tensor | None] = [None] * len(inputs)
     if not pairs or not wanted:
         return result
-    got = torch.autograd.grad([o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs],
-                              create_graph=True, allow_unused=True)
+    got = torch.autograd.grad(
+        [o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs], create_graph=True, allow_unused=True
+    )
     for i, grad in zip(wanted, got):
         result[i] = grad
     return result

@@ -18,6 +18,7 @@ Backward, from t = T down to 1, with y_t the gradient of output t:
 The factors are computed for a whole chunk at once; a step costs one matrix
 product and three elementwise products.
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,8 +50,12 @@ class GRUFunction(torch.autograd.Function):
         weight_n_t = weight_hh[2 * H :].t().contiguous()  # (H, H)
         bias_n = bias_hh[2 * H :] if bias_hh is not None else None
         blocks = gates.view(T, B, 3, H)
-        rz, r, z, n = (gates[:, :, : 2 * H].unbind(0), blocks[:, :, 0].unbind(0), blocks[:, :, 1].unbind(0),
-                       blocks[:, :, 2].unbind(0))
+        rz, r, z, n = (
+            gates[:, :, : 2 * H].unbind(0),
+            blocks[:, :, 0].unbind(0),
+            blocks[:, :, 1].unbind(0),
+            blocks[:, :, 2].unbind(0),
+        )
         blocks[:, :, 2].mul_(2)  # n = tanh(a) = 2 sigmoid(2a) - 1, cheaper than torch.tanh on a CPU
         # 0-d tensors: a Python number costs a conversion per op; filled on the device, so a CUDA graph can
         # capture the step (a copy from the host cannot be captured).
@@ -83,8 +88,15 @@ class GRUFunction(torch.autograd.Function):
         T, B, H = out.shape
         x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad[:6]
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 3 * H,
-                            None if ctx.record is None else ctx.record.terms())
+        grads = WeightGrads(
+            (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh),
+            x2d,
+            h0,
+            out,
+            weight_ih,
+            3 * H,
+            None if ctx.record is None else ctx.record.terms(),
+        )
         grad_b_n = out.new_zeros(H) if need_b_hh and ctx.has_bias[1] else None
         record = ctx.record if ctx.record is not None and ctx.record.active() else None
         # W_hh with its blocks ordered (n, r, z), to match the layout [du_n, dr~, dz~, dn~] below.
@@ -114,7 +126,11 @@ class GRUFunction(torch.autograd.Function):
                 grad_h.view(m, B, H).copy_(grad_out[start:end])
             grad_h_steps, grad_h_flat = grad_h.unbind(0), grad_h.view(m, B, H).unbind(0)
             f_zn_steps, f_rr_steps = f_zn.unbind(0), f_rr.unbind(0)
-            delta_zn, delta_n, delta_rr = delta[:, :, 2:4].unbind(0), delta[:, :, 3:4].unbind(0), delta[:, :, 0:2].unbind(0)
+            delta_zn, delta_n, delta_rr = (
+                delta[:, :, 2:4].unbind(0),
+                delta[:, :, 3:4].unbind(0),
+                delta[:, :, 0:2].unbind(0),
+            )
             delta_hh_steps = delta.view(m, B, 4 * H)[:, :, : 3 * H].unbind(0)
             for k in range(m - 1, -1, -1):
                 t = start + k
@@ -153,8 +169,9 @@ class GRUFunction(torch.autograd.Function):
         return grads.grad_x, grad_h0, grads.grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, None
 
 
-def _chunk_factors(blocks: torch.Tensor, candidate: torch.Tensor, h_prev: torch.Tensor,
-                   f_zn: torch.Tensor, f_rr: torch.Tensor) -> None:
+def _chunk_factors(
+    blocks: torch.Tensor, candidate: torch.Tensor, h_prev: torch.Tensor, f_zn: torch.Tensor, f_rr: torch.Tensor
+) -> None:
     """The per-step factors of a chunk (see the module docstring); ``candidate`` holds u_n."""
     r, z, n = blocks.unbind(2)
     torch.sub(h_prev, n, out=f_zn[:, :, 0]).mul_(z).mul_(1 - z)

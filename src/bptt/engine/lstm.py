@@ -24,6 +24,7 @@ pre-activations and y_t the gradient of output t:
 The factors that multiply dL/dc_t and dL/dh_t are computed for a whole chunk
 at once, so a step costs one matrix product and four elementwise products.
 """
+
 from __future__ import annotations
 
 import torch
@@ -69,8 +70,9 @@ class LSTMFunction(torch.autograd.Function):
         # capture the step (a copy from the host cannot be captured).
         one, two = x.new_ones(()), x.new_full((), 2.0)
         h, c = h0, c0
-        for t, (gates_t, c_t, tanh_c, m_t, h_t) in enumerate(zip(gates.unbind(0), cells.unbind(0), tanh_cells.unbind(0),
-                                                                  cell_out.unbind(0), out.unbind(0))):
+        for t, (gates_t, c_t, tanh_c, m_t, h_t) in enumerate(
+            zip(gates.unbind(0), cells.unbind(0), tanh_cells.unbind(0), cell_out.unbind(0), out.unbind(0))
+        ):
             gates_t.addmm_(h, weight_hh_t)
             torch.sigmoid_(gates_t)
             g[t].mul_(two).sub_(one)
@@ -85,20 +87,35 @@ class LSTMFunction(torch.autograd.Function):
             h, c = h_t, c_t
         ctx.record = record
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.save_for_backward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, gates, cells, tanh_cells,
-                              None if weight_hr is None else cell_out, out)
+        ctx.save_for_backward(
+            x,
+            h0,
+            c0,
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            weight_hr,
+            gates,
+            cells,
+            tanh_cells,
+            None if weight_hr is None else cell_out,
+            out,
+        )
         return out, out[-1].clone(), cells[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_last, grad_c_last):
-        (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, gates, cells, tanh_cells, cell_out,
-         out) = ctx.saved_tensors
+        (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, gates, cells, tanh_cells, cell_out, out) = (
+            ctx.saved_tensors
+        )
         if torch.is_grad_enabled():  # create_graph=True: a backward that can itself be differentiated
             inputs = (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
 
             def recompute():
-                output, (h_n, c_n) = reference.lstm_layer(x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh,
-                                                          weight_hr=weight_hr)
+                output, (h_n, c_n) = reference.lstm_layer(
+                    x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh, weight_hr=weight_hr
+                )
                 return output, h_n, c_n
 
             return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last, grad_c_last)), None)
@@ -106,8 +123,15 @@ class LSTMFunction(torch.autograd.Function):
         H = cells.shape[2]
         x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_c0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_w_hr = ctx.needs_input_grad[:8]
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, 4 * H,
-                            None if ctx.record is None else ctx.record.terms())
+        grads = WeightGrads(
+            (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh),
+            x2d,
+            h0,
+            out,
+            weight_ih,
+            4 * H,
+            None if ctx.record is None else ctx.record.terms(),
+        )
         grad_w_hr = out.new_zeros(P, H) if weight_hr is not None and need_w_hr else None
         record = ctx.record if ctx.record is not None and ctx.record.active() else None
 
@@ -175,8 +199,9 @@ class LSTMFunction(torch.autograd.Function):
         return grads.grad_x, grad_h0, grad_c0, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh, grad_w_hr, None
 
 
-def _chunk_factors(blocks: torch.Tensor, tanh_c: torch.Tensor, c_prev: torch.Tensor,
-                   factors: torch.Tensor, cell_factor: torch.Tensor) -> None:
+def _chunk_factors(
+    blocks: torch.Tensor, tanh_c: torch.Tensor, c_prev: torch.Tensor, factors: torch.Tensor, cell_factor: torch.Tensor
+) -> None:
     """The per-step factors of a chunk: dG = factors * [dc, dc, dc, dh], dc += dh * cell_factor."""
     i, f, g, o = blocks.unbind(2)
     torch.mul(i, 1 - i, out=factors[:, :, 0]).mul_(g)
@@ -204,6 +229,5 @@ def lstm_layer(
         raise ValueError("an LSTM's record needs a cell recorder as well as the hidden one")
     if x.shape[0] == 0:
         return reference.lstm_layer(x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr=weight_hr)
-    out, h_n, c_n = LSTMFunction.apply(x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, weight_hr,
-                                       record)
+    out, h_n, c_n = LSTMFunction.apply(x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, record)
     return out, (h_n, c_n)

@@ -23,6 +23,7 @@ c_t (``RecordingWatch``). Both read the active record at backward time, so it
 is enough for the ``with`` block of ``bptt.record_gradients`` (which lives with
 the layers, in ``bptt.modules``) to enclose ``loss.backward()``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -69,8 +70,9 @@ class GradientRecord:
     dtype: torch.dtype = torch.float64
     tables: dict[str, torch.Tensor] = field(default_factory=dict)  # field -> (layers, directions, T, B)
 
-    def table(self, name: str, seq_len: int, batch: int, lengths: torch.Tensor | None,
-              like: torch.Tensor) -> torch.Tensor:
+    def table(
+        self, name: str, seq_len: int, batch: int, lengths: torch.Tensor | None, like: torch.Tensor
+    ) -> torch.Tensor:
         """The (layers, directions, T, B) table of ``name`` ("hidden" or "cell"), fresh when the shape changed."""
         table = self.tables.get(name)
         shape = (self.num_layers, self.num_directions, seq_len, batch)
@@ -105,7 +107,7 @@ class GradientRecord:
         table = self.per_sample(name, direction)
         if table is None:
             return None
-        seq_len, batch = table.shape[-2:]
+        seq_len, _batch = table.shape[-2:]
         if direction == 1:
             return self.mean(name, direction)  # lag k is step t
         if self.lengths is None:
@@ -152,10 +154,20 @@ class StepRecorder:
         to the input's (the reverse direction's step s of sequence b is t = lengths[b] - 1 - s).
     """
 
-    __slots__ = ("module", "layer", "direction", "offset", "seq_len", "batch", "lengths", "field")
+    __slots__ = ("batch", "direction", "field", "layer", "lengths", "module", "offset", "seq_len")
 
-    def __init__(self, module: nn.Module, layer: int, offset: int, seq_len: int, field: str, *, direction: int = 0,
-                 batch: int | None = None, lengths: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        layer: int,
+        offset: int,
+        seq_len: int,
+        field: str,
+        *,
+        direction: int = 0,
+        batch: int | None = None,
+        lengths: torch.Tensor | None = None,
+    ) -> None:
         self.module = module
         self.layer = layer
         self.direction = direction
@@ -191,8 +203,11 @@ class StepRecorder:
             table[first : first + norms.shape[0], :rows] = norms
             return
         steps = torch.arange(first, first + norms.shape[0], device=norms.device).unsqueeze(1)  # (K, 1)
-        ends = (torch.full((rows,), self.seq_len, device=norms.device) if self.lengths is None
-                else self.lengths[:rows].to(norms.device)) - 1
+        ends = (
+            torch.full((rows,), self.seq_len, device=norms.device)
+            if self.lengths is None
+            else self.lengths[:rows].to(norms.device)
+        ) - 1
         table[ends.unsqueeze(0) - steps, torch.arange(rows, device=norms.device)] = norms
 
     def hook(self, t: int, state: torch.Tensor) -> None:
@@ -206,7 +221,7 @@ class TermRecorder:
     of dL/dW_hh (delta_t the gradient of the recurrent projection h_{t-1} W_hh^T + b_hh), when the
     open record asks for it (``GradientRecord.updates``)."""
 
-    __slots__ = ("module", "layer", "offset", "seq_len")
+    __slots__ = ("layer", "module", "offset", "seq_len")
 
     def __init__(self, module: nn.Module, layer: int, offset: int, seq_len: int) -> None:
         self.module, self.layer, self.offset, self.seq_len = module, layer, offset, seq_len
@@ -259,8 +274,9 @@ class RecordingWatch:
     def input(self, x: torch.Tensor, projected: torch.Tensor) -> None:
         pass
 
-    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
-             c: torch.Tensor | None = None) -> None:
+    def step(
+        self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None = None
+    ) -> None:
         if c is not None and self.recorders.cell is not None:
             self.recorders.cell.hook(t, c)
         self.recorders.hidden.hook(t, h)

@@ -14,6 +14,7 @@ recurrent projection u_t = h_{t-1} W_hh^T + b_hh and the new state (c: the
 LSTM cell state, else None). Recording (``RecordingWatch``) and the
 diagnostics' step views are watches.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -31,8 +32,9 @@ class StepWatch(Protocol):
 
     def input(self, x: torch.Tensor, projected: torch.Tensor) -> None: ...
 
-    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
-             c: torch.Tensor | None = None) -> None: ...
+    def step(
+        self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None = None
+    ) -> None: ...
 
 
 class Watches:
@@ -45,8 +47,9 @@ class Watches:
         for watch in self.watches:
             watch.input(x, projected)
 
-    def step(self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor,
-             c: torch.Tensor | None = None) -> None:
+    def step(
+        self, t: int, h_prev: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None = None
+    ) -> None:
         for watch in self.watches:
             watch.step(t, h_prev, recurrent, h, c)
 
@@ -58,8 +61,9 @@ def _watch(watch: StepWatch | None, record: LayerRecorders | None) -> StepWatch 
     return recording if watch is None else Watches(recording, watch)
 
 
-def _project(x: torch.Tensor, weight_ih: torch.Tensor, bias_ih: torch.Tensor | None,
-             watch: StepWatch | None) -> torch.Tensor:
+def _project(
+    x: torch.Tensor, weight_ih: torch.Tensor, bias_ih: torch.Tensor | None, watch: StepWatch | None
+) -> torch.Tensor:
     projected = F.linear(x, weight_ih, bias_ih)  # (T, B, G*H)
     if watch is not None:
         watch.input(x, projected)

@@ -22,6 +22,7 @@ A learned slope (prelu) gets dL/dw_j = sum_{t,b} dL/dh_t[b,j] * min(a_t[b,j], 0)
 Any activation registered with a derivative runs here; one without runs on the
 reference loop.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,6 +39,7 @@ from bptt.engine.common import (
     project,
 )
 from bptt.engine.recording import LayerRecorders
+
 
 def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -> None:
     """h_t = tanh(a_t) in place over ``out`` (which holds the input terms p_t on entry).
@@ -72,8 +74,19 @@ class RNNFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope, act: Activation, fixed_slope,
-                record: LayerRecorders | None):
+    def forward(
+        ctx,
+        x,
+        h0,
+        weight_ih,
+        weight_hh,
+        bias_ih,
+        bias_hh,
+        learned_slope,
+        act: Activation,
+        fixed_slope,
+        record: LayerRecorders | None,
+    ):
         ctx.set_materialize_grads(False)
         T, B, I = x.shape
         H = weight_hh.shape[0]
@@ -116,8 +129,15 @@ class RNNFunction(torch.autograd.Function):
         T, B, H = out.shape
         x2d = x.reshape(T * B, -1)
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_slope = ctx.needs_input_grad[:7]
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x2d, h0, out, weight_ih, H,
-                            None if ctx.record is None else ctx.record.terms())
+        grads = WeightGrads(
+            (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh),
+            x2d,
+            h0,
+            out,
+            weight_ih,
+            H,
+            None if ctx.record is None else ctx.record.terms(),
+        )
         grad_slope = out.new_zeros(H) if act.learned_slope and need_slope else None
         if record is not None and not record.active():
             record = None
@@ -156,8 +176,18 @@ class RNNFunction(torch.autograd.Function):
         if grads.grad_b is not None:
             grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
             grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
-        return (grads.grad_x, grad_h0, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh, grad_slope,
-                None, None, None)
+        return (
+            grads.grad_x,
+            grad_h0,
+            grads.grad_w_ih,
+            grads.grad_w_hh,
+            grad_b_ih,
+            grad_b_hh,
+            grad_slope,
+            None,
+            None,
+            None,
+        )
 
 
 def rnn_layer(

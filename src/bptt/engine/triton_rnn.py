@@ -16,6 +16,7 @@ Activations are the table's (``bptt.engine.activations``) by name: sigmoid, tanh
 leaky_relu (a fixed slope) and prelu (a learned slope per unit); leaky_relu and prelu keep their
 pre-activations. ``TRITON_INTERPRET=1`` runs the kernels on a CPU (slowly), which the tests use.
 """
+
 from __future__ import annotations
 
 import os
@@ -87,9 +88,24 @@ if triton is not None:
         return d
 
     @triton.jit
-    def _forward_kernel(proj_ptr, h0_ptr, w_ptr, slope_ptr, out_ptr, pre_ptr, T, B, H, fixed_slope,
-                        ACT: tl.constexpr, KEEP_PRE: tl.constexpr, PER_UNIT: tl.constexpr, IEEE: tl.constexpr,
-                        BLOCK_ROWS: tl.constexpr, BLOCK_H: tl.constexpr):
+    def _forward_kernel(
+        proj_ptr,
+        h0_ptr,
+        w_ptr,
+        slope_ptr,
+        out_ptr,
+        pre_ptr,
+        T,
+        B,
+        H,
+        fixed_slope,
+        ACT: tl.constexpr,
+        KEEP_PRE: tl.constexpr,
+        PER_UNIT: tl.constexpr,
+        IEEE: tl.constexpr,
+        BLOCK_ROWS: tl.constexpr,
+        BLOCK_H: tl.constexpr,
+    ):
         rows = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
         cols = tl.arange(0, BLOCK_H)
         cmask = cols < H
@@ -115,11 +131,32 @@ if triton is not None:
             tl.store(out_ptr + step + offsets, h, mask=m2)
 
     @triton.jit
-    def _backward_kernel(out_ptr, pre_ptr, w_ptr, slope_ptr, grad_out_ptr, grad_last_ptr, delta_ptr, grad_h_ptr,
-                         grad_h0_ptr, norms_ptr, T, B, H, fixed_slope, ACT: tl.constexpr, KEEP_PRE: tl.constexpr,
-                         PER_UNIT: tl.constexpr, HAS_GRAD_OUT: tl.constexpr, HAS_GRAD_LAST: tl.constexpr,
-                         RECORD: tl.constexpr, STORE_GRAD_H: tl.constexpr, IEEE: tl.constexpr,
-                         BLOCK_ROWS: tl.constexpr, BLOCK_H: tl.constexpr):
+    def _backward_kernel(
+        out_ptr,
+        pre_ptr,
+        w_ptr,
+        slope_ptr,
+        grad_out_ptr,
+        grad_last_ptr,
+        delta_ptr,
+        grad_h_ptr,
+        grad_h0_ptr,
+        norms_ptr,
+        T,
+        B,
+        H,
+        fixed_slope,
+        ACT: tl.constexpr,
+        KEEP_PRE: tl.constexpr,
+        PER_UNIT: tl.constexpr,
+        HAS_GRAD_OUT: tl.constexpr,
+        HAS_GRAD_LAST: tl.constexpr,
+        RECORD: tl.constexpr,
+        STORE_GRAD_H: tl.constexpr,
+        IEEE: tl.constexpr,
+        BLOCK_ROWS: tl.constexpr,
+        BLOCK_H: tl.constexpr,
+    ):
         rows = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
         cols = tl.arange(0, BLOCK_H)
         rmask, cmask = rows < B, cols < H
@@ -167,23 +204,52 @@ class TritonRNNFunction(torch.autograd.Function):
     """(x, h0, W_ih, W_hh, b_ih, b_hh, learned slope) -> (output (T, B, H), h_T), on the kernels."""
 
     @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope, activation, fixed_slope,
-                record: LayerRecorders | None):
+    def forward(
+        ctx,
+        x,
+        h0,
+        weight_ih,
+        weight_hh,
+        bias_ih,
+        bias_hh,
+        learned_slope,
+        activation,
+        fixed_slope,
+        record: LayerRecorders | None,
+    ):
         ctx.set_materialize_grads(False)
         T, B, _ = x.shape
         H = weight_hh.shape[0]
         code = CODES[activation]
         keep = activation in ("leaky_relu", "prelu")
-        bias = None if bias_ih is None and bias_hh is None else \
-            (bias_ih if bias_hh is None else (bias_hh if bias_ih is None else bias_ih + bias_hh))
+        bias = (
+            None
+            if bias_ih is None and bias_hh is None
+            else (bias_ih if bias_hh is None else (bias_hh if bias_ih is None else bias_ih + bias_hh))
+        )
         projected = torch.nn.functional.linear(x, weight_ih, bias).contiguous()  # (T, B, H)
         out = torch.empty_like(projected)
         pre = torch.empty_like(projected) if keep else out
         slope = learned_slope.contiguous() if learned_slope is not None else out
         grid, block_h = _launch_shape(B, H)
-        _forward_kernel[grid](projected, h0.contiguous(), weight_hh.contiguous(), slope, out, pre, T, B, H,
-                              float(fixed_slope or 0.0), ACT=code, KEEP_PRE=keep, PER_UNIT=learned_slope is not None,
-                              IEEE=PRECISION == "ieee", BLOCK_ROWS=BLOCK_B, BLOCK_H=block_h)
+        _forward_kernel[grid](
+            projected,
+            h0.contiguous(),
+            weight_hh.contiguous(),
+            slope,
+            out,
+            pre,
+            T,
+            B,
+            H,
+            float(fixed_slope or 0.0),
+            ACT=code,
+            KEEP_PRE=keep,
+            PER_UNIT=learned_slope is not None,
+            IEEE=PRECISION == "ieee",
+            BLOCK_ROWS=BLOCK_B,
+            BLOCK_H=block_h,
+        )
         ctx.activation, ctx.fixed_slope, ctx.record, ctx.keep = activation, fixed_slope, record, keep
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope, out, pre if keep else None)
@@ -195,8 +261,10 @@ class TritonRNNFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: a backward that can itself be differentiated
             inputs = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned_slope)
             slope = learned_slope if learned_slope is not None else ctx.fixed_slope
-            recompute = lambda: reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,  # noqa: E731
-                                                    ctx.activation, slope)
+
+            def recompute():
+                return reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, ctx.activation, slope)
+
             return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None, None, None)
         T, B, H = out.shape
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_slope = ctx.needs_input_grad[:7]
@@ -207,18 +275,43 @@ class TritonRNNFunction(torch.autograd.Function):
         norms = torch.empty(T, B, dtype=torch.float64, device=out.device) if record is not None else delta
         slope = learned_slope.detach().contiguous() if learned_slope is not None else out
         grid, block_h = _launch_shape(B, H)
-        _backward_kernel[grid](out, pre if pre is not None else out, weight_hh.contiguous(), slope,
-                               grad_out.contiguous() if grad_out is not None else out,
-                               grad_h_last.contiguous() if grad_h_last is not None else out,
-                               delta, grad_h, grad_h0, norms, T, B, H, float(ctx.fixed_slope or 0.0),
-                               ACT=CODES[ctx.activation], KEEP_PRE=pre is not None, PER_UNIT=learned_slope is not None,
-                               HAS_GRAD_OUT=grad_out is not None, HAS_GRAD_LAST=grad_h_last is not None,
-                               RECORD=record is not None, STORE_GRAD_H=grad_h is not delta,
-                               IEEE=PRECISION == "ieee", BLOCK_ROWS=BLOCK_B, BLOCK_H=block_h)
+        _backward_kernel[grid](
+            out,
+            pre if pre is not None else out,
+            weight_hh.contiguous(),
+            slope,
+            grad_out.contiguous() if grad_out is not None else out,
+            grad_h_last.contiguous() if grad_h_last is not None else out,
+            delta,
+            grad_h,
+            grad_h0,
+            norms,
+            T,
+            B,
+            H,
+            float(ctx.fixed_slope or 0.0),
+            ACT=CODES[ctx.activation],
+            KEEP_PRE=pre is not None,
+            PER_UNIT=learned_slope is not None,
+            HAS_GRAD_OUT=grad_out is not None,
+            HAS_GRAD_LAST=grad_h_last is not None,
+            RECORD=record is not None,
+            STORE_GRAD_H=grad_h is not delta,
+            IEEE=PRECISION == "ieee",
+            BLOCK_ROWS=BLOCK_B,
+            BLOCK_H=block_h,
+        )
         if record is not None:
             record.hidden.put_norms(0, norms)
-        grads = WeightGrads((need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x.reshape(T * B, -1), h0, out,
-                            weight_ih, H, None if ctx.record is None else ctx.record.terms())
+        grads = WeightGrads(
+            (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh),
+            x.reshape(T * B, -1),
+            h0,
+            out,
+            weight_ih,
+            H,
+            None if ctx.record is None else ctx.record.terms(),
+        )
         grads.chunk(0, T, delta.view(T * B, H), delta.view(T * B, H))
         grad_slope = None
         if grad_h is not delta:  # dL/dw_j = sum_{t,b} dL/dh_t[b,j] * min(a_t[b,j], 0)
@@ -227,13 +320,31 @@ class TritonRNNFunction(torch.autograd.Function):
         if grads.grad_b is not None:
             grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
             grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
-        return (grads.grad_x, grad_h0 if need_h0 else None, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh,
-                grad_slope, None, None, None)
+        return (
+            grads.grad_x,
+            grad_h0 if need_h0 else None,
+            grads.grad_w_ih,
+            grads.grad_w_hh,
+            grad_b_ih,
+            grad_b_hh,
+            grad_slope,
+            None,
+            None,
+            None,
+        )
 
 
-def rnn_layer(x: torch.Tensor, h0: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
-              bias_ih: torch.Tensor | None, bias_hh: torch.Tensor | None, activation: str = "tanh",
-              slope: Slope = None, record: LayerRecorders | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rnn_layer(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    activation: str = "tanh",
+    slope: Slope = None,
+    record: LayerRecorders | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The simple RNN on the kernels (float32); the fast engine where they cannot run (see the module
     docstring)."""
     if x.shape[0] == 0 or not available(x) or not supports(activation, weight_hh.shape[0]) or x.dtype != torch.float32:
@@ -242,4 +353,3 @@ def rnn_layer(x: torch.Tensor, h0: torch.Tensor, weight_ih: torch.Tensor, weight
     learned = slope if act.learned_slope else None
     fixed = (act.default_slope if slope is None else slope) if act.has_slope and not act.learned_slope else None
     return TritonRNNFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, learned, activation, fixed, record)
-

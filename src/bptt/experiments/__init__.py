@@ -2,6 +2,7 @@
 ``canonical-quick``, ``remedies`` and ``vanishing``. Each is a YAML file in this folder, its
 expected wall time on its first line; ``bptt sweep NAME`` and ``bptt reproduce NAME`` take the name.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

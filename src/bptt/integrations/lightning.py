@@ -9,6 +9,7 @@ logger (``log_metrics`` at the record's step) and, when the logger is
 TensorBoard's, the profile figure and histogram too. ``callback.watch.records``
 holds every record.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,8 @@ try:
 except ImportError:
     raise missing("lightning", "lightning") from None
 
-from bptt.integrations.tensorboard import TensorBoardSink  # noqa: E402
-from bptt.watcher import Watch, WatchRecord  # noqa: E402
+from bptt.integrations.tensorboard import TensorBoardSink
+from bptt.watcher import Watch, WatchRecord
 
 
 class GradientProfile(lightning.pytorch.Callback):

@@ -1,5 +1,6 @@
 """``bptt.watch`` records into MLflow: the scalars as metrics of the active run (at the record's
 step) and the profile figure as an artifact, ``bptt/<layer>_profile_step<N>.png``."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

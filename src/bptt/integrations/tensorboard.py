@@ -5,6 +5,7 @@ chosen lags, gradient norm), the profile as a figure, and the profile as a histo
 lag (bucket k holds the top layer's ||dL/dh|| at lag k, so TensorBoard's histogram view
 shows how the gradient is spread over the lags, step after step).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,6 @@ import torch
 
 if TYPE_CHECKING:
     from bptt.watcher import WatchRecord
-
 
 
 class TensorBoardSink:
@@ -31,7 +31,14 @@ class TensorBoardSink:
         top = torch.nan_to_num(record.profile[-1], nan=0.0, posinf=0.0).double()
         lags = torch.arange(len(top), dtype=torch.float64)
         self.writer.add_histogram_raw(
-            f"{prefix}/profile_by_lag", min=0.0, max=float(len(top) - 1), num=float(top.sum()),
-            sum=float((lags * top).sum()), sum_squares=float((lags ** 2 * top).sum()),
-            bucket_limits=(lags + 0.5).tolist(), bucket_counts=top.tolist(), global_step=record.step)
+            f"{prefix}/profile_by_lag",
+            min=0.0,
+            max=float(len(top) - 1),
+            num=float(top.sum()),
+            sum=float((lags * top).sum()),
+            sum_squares=float((lags**2 * top).sum()),
+            bucket_limits=(lags + 0.5).tolist(),
+            bucket_counts=top.tolist(),
+            global_step=record.step,
+        )
         self.writer.flush()

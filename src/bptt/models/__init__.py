@@ -1,4 +1,5 @@
 """Sequence models built around the recurrent layers."""
+
 from bptt.models.sequence import SequenceModel, build_recurrent
 
 __all__ = ["SequenceModel", "build_recurrent"]

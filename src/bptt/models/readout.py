@@ -3,6 +3,7 @@
 ``lengths`` (B,), when given, marks the real steps of each sequence; steps at
 or after a sequence's length are padding and take no part.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,9 @@ class AdditiveAttention(nn.Module):
     why attention sidesteps the product of Jacobians that makes gradients vanish.
     """
 
-    def __init__(self, hidden_size: int, attention_size: int | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, hidden_size: int, attention_size: int | None = None, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         attention_size = attention_size or hidden_size
         self.project = init.linear(hidden_size, attention_size, generator=generator)

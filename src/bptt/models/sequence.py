@@ -2,6 +2,7 @@
 
 Tensors are time-major throughout: inputs (T, B, I) or token ids (T, B).
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,26 +15,28 @@ from bptt.modules import GRU, LSTM, RNN, init
 from bptt.tasks.base import Task
 
 
-def build_recurrent(config: RunConfig, input_size: int, generator: torch.Generator | None = None,
-                    t_max: int | None = None) -> RNN | LSTM | GRU:
+def build_recurrent(
+    config: RunConfig, input_size: int, generator: torch.Generator | None = None, t_max: int | None = None
+) -> RNN | LSTM | GRU:
     """The recurrent stack a config describes (truncated BPTT included), initialised from ``generator``.
 
     ``t_max`` is chrono init's longest dependency when the config leaves it unset.
     """
-    common = dict(
-        num_layers=config.num_layers,
-        dropout=config.dropout,
-        init=config.init,
-        init_scale=config.init_scale,
-        t_max=(config.t_max or t_max) if config.init == "chrono" else None,
-        residual=config.residual,
-        engine=config.engine,
-        truncate=config.tbptt,
-        generator=generator,
-    )
+    common = {
+        "num_layers": config.num_layers,
+        "dropout": config.dropout,
+        "init": config.init,
+        "init_scale": config.init_scale,
+        "t_max": (config.t_max or t_max) if config.init == "chrono" else None,
+        "residual": config.residual,
+        "engine": config.engine,
+        "truncate": config.tbptt,
+        "generator": generator,
+    }
     if config.cell == "rnn":
-        return RNN(input_size, config.hidden_size, activation=config.activation,
-                   negative_slope=config.negative_slope, **common)
+        return RNN(
+            input_size, config.hidden_size, activation=config.activation, negative_slope=config.negative_slope, **common
+        )
     if config.cell == "lstm":
         return LSTM(input_size, config.hidden_size, forget_bias=config.forget_bias, **common)
     return GRU(input_size, config.hidden_size, **common)
@@ -69,10 +72,14 @@ class SequenceModel(nn.Module):
             self.encoder = nn.Identity()
             recurrent_input = task.input_size
         self.recurrent = build_recurrent(config, recurrent_input, generator, t_max=task.describe().get("seq_len"))
-        self.attention = AdditiveAttention(config.hidden_size, generator=generator) if config.readout == "attention" else None
+        self.attention = (
+            AdditiveAttention(config.hidden_size, generator=generator) if config.readout == "attention" else None
+        )
         self.head = init.linear(config.hidden_size, task.output_size, generator=generator)
 
-    def hidden_states(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def hidden_states(
+        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(output (T, B, H) of the top layer, its final hidden state (B, H)).
 
         With ``lengths``, the batch runs packed: each sequence stops at its own last step

@@ -3,6 +3,7 @@
 The layers run on the engines of ``bptt.engine``; this package imports the
 engine, never the reverse.
 """
+
 import torch
 
 from bptt.modules.convert import convert
@@ -12,8 +13,17 @@ from bptt.modules.lstm import LSTM
 from bptt.modules.recording import find_recurrent, record_gradients, require_recurrent, watch_steps
 from bptt.modules.rnn import RNN
 
-__all__ = ["GRU", "INIT_NAMES", "LSTM", "RNN", "convert", "find_recurrent", "record_gradients", "require_recurrent",
-           "watch_steps"]
+__all__ = [
+    "GRU",
+    "INIT_NAMES",
+    "LSTM",
+    "RNN",
+    "convert",
+    "find_recurrent",
+    "record_gradients",
+    "require_recurrent",
+    "watch_steps",
+]
 
 # A whole model saved with torch.save loads with torch.load(weights_only=True) (torch's default)
 # wherever bptt is imported: the layers hold only tensors, numbers and strings.

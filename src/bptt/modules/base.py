@@ -12,6 +12,7 @@ and gradients. The layers are ``torch.nn.RNNBase`` instances and keep its API
 
 How a forward runs over time, and on which engine, is ``bptt.modules.timeloop``.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,6 @@ from bptt.checks import is_int, positive_int
 from bptt.engine import DEFAULT_ENGINE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
 from bptt.modules.timeloop import VENDOR_MODES, State, TimeLoop
-
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -62,19 +62,27 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         nn.Module.__init__(self)
-        for name, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional),
-                            ("residual", residual)):
+        for name, value in (
+            ("bias", bias),
+            ("batch_first", batch_first),
+            ("bidirectional", bidirectional),
+            ("residual", residual),
+        ):
             _check_bool(name, value)
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
         positive_int("num_layers", num_layers)
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
-            raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
-                             f"element being zeroed, got {dropout!r}")
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the probability of an "
+                f"element being zeroed, got {dropout!r}"
+            )
         if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
-                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
-                          stacklevel=3)
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                stacklevel=3,
+            )
         if not is_int(proj_size) or proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
@@ -82,11 +90,15 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         if init not in INIT_NAMES:
             raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INIT_NAMES)}")
         if init in GATE_INITS and self.MODE == "RNN":
-            raise ValueError(f"init {init!r} sets gate biases: it applies to LSTM and GRU; allowed for RNN: "
-                             f"{', '.join(n for n in INIT_NAMES if n not in GATE_INITS)}")
+            raise ValueError(
+                f"init {init!r} sets gate biases: it applies to LSTM and GRU; allowed for RNN: "
+                f"{', '.join(n for n in INIT_NAMES if n not in GATE_INITS)}"
+            )
         if init == "chrono":
             if t_max is None:
-                raise ValueError("init 'chrono' needs t_max, the longest dependency expected (e.g. the sequence length)")
+                raise ValueError(
+                    "init 'chrono' needs t_max, the longest dependency expected (e.g. the sequence length)"
+                )
             chrono_bias(1, t_max, None)  # checks t_max
         elif t_max is not None:
             raise ValueError(f"t_max applies to init 'chrono' only, got init {init!r}")
@@ -114,8 +126,12 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         # A generator draws on its own device: build there, initialise, then move (e.g. a CPU generator
         # for a CUDA layer, so the same seed gives the same weights on every device).
         target = None if device is None else torch.device(device)
-        staged = generator is not None and target is not None and target.type != "meta" \
+        staged = (
+            generator is not None
+            and target is not None
+            and target.type != "meta"
             and target.type != generator.device.type
+        )
         factory = {"device": generator.device if staged else device, "dtype": dtype}
         gate_size, out_size, D = self.GATES * hidden_size, self.output_size, self.num_directions
         for layer in range(num_layers):
@@ -135,8 +151,9 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
                 self._all_weights.append(names)
             if residual and layer_input != out_size * D:
                 # Projection of the skip path where the sizes differ (layer 0 only).
-                self.register_parameter(f"residual_weight_l{layer}",
-                                        nn.Parameter(torch.empty(out_size * D, layer_input, **factory)))
+                self.register_parameter(
+                    f"residual_weight_l{layer}", nn.Parameter(torch.empty(out_size * D, layer_input, **factory))
+                )
         self._extra_parameters(factory)
         self._init_flat_weights()
         self.reset_parameters(generator)
@@ -178,11 +195,14 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
             positive_int("truncate", value)
         self._truncate = value
 
-    def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor, torch.Tensor,
-                                                                       torch.Tensor | None, torch.Tensor | None]:
+    def layer_parameters(
+        self, layer: int, direction: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
-        return tuple(getattr(self, self._name(stem, layer, direction), None)  # type: ignore[return-value]
-                     for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        return tuple(
+            getattr(self, self._name(stem, layer, direction), None)  # type: ignore[return-value]
+            for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
 
     def flatten_parameters(self) -> None:
         """torch.nn.RNNBase's: on a GPU with cuDNN, the weights the vendor kernel reads become one
@@ -221,9 +241,11 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         raise NotImplementedError
 
     def __prepare_scriptable__(self) -> nn.Module:
-        raise RuntimeError(f"torch.jit.script cannot compile bptt.{type(self).__name__} (a Python time loop; "
-                           "TorchScript is deprecated): use torch.compile(model), or "
-                           "bptt.convert(model, back=True) for torch.nn layers to script")
+        raise RuntimeError(
+            f"torch.jit.script cannot compile bptt.{type(self).__name__} (a Python time loop; "
+            "TorchScript is deprecated): use torch.compile(model), or "
+            "bptt.convert(model, back=True) for torch.nn layers to script"
+        )
 
     # -- states ----------------------------------------------------------------------------
     def _zero_state(self, batch: int, like: torch.Tensor) -> State:
@@ -250,8 +272,10 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
     @torch.compiler.disable
     def forward(self, input: torch.Tensor | PackedSequence, hx: State | None = None) -> tuple[Any, State]:
         if torch.jit.is_tracing():
-            raise RuntimeError(f"torch.jit.trace cannot record bptt.{type(self).__name__} (its time loop is Python): "
-                               "use torch.compile(model), or bptt.convert(model, back=True) for torch.nn layers")
+            raise RuntimeError(
+                f"torch.jit.trace cannot record bptt.{type(self).__name__} (its time loop is Python): "
+                "use torch.compile(model), or bptt.convert(model, back=True) for torch.nn layers"
+            )
         self._update_flat_weights()
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
@@ -269,8 +293,10 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
             else:
                 output, h_n = self._run_stack(x, lengths, state, engine)
                 packed = pack_padded_sequence(output, lengths_tensor).data
-            return (PackedSequence(packed, batch_sizes, sorted_indices, unsorted_indices),
-                    self.permute_hidden(h_n, unsorted_indices))
+            return (
+                PackedSequence(packed, batch_sizes, sorted_indices, unsorted_indices),
+                self.permute_hidden(h_n, unsorted_indices),
+            )
         if input.dim() not in (2, 3):
             raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
         batched = input.dim() == 3

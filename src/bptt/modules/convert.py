@@ -7,6 +7,7 @@ train/eval mode, and the hooks registered on the old layer. Outputs are the
 same. ``convert(model, back=True)`` swaps bptt layers back to torch.nn for
 export, where their settings allow it (tanh or ReLU, no remedies).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,17 +25,33 @@ BACK: dict[type[RecurrentBase], type[nn.RNNBase]] = {RNN: nn.RNN, LSTM: nn.LSTM,
 
 #: The hook tables of torch.nn.Module that a swapped layer takes over, as they are (their
 #: removable handles keep working).
-HOOK_TABLES = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
-               "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks",
-               "_state_dict_pre_hooks", "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
+HOOK_TABLES = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)
 
 
 def _common(layer: nn.RNNBase) -> dict[str, Any]:
     """The settings both kinds of layer share. The new layer is built on the meta device: it takes the
     old layer's Parameters, so building it allocates nothing and draws nothing from the random state."""
-    return {"num_layers": layer.num_layers, "bias": layer.bias, "batch_first": layer.batch_first,
-            "dropout": layer.dropout, "bidirectional": layer.bidirectional, "device": "meta",
-            "dtype": layer._flat_weights[0].dtype}
+    return {
+        "num_layers": layer.num_layers,
+        "bias": layer.bias,
+        "batch_first": layer.batch_first,
+        "dropout": layer.dropout,
+        "bidirectional": layer.bidirectional,
+        "device": "meta",
+        "dtype": layer._flat_weights[0].dtype,
+    }
 
 
 def _twin(layer: nn.RNNBase, options: dict[str, Any]) -> RecurrentBase:
@@ -47,9 +64,15 @@ def _twin(layer: nn.RNNBase, options: dict[str, Any]) -> RecurrentBase:
 
 
 def _back(layer: RecurrentBase, where: str) -> nn.RNNBase:
-    problems = [name for name, bad in (("residual", layer.residual), ("truncate", layer.truncate is not None),
-                                       ("activation", getattr(layer, "activation", "tanh") not in ("tanh", "relu")))
-                if bad]
+    problems = [
+        name
+        for name, bad in (
+            ("residual", layer.residual),
+            ("truncate", layer.truncate is not None),
+            ("activation", getattr(layer, "activation", "tanh") not in ("tanh", "relu")),
+        )
+        if bad
+    ]
     if problems:
         raise ValueError(f"convert(back=True): {where} uses {', '.join(problems)}, which torch.nn's layers do not have")
     common = _common(layer)
@@ -72,8 +95,11 @@ def _take_over(old: nn.Module, new: nn.Module, where: str) -> None:
         if hooks:
             setattr(new, table, hooks)
     if getattr(old, "parametrizations", None) is not None:
-        warnings.warn(f"convert: {where} has parametrizations (torch.nn.utils.parametrize), which are not carried "
-                      "over; remove them first", stacklevel=3)
+        warnings.warn(
+            f"convert: {where} has parametrizations (torch.nn.utils.parametrize), which are not carried "
+            "over; remove them first",
+            stacklevel=3,
+        )
     if hasattr(new, "_init_flat_weights"):
         new._init_flat_weights()
 
@@ -96,10 +122,17 @@ def convert(model: nn.Module, back: bool = False, **options: Any) -> nn.Module:
             where = f"{parent_name}.{name}" if parent_name else name
             if swap(child):
                 setattr(parent, name, _swapped(child, where, back, options))
-            elif not back and isinstance(child, nn.RNNBase) and not isinstance(child, RecurrentBase) \
-                    and type(child) not in TWINS:
-                warnings.warn(f"convert: {where} is a {type(child).__name__}, a subclass of a torch.nn recurrent "
-                              "layer; left as it is", stacklevel=2)
+            elif (
+                not back
+                and isinstance(child, nn.RNNBase)
+                and not isinstance(child, RecurrentBase)
+                and type(child) not in TWINS
+            ):
+                warnings.warn(
+                    f"convert: {where} is a {type(child).__name__}, a subclass of a torch.nn recurrent "
+                    "layer; left as it is",
+                    stacklevel=2,
+                )
     return model
 
 

@@ -1,4 +1,5 @@
 """The GRU layer, with torch.nn.GRU's equations and gate order."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,7 +37,15 @@ class GRU(RecurrentBase):
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__(*args, **kwargs)
 
-    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: torch.Tensor,
-                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _engine_call(
+        self,
+        engine: Engine,
+        layer: int,
+        direction: int,
+        x: torch.Tensor,
+        state: torch.Tensor,
+        record: LayerRecorders | None,
+        watch: StepWatch | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
         return engine.gru_layer(x, state, *self.layer_parameters(layer, direction), record, **extra)

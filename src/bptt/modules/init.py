@@ -6,10 +6,11 @@ Every scheme except ``pytorch`` is applied to each (H, .) gate block on its own,
 so an orthogonal init gives G orthogonal blocks rather than one tall
 semi-orthogonal matrix.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -103,7 +104,9 @@ def init_layer(
         b.zero_()
 
 
-def linear(in_features: int, out_features: int, bias: bool = True, generator: torch.Generator | None = None) -> nn.Linear:
+def linear(
+    in_features: int, out_features: int, bias: bool = True, generator: torch.Generator | None = None
+) -> nn.Linear:
     """An ``nn.Linear`` with torch's default init (weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
     as ``kaiming_uniform_(a=sqrt(5))`` gives), drawn from ``generator``."""
     layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias)

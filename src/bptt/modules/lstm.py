@@ -1,4 +1,5 @@
 """The LSTM layer, with torch.nn.LSTM's equations and gate order."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -60,16 +61,25 @@ class LSTM(RecurrentBase):
         batch = int(batch_sizes[0]) if batch_sizes is not None else input.size(0 if self.batch_first else 1)
         return self.num_layers * self.num_directions, batch, self.hidden_size
 
-    def check_forward_args(self, input: torch.Tensor, hidden: tuple[torch.Tensor, torch.Tensor],  # type: ignore[override]
-                           batch_sizes: torch.Tensor | None) -> None:
+    def check_forward_args(
+        self,
+        input: torch.Tensor,
+        hidden: tuple[torch.Tensor, torch.Tensor],  # type: ignore[override]
+        batch_sizes: torch.Tensor | None,
+    ) -> None:
         self.check_input(input, batch_sizes)
-        self.check_hidden_size(hidden[0], self.get_expected_hidden_size(input, batch_sizes),
-                               "Expected hidden[0] size {}, got {}")
-        self.check_hidden_size(hidden[1], self.get_expected_cell_size(input, batch_sizes),
-                               "Expected hidden[1] size {}, got {}")
+        self.check_hidden_size(
+            hidden[0], self.get_expected_hidden_size(input, batch_sizes), "Expected hidden[0] size {}, got {}"
+        )
+        self.check_hidden_size(
+            hidden[1], self.get_expected_cell_size(input, batch_sizes), "Expected hidden[1] size {}, got {}"
+        )
 
-    def permute_hidden(self, hx: tuple[torch.Tensor, torch.Tensor],  # type: ignore[override]
-                       permutation: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def permute_hidden(
+        self,
+        hx: tuple[torch.Tensor, torch.Tensor],  # type: ignore[override]
+        permutation: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if permutation is None:
             return hx
         return hx[0].index_select(1, permutation), hx[1].index_select(1, permutation)
@@ -80,8 +90,10 @@ class LSTM(RecurrentBase):
         want = 3 if batched else 2
         if hx[0].dim() != want or hx[1].dim() != want:
             kind = "batched 3-D" if batched else "unbatched 2-D"
-            raise RuntimeError(f"For {kind} input, hx and cx should also be {want}-D but got "
-                               f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors")
+            raise RuntimeError(
+                f"For {kind} input, hx and cx should also be {want}-D but got "
+                f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
+            )
         return tuple(hx) if batched else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
 
     def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
@@ -101,11 +113,25 @@ class LSTM(RecurrentBase):
         """W_hr (P, H) of one layer and direction, or None without ``proj_size``."""
         return getattr(self, self._name("weight_hr", layer, direction), None) if self.proj_size else None
 
-    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: Any,
-                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, Any]:
+    def _engine_call(
+        self,
+        engine: Engine,
+        layer: int,
+        direction: int,
+        x: torch.Tensor,
+        state: Any,
+        record: LayerRecorders | None,
+        watch: StepWatch | None = None,
+    ) -> tuple[torch.Tensor, Any]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.lstm_layer(x, state, *self.layer_parameters(layer, direction), record,
-                                 weight_hr=self.projection(layer, direction), **extra)
+        return engine.lstm_layer(
+            x,
+            state,
+            *self.layer_parameters(layer, direction),
+            record,
+            weight_hr=self.projection(layer, direction),
+            **extra,
+        )
 
     def extra_repr(self) -> str:
         s = super().extra_repr()

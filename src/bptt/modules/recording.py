@@ -6,6 +6,7 @@ backward pass (``bptt.engine.recording`` says what is recorded and how).
 ``watch_steps(layer, watch_for)`` shows a diagnostic every tensor of the time
 loop while it runs (``bptt.engine.reference`` describes a watch).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -29,8 +30,9 @@ def require_recurrent(model: nn.Module, needed_by: str, hint: str = "") -> Recur
     """``find_recurrent(model)``, or a TypeError saying that ``needed_by`` needs one (and ``hint``)."""
     found = find_recurrent(model)
     if found is None:
-        raise TypeError(f"{needed_by} needs a bptt RNN, LSTM or GRU inside the model; found none in "
-                        f"{type(model).__name__}{hint}")
+        raise TypeError(
+            f"{needed_by} needs a bptt RNN, LSTM or GRU inside the model; found none in {type(model).__name__}{hint}"
+        )
     return found
 
 
@@ -55,17 +57,21 @@ def record_gradients(model: nn.Module, updates: bool = False, cells: bool = True
     """
     module = require_recurrent(model, "record_gradients")
     previous = getattr(module, RECORD_ATTRIBUTE, None)
-    record = GradientRecord(num_layers=module.num_layers, num_directions=module.num_directions, updates=updates,
-                            cells=cells)
+    record = GradientRecord(
+        num_layers=module.num_layers, num_directions=module.num_directions, updates=updates, cells=cells
+    )
     object.__setattr__(module, RECORD_ATTRIBUTE, record)
     try:
         yield record
     finally:
         object.__setattr__(module, RECORD_ATTRIBUTE, previous)
     if record.hidden is None and module.last_engine == "vendor":
-        warnings.warn("record_gradients recorded nothing: the layer's forward ran on the vendor's kernel, which hides "
-                      "every step (engine 'auto' with no record open during the forward); run the forward inside the "
-                      "block, or give the layer engine='fast'", stacklevel=3)
+        warnings.warn(
+            "record_gradients recorded nothing: the layer's forward ran on the vendor's kernel, which hides "
+            "every step (engine 'auto' with no record open during the forward); run the forward inside the "
+            "block, or give the layer engine='fast'",
+            stacklevel=3,
+        )
 
 
 @contextmanager

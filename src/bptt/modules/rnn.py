@@ -1,4 +1,5 @@
 """The Elman RNN layer, with a choice of activation."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -73,8 +74,10 @@ class RNN(RecurrentBase):
         if ACTIVATIONS.get(self.activation).learned_slope:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
-                    self.register_parameter(self._name("prelu_weight", layer, direction),
-                                            nn.Parameter(torch.empty(self.hidden_size, **factory)))
+                    self.register_parameter(
+                        self._name("prelu_weight", layer, direction),
+                        nn.Parameter(torch.empty(self.hidden_size, **factory)),
+                    )
 
     @torch.no_grad()
     def _reset_extra(self) -> None:
@@ -91,11 +94,26 @@ class RNN(RecurrentBase):
             return getattr(self, self._name("prelu_weight", layer, direction))
         return self.negative_slope if act.has_slope else None
 
-    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: torch.Tensor,
-                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _engine_call(
+        self,
+        engine: Engine,
+        layer: int,
+        direction: int,
+        x: torch.Tensor,
+        state: torch.Tensor,
+        record: LayerRecorders | None,
+        watch: StepWatch | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.rnn_layer(x, state, *self.layer_parameters(layer, direction), self.activation,
-                                self.slope(layer, direction), record, **extra)
+        return engine.rnn_layer(
+            x,
+            state,
+            *self.layer_parameters(layer, direction),
+            self.activation,
+            self.slope(layer, direction),
+            record,
+            **extra,
+        )
 
     def extra_repr(self) -> str:
         s = super().extra_repr()

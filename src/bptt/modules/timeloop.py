@@ -13,8 +13,10 @@ leaky ReLU, PReLU) or records; "fast" otherwise. "fast", "reference", "probe",
 (``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
 the reference loop.
 """
+
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -49,7 +51,9 @@ def reverse_steps(x: torch.Tensor, lengths: list[int] | None) -> torch.Tensor:
     return x.gather(0, index.view(T, -1, *([1] * (x.dim() - 2))).expand_as(x))
 
 
-def pieces(seq_len: int, lengths: list[int] | None, batch: int, truncate: int | None) -> list[tuple[int, int, int, bool]]:
+def pieces(
+    seq_len: int, lengths: list[int] | None, batch: int, truncate: int | None
+) -> list[tuple[int, int, int, bool]]:
     """(start, end, rows, cut) pieces covering 0..seq_len-1: each runs the first ``rows`` sequences
     (the ones still running; lengths sorted longest first), and ``cut`` detaches the state before it
     (a truncated-BPTT boundary)."""
@@ -60,7 +64,7 @@ def pieces(seq_len: int, lengths: list[int] | None, batch: int, truncate: int | 
         edges.update(n for n in lengths if 0 < n < seq_len)
     edges = sorted(edges)
     result = []
-    for start, end in zip(edges, edges[1:]):
+    for start, end in pairwise(edges):
         rows = batch if lengths is None else sum(1 for n in lengths if n > start)
         cut = truncate is not None and start > 0 and start % truncate == 0
         result.append((start, end, rows, cut))
@@ -103,8 +107,12 @@ class TimeLoop:
         recording = record is not None if recording is None else recording
         device = (input if input is not None else self._flat_weights[0]).device
         cuda = device.type == "cuda"
-        kernels = cuda and self.MODE == "RNN" and triton_rnn.available(input) and \
-            triton_rnn.supports(self.activation, self.hidden_size)
+        kernels = (
+            cuda
+            and self.MODE == "RNN"
+            and triton_rnn.available(input)
+            and triton_rnn.supports(self.activation, self.hidden_size)
+        )
         if recording:
             probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
             # Without an open record, what record_gradients records by default: dL/dc_t too for an LSTM.
@@ -118,13 +126,26 @@ class TimeLoop:
             return "vendor"
         return "triton" if kernels else "fast"
 
-    def _run_vendor(self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def _run_vendor(
+        self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State]:
         """torch.nn's kernel over the whole stack (time-major ``x``, or packed data with ``batch_sizes``)."""
-        return run_stack(self.mode, x, state, self._flat_weights, self.bias, self.num_layers, self.dropout,
-                         self.training, self.bidirectional, batch_sizes)
+        return run_stack(
+            self.mode,
+            x,
+            state,
+            self._flat_weights,
+            self.bias,
+            self.num_layers,
+            self.dropout,
+            self.training,
+            self.bidirectional,
+            batch_sizes,
+        )
 
-    def _run_stack(self, x: torch.Tensor, lengths: list[int] | None, state: State,
-                   engine: str = "fast") -> tuple[torch.Tensor, State]:
+    def _run_stack(
+        self, x: torch.Tensor, lengths: list[int] | None, state: State, engine: str = "fast"
+    ) -> tuple[torch.Tensor, State]:
         """Every layer and direction over the (T, B, I) input; returns the top output and the stacked final states."""
         finals = []
         for layer in range(self.num_layers):
@@ -132,8 +153,9 @@ class TimeLoop:
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                output, final = self._run_direction(layer, direction, layer_input, lengths,
-                                                    self._state_at(state, index), engine)
+                output, final = self._run_direction(
+                    layer, direction, layer_input, lengths, self._state_at(state, index), engine
+                )
                 outputs.append(output)
                 finals.append(final)
             x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
@@ -144,8 +166,9 @@ class TimeLoop:
                 x = nn.functional.dropout(x, self.dropout, training=True)
         return x, self._stack_states(finals)
 
-    def _run_direction(self, layer: int, direction: int, x: torch.Tensor, lengths: list[int] | None,
-                       state: State, engine: str) -> tuple[torch.Tensor, State]:
+    def _run_direction(
+        self, layer: int, direction: int, x: torch.Tensor, lengths: list[int] | None, state: State, engine: str
+    ) -> tuple[torch.Tensor, State]:
         """One layer in one direction, piece by piece (see ``pieces``); padded steps come out as zeros."""
         if direction == 1:
             x = reverse_steps(x, lengths)
@@ -156,8 +179,17 @@ class TimeLoop:
         for start, end, rows, cut in parts:
             if cut:
                 state = self._detach(state)
-            output, advanced = self._call_engine(engine, layer, direction, x[start:end, :rows], self._rows(state, rows),
-                                                 start, seq_len, batch, lengths_tensor)
+            output, advanced = self._call_engine(
+                engine,
+                layer,
+                direction,
+                x[start:end, :rows],
+                self._rows(state, rows),
+                start,
+                seq_len,
+                batch,
+                lengths_tensor,
+            )
             state = self._merge_rows(advanced, state, rows)
             if rows < batch:
                 output = nn.functional.pad(output, (0, 0, 0, batch - rows))
@@ -175,8 +207,9 @@ class TimeLoop:
     #: (about 15 microseconds a step). False times the bare reference loop.
     record_steps = True
 
-    def _recorders(self, layer: int, direction: int, offset: int, seq_len: int, batch: int,
-                   lengths: torch.Tensor | None) -> LayerRecorders | None:
+    def _recorders(
+        self, layer: int, direction: int, offset: int, seq_len: int, batch: int, lengths: torch.Tensor | None
+    ) -> LayerRecorders | None:
         """Where this call's backward reports dL/dh_t (and dL/dc_t) for ``bptt.record_gradients``."""
         if not (self.record_steps and torch.is_grad_enabled()):
             return None
@@ -187,8 +220,18 @@ class TimeLoop:
         terms = TermRecorder(self, layer, offset, seq_len) if direction == 0 else None
         return LayerRecorders(recorder("hidden"), recorder("cell") if self.MODE == "LSTM" else None, terms)
 
-    def _call_engine(self, engine: str, layer: int, direction: int, x: torch.Tensor, state: State, offset: int,
-                     seq_len: int, batch: int, lengths: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+    def _call_engine(
+        self,
+        engine: str,
+        layer: int,
+        direction: int,
+        x: torch.Tensor,
+        state: State,
+        offset: int,
+        seq_len: int,
+        batch: int,
+        lengths: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, State]:
         """Run one layer and direction on steps offset .. offset + len(x) - 1 of ``seq_len``."""
         record = self._recorders(layer, direction, offset, seq_len, batch, lengths)
         watch_for = getattr(self, WATCH_ATTRIBUTE, None)
@@ -199,7 +242,15 @@ class TimeLoop:
             return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record)
         return self._engine_call(ENGINES.get(engine), layer, direction, x, state, record)
 
-    def _engine_call(self, engine: Engine, layer: int, direction: int, x: torch.Tensor, state: State,
-                     record: LayerRecorders | None, watch: StepWatch | None = None) -> tuple[torch.Tensor, State]:
+    def _engine_call(
+        self,
+        engine: Engine,
+        layer: int,
+        direction: int,
+        x: torch.Tensor,
+        state: State,
+        record: LayerRecorders | None,
+        watch: StepWatch | None = None,
+    ) -> tuple[torch.Tensor, State]:
         """The cell family's call into ``engine`` (``watch``: the reference engine only)."""
         raise NotImplementedError

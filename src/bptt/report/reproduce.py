@@ -10,6 +10,7 @@ For the shipped spec NAME (``--quick``: NAME-quick), into ``OUT/<sweep name>/``:
 
 and, with a README, the table between its ``<!-- bptt:results <sweep name> -->`` markers.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -37,16 +38,26 @@ class Reproduced:
     readme_updated: bool
 
 
-def spec_for(name: str, quick: bool, overrides: Mapping[str, Any], seeds: list[int] | None,
-             filters: Mapping[str, list[Any]]) -> tuple[Path, SweepSpec]:
+def spec_for(
+    name: str, quick: bool, overrides: Mapping[str, Any], seeds: list[int] | None, filters: Mapping[str, list[Any]]
+) -> tuple[Path, SweepSpec]:
     path = experiments.spec_path(f"{name}-quick" if quick else name)
     return path, load_spec(path, overrides=dict(overrides), seeds=seeds, filters=dict(filters))
 
 
-def reproduce(spec_file: Path, spec: SweepSpec, out: str | Path, *, workers: int | None = None,
-              backend: str = "local", readme: str | Path | None = None, progress: bool = True,
-              overrides: Mapping[str, Any] | None = None, db: str | Path | None = None,
-              run: bool = True) -> Reproduced:
+def reproduce(
+    spec_file: Path,
+    spec: SweepSpec,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    backend: str = "local",
+    readme: str | Path | None = None,
+    progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    db: str | Path | None = None,
+    run: bool = True,
+) -> Reproduced:
     """Run the sweep into ``db`` (default OUT/<name>/runs.db), then write the files; with ``run``
     False, only write them from what the database holds (runs not there yet are left out)."""
     folder = Path(out) / spec.name

@@ -12,6 +12,7 @@ The number shown per task is the published rows' quantity: test MSE for adding,
 test cross-entropy (mean over every step) for copy, test accuracy (%) for the
 classification tasks.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,14 +71,32 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
             continue
         row, config = found[-1], run.config
         final = row.final or RunSummary()
-        rows.append(ResultRow(
-            task=config.task, variant=config.task_variant or "default", seq_len=final.seq_len or config.seq_len,
-            model=run.variant or row.label, seed=config.seed, cell=config.cell, activation=config.activation,
-            init=config.init, hidden_size=config.hidden_size, status=row.status, steps=row.steps_done,
-            target_metric=config.target_metric, target_step=final.target_step, metric=final.metric or "",
-            test_metric=final.test_metric, test_loss=final.test_loss, baseline=final.baseline,
-            chance_metric=final.chance_metric, train_seconds=round(row.train_seconds, 1),
-            device=final.device or config.device, version=final.version or "", commit=final.commit or ""))
+        rows.append(
+            ResultRow(
+                task=config.task,
+                variant=config.task_variant or "default",
+                seq_len=final.seq_len or config.seq_len,
+                model=run.variant or row.label,
+                seed=config.seed,
+                cell=config.cell,
+                activation=config.activation,
+                init=config.init,
+                hidden_size=config.hidden_size,
+                status=row.status,
+                steps=row.steps_done,
+                target_metric=config.target_metric,
+                target_step=final.target_step,
+                metric=final.metric or "",
+                test_metric=final.test_metric,
+                test_loss=final.test_loss,
+                baseline=final.baseline,
+                chance_metric=final.chance_metric,
+                train_seconds=round(row.train_seconds, 1),
+                device=final.device or config.device,
+                version=final.version or "",
+                commit=final.commit or "",
+            )
+        )
     return rows
 
 
@@ -130,7 +149,7 @@ def _number(value: float | None) -> str:
 
 
 def _cite(source: str) -> str:
-    """"Bai, Kolter, Koltun 2018 (TCN paper), ..." -> "Bai et al. 2018"."""
+    """ "Bai, Kolter, Koltun 2018 (TCN paper), ..." -> "Bai et al. 2018"."""
     year = re.search(r"\b(19|20)\d\d\b", source)
     return f"{source.split(',')[0].split()[0]} et al. {year.group(0) if year else ''}".strip()
 
@@ -142,11 +161,21 @@ def _published(row: ResultRow) -> tuple[PublishedResult, str] | None:
     config = {"cell": row.cell, "activation": row.activation, "init": row.init}
     for result in PUBLISHED:
         matches = MODELS.get(result.model)
-        if result.task == task and matches is not None and matches(config) \
-                and (result.seq_len is None or result.seq_len == row.seq_len):
-            variant_note = "" if task != "adding" else (
-                "markers anywhere, as in variant tcn" if row.variant == "tcn" else
-                "their markers fall anywhere (variant tcn); these runs' one in each half")
+        if (
+            result.task == task
+            and matches is not None
+            and matches(config)
+            and (result.seq_len is None or result.seq_len == row.seq_len)
+        ):
+            variant_note = (
+                ""
+                if task != "adding"
+                else (
+                    "markers anywhere, as in variant tcn"
+                    if row.variant == "tcn"
+                    else "their markers fall anywhere (variant tcn); these runs' one in each half"
+                )
+            )
             return result, "; ".join(n for n in (note, variant_note) if n)
     return None
 
@@ -156,28 +185,43 @@ def markdown_table(rows: Sequence[ResultRow]) -> str:
     groups: dict[tuple[Any, ...], list[ResultRow]] = {}
     for row in rows:
         groups.setdefault((row.task, row.variant, row.seq_len, row.model), []).append(row)
-    lines = ["| task | T | model | quantity | ours: mean (per seed) | steps to target (per seed) | published | "
-             "memoryless baseline |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | T | model | quantity | ours: mean (per seed) | steps to target (per seed) | published | "
+        "memoryless baseline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for (task, variant, seq_len, model), group in groups.items():
         group = sorted(group, key=lambda r: r.seed)
         values = [headline(r) for r in group]
         finite = [v for v in values if v is not None and math.isfinite(v)]
         mean = statistics.fmean(finite) if finite else None
         ours = f"{_number(mean)} ({', '.join(_number(v) for v in values)})"
-        targets = "n/a" if all(r.target_metric is None for r in group) else ", ".join(
-            "-" if r.target_step is None else str(r.target_step) for r in group)
+        targets = (
+            "n/a"
+            if all(r.target_metric is None for r in group)
+            else ", ".join("-" if r.target_step is None else str(r.target_step) for r in group)
+        )
         if any(r.status != "finished" for r in group):
             targets += " (" + ", ".join(sorted({r.status for r in group if r.status != "finished"})) + ")"
         published = _published(group[0])
-        shown = "-" if published is None else f"{published[0].shown()} ({_cite(published[0].source)}" + (
-            f"; {published[1]}" if published[1] else "") + ")"
+        shown = (
+            "-"
+            if published is None
+            else f"{published[0].shown()} ({_cite(published[0].source)}"
+            + (f"; {published[1]}" if published[1] else "")
+            + ")"
+        )
         first = group[0]
-        base = first.baseline if task in ("adding", "copy") else (
-            None if first.chance_metric is None else 100.0 * first.chance_metric)
+        base = (
+            first.baseline
+            if task in ("adding", "copy")
+            else (None if first.chance_metric is None else 100.0 * first.chance_metric)
+        )
         name = task if variant == "default" else f"{task} ({variant})"
-        lines.append(f"| {name} | {seq_len or ''} | {model} | {_quantity(task)} | {ours} | {targets} | {shown} | "
-                     f"{_number(base)} |")
+        lines.append(
+            f"| {name} | {seq_len or ''} | {model} | {_quantity(task)} | {ours} | {targets} | {shown} | "
+            f"{_number(base)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

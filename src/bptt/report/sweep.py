@@ -11,6 +11,7 @@ the remedies switched on); a "length" is the run's controlled length
 (``bptt.store.controlled_length``): ``delay`` where a run sets it (the delayed
 sentiment task's controlled variable) and the task's sequence length otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,10 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from bptt.report.axes import FLOAT32_FLOOR, at_float32_floor, plot_log, readable_log_ticks
-from bptt.report.html import Section, Table, write_page
+from bptt.plotting.axes import FLOAT32_FLOOR, at_float32_floor, plot_log, readable_log_ticks
+from bptt.plotting.html import Section, Table, write_page
+from bptt.plotting.style import legend_outside, styles_for
 from bptt.report.published import MODELS, PUBLISHED, our_value
-from bptt.report.style import legend_outside, styles_for
 from bptt.store import Database, RunRow, RunSummary
 
 MAX_PANELS = 4
@@ -92,8 +93,9 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
         means = [statistics.fmean(v) for v in values]
         low = [m - min(v) for m, v in zip(means, values)]
         high = [max(v) - m for m, v in zip(means, values)]
-        ax.errorbar(xs, means, yerr=[low, high], marker="o", markersize=4, capsize=3, label=label,
-                    **styles[label].line())
+        ax.errorbar(
+            xs, means, yerr=[low, high], marker="o", markersize=4, capsize=3, label=label, **styles[label].line()
+        )
     reference = next((p.final for p in points if p.final.chance_metric is not None), RunSummary())
     chance = {p.length: p.final.chance_metric for p in points if p.final.chance_metric is not None}
     if len(set(chance.values())) == 1:
@@ -162,10 +164,12 @@ class ProfileFigure:
         """Why a profile runs flat at the bottom, when one does."""
         if not self.at_floor:
             return None
-        return (f"{', '.join(self.at_floor)}: the profile runs flat at about {FLOAT32_FLOOR:.0e} or below. Training "
-                "records in float32, whose smallest normal number is 1.2e-38; products that fall below it are "
-                "flushed to zero, so the flat part is float32's floor, not the gradient's size: the true gradient "
-                "there is smaller still. `bptt diagnose` measures in float64 and shows how far it falls.")
+        return (
+            f"{', '.join(self.at_floor)}: the profile runs flat at about {FLOAT32_FLOOR:.0e} or below. Training "
+            "records in float32, whose smallest normal number is 1.2e-38; products that fall below it are "
+            "flushed to zero, so the flat part is float32's floor, not the gradient's size: the true gradient "
+            "there is smaller still. `bptt diagnose` measures in float64 and shows how far it falls."
+        )
 
 
 def profile_figure(task: str, points: list[RunPoint], db: Database) -> ProfileFigure | None:
@@ -210,8 +214,11 @@ def success_table(task: str, points: list[RunPoint]) -> Table:
             cells.append(f"{sum(bool(p.final.solved) for p in at)}/{len(at)}" if at else "")
         rows.append([label, *cells])
     name = points[0].length_name if points else "length"
-    return Table(["remedy", *(f"{name} {n}" for n in lengths)], rows,
-                 f"{task}: runs that solved the task / runs finished (diverged count as not solved)")
+    return Table(
+        ["remedy", *(f"{name} {n}" for n in lengths)],
+        rows,
+        f"{task}: runs that solved the task / runs finished (diverged count as not solved)",
+    )
 
 
 def target_table(task: str, points: list[RunPoint]) -> Table | None:
@@ -222,32 +229,54 @@ def target_table(task: str, points: list[RunPoint]) -> Table | None:
     rows = []
     for (label, length), group in _by(aimed, "label", "length").items():
         group = sorted(group, key=lambda p: p.seed)
-        steps = ", ".join(f"seed {p.seed}: {'-' if p.final.target_step is None else p.final.target_step}"
-                          for p in group)
+        steps = ", ".join(
+            f"seed {p.seed}: {'-' if p.final.target_step is None else p.final.target_step}" for p in group
+        )
         rows.append([label, length, group[0].row.config["target_metric"], steps])
-    return Table(["remedy", points[0].length_name, "target", "steps to target"], rows,
-                 f"{task}: the step whose validation metric first reached the target, per seed")
+    return Table(
+        ["remedy", points[0].length_name, "target", "steps to target"],
+        rows,
+        f"{task}: the step whose validation metric first reached the target, per seed",
+    )
 
 
 def published_table(points: list[RunPoint]) -> Table:
     rows = []
     for result in PUBLISHED:
         matches = MODELS.get(result.model)
-        ours = [p for p in points if p.row.status == "finished" and p.row.task == result.task
-                and matches is not None and matches(p.row.config)
-                and (result.seq_len is None or p.final.seq_len == result.seq_len)]
+        ours = [
+            p
+            for p in points
+            if p.row.status == "finished"
+            and p.row.task == result.task
+            and matches is not None
+            and matches(p.row.config)
+            and (result.seq_len is None or p.final.seq_len == result.seq_len)
+        ]
         if not ours and not any(p.row.task == result.task for p in points):
             continue  # a task this database never ran
         values = [our_value(result.quantity, p.final) for p in ours]
         mean = _mean(values)
         labels = ", ".join(sorted({p.label for p in ours}))
-        rows.append([result.task, result.seq_len or "", result.model, result.quantity, result.shown(),
-                     "" if mean is None else mean, len(ours), labels, result.source,
-                     result.note or ("no counterpart in this project" if matches is None else "")])
-    return Table(["task", "T", "model", "quantity", "published", "ours (mean)", "our runs", "our labels",
-                  "source", "note"], rows,
-                 "Published results on the tasks this database holds (loss: test MSE or cross-entropy; "
-                 "accuracy in %)")
+        rows.append(
+            [
+                result.task,
+                result.seq_len or "",
+                result.model,
+                result.quantity,
+                result.shown(),
+                "" if mean is None else mean,
+                len(ours),
+                labels,
+                result.source,
+                result.note or ("no counterpart in this project" if matches is None else ""),
+            ]
+        )
+    return Table(
+        ["task", "T", "model", "quantity", "published", "ours (mean)", "our runs", "our labels", "source", "note"],
+        rows,
+        "Published results on the tasks this database holds (loss: test MSE or cross-entropy; accuracy in %)",
+    )
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -260,9 +289,12 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
         tasks: dict[str, list[RunPoint]] = defaultdict(list)
         for p in points:
             tasks[p.row.task].append(p)
-        metric, success, convergence, profiles = (Section("Final metric against length"),
-                                                  Section("Success rate across seeds"),
-                                                  Section("Convergence"), Section("Gradient profiles"))
+        metric, success, convergence, profiles = (
+            Section("Final metric against length"),
+            Section("Success rate across seeds"),
+            Section("Convergence"),
+            Section("Gradient profiles"),
+        )
         for task, group in sorted(tasks.items()):
             metric.add(metric_figure(task, group))
             success.add(success_table(task, group))
@@ -272,8 +304,10 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
             convergence.add(convergence_figure(task, group, db))
             drawn = profile_figure(task, group, db)
             if drawn is None:
-                profiles.add(f"{task}: no run recorded gradient profiles (record_every is 0); "
-                             "set record_every > 0 in the spec to draw them.")
+                profiles.add(
+                    f"{task}: no run recorded gradient profiles (record_every is 0); "
+                    "set record_every > 0 in the spec to draw them."
+                )
             else:
                 profiles.add(drawn.figure)
                 if drawn.note() is not None:
@@ -284,8 +318,10 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
         published = Section("Published results").add(published_table(points))
         problems = _problems(points)
     title = f"Sweep {sweep}" if sweep else "Sweeps"
-    lead = (f"{len(rows)} runs from {Path(db_path).name}. A remedy is a run's label; bars and curves are "
-            "means over seeds; the dashed line is the memoryless baseline.")
+    lead = (
+        f"{len(rows)} runs from {Path(db_path).name}. A remedy is a run's label; bars and curves are "
+        "means over seeds; the dashed line is the memoryless baseline."
+    )
     return write_page(output, title, [*sections, metric, success, convergence, profiles, published, problems], lead)
 
 
@@ -294,10 +330,15 @@ def _problems(points: list[RunPoint]) -> Section:
     troubled = [p for p in points if p.row.status in ("diverged", "failed", "interrupted")]
     if not troubled:
         return Section("Runs that diverged or failed").add("None: every run finished.")
-    return Section("Runs that diverged or failed").add(Table(
-        ["id", "label", "task", "length", "seed", "status", "steps", "reason"],
-        [[p.row.id, p.label, p.row.task, p.length, p.seed, p.row.status, p.row.steps_done, p.row.reason or ""]
-         for p in troubled]))
+    return Section("Runs that diverged or failed").add(
+        Table(
+            ["id", "label", "task", "length", "seed", "status", "steps", "reason"],
+            [
+                [p.row.id, p.label, p.row.task, p.length, p.seed, p.row.status, p.row.steps_done, p.row.reason or ""]
+                for p in troubled
+            ],
+        )
+    )
 
 
 def _overview(rows: list[RunRow]) -> Section:
@@ -305,8 +346,12 @@ def _overview(rows: list[RunRow]) -> Section:
     for r in rows:
         counts[(r.sweep, r.task, r.label)][r.status] += 1
     statuses = ("finished", "diverged", "failed", "interrupted", "running")
-    table = Table(["sweep", "task", "remedy", *statuses],
-                  [[s or "", t, label, *(c.get(x, 0) for x in statuses)] for (s, t, label), c in sorted(
-                      counts.items(), key=lambda kv: tuple(str(k) for k in kv[0]))],
-                  "Runs by status")
+    table = Table(
+        ["sweep", "task", "remedy", *statuses],
+        [
+            [s or "", t, label, *(c.get(x, 0) for x in statuses)]
+            for (s, t, label), c in sorted(counts.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
+        ],
+        "Runs by status",
+    )
     return Section("Runs").add(table)

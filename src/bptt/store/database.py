@@ -23,6 +23,7 @@ same from any working directory. Where a run's files live by default is said
 here once: ``runs_folder`` for runs trained on their own, ``sweeps_folder``
 for sweeps.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,6 +40,7 @@ from bptt.store.records import EvalRow, ProfileRow, RunRow, RunSummary, StepRow
 from bptt.store.schema import SCHEMA, DatabaseError, check_writable, inspect_database, read_only_connection
 
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
+
 
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` of this machine is running (a zombie is not)."""
@@ -97,7 +99,9 @@ class Database:
             self.connection.executescript(SCHEMA)
             self.mark_interrupted()
         except (sqlite3.Error, OSError) as error:
-            raise DatabaseError(f"--db: cannot open {self.path} ({str(error).strip() or type(error).__name__})") from None
+            raise DatabaseError(
+                f"--db: cannot open {self.path} ({str(error).strip() or type(error).__name__})"
+            ) from None
 
     @property
     def folder(self) -> Path:
@@ -128,7 +132,7 @@ class Database:
     def close(self) -> None:
         self.connection.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -213,8 +217,10 @@ class Database:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO gradient_profiles (run_id, step, hidden, cell) VALUES (?, ?, ?, ?)",
-                [(run_id, p.step, json.dumps(p.hidden), None if p.cell is None else json.dumps(p.cell))
-                 for p in profiles],
+                [
+                    (run_id, p.step, json.dumps(p.hidden), None if p.cell is None else json.dumps(p.cell))
+                    for p in profiles
+                ],
             )
             db.execute(
                 "UPDATE runs SET steps_done = ?, train_seconds = ?, checkpoint = COALESCE(?, checkpoint), "
@@ -234,20 +240,60 @@ class Database:
             )
 
     # -- queries -----------------------------------------------------------------------
-    _COLUMNS = ("id, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint, "
-                "created_at, updated_at, finished_at, train_seconds, pid, host")
+    _COLUMNS = (
+        "id, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint, "
+        "created_at, updated_at, finished_at, train_seconds, pid, host"
+    )
 
     def _row(self, row: tuple[Any, ...]) -> RunRow:
-        (id_, identity, sweep, label, task, config, status, reason, steps_done, final, checkpoint,
-         created_at, updated_at, finished_at, train_seconds, pid, host) = row
-        if self.read_only and status == "running" and host == socket.gethostname() \
-                and (pid is None or not process_alive(pid)):
+        (
+            id_,
+            identity,
+            sweep,
+            label,
+            task,
+            config,
+            status,
+            reason,
+            steps_done,
+            final,
+            checkpoint,
+            created_at,
+            updated_at,
+            finished_at,
+            train_seconds,
+            pid,
+            host,
+        ) = row
+        if (
+            self.read_only
+            and status == "running"
+            and host == socket.gethostname()
+            and (pid is None or not process_alive(pid))
+        ):
             status, reason = "interrupted", "process ended while running"  # what a writer would mark
         summary = None if final is None else RunSummary.from_dict(json.loads(final))
-        return RunRow(id_, identity, sweep, label, task, json.loads(config), status, reason, steps_done, summary,
-                      self._read_path(checkpoint), created_at, updated_at, finished_at, train_seconds)
+        return RunRow(
+            id_,
+            identity,
+            sweep,
+            label,
+            task,
+            json.loads(config),
+            status,
+            reason,
+            steps_done,
+            summary,
+            self._read_path(checkpoint),
+            created_at,
+            updated_at,
+            finished_at,
+            train_seconds,
+        )
 
-    def _select(self, where: str = "", params: tuple[Any, ...] | list[Any] = (), tail: str = " ORDER BY id") -> list[RunRow]:
+    def _select(
+        self, where: str = "", params: tuple[Any, ...] | list[Any] = (), tail: str = " ORDER BY id"
+    ) -> list[RunRow]:
         try:
             rows = self.connection.execute(f"SELECT {self._COLUMNS} FROM runs{where}{tail}", params).fetchall()
             return [self._row(r) for r in rows]
@@ -272,8 +318,9 @@ class Database:
 
     def sweeps(self) -> list[str]:
         """The names of the sweeps that have runs here, sorted."""
-        return sorted(name for (name,) in self.connection.execute(
-            "SELECT DISTINCT sweep FROM runs WHERE sweep IS NOT NULL"))
+        return sorted(
+            name for (name,) in self.connection.execute("SELECT DISTINCT sweep FROM runs WHERE sweep IS NOT NULL")
+        )
 
     def latest_run(self, identity: str, sweep: str | None = None) -> RunRow | None:
         """The newest row of ``identity`` in ``sweep`` (None: runs trained on their own, outside any sweep)."""
@@ -283,8 +330,9 @@ class Database:
     def first_missing_step(self, run_id: int) -> int | None:
         """The first step below ``steps_done`` with no row in the run's history, or None when it has no gap."""
         row = self.run(run_id)
-        steps = [s for (s,) in self.connection.execute(
-            "SELECT step FROM steps WHERE run_id = ? ORDER BY step", (run_id,))]
+        steps = [
+            s for (s,) in self.connection.execute("SELECT step FROM steps WHERE run_id = ? ORDER BY step", (run_id,))
+        ]
         for expected, step in enumerate(steps, start=1):
             if step != expected:
                 return expected
@@ -295,8 +343,10 @@ class Database:
         rows = self.connection.execute(
             "SELECT step, loss, grad_norm, clipped, skipped FROM steps WHERE run_id = ? ORDER BY step", (run_id,)
         ).fetchall()
-        return [StepRow(step, loss, grad_norm, bool(clipped), bool(skipped))
-                for step, loss, grad_norm, clipped, skipped in rows]
+        return [
+            StepRow(step, loss, grad_norm, bool(clipped), bool(skipped))
+            for step, loss, grad_norm, clipped, skipped in rows
+        ]
 
     def evals(self, run_id: int, split: str | None = None) -> list[EvalRow]:
         sql = "SELECT step, split, loss, metric FROM evals WHERE run_id = ?"

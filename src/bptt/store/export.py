@@ -3,11 +3,12 @@
 Times (``created_at``, ``finished_at``) are ISO 8601 text in UTC, e.g. ``2025-01-31T09:30:00+00:00``; the
 database keeps them as seconds since the epoch.
 """
+
 from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,36 @@ from bptt.config import RunConfig
 from bptt.store.database import Database
 from bptt.store.records import RunSummary
 
-RUN_COLUMNS = ("id", "sweep", "identity", "label", "task", "status", "reason", "steps_done", "train_seconds",
-               "created_at", "finished_at")
+RUN_COLUMNS = (
+    "id",
+    "sweep",
+    "identity",
+    "label",
+    "task",
+    "status",
+    "reason",
+    "steps_done",
+    "train_seconds",
+    "created_at",
+    "finished_at",
+)
 #: The run columns that hold a time (seconds since the epoch in the database).
 TIME_COLUMNS = ("created_at", "finished_at")
-FINAL_COLUMNS = ("seq_len", "test_loss", "test_metric", "val_loss", "val_metric", "metric", "baseline",
-                 "chance_metric", "solved", "skipped_steps", "clipped_steps", "steps_per_second", "resumed_from")
+FINAL_COLUMNS = (
+    "seq_len",
+    "test_loss",
+    "test_metric",
+    "val_loss",
+    "val_metric",
+    "metric",
+    "baseline",
+    "chance_metric",
+    "solved",
+    "skipped_steps",
+    "clipped_steps",
+    "steps_per_second",
+    "resumed_from",
+)
 
 
 def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str, Any]]:
@@ -30,8 +55,9 @@ def run_records(db_path: str | Path, sweep: str | None = None) -> list[dict[str,
         for row in db.runs(sweep=sweep):
             record: dict[str, Any] = {name: getattr(row, name) for name in RUN_COLUMNS}
             record.update({name: iso_time(record[name]) for name in TIME_COLUMNS})
-            record.update({f"config_{name}": _flat(row.config.get(name)) for name in RunConfig.model_fields
-                           if name != "task"})
+            record.update(
+                {f"config_{name}": _flat(row.config.get(name)) for name in RunConfig.model_fields if name != "task"}
+            )
             final = row.final or RunSummary()
             record.update({f"final_{name}": _flat(getattr(final, name)) for name in FINAL_COLUMNS})
             records.append(record)
@@ -42,7 +68,7 @@ def iso_time(seconds: float | None) -> str | None:
     """Seconds since the epoch as ISO 8601 text in UTC (None stays None: a run not finished)."""
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="seconds")
 
 
 def _flat(value: Any) -> Any:
@@ -51,8 +77,11 @@ def _flat(value: Any) -> Any:
 
 
 def columns() -> list[str]:
-    return [*RUN_COLUMNS, *(f"config_{n}" for n in RunConfig.model_fields if n != "task"),
-            *(f"final_{n}" for n in FINAL_COLUMNS)]
+    return [
+        *RUN_COLUMNS,
+        *(f"config_{n}" for n in RunConfig.model_fields if n != "task"),
+        *(f"final_{n}" for n in FINAL_COLUMNS),
+    ]
 
 
 def export_runs(db_path: str | Path, output: str | Path, sweep: str | None = None) -> int:

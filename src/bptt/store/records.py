@@ -9,6 +9,7 @@ A ``RunSummary`` is stored as JSON in ``runs.final``. Reading one back is
 tolerant: databases written by other versions of bptt may hold keys this
 version does not know (ignored) and lack keys it does (None).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -154,6 +155,5 @@ class RunRow:
         if self.status != "finished":
             return False
         final = self.final or RunSummary()
-        at_target = target_metric is not None and final.target_step is not None \
-            and final.target_metric == target_metric
+        at_target = target_metric is not None and final.target_step is not None and final.target_metric == target_metric
         return self.steps_done >= steps or at_target

@@ -7,6 +7,7 @@ truncated or damaged SQLite file and another program's database are refused
 with a ``DatabaseError`` naming the path, and left as they were: the look is
 taken through a read-only connection that creates no journal files.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,25 @@ CREATE TABLE IF NOT EXISTS gradient_profiles (
 
 #: Each table of a results database and the columns bptt reads from it.
 TABLES = {
-    "runs": ("id", "identity", "sweep", "label", "task", "config", "status", "reason", "steps_done", "final",
-             "checkpoint", "created_at", "updated_at", "finished_at", "train_seconds", "pid", "host"),
+    "runs": (
+        "id",
+        "identity",
+        "sweep",
+        "label",
+        "task",
+        "config",
+        "status",
+        "reason",
+        "steps_done",
+        "final",
+        "checkpoint",
+        "created_at",
+        "updated_at",
+        "finished_at",
+        "train_seconds",
+        "pid",
+        "host",
+    ),
     "steps": ("run_id", "step", "loss", "grad_norm", "clipped", "skipped"),
     "evals": ("run_id", "step", "split", "loss", "metric"),
     "gradient_profiles": ("run_id", "step", "hidden", "cell"),
@@ -125,8 +143,11 @@ def inspect_database(path: Path, read_only: bool) -> bool:
         connection = read_only_connection(path)
         try:
             names = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            columns = {name: {row[1] for row in connection.execute(f"PRAGMA table_info({name})")}
-                       for name in TABLES if name in names}
+            columns = {
+                name: {row[1] for row in connection.execute(f"PRAGMA table_info({name})")}
+                for name in TABLES
+                if name in names
+            }
         finally:
             connection.close()
     except sqlite3.Error as error:
@@ -139,13 +160,15 @@ def inspect_database(path: Path, read_only: bool) -> bool:
     missing = [name for name in TABLES if name not in names]
     if foreign or missing:
         shown = ", ".join(sorted(names))
-        raise DatabaseError(f"--db: {path} is another program's SQLite database (tables: {shown}); "
-                            f"bptt reads and writes only its own")
+        raise DatabaseError(
+            f"--db: {path} is another program's SQLite database (tables: {shown}); bptt reads and writes only its own"
+        )
     for name, wanted in TABLES.items():
         lacking = [column for column in wanted if column not in columns[name]]
         if lacking:
-            raise DatabaseError(f"--db: {path}: table {name!r} lacks column(s) {', '.join(lacking)}; "
-                                f"not a bptt results database")
+            raise DatabaseError(
+                f"--db: {path}: table {name!r} lacks column(s) {', '.join(lacking)}; not a bptt results database"
+            )
     return True
 
 

@@ -4,8 +4,19 @@
 of the results database), ``worker`` is what runs on a worker, ``backends``
 says where workers live.
 """
+
 from bptt.sweeps.runner import SweepLockedError, SweepSummary, checkpoint_root_for, decide, run_sweep
 from bptt.sweeps.spec import PlannedRun, SweepSpec, SweepSpecError, expand_spec, load_spec
 
-__all__ = ["PlannedRun", "SweepLockedError", "SweepSpec", "SweepSpecError", "SweepSummary", "checkpoint_root_for",
-           "decide", "expand_spec", "load_spec", "run_sweep"]
+__all__ = [
+    "PlannedRun",
+    "SweepLockedError",
+    "SweepSpec",
+    "SweepSpecError",
+    "SweepSummary",
+    "checkpoint_root_for",
+    "decide",
+    "expand_spec",
+    "load_spec",
+    "run_sweep",
+]

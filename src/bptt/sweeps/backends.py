@@ -19,6 +19,7 @@ its processes end with the driver. Ray's head always starts its API server
 process (``dashboard.py``); with the dashboard disabled it serves no pages and
 listens on 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as futures
@@ -71,8 +72,12 @@ class LocalBackend:
 
     def _start(self) -> futures.ProcessPoolExecutor:
         # spawn, not fork: the driver has torch (and its thread pools) loaded already.
-        return futures.ProcessPoolExecutor(self.capacity, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=init_local_worker, initargs=(os.getpid(),))
+        return futures.ProcessPoolExecutor(
+            self.capacity,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_local_worker,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, assignment: Assignment) -> futures.Future:
         try:
@@ -141,16 +146,25 @@ class RayBackend:
             else:
                 # A private instance on this machine: no dashboard, nothing to reach outside.
                 remove_stale_ray_folders()
-                self.session_folder = Path(tempfile.mkdtemp(prefix=f"{RAY_FOLDER_PREFIX}{os.getpid()}-",
-                                                            dir=_ray_parent()))
+                self.session_folder = Path(
+                    tempfile.mkdtemp(prefix=f"{RAY_FOLDER_PREFIX}{os.getpid()}-", dir=_ray_parent())
+                )
                 try:
-                    ray.init(address="local", num_cpus=workers or default_workers(), include_dashboard=False,
-                             logging_level="ERROR", log_to_driver=False, _temp_dir=str(self.session_folder))
+                    ray.init(
+                        address="local",
+                        num_cpus=workers or default_workers(),
+                        include_dashboard=False,
+                        logging_level="ERROR",
+                        log_to_driver=False,
+                        _temp_dir=str(self.session_folder),
+                    )
                 except Exception as error:
                     self.close()
                     first = str(error).strip().splitlines()
-                    raise ConfigError(f"--backend ray: a local Ray instance did not start "
-                                      f"({first[0] if first else type(error).__name__})") from None
+                    raise ConfigError(
+                        f"--backend ray: a local Ray instance did not start "
+                        f"({first[0] if first else type(error).__name__})"
+                    ) from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.capacity = workers or cpus
         self.threads = threads

@@ -23,6 +23,7 @@ Nothing lost, nothing twice:
 * One driver per sweep at a time, whatever its checkpoint folder: a lock
   beside the database (``<db>.sweep-<name>.lock``) and one in the sweep's folder.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,9 +34,10 @@ import socket
 import time
 import warnings
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from bptt.store import Database, RunRow
 from bptt.store.database import sweeps_folder_for
@@ -129,9 +131,17 @@ class _Job:
 class SweepDriver:
     """Runs the decisions of one sweep on a backend; see the module docstring."""
 
-    def __init__(self, spec: SweepSpec, db: Database, backend: Backend, checkpoint_root: str | Path, *,
-                 progress: bool = True, on_outcome: Callable[[PlannedRun, Outcome], None] | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: SweepSpec,
+        db: Database,
+        backend: Backend,
+        checkpoint_root: str | Path,
+        *,
+        progress: bool = True,
+        on_outcome: Callable[[PlannedRun, Outcome], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.db = db
         self.backend = backend
@@ -150,8 +160,15 @@ class SweepDriver:
                 self.db.record_progress(job.row_id, [], [], [], record["step"], record["train_seconds"], None)
             else:
                 checkpoint = None if record["checkpoint"] is None else str(job.directory / "checkpoint.pt")
-                self.db.record_progress(job.row_id, record["steps"], record["evals"], record["profiles"],
-                                        record["steps_done"], record["train_seconds"], checkpoint)
+                self.db.record_progress(
+                    job.row_id,
+                    record["steps"],
+                    record["evals"],
+                    record["profiles"],
+                    record["steps_done"],
+                    record["train_seconds"],
+                    checkpoint,
+                )
             path.unlink()
 
     # -- one run -------------------------------------------------------------------------
@@ -160,16 +177,18 @@ class SweepDriver:
         directory = run_directory(self.root, self.spec.name, config.identity())
         if decision.row is None:
             shutil.rmtree(directory, ignore_errors=True)  # left by a database that is gone
-            row_id = self.db.create_run(config.identity(), config.label(), config.task, config.model_dump(),
-                                        sweep=self.spec.name)
+            row_id = self.db.create_run(
+                config.identity(), config.label(), config.task, config.model_dump(), sweep=self.spec.name
+            )
             return _Job(decision.run, row_id, directory, resume=False)
         job = _Job(decision.run, decision.row.id, directory, resume=True)
         self.commit(job)  # what a killed driver left in the spool
         gap = self.db.first_missing_step(job.row_id)
         checkpoint = directory / "checkpoint.pt"
         if gap is not None and checkpoint.exists():
-            quarantine(checkpoint, f"the history before it lacks step {gap}, so the run starts again from step 0",
-                       self.warn)
+            quarantine(
+                checkpoint, f"the history before it lacks step {gap}, so the run starts again from step 0", self.warn
+            )
         self.db.claim_run(job.row_id, config.model_dump())
         return job
 
@@ -181,18 +200,33 @@ class SweepDriver:
         owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
         claim_folder(job.directory, owner)
         # A new run whose first worker died resumes too: its checkpoint is this row's own.
-        assignment = Assignment(config.model_dump(), str(job.directory), job.resume or job.attempts > 1,
-                                self.backend.threads, owner, (socket.gethostname(), os.getpid()))
+        assignment = Assignment(
+            config.model_dump(),
+            str(job.directory),
+            job.resume or job.attempts > 1,
+            self.backend.threads,
+            owner,
+            (socket.gethostname(), os.getpid()),
+        )
         return self.backend.submit(assignment)
 
     def finish(self, job: _Job, outcome: Outcome) -> None:
         self.commit(job)
         gap = self.db.first_missing_step(job.row_id)
         if gap is not None and outcome.status in ("finished", "diverged"):
-            outcome = dataclasses.replace(outcome, status="failed", final=None, reason=(
-                f"its history lacks step {gap} (a spool file could not be read); --retry-failed trains it again"))
-        final = None if outcome.final is None else dataclasses.replace(
-            outcome.final, run_id=job.row_id, resumed_from=outcome.started_from)
+            outcome = dataclasses.replace(
+                outcome,
+                status="failed",
+                final=None,
+                reason=(
+                    f"its history lacks step {gap} (a spool file could not be read); --retry-failed trains it again"
+                ),
+            )
+        final = (
+            None
+            if outcome.final is None
+            else dataclasses.replace(outcome.final, run_id=job.row_id, resumed_from=outcome.started_from)
+        )
         self.db.finish_run(job.row_id, outcome.status, final, outcome.reason)
         if self.on_outcome is not None:
             self.on_outcome(job.run, outcome)
@@ -241,14 +275,14 @@ class SweepDriver:
                 self.db.finish_run(job.row_id, "interrupted", None, "sweep stopped before the run ended")
             raise
         self.backend.close()
-        statuses = Counter(self.db.runs(sweep=self.spec.name, identity=d.run.identity)[-1].status
-                           for d in decisions)
-        return SweepSummary(self.spec.name, len(decisions), skipped, ran, time.perf_counter() - started,
-                            dict(statuses), problems)
+        statuses = Counter(self.db.runs(sweep=self.spec.name, identity=d.run.identity)[-1].status for d in decisions)
+        return SweepSummary(
+            self.spec.name, len(decisions), skipped, ran, time.perf_counter() - started, dict(statuses), problems
+        )
 
 
 def _hold(path: Path, held_by: str) -> Any:
-    handle = open(path, "w")
+    handle = open(path, "w")  # noqa: SIM115 (held open: the lock lives as long as the handle)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -268,8 +302,7 @@ def lock_database(db_path: str | Path, name: str) -> Any:
     """Hold the sweep's lock beside its database until the returned handle is closed: one driver per
     sweep and database, whatever checkpoint folder each is given."""
     path = Path(os.path.abspath(db_path))
-    return _hold(path.with_name(f"{path.name}.sweep-{name}.lock"),
-                 f"sweep {name!r} is already running on {db_path}")
+    return _hold(path.with_name(f"{path.name}.sweep-{name}.lock"), f"sweep {name!r} is already running on {db_path}")
 
 
 def run_sweep(
@@ -296,8 +329,15 @@ def run_sweep(
             if all(d.action == "skip" for d in decisions):  # nothing to run: no backend to start
                 statuses = Counter(d.row.status for d in decisions if d.row is not None)
                 return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, dict(statuses))
-            driver = SweepDriver(spec, db, make_backend(backend, workers, address, threads), root,
-                                 progress=progress, on_outcome=on_outcome, warn=warn)
+            driver = SweepDriver(
+                spec,
+                db,
+                make_backend(backend, workers, address, threads),
+                root,
+                progress=progress,
+                on_outcome=on_outcome,
+                warn=warn,
+            )
             return driver.run(decisions)
         finally:
             for lock in reversed(locks):

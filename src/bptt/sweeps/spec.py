@@ -30,6 +30,7 @@ refused unless ``allow_large`` is given (``--allow-large``), and a ``--filter``
 that keeps no run says so. ``check_memory_here`` refuses a spec with a run
 too large for this machine's free memory (for the backends that run here).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -110,7 +111,9 @@ def _grids(data: dict[str, Any], source: str) -> list[tuple[str, dict[str, list[
             if key == "seed":
                 raise SweepSpecError(f"sweep {source}: {where}.seed: list seeds under the top-level 'seeds' key")
             if not isinstance(values, list) or not values:
-                raise SweepSpecError(f"sweep {source}: {where}.{key}: must be a non-empty list of values, got {values!r}")
+                raise SweepSpecError(
+                    f"sweep {source}: {where}.{key}: must be a non-empty list of values, got {values!r}"
+                )
         result.append((where, block))
     return result
 
@@ -140,8 +143,11 @@ def _seeds(data: dict[str, Any], base: dict[str, Any], source: str) -> list[int]
     seeds = data["seeds"]
     if "seed" in base:
         raise SweepSpecError(f"sweep {source}: base.seed: give either base.seed or seeds, not both")
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         raise SweepSpecError(f"sweep {source}: seeds: must be a non-empty list of integers >= 0, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise SweepSpecError(f"sweep {source}: seeds: each seed once, got {seeds!r}")
@@ -187,8 +193,10 @@ def expand_spec(
     products = sum(math.prod(len(values) for values in block.values()) for _, block in grids) if grids else 1
     planned = ((products * max(1, len(variants)) if crossed else 0) + len(includes)) * len(seed_list)
     if planned > MAX_RUNS and not allow_large:
-        raise SweepSpecError(f"sweep {source}: expands to {planned:,} runs, more than {MAX_RUNS:,}; "
-                             f"check the grid, or pass --allow-large to expand it anyway")
+        raise SweepSpecError(
+            f"sweep {source}: expands to {planned:,} runs, more than {MAX_RUNS:,}; "
+            f"check the grid, or pass --allow-large to expand it anyway"
+        )
 
     # (where, variant name, settings) for every combination, before seeds. The
     # product runs when a grid or variants are given, or when nothing else is.
@@ -259,8 +267,9 @@ def check_memory_here(spec: SweepSpec) -> None:
         try:
             check_memory(run.config, tasks[_task_key(run.config)])
         except MemoryLimitError as error:
-            raise SweepSpecError(f"sweep {spec.source}: run {run.config.label()} on {run.config.task} "
-                                 f"(identity {run.identity}): {error}") from None
+            raise SweepSpecError(
+                f"sweep {spec.source}: run {run.config.label()} on {run.config.task} (identity {run.identity}): {error}"
+            ) from None
 
 
 def load_spec(path: str | Path, **options: Any) -> SweepSpec:

@@ -33,6 +33,7 @@ stops within a fraction of a second of the driver's death.
 On a cluster the folder must be on a filesystem the driver and every worker
 share (the same path everywhere); the database stays on the driver.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -45,10 +46,10 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -203,11 +204,15 @@ def parse_record(data: Any) -> dict[str, Any]:
         raise ValueError("checkpoint must be a path or null")
     return {
         "kind": "progress",
-        "steps": [StepRow(_count(step), _number(loss), _number(norm), _flag(clipped), _flag(skipped))
-                  for step, loss, norm, clipped, skipped in data["steps"]],
+        "steps": [
+            StepRow(_count(step), _number(loss), _number(norm), _flag(clipped), _flag(skipped))
+            for step, loss, norm, clipped, skipped in data["steps"]
+        ],
         "evals": evals,
-        "profiles": [ProfileRow(_count(step), _curves(hidden), None if cell is None else _curves(cell))
-                     for step, hidden, cell in data["profiles"]],
+        "profiles": [
+            ProfileRow(_count(step), _curves(hidden), None if cell is None else _curves(cell))
+            for step, hidden, cell in data["profiles"]
+        ],
         "steps_done": _count(data["steps_done"]),
         "train_seconds": _number(data["train_seconds"]) or 0.0,
         "checkpoint": checkpoint,
@@ -249,8 +254,7 @@ def pending(directory: str | Path, warn: Callable[[str], None] | None = None) ->
     spool = Path(directory) / "progress"
     if not spool.is_dir():
         return
-    files = sorted((p for p in spool.iterdir() if p.suffix in (".json", ".pkl") and p.is_file()),
-                   key=lambda p: p.stem)
+    files = sorted((p for p in spool.iterdir() if p.suffix in (".json", ".pkl") and p.is_file()), key=lambda p: p.stem)
     for path in files:
         try:
             record = _read(path)
@@ -281,7 +285,7 @@ class SweepTrainer(Trainer):
             self.resume_from(path)
         self.started_from = self.step
         self.spool.put({"kind": "start", "step": self.step, "train_seconds": self.train_seconds})
-        return None
+        return
 
 
 def _stop_with_driver(driver: tuple[str, int] | None, finished: threading.Event) -> None:
@@ -310,16 +314,34 @@ def run_assignment(assignment: Assignment) -> Outcome:
         trainer = SweepTrainer(config, assignment.directory, assignment.owner)
         result = trainer.run(resume=assignment.resume)
     except NotOwnerError as error:
-        return Outcome("interrupted", str(error), 0 if trainer is None else trainer.step, None,
-                       0 if trainer is None else trainer.started_from, time.perf_counter() - started)
+        return Outcome(
+            "interrupted",
+            str(error),
+            0 if trainer is None else trainer.step,
+            None,
+            0 if trainer is None else trainer.started_from,
+            time.perf_counter() - started,
+        )
     except Exception as error:  # recorded by the driver, the sweep goes on
         step = 0 if trainer is None else trainer.step
-        return Outcome("failed", f"{type(error).__name__}: {error}", step, None,
-                       0 if trainer is None else trainer.started_from, time.perf_counter() - started)
+        return Outcome(
+            "failed",
+            f"{type(error).__name__}: {error}",
+            step,
+            None,
+            0 if trainer is None else trainer.started_from,
+            time.perf_counter() - started,
+        )
     finally:
         finished.set()
-    return Outcome(result.status, result.reason, result.steps_done, result.final, trainer.started_from,
-                   time.perf_counter() - started)
+    return Outcome(
+        result.status,
+        result.reason,
+        result.steps_done,
+        result.final,
+        trainer.started_from,
+        time.perf_counter() - started,
+    )
 
 
 # -- local worker processes ---------------------------------------------------------------

@@ -3,15 +3,15 @@
 ``build_task(name, settings)`` looks a name up in ``TASKS``; names with a colon
 ("ucr:GunPoint") pass the part after the colon as ``settings.options["name"]``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 
-from bptt.tasks.base import TASKS, Batch, Task, TaskError, TaskSettings, generator
-
 # Importing the subpackages registers their tasks; datasets import their
 # optional dependencies only when a dataset is built.
-from bptt.tasks import datasets, synthetic  # noqa: F401,E402
+from bptt.tasks import datasets, synthetic  # noqa: F401
+from bptt.tasks.base import TASKS, Batch, Task, TaskError, TaskSettings, generator
 
 
 def build_task(name: str, settings: TaskSettings | None = None) -> Task:

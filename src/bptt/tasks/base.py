@@ -6,6 +6,7 @@ regression values, or (T, B) per-step class ids for per-step tasks (copy).
 ``lengths`` (B,) holds each sequence's true length when lengths vary (padding
 sits after the end); None when every sequence has length T.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,18 +57,18 @@ class Batch:
     def size(self) -> int:
         return self.inputs.shape[1]
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Batch(move(self.inputs), move(self.targets), move(self.lengths))
 
-    def subset(self, index: torch.Tensor) -> "Batch":
+    def subset(self, index: torch.Tensor) -> Batch:
         """The examples ``index`` (along the batch axis) of this batch."""
-        targets = self.targets[:, index] if self.targets.dim() == 2 and self.targets.dtype == torch.long else self.targets[index]
-        return Batch(
-            self.inputs[:, index],
-            targets,
-            None if self.lengths is None else self.lengths[index],
+        targets = (
+            self.targets[:, index]
+            if self.targets.dim() == 2 and self.targets.dtype == torch.long
+            else self.targets[index]
         )
+        return Batch(self.inputs[:, index], targets, None if self.lengths is None else self.lengths[index])
 
 
 def generator(seed: int, stream: int = 0) -> torch.Generator:

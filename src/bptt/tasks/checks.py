@@ -1,5 +1,6 @@
 """Settings checks shared by the tasks: each failure is one ``TaskError`` line
 naming the field, the task and what is allowed."""
+
 from __future__ import annotations
 
 from typing import Any

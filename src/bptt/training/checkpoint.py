@@ -14,6 +14,7 @@ Writes go to a temporary name in the same folder, then a rename: a reader sees
 the old file or the new one, never half of one, and a write that fails (a full
 disk) removes its temporary file.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -87,13 +88,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         if "GLOBAL" in str(error):  # the file names a class or function to call: an object, not plain data
             raise CheckpointError(
                 f"checkpoint {path}: refused: it holds Python objects, which could run code when read; "
-                f"if you trust the file, convert it with `bptt convert-checkpoint {path}`") from None
+                f"if you trust the file, convert it with `bptt convert-checkpoint {path}`"
+            ) from None
         raise CheckpointError(f"checkpoint {path}: truncated or corrupt (not a file torch.save wrote)") from None
     except Exception as error:  # a damaged file fails in many ways: zip, pickle, I/O
         raise CheckpointError(f"checkpoint {path}: truncated or corrupt ({_first_line(error)})") from None
     if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
-        raise CheckpointError(f"checkpoint {path}: not a bptt checkpoint (it must map "
-                              f"{', '.join(CHECKPOINT_KEYS)} and the rest of a run's state)")
+        raise CheckpointError(
+            f"checkpoint {path}: not a bptt checkpoint (it must map "
+            f"{', '.join(CHECKPOINT_KEYS)} and the rest of a run's state)"
+        )
     return state
 
 
@@ -118,8 +122,9 @@ def plain(value: Any, where: str = "state") -> Any:
     if isinstance(value, (list, tuple)):
         items = [plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
         return items if isinstance(value, list) else tuple(items)
-    raise CheckpointError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
-                          f"which a plain checkpoint cannot hold")
+    raise CheckpointError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which a plain checkpoint cannot hold"
+    )
 
 
 def convert_checkpoint(path: str | Path, output: str | Path | None = None) -> Path:

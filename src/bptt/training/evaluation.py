@@ -1,4 +1,5 @@
 """Evaluation on a fixed set: loss and metric, in chunks so a large set needs little memory at a time."""
+
 from __future__ import annotations
 
 import torch

@@ -14,14 +14,16 @@ has anything to keep leaves no row behind. ``--resume`` takes up the newest
 row of the same sweep (None for runs trained on their own) and identity, and
 reads the checkpoint from that run's own folder only.
 """
+
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -44,6 +46,7 @@ from bptt.training.results import (
     finite_or_none,
     run_summary,
 )
+from bptt.training.resume import take_up
 from bptt.training.runtime import StopOnInterrupt, TrainingInterrupted, flush_denormals
 
 #: The generator stream of a run's dropout masks (see ``bptt.build`` for the others).
@@ -85,7 +88,9 @@ class Trainer:
         self.data_generator = generator(config.seed, stream=0)
         # (CPU state, CUDA state or None): dropout draws from torch's default generators.
         self.dropout_state: tuple[torch.Tensor, torch.Tensor | None] = (
-            generator(config.seed, DROPOUT_STREAM).get_state(), None)
+            generator(config.seed, DROPOUT_STREAM).get_state(),
+            None,
+        )
         self.val_set = self.task.eval_set("val")
         self.step = 0
         self.train_seconds = 0.0
@@ -137,8 +142,9 @@ class Trainer:
             self.load_state(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             text = str(error).strip().splitlines()
-            raise CheckpointError(f"checkpoint {path}: does not fit this run "
-                                  f"({type(error).__name__}: {text[0] if text else ''})") from None
+            raise CheckpointError(
+                f"checkpoint {path}: does not fit this run ({type(error).__name__}: {text[0] if text else ''})"
+            ) from None
 
     def flush(self, checkpoint: bool) -> None:
         """Write buffered history to the database and the recorder, then (optionally) the checkpoint.
@@ -154,15 +160,29 @@ class Trainer:
 
     def _flush(self, checkpoint: bool) -> None:
         if self.db is not None and self.run_id is None and (self.step > 0 or self._steps):
-            self.run_id = self.db.create_run(self.config.identity(), self.config.label(), self.config.task,
-                                             self.config.model_dump(), sweep=self.sweep)
+            self.run_id = self.db.create_run(
+                self.config.identity(),
+                self.config.label(),
+                self.config.task,
+                self.config.model_dump(),
+                sweep=self.sweep,
+            )
         path = self.checkpoint_path() if checkpoint else None
         if self.db is not None and self.run_id is not None:
-            self.db.record_progress(self.run_id, self._steps, self._evals, self._profiles, self.step,
-                                    self.train_seconds, None)
+            self.db.record_progress(
+                self.run_id, self._steps, self._evals, self._profiles, self.step, self.train_seconds, None
+            )
         if self.recorder is not None:
-            self.recorder(Progress(self._steps, self._evals, self._profiles, self.step, self.train_seconds,
-                                   None if path is None else str(path)))
+            self.recorder(
+                Progress(
+                    self._steps,
+                    self._evals,
+                    self._profiles,
+                    self.step,
+                    self.train_seconds,
+                    None if path is None else str(path),
+                )
+            )
         self._steps, self._evals, self._profiles = [], [], []
         if path is not None:
             save_checkpoint(path, self.state())
@@ -173,45 +193,10 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------
     def start(self, resume: bool) -> RunResult | None:
         """Take up an earlier row (``resume``), or leave the row to the first flush; a finished run
-        that already reached ``steps`` is returned as it is."""
-        if self.db is None or not resume:
-            return None
-        previous = self.db.latest_run(self.config.identity(), self.sweep)
-        # A "running" row belongs to a live process (rows of dead ones read "interrupted"
-        # once the database is open), so it is never taken over.
-        if previous is None or previous.status not in ("finished", "interrupted"):
-            self._say("--resume: no earlier run with these settings; starting afresh" if previous is None else
-                      f"--resume: run {previous.id} is {previous.status} (only finished and interrupted runs "
-                      "are taken up); starting a new run afresh")
-            return None
-        if previous.done(self.config.steps, self.config.target_metric):
-            self._say(f"run {previous.id} already finished at step {previous.steps_done}; nothing more to train")
-            self.run_id = previous.id
-            done = self.checkpoint_path()
-            if done is not None and done.is_file():  # the trained model comes back with the result
-                self.resume_from(done)
-            return RunResult(previous.id, previous.status, previous.reason, previous.steps_done,
-                             previous.final or RunSummary(), self.config, model=self.model, task=self.task)
-        self.run_id = previous.id
-        path = self.checkpoint_path()
-        assert path is not None
-        if path.is_file():
-            self.resume_from(path)
-        elif previous.checkpoint is not None:
-            self.run_id = None
-            raise CheckpointError(f"--resume: run {previous.id} ({previous.status} at step {previous.steps_done}) "
-                                  f"has no checkpoint at {path} any more; leave out --resume to start it afresh")
-        # else: the run never reached a checkpoint; this row is taken up from step 0.
-        self.saved_step = self.step if path.is_file() else None
-        self._say(f"resuming run {previous.id} from step {self.step}"
-                  + ("" if path.is_file() else " (it had no checkpoint yet)"))
-        self.db.claim_run(previous.id, self.config.model_dump())
-        self.db.truncate_history(previous.id, self.step)
-        for leftover in path.parent.glob(path.name + ".tmp*"):  # from a process killed mid-write
-            leftover.unlink(missing_ok=True)
-        return None
+        that already reached ``steps`` is returned as it is (see ``bptt.training.resume``)."""
+        return take_up(self, resume)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         if self.announce is not None:
             self.announce(text)
 
@@ -235,25 +220,19 @@ class Trainer:
         config = self.config
         batch = self.task.train_batch(config.batch_size, self.data_generator).to(config.device)
         self.optimizer.zero_grad(set_to_none=True)
-        if record:  # the forward inside the record too: engine "auto" then runs a loop that shows each step
-            with record_gradients(self.model) as recording:
-                prediction = self.model(batch.inputs, batch.lengths)
-                loss = self.task.loss(prediction, batch)
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    return loss_value, float("nan"), False, True
-                loss.backward()
-            cell = None if recording.cell is None else recording.by_lag("cell").flip(-1).tolist()
-            # Stored by step, each sequence aligned at its own last step (the by-lag profile, flipped).
-            hidden = recording.by_lag("hidden").flip(-1)
-            self._profiles.append(ProfileRow(self.step + 1, hidden.tolist(), cell))
-        else:
+        # With a record, the forward runs inside it too: engine "auto" then runs a loop that shows each step.
+        with record_gradients(self.model) if record else contextlib.nullcontext() as recording:
             prediction = self.model(batch.inputs, batch.lengths)
             loss = self.task.loss(prediction, batch)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 return loss_value, float("nan"), False, True
             loss.backward()
+        if recording is not None:
+            cell = None if recording.cell is None else recording.by_lag("cell").flip(-1).tolist()
+            # Stored by step, each sequence aligned at its own last step (the by-lag profile, flipped).
+            hidden = recording.by_lag("hidden").flip(-1)
+            self._profiles.append(ProfileRow(self.step + 1, hidden.tolist(), cell))
         grad_norm, clipped = clip_gradients(self.params, config.clip_norm, config.clip_value)
         if not math.isfinite(grad_norm):  # only when an element is nan or inf: the norm itself never overflows
             if config.nonfinite == "raise":
@@ -273,9 +252,19 @@ class Trainer:
         return metric >= target if self.task.higher_is_better else metric <= target
 
     def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> RunSummary:
-        return run_summary(self.config, self.task, status, test, val, run_id=self.run_id, steps=self.step,
-                           target_step=self.target_step, skipped=self.skipped, clipped=self.clipped,
-                           train_seconds=self.train_seconds)
+        return run_summary(
+            self.config,
+            self.task,
+            status,
+            test,
+            val,
+            run_id=self.run_id,
+            steps=self.step,
+            target_step=self.target_step,
+            skipped=self.skipped,
+            clipped=self.clipped,
+            train_seconds=self.train_seconds,
+        )
 
     def run(self, resume: bool = False) -> RunResult:
         """Train to ``config.steps`` (or the target metric). Ctrl-C stops at the next step boundary with
@@ -304,8 +293,11 @@ class Trainer:
                     self.skipped += skipped
                     self.clipped += clipped
                     self.losses.append(loss)
-                    self._steps.append(StepRow(self.step, finite_or_none(loss), finite_or_none(grad_norm),
-                                               bool(clipped), bool(skipped)))
+                    self._steps.append(
+                        StepRow(
+                            self.step, finite_or_none(loss), finite_or_none(grad_norm), bool(clipped), bool(skipped)
+                        )
+                    )
                     if not math.isfinite(loss):
                         status, reason = "diverged", f"loss became {loss} at step {self.step}"
                         break
@@ -327,10 +319,7 @@ class Trainer:
         except KeyboardInterrupt as error:
             # A second Ctrl-C mid-step (batch drawn, optimizer stepped or not): no checkpoint
             # of this step, so a resume starts from the last one written.
-            with self._stop.saving():  # a further Ctrl-C waits until the row says interrupted
-                self.flush(checkpoint=False)
-                if self.db is not None and self.run_id is not None:
-                    self.db.finish_run(self.run_id, "interrupted", None, "stopped by the user")
+            self._end_interrupted(checkpoint=False, reason="stopped by the user")
             raise TrainingInterrupted(self.run_id, self.step, self.saved_step) from error
         except BaseException as error:
             reason = f"{type(error).__name__}: {error}"
@@ -340,10 +329,7 @@ class Trainer:
                 raise RunFailedError(f"{where} at step {self.step}: {reason}{recorded}") from error
             raise
         if status == "interrupted":
-            with self._stop.saving():
-                self.flush(checkpoint=True)
-                if self.db is not None and self.run_id is not None:
-                    self.db.finish_run(self.run_id, status, None, reason)
+            self._end_interrupted(checkpoint=True, reason=reason)
             raise TrainingInterrupted(self.run_id, self.step, self.saved_step)
         if status == "finished" and self.skipped * 2 > self.step:
             status = "diverged"
@@ -359,6 +345,13 @@ class Trainer:
             self.db.finish_run(self.run_id, status, final, reason)
         return RunResult(self.run_id, status, reason, self.step, final, config, self.losses, self.model, self.task)
 
+    def _end_interrupted(self, checkpoint: bool, reason: str | None) -> None:
+        """Write what was trained (a checkpoint of this step when it is whole) and mark the row interrupted."""
+        with self._stop.saving():  # a further Ctrl-C waits until the row says interrupted
+            self.flush(checkpoint=checkpoint)
+            if self.db is not None and self.run_id is not None:
+                self.db.finish_run(self.run_id, "interrupted", None, reason)
+
     def _record_failure(self, reason: str) -> str:
         """Record the run as failed, as far as the machine lets it; say what could not be recorded."""
         try:
@@ -366,14 +359,15 @@ class Trainer:
             if self.db is not None and self.run_id is not None:
                 self.db.finish_run(self.run_id, "failed", None, reason)
         except Exception as error:  # the disk that failed the run may refuse the record of it too
-            full = isinstance(error, OSError) and error.errno == errno.ENOSPC or "full" in str(error)
+            full = (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "full" in str(error)
             why = "the disk is full" if full else f"{type(error).__name__}: {error}"
             return f" (not recorded in the database: {why}; the row reads interrupted when next opened)"
         return ""
 
 
-def train(config: RunConfig | Mapping[str, Any], db: Database | None = None, *, resume: bool = False,
-          **kwargs: Any) -> RunResult:
+def train(
+    config: RunConfig | Mapping[str, Any], db: Database | None = None, *, resume: bool = False, **kwargs: Any
+) -> RunResult:
     """Train one run to ``config.steps`` and return it with its trained model (``result.model``);
     with ``resume``, continue the latest run of the same sweep and identity. ``config`` is a ``RunConfig``
     or a mapping of its settings, e.g. ``train({"task": "adding", "seq_len": 50, "cell": "lstm"})``.

@@ -14,6 +14,7 @@ the allocator minutes later. The estimate counts float32 tensors (4 bytes):
 It is a lower bound of what the run allocates, so a run it refuses could not
 have finished; typical runs need a small fraction of a laptop's memory.
 """
+
 from __future__ import annotations
 
 import os
@@ -153,17 +154,23 @@ def check_memory(config: RunConfig, task: Task) -> MemoryEstimate:
     host = available_memory("cpu")
     if torch.device(config.device).type == "cuda":
         free = available_memory(config.device)
-        needs = [(estimate.on_device, free, f"free on {config.device}"), (estimate.data, host, "available in host memory")]
+        needs = [
+            (estimate.on_device, free, f"free on {config.device}"),
+            (estimate.data, host, "available in host memory"),
+        ]
     else:
         needs = [(estimate.total, host, "available here")]
     for needed, free, where in needs:
         if free is not None and needed > free:
-            parts = {"weights, gradients and optimizer state": estimate.training_state,
-                     "the activations of a training batch": estimate.activations,
-                     "the fixed evaluation sets and a batch": estimate.data,
-                     "an evaluation chunk": estimate.evaluation}
+            parts = {
+                "weights, gradients and optimizer state": estimate.training_state,
+                "the activations of a training batch": estimate.activations,
+                "the fixed evaluation sets and a batch": estimate.data,
+                "an evaluation chunk": estimate.evaluation,
+            }
             largest = max(parts, key=parts.__getitem__)
             raise MemoryLimitError(
                 f"memory: this run needs about {_gib(needed)} ({largest}: {_gib(parts[largest])}) but "
-                f"{_gib(free)} is {where}; lower seq_len, batch_size, hidden_size, num_layers or eval_size")
+                f"{_gib(free)} is {where}; lower seq_len, batch_size, hidden_size, num_layers or eval_size"
+            )
     return estimate

@@ -1,4 +1,5 @@
 """Optimizers by name, and gradient clipping that reports what it did."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,12 @@ def total_norm(grads: Sequence[torch.Tensor]) -> tuple[float, float]:
         return largest, largest
     if largest == 0.0:
         return 0.0, 0.0
-    norms = [torch.linalg.vector_norm(g.detach() / largest_t) * largest_t if g.dtype == torch.float64
-             else torch.linalg.vector_norm(g.detach(), dtype=torch.float64) for g in grads]
+    norms = [
+        torch.linalg.vector_norm(g.detach() / largest_t) * largest_t
+        if g.dtype == torch.float64
+        else torch.linalg.vector_norm(g.detach(), dtype=torch.float64)
+        for g in grads
+    ]
     return float(torch.linalg.vector_norm(torch.stack(norms) / largest_t)) * largest, largest
 
 

@@ -6,6 +6,7 @@ evaluation or a recorded step is many times slower than a plain one), and a shor
 made the estimate jump with each slow step (0:10, 0:20, 1:08, 0:05 within minutes). The
 mean over the whole run moves by little with each step, and only as the pace truly changes.
 """
+
 from __future__ import annotations
 
 import sys
@@ -13,15 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 
@@ -43,8 +36,9 @@ class SteadyTimeRemainingColumn(ProgressColumn):
         if task.finished:
             return Text("0:00:00", style="progress.remaining")
         start = task.fields.get("resumed_at", 0)
-        left = remaining_seconds(task.elapsed or 0.0, task.completed - start,
-                                 None if task.total is None else task.total - start)
+        left = remaining_seconds(
+            task.elapsed or 0.0, task.completed - start, None if task.total is None else task.total - start
+        )
         if left is None:
             return Text("-:--:--", style="progress.remaining")
         return Text(str(timedelta(seconds=int(left))), style="progress.remaining")
@@ -69,7 +63,7 @@ class ProgressBar:
         )
         self._task = self._progress.add_task(description, total=total, info="", resumed_at=0)
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         self._progress.__enter__()
         return self
 

@@ -1,4 +1,5 @@
 """What a run hands back: each flush of its history, how it ended, and the errors that end it early."""
+
 from __future__ import annotations
 
 import math
@@ -66,9 +67,20 @@ def finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def run_summary(config: RunConfig, task: Task, status: str, test: tuple[float, float] | None,
-                val: tuple[float, float] | None, *, run_id: int | None, steps: int, target_step: int | None,
-                skipped: int, clipped: int, train_seconds: float) -> RunSummary:
+def run_summary(
+    config: RunConfig,
+    task: Task,
+    status: str,
+    test: tuple[float, float] | None,
+    val: tuple[float, float] | None,
+    *,
+    run_id: int | None,
+    steps: int,
+    target_step: int | None,
+    skipped: int,
+    clipped: int,
+    train_seconds: float,
+) -> RunSummary:
     """The summary a run ends with (stored in the database): its test and validation results and counters."""
     test_loss, test_metric = test if test is not None else (None, None)
     return RunSummary(

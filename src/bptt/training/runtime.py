@@ -14,6 +14,7 @@ The handler is installed only in the main thread and only over Python's own
 default: a process that set its own (a sweep's local worker ignores SIGINT and
 leaves it to the driver) keeps it.
 """
+
 from __future__ import annotations
 
 import signal
@@ -59,11 +60,15 @@ class TrainingInterrupted(KeyboardInterrupt):
         if self.run_id is None:
             return f"stopped at step {self.step}, before its first checkpoint: nothing was saved"
         if self.saved_step is None:
-            return (f"run {self.run_id} stopped at step {self.step}, before its first checkpoint; "
-                    "a resume starts it from step 0")
+            return (
+                f"run {self.run_id} stopped at step {self.step}, before its first checkpoint; "
+                "a resume starts it from step 0"
+            )
         if self.saved_step == self.step:
             return f"run {self.run_id} stopped at step {self.step}, checkpoint saved"
-        return f"run {self.run_id} stopped during step {self.step + 1}; its last checkpoint is of step {self.saved_step}"
+        return (
+            f"run {self.run_id} stopped during step {self.step + 1}; its last checkpoint is of step {self.saved_step}"
+        )
 
 
 class StopOnInterrupt:
@@ -81,8 +86,10 @@ class StopOnInterrupt:
 
     def __enter__(self) -> StopOnInterrupt:
         self.requested = False
-        if threading.current_thread() is threading.main_thread() \
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

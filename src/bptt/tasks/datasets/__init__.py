@@ -8,4 +8,5 @@ mnist, pmnist: MNIST from IDX files in ``data_dir``, 784 steps (sequential, perm
 The optional packages come with the ``data`` extra (``pip install 'bptt[data]'``)
 and are imported only when a dataset task is built.
 """
+
 from bptt.tasks.datasets import digits, mnist, mnist1d, ucr  # noqa: F401

@@ -7,6 +7,7 @@ task's do. Datasets with varying lengths pad with zeros after each sequence's
 end and carry ``lengths``; their batches are cut to the longest sequence in
 the batch.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -32,8 +33,9 @@ def require(module: str, package: str, task: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise TaskError(f"task {task!r} needs the {package} package, which is not installed; "
-                        f"install the data extra: {INSTALL_HINT}") from None
+        raise TaskError(
+            f"task {task!r} needs the {package} package, which is not installed; install the data extra: {INSTALL_HINT}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -71,21 +73,22 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int)
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
     gen = generator(seed, SPLIT_STREAM)
-    shuffled = {c: np.flatnonzero(labels == c)[torch.randperm(n, generator=gen).numpy()]
-                for c, n in zip(classes, counts)}
+    shuffled = {
+        c: np.flatnonzero(labels == c)[torch.randperm(n, generator=gen).numpy()] for c, n in zip(classes, counts)
+    }
     taken = dict.fromkeys(classes, 0)
     parts: dict[str, list[np.ndarray]] = {}
     for name, fraction in fractions.items():
         exact = counts * fraction
         quota = np.floor(exact).astype(int)
-        leftover = int(round(len(labels) * fraction)) - int(quota.sum())
-        for i in np.argsort(-(exact - quota), kind="stable")[:max(leftover, 0)]:
+        leftover = round(len(labels) * fraction) - int(quota.sum())
+        for i in np.argsort(-(exact - quota), kind="stable")[: max(leftover, 0)]:
             quota[i] += 1
         parts[name] = []
         for c, q in zip(classes, quota):
-            parts[name].append(shuffled[c][taken[c]:taken[c] + q])
+            parts[name].append(shuffled[c][taken[c] : taken[c] + q])
             taken[c] += q
-    parts["train"] = [shuffled[c][taken[c]:] for c in classes]
+    parts["train"] = [shuffled[c][taken[c] :] for c in classes]
     return {name: np.sort(np.concatenate(p)) for name, p in parts.items()}
 
 
@@ -130,8 +133,10 @@ class DatasetTask(Task):
             allowed = ", ".join(self.option_keys) or "none"
             raise TaskError(f"options: task {self.name!r} does not take {', '.join(unknown)}; allowed: {allowed}")
         if self.native_seq_len is not None and settings.seq_len not in (None, self.native_seq_len):
-            raise TaskError(f"seq_len: task {self.name!r} has fixed length {self.native_seq_len}, "
-                            f"got {settings.seq_len}; leave seq_len unset")
+            raise TaskError(
+                f"seq_len: task {self.name!r} has fixed length {self.native_seq_len}, "
+                f"got {settings.seq_len}; leave seq_len unset"
+            )
         self.permutation: torch.Tensor | None = None
         self.data = self._load()
         self.output_size = len(self.data.classes)
@@ -153,8 +158,11 @@ class DatasetTask(Task):
             inputs = inputs.float().div_(255.0)
         if self.permutation is not None:
             inputs = inputs[:, self.permutation]
-        return Batch(inputs.transpose(0, 1).contiguous(), targets.clone(),  # (T, B, C)
-                     None if lengths is None else lengths.clone())
+        return Batch(
+            inputs.transpose(0, 1).contiguous(),
+            targets.clone(),  # (T, B, C)
+            None if lengths is None else lengths.clone(),
+        )
 
     def train_batch(self, batch_size: int, gen: torch.Generator) -> Batch:
         batch_size = require_batch_size(batch_size)

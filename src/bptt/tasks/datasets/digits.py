@@ -10,6 +10,7 @@ Splits: stratified 60/20/20 (1079 train, 359 val, 359 test), drawn from
 permutation of the 64 positions drawn from ``settings.seed`` and shared by
 every image of every split.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,7 +25,7 @@ PIXELS = 64
 FRACTIONS = {"val": 0.2, "test": 0.2}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _images() -> tuple[torch.Tensor, torch.Tensor]:
     """All 1797 images as (N, 64, 1) float32 in [0, 1], and their labels (N,)."""
     # scikit-learn is optional (the data extra): imported only when this task loads its images.

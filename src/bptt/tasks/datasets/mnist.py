@@ -11,6 +11,7 @@ Splits: a stratified 1/12 of the training files (5000 of 60000), drawn from
 files are the test split. ``pmnist`` feeds the pixels in one fixed order, a
 permutation of the 784 positions drawn from ``settings.seed``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,13 +50,17 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     if len(raw) < header:
         raise TaskError(f"{path} is not an IDX file: {len(raw)} bytes, shorter than the {header}-byte header")
     if raw[0] != 0 or raw[1] != 0 or raw[2] != UBYTE or raw[3] != ndim:
-        raise TaskError(f"{path} is not a {ndim}-dimensional unsigned-byte IDX file: "
-                        f"magic {raw[:4].hex()}, expected 000008{ndim:02x}")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise TaskError(
+            f"{path} is not a {ndim}-dimensional unsigned-byte IDX file: "
+            f"magic {raw[:4].hex()}, expected 000008{ndim:02x}"
+        )
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
-        raise TaskError(f"{path} is truncated or corrupt: header says {'x'.join(map(str, dims))} "
-                        f"({expected} bytes of data), found {len(raw) - header}")
+        raise TaskError(
+            f"{path} is truncated or corrupt: header says {'x'.join(map(str, dims))} "
+            f"({expected} bytes of data), found {len(raw) - header}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -73,7 +78,9 @@ def _read_pair(images_path: Path, labels_path: Path, stamp: tuple[int, ...]) -> 
     if images.shape[1:] != (SIDE, SIDE):
         raise TaskError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected {SIDE}x{SIDE}")
     if images.shape[0] != labels.shape[0]:
-        raise TaskError(f"{labels_path} holds {labels.shape[0]} labels for the {images.shape[0]} images of {images_path}")
+        raise TaskError(
+            f"{labels_path} holds {labels.shape[0]} labels for the {images.shape[0]} images of {images_path}"
+        )
     if labels.size and labels.max() > 9:
         raise TaskError(f"{labels_path}: label {int(labels.max())} is not a digit 0-9")
     inputs = torch.from_numpy(images.reshape(-1, SIDE * SIDE, 1).copy())
@@ -87,7 +94,9 @@ def _stamp(*paths: Path) -> tuple[int, ...]:
 def load_mnist_splits(data_dir: str, seed: int) -> Splits:
     directory = Path(data_dir).expanduser()
     if not directory.is_dir():
-        raise TaskError(f"data_dir: {directory} is not a directory; it should hold the MNIST IDX files {', '.join(FILES.values())}")
+        raise TaskError(
+            f"data_dir: {directory} is not a directory; it should hold the MNIST IDX files {', '.join(FILES.values())}"
+        )
     paths = tuple(_find(directory, stem) for stem in FILES.values())
     return _splits(paths, _stamp(*paths), seed)
 
@@ -111,7 +120,9 @@ class MNIST(DatasetTask):
 
     def _load(self) -> Splits:
         if not self.settings.data_dir:
-            raise TaskError(f"data_dir: task {self.name!r} reads the MNIST IDX files from data_dir (--data-dir); none was given")
+            raise TaskError(
+                f"data_dir: task {self.name!r} reads the MNIST IDX files from data_dir (--data-dir); none was given"
+            )
         return load_mnist_splits(self.settings.data_dir, int(self.settings.seed))
 
 

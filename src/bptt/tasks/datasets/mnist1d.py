@@ -12,6 +12,7 @@ package's); each step carries 1 feature; 10 classes. A stratified 20 % of the
 package's training split (800) is held out as validation, drawn from
 ``settings.seed``, leaving 3200 for training; test is the package's 1000.
 """
+
 from __future__ import annotations
 
 import functools

@@ -28,6 +28,7 @@ differences between series survive). A constant series is only centred.
 Series of varying length are padded with zeros after their end and batches
 carry ``lengths``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -87,7 +88,9 @@ def _read(path: Path, classes: tuple[str, ...]) -> tuple[list[np.ndarray], np.nd
     try:
         frame, labels = load_from_tsfile(str(path), return_data_type="nested_univ")
     except Exception as error:  # sktime raises several types for a malformed file
-        raise TaskError(f"cannot read {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        raise TaskError(
+            f"cannot read {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from None
     series = []
     for row in range(frame.shape[0]):
         channels = [np.asarray(frame.iat[row, c], dtype=np.float64) for c in range(frame.shape[1])]
@@ -113,6 +116,7 @@ def load_ucr_splits(name: str, normalise: str, seed: int) -> Splits:
     test_series, test_y = _read(folder / f"{name}_TEST.ts", classes)
 
     if normalise == "series":
+
         def scale(s: np.ndarray) -> np.ndarray:
             std = s.std(axis=0)
             return (s - s.mean(axis=0)) / np.where(std < FLAT, 1.0, std)

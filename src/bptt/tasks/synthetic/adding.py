@@ -3,6 +3,7 @@
 Inputs are time-major (T, B, 2): channel 0 holds the values, channel 1 the markers.
 The target (B, 1) is read at each sequence's last step.
 """
+
 from __future__ import annotations
 
 import dataclasses

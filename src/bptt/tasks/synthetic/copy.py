@@ -3,6 +3,7 @@
 Inputs are time-major one-hot vectors (T + 20, B, 10); targets are per-step
 symbol ids (T + 20, B).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -3,6 +3,7 @@
 Inputs are time-major token ids (T, B) long; targets are class ids (B,):
 0 = negative, 1 = positive. The word lists ship as text files in ``bptt/tasks/data``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,13 +17,7 @@ import torch
 
 from bptt.checks import is_int
 from bptt.tasks.base import TASKS, Batch, Task, TaskError, TaskSettings, cross_entropy_baseline
-from bptt.tasks.checks import (
-    check_common,
-    check_options,
-    require_batch_size,
-    require_int,
-    require_variant,
-)
+from bptt.tasks.checks import check_common, check_options, require_batch_size, require_int, require_variant
 
 PAD = 0
 PAD_WORD = "<pad>"
@@ -192,9 +187,7 @@ class SentimentTask(Task):
         return torch.tensor([index[w] for w in text.split()], dtype=torch.long)
 
     # -- sampling -------------------------------------------------------------------
-    def _filler_tokens(
-        self, count: int, batch_size: int, gen: torch.Generator, align_end: bool
-    ) -> torch.Tensor:
+    def _filler_tokens(self, count: int, batch_size: int, gen: torch.Generator, align_end: bool) -> torch.Tensor:
         """(B, count) filler: whole random phrases strung together and cut to ``count``
         tokens, starting at a phrase start (or, with ``align_end``, ending at a phrase end)."""
         per_row = math.ceil(count / int(self._filler_lengths.min()))

@@ -2,6 +2,7 @@
 
 Inputs are time-major one-hot vectors (L, B, 8); targets are class ids (B,).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,0 +1,89 @@
+"""The sweep report: one self-contained HTML file."""
+
+import re
+
+from bptt.cli.main import main
+from bptt.config import build_config
+from bptt.plotting.axes import at_float32_floor
+from bptt.report.published import PUBLISHED
+from bptt.store import Database
+from bptt.training import Trainer
+
+SMALL = {"hidden_size": 8, "batch_size": 8, "steps": 4, "eval_size": 16, "eval_every": 2, "progress": False}
+
+
+def test_report_holds_every_figure_and_table_and_nothing_outside_itself(tmp_path, sweep_db):
+    db = sweep_db()
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "--sweep", "s", "-o", str(out)]) == 0
+    page = out.read_text()
+    for title in (
+        "Runs",
+        "Final metric against length",
+        "Success rate across seeds",
+        "Convergence",
+        "Gradient profiles",
+        "Published results",
+        "Runs that diverged or failed",
+    ):
+        assert f"<h2>{title}</h2>" in page
+    # Two tasks: metric, convergence and gradient-profile figures for each.
+    assert page.count("<svg") == 6
+    assert page.count("<table>") == 1 + 2 + 1 + 1  # overview, success per task, published, problems
+    assert "memoryless baseline" in page and "tanh+xavier" in page and "loss became" in page
+    assert "0.177" in page and "Bai, Kolter, Koltun 2018" in page  # the tanh RNN row at T=600 met our run
+    assert re.findall(r"""(?:src|href)\s*=\s*["'](?!#)""", page) == []
+    assert "<link" not in page and "<script" not in page and re.findall(r"url\((?!#)", page) == []
+
+
+def test_report_says_when_no_run_recorded_gradient_profiles(tmp_path, sweep_db):
+    db = sweep_db(record_every=0)
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert page.count("no run recorded gradient profiles") == 2 and page.count("<svg") == 4
+
+
+def test_report_errors_are_one_line(tmp_path, capsys, sweep_db):
+    assert main(["report", "--db", str(tmp_path / "none.db")]) == 2
+    assert "no database" in capsys.readouterr().err
+    db = sweep_db(record_every=0)
+    assert main(["report", "--db", str(db), "--sweep", "other"]) == 2
+    assert "sweeps here: s" in capsys.readouterr().err
+
+
+def test_published_numbers_carry_their_source():
+    assert all(r.source and r.task and r.quantity in ("loss", "accuracy") for r in PUBLISHED)
+    adding = {r.model: r.value for r in PUBLISHED if r.task == "adding"}
+    assert adding == {"LSTM": 0.164, "GRU": 5.3e-5, "RNN (tanh)": 0.177, "TCN": 5.8e-5}
+
+
+def test_report_explains_a_profile_at_the_float32_floor_and_says_when_no_run_failed(tmp_path):
+    db = tmp_path / "floor.db"
+    with Database(db) as store:
+        # Sigmoid with a small W_hh: about (0.5 / 4)^k, under float32's floor within 40 steps. Tanh with an
+        # orthogonal W_hh keeps its gradient far above it.
+        for activation, scale in (("sigmoid", 0.5), ("tanh", 1.0)):
+            config = build_config(
+                {
+                    **SMALL,
+                    "task": "adding",
+                    "seq_len": 150,
+                    "activation": activation,
+                    "init": "orthogonal",
+                    "init_scale": scale,
+                    "record_every": 2,
+                }
+            )
+            Trainer(config, store, sweep="floor").run()
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "-o", str(out)]) == 0
+    page = out.read_text()
+    problems = page[page.index("<h2>Runs that diverged or failed</h2>") :]
+    assert "None: every run finished." in problems and "<table>" not in problems
+    assert "float32&#x27;s floor" in page and "sigmoid+orthogonal" in page.split("float32&#x27;s floor")[0][-400:]
+    assert "tanh+orthogonal+clip1: the profile" not in page
+
+
+def test_profiles_at_the_floor_are_told_apart():
+    assert at_float32_floor([1e-2, 1e-31, 1e-31]) and not at_float32_floor([1.0, 1e-20, 0.0])

@@ -10,6 +10,10 @@ only difficulty is the distance.
 
 ``DemoSettings.quick()`` is the same story, smaller: fewer models, a long delay
 of 20 words, fewer steps; the gated cells still beat the plain RNNs there.
+
+While each model trains at the long delay, its gradient profile (batch-mean
+||dL/dh_t|| of the training batch) is recorded every ``record_every`` steps, so
+the page can replay how the profile changed during training.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from bptt.config import RunConfig, build_config
 from bptt.diagnostics.diagnosis import Diagnosis, diagnose
 from bptt.diagnostics.impacts import RunOutcome, local_minima, long_term_dependencies, seed_spread, slow_convergence
+from bptt.store import ProfileRow
 from bptt.training import Trainer
 
 
@@ -90,6 +95,8 @@ BASE: dict[str, Any] = {
     "progress": False,
 }
 STEPS = {"short": 300, "long": 700}
+#: Record the gradient profile every this many steps while a model trains at the long delay (the replay).
+RECORD_EVERY = {"full": 50, "quick": 25}
 #: Models trained again with more seeds at the long delay (local minima, spread across seeds).
 SEED_MODELS = ("tanh RNN", "GRU")
 EXTRA_SEEDS = (1, 2)
@@ -132,6 +139,7 @@ class DemoSettings:
     seed: int = 0
     quick_version: bool = False
     device: str = "cpu"
+    record_every: int | None = None  # None: RECORD_EVERY of this version; 0: record nothing
 
     @classmethod
     def quick(cls, seed: int = 0, device: str = "cpu") -> DemoSettings:
@@ -157,15 +165,21 @@ class DemoSettings:
     def expected_seconds(self) -> int:
         return EXPECTED_SECONDS[self.name]
 
+    @property
+    def replay_every(self) -> int:
+        return RECORD_EVERY[self.name] if self.record_every is None else self.record_every
+
 
 @dataclass
 class ModelResult:
-    """One model of the demo: its runs at each delay and the diagnosis of the long-delay model."""
+    """One model of the demo: its runs at each delay, the diagnosis of the long-delay model and the
+    profiles recorded while it trained (``replay``: one per ``record_every`` steps, by step)."""
 
     model: DemoModel
     outcomes: dict[str, RunOutcome]
     diagnosis: Diagnosis
     seed_outcomes: list[RunOutcome] = field(default_factory=list)
+    replay: list[ProfileRow] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -220,7 +234,9 @@ class DemoResult:
         }
 
 
-def demo_config(settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None) -> RunConfig:
+def demo_config(
+    settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None, record_every: int = 0
+) -> RunConfig:
     values = {
         **BASE,
         **model.settings,
@@ -229,6 +245,7 @@ def demo_config(settings: DemoSettings, model: DemoModel, delay: str, seed: int 
         "steps": settings.steps[delay],
         "seed": settings.seed if seed is None else seed,
         "device": settings.device,
+        "record_every": record_every,
     }
     return build_config(values)
 
@@ -291,10 +308,13 @@ def run_demo(
     for model in settings.chosen():
         outcomes: dict[str, RunOutcome] = {}
         trained = None
+        replay: list[ProfileRow] = []
         for delay in settings.delays:
             if progress is not None:
                 progress(now(f"{model.label}, delay {settings.delays[delay]}"))
-            trainer = Trainer(demo_config(settings, model, delay))
+            every = settings.replay_every if delay == "long" else 0
+            keep = (lambda flushed, into=replay: into.extend(flushed.profiles)) if every else None
+            trainer = Trainer(demo_config(settings, model, delay, record_every=every), recorder=keep)
             outcomes[delay] = RunOutcome.from_result(trainer.run())
             done += plan.cost(model, delay)
             trained = (trainer.model, trainer.task)
@@ -306,7 +326,7 @@ def run_demo(
                     progress(now(f"{model.label}, delay {settings.delays['long']}, seed {seed}"))
                 seed_outcomes.append(RunOutcome.from_result(Trainer(demo_config(settings, model, "long", seed)).run()))
                 done += plan.cost(model, "long")
-        result = ModelResult(model, outcomes, diagnosis, seed_outcomes)
+        result = ModelResult(model, outcomes, diagnosis, seed_outcomes, replay)
         results.append(result)
         if finished is not None:
             finished(result, now(model.label))

@@ -33,7 +33,11 @@ def test_report_holds_every_figure_and_table_and_nothing_outside_itself(tmp_path
     assert "memoryless baseline" in page and "tanh+xavier" in page and "loss became" in page
     assert "0.177" in page and "Bai, Kolter, Koltun 2018" in page  # the tanh RNN row at T=600 met our run
     assert re.findall(r"""(?:src|href)\s*=\s*["'](?!#)""", page) == []
-    assert "<link" not in page and "<script" not in page and re.findall(r"url\((?!#)", page) == []
+    # Its scripts are inline (the interactive layer), none loaded from outside.
+    assert (
+        "<link" not in page and re.findall(r"<script[^>]*\bsrc", page) == [] and re.findall(r"url\((?!#)", page) == []
+    )
+    assert "<script>" in page and 'id="bptt-data"' in page
 
 
 def test_report_says_when_no_run_recorded_gradient_profiles(tmp_path, sweep_db):

@@ -38,14 +38,14 @@ CELL_NAMES = {
     "gru": "GRU",
 }
 INIT_NAMES = {
-    "random": "random (torch.nn's default)",
+    "random": "random",
     "xavier": "Xavier",
     "orthogonal": "orthogonal",
     "identity": "identity",
 }
 #: (setting, label, min, max, step, hint) of each slider; clip 0 means no clipping.
 SLIDERS = (
-    ("spectral_norm", "sigma_max(W_hh): spectral norm", 0.05, 3.0, 0.01, "each W_hh gate block is scaled to it"),
+    ("spectral_norm", "sigma_max(W_hh): spectral norm", 0.05, 6.0, 0.01, "each W_hh gate block is scaled to it"),
     ("hidden_size", "hidden units H", 1, MAX_HIDDEN, 1, ""),
     ("seq_len", "steps T", 2, MAX_STEPS, 1, ""),
     ("input_scale", "input scale", 0.0, 5.0, 0.05, "large inputs saturate sigmoid and tanh"),

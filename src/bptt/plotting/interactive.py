@@ -71,7 +71,7 @@ def controls(models: Sequence[Mapping[str, Any]]) -> Raw:
         f'<label><input type="checkbox" data-family="{f}" checked> {FAMILY_NAMES[f]}</label>' for f in present
     )
     return Raw(
-        '<div class="controls" role="group" aria-label="models">'
+        '<div class="controls pickers" role="group" aria-label="models">'
         f"<fieldset><legend>Show</legend>{boxes}</fieldset>"
         f'<div class="models">{buttons}</div>'
         '<span id="picked" class="status" aria-live="polite"></span></div>'

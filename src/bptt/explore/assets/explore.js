@@ -7,7 +7,6 @@
   const fmt = charts.fmt;
   const config = JSON.parse(document.getElementById("bptt-explore-config").textContent);
   const NUMERIC = ["hidden_size", "seq_len", "spectral_norm", "input_scale", "clip", "seed", "lag", "step"];
-  const WHOLE = ["hidden_size", "seq_len", "seed", "lag", "step"];
   const settings = { ...config.defaults, clip: config.defaults.clip || 0, step: config.defaults.seq_len - 1 };
   let analysis = null, generation = 0, firstDrawn = false, waiting = [];
 
@@ -30,7 +29,9 @@
     settings.lag = Math.max(1, Math.min(T - 1, Math.round(settings.lag) || 1));
     settings.step = Math.max(0, Math.min(T - 1, Math.round(settings.step) || 0));
     settings.seed = Math.max(0, Math.min(4294967295, Math.floor(settings.seed) || 0));
-    if (!(settings.spectral_norm > 0)) settings.spectral_norm = 0.05;
+    settings.spectral_norm = settings.spectral_norm > 0 ? Math.min(config.limits.spectral_norm, settings.spectral_norm) : 0.05;
+    settings.input_scale = settings.input_scale >= 0 ? Math.min(config.limits.input_scale, settings.input_scale) : 0;
+    if (!(settings.clip >= 0)) settings.clip = 0;
     if (!(config.inits.includes(settings.init))) settings.init = config.defaults.init;
     if (!(settings.cell in config.cells)) settings.cell = config.defaults.cell;
   }
@@ -209,6 +210,5 @@
       if (analysis && analysis.numbers.singular_values && analysis.numbers.singular_values.length === settings.seq_len && !pending) resolve(analysis.numbers);
       else waiting.push(resolve);
     }),
-    integerSettings: WHOLE,
   };
 })(typeof window !== "undefined" ? window : globalThis);

@@ -219,13 +219,13 @@ def test_the_demo_page_in_a_browser(quick_demo, browser, tmp_path):
     )
     for label, key in keys.items():
         assert float(bars[key]) == pytest.approx(printed_ratio[label], rel=0.07), label  # two significant digits
-    # The training-step slider replays the profiles recorded every 25 steps.
+    # The training-step slider replays the profiles recorded before training and every 25 steps.
     steps = browser.run("return BPTT.page.data.groups[0].replay.steps")
-    assert steps == list(range(25, 301, 25))
+    assert steps == list(range(0, 301, 25))  # before training, then every 25 steps
     title = lambda: browser.run("return document.querySelector('#replay-chart-demo text.title').textContent")  # noqa: E731
     assert title().endswith("step 300")
     browser.key("step-demo", "HOME")
-    assert title().endswith("step 25")
+    assert title().endswith("step 0")
     lines = browser.run("return document.querySelectorAll('#replay-chart-demo g.series path').length")
     assert lines >= len(keys)
     first, last = browser.run(

@@ -1,6 +1,8 @@
 """The demo's table, paragraphs and verdict tell one story: the LSTM's numbers read from one diagnosis; the
-remedies' notes open with a lead-in; the profiles recorded while the models train reach the page."""
+remedies' notes open with a lead-in; the profiles recorded while the models train reach the page, and
+recording them changes nothing the demo trains."""
 
+import dataclasses
 import json
 import re
 
@@ -65,12 +67,15 @@ def test_each_remedy_note_opens_with_who_learned_the_long_delay(tiny):
 
 def test_the_profiles_recorded_in_training_reach_the_page(tiny, tmp_path):
     for m in tiny.models:
-        # The long delay's run only (the short one's 20 steps would add a second 10 and 20).
-        assert [row.step for row in m.replay] == [10, 20, 30, 40]
+        # Before training and every 10 steps of the long delay's run (the short one's would add a second 10, 20).
+        assert [row.step for row in m.replay] == [0, 10, 20, 30, 40]
         assert all(len(row.hidden[-1]) == m.diagnosis.seq_len for row in m.replay)
+        # The last record measures the trained model on the diagnosis's batch, in float64, as the diagnosis does.
+        assert m.replay[-1].hidden[-1][::-1] == pytest.approx(m.diagnosis.profile.hidden[-1].tolist(), rel=1e-9)
+        assert m.replay[0].hidden != m.replay[-1].hidden
     data = page_data(tiny)
     group = data["groups"][0]
-    assert group["replay"]["steps"] == [10, 20, 30, 40]
+    assert group["replay"]["steps"] == [0, 10, 20, 30, 40]
     for m, key in zip(tiny.models, group["keys"]):
         first = m.replay[0].hidden[-1][::-1]
         assert group["replay"]["profiles"][key][0] == pytest.approx([v / first[0] for v in first], rel=1e-3)
@@ -85,3 +90,12 @@ def test_the_profiles_recorded_in_training_reach_the_page(tiny, tmp_path):
     assert (
         page.count('class="pick"') == 3 and page.count('<input type="checkbox" data-family=') == 2
     )  # plain RNNs, gated cells
+
+
+def test_recording_the_replay_changes_no_number_the_demo_reports(tiny):
+    quiet = run_demo(dataclasses.replace(TINY, models=("LSTM (forget bias 5)",), record_every=0))
+    (lstm,) = quiet.models
+    recorded = tiny.by_label()["LSTM (forget bias 5)"]
+    assert lstm.replay == [] and recorded.replay
+    assert list(lstm.outcomes["long"].losses) == list(recorded.outcomes["long"].losses)
+    assert torch.equal(lstm.diagnosis.profile.hidden, recorded.diagnosis.profile.hidden)

@@ -12,8 +12,11 @@ only difficulty is the distance.
 of 20 words, fewer steps; the gated cells still beat the plain RNNs there.
 
 While each model trains at the long delay, its gradient profile (batch-mean
-||dL/dh_t|| of the training batch) is recorded every ``record_every`` steps, so
-the page can replay how the profile changed during training.
+||dL/dh_t|| on the fixed batch the diagnosis measures, in float64) is recorded
+before the first step and every ``record_every`` steps after, so the page can
+replay how the profile changed during training. Each record measures a copy of
+the model between two steps (``Replay``): training runs exactly as it would
+without it, so recording changes no number the demo reports.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from bptt.config import RunConfig, build_config
+from bptt.diagnostics.common import cast_batch, fixed_batch, measuring_copy
 from bptt.diagnostics.diagnosis import Diagnosis, diagnose
 from bptt.diagnostics.impacts import RunOutcome, local_minima, long_term_dependencies, seed_spread, slow_convergence
+from bptt.modules import record_gradients
 from bptt.store import ProfileRow
 from bptt.training import Trainer
 
@@ -173,7 +180,7 @@ class DemoSettings:
 @dataclass
 class ModelResult:
     """One model of the demo: its runs at each delay, the diagnosis of the long-delay model and the
-    profiles recorded while it trained (``replay``: one per ``record_every`` steps, by step)."""
+    profiles recorded while it trained (``replay``: at step 0 and every ``record_every`` steps, by step)."""
 
     model: DemoModel
     outcomes: dict[str, RunOutcome]
@@ -234,9 +241,7 @@ class DemoResult:
         }
 
 
-def demo_config(
-    settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None, record_every: int = 0
-) -> RunConfig:
+def demo_config(settings: DemoSettings, model: DemoModel, delay: str, seed: int | None = None) -> RunConfig:
     values = {
         **BASE,
         **model.settings,
@@ -245,7 +250,6 @@ def demo_config(
         "steps": settings.steps[delay],
         "seed": settings.seed if seed is None else seed,
         "device": settings.device,
-        "record_every": record_every,
     }
     return build_config(values)
 
@@ -272,6 +276,26 @@ def demo_plan(settings: DemoSettings) -> Plan:
         if model.label in SEED_MODELS:
             runs += [(model, "long", seed) for seed in settings.extra_seeds]
     return Plan(runs, settings)
+
+
+class Replay:
+    """Called after every training step (``Trainer.on_step``): every ``every`` steps, the gradient profile
+    of the model as it stands, on the task's fixed batch in float64 (as the diagnosis measures it),
+    appended to ``rows``. It measures a copy, so the run trains exactly as it would without it."""
+
+    def __init__(self, trainer: Trainer, every: int, examples: int, rows: list[ProfileRow]) -> None:
+        self.trainer, self.every, self.rows = trainer, every, rows
+        self.batch = cast_batch(fixed_batch(trainer.task, examples), torch.float64).to(trainer.config.device)
+
+    def __call__(self, step: int, loss: float | None) -> None:
+        if step % self.every:
+            return
+        model, task, batch = measuring_copy(self.trainer.model), self.trainer.task, self.batch
+        with record_gradients(model) as record:
+            task.loss(model(batch.inputs, batch.lengths), batch).backward()
+        # Stored as the database stores a profile: by step t, each sequence aligned at its own last step.
+        cell = None if record.cell is None else record.by_lag("cell").flip(-1).tolist()
+        self.rows.append(ProfileRow(step, record.by_lag("hidden").flip(-1).tolist(), cell))
 
 
 @dataclass(frozen=True)
@@ -312,9 +336,10 @@ def run_demo(
         for delay in settings.delays:
             if progress is not None:
                 progress(now(f"{model.label}, delay {settings.delays[delay]}"))
-            every = settings.replay_every if delay == "long" else 0
-            keep = (lambda flushed, into=replay: into.extend(flushed.profiles)) if every else None
-            trainer = Trainer(demo_config(settings, model, delay, record_every=every), recorder=keep)
+            trainer = Trainer(demo_config(settings, model, delay))
+            if delay == "long" and settings.replay_every:
+                trainer.on_step = Replay(trainer, settings.replay_every, settings.examples, replay)
+                trainer.on_step(0, None)  # the profile before training
             outcomes[delay] = RunOutcome.from_result(trainer.run())
             done += plan.cost(model, delay)
             trained = (trainer.model, trainer.task)

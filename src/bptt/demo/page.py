@@ -185,8 +185,9 @@ def write_demo_page(result: DemoResult, path: str | Path) -> Path:
     replay = data["groups"][0]["replay"]
     if replay is not None:
         gradient.add(
-            f"The same profiles as they were during training at delay {long_delay}: recorded on the training batch "
-            f"every {result.settings.replay_every} steps. Move the step back to see where each model started."
+            f"The same profiles as they were during training at delay {long_delay}: measured on the same batch, "
+            f"before training and every {result.settings.replay_every} steps. Move the step back to see where each "
+            "model started."
         )
         gradient.add(interactive.step_slider("demo", replay["steps"]))
     gradient.blocks += [

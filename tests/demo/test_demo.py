@@ -19,7 +19,7 @@ from bptt.plotting.style import series_styles
 
 LINE = re.compile(
     r"^\[\s*(\d+)/(\d+)\] (.+?): delay (\d+) (\d+) %, delay (\d+) (\d+) %; dL/dh lag \d+/lag 0 \S+; "
-    r"memory horizon \d+ steps?  \((\d+:\d\d) elapsed, (about \d+:\d\d left|done)\)$"
+    r"memory horizon \d+ steps?(?:, reach \d+)?  \((\d+:\d\d) elapsed, (about \d+:\d\d left|done)\)$"
 )
 
 
@@ -182,6 +182,7 @@ def _series(browser, key):
 def test_the_demo_page_in_a_browser(quick_demo, browser, tmp_path):
     _, printed, _, out = quick_demo
     assert min(browser.load_times(out / "index.html")) < 1000  # from file://, navigation start to first numbers
+    assert (out / "index.html").stat().st_size < 2_000_000  # one file, under 2 MB
     models = browser.run("return BPTT.page.data.models")
     keys = {m["label"]: m["key"] for m in models}
     assert list(keys) == list(DemoSettings.quick().models)
@@ -222,7 +223,7 @@ def test_the_demo_page_in_a_browser(quick_demo, browser, tmp_path):
     # The training-step slider replays the profiles recorded before training and every 25 steps.
     steps = browser.run("return BPTT.page.data.groups[0].replay.steps")
     assert steps == list(range(0, 301, 25))  # before training, then every 25 steps
-    title = lambda: browser.run("return document.querySelector('#replay-chart-demo text.title').textContent")  # noqa: E731
+    title = lambda: browser.run("return document.querySelector('#replay-chart-demo .chart-title').textContent")  # noqa: E731
     assert title().endswith("step 300")
     browser.key("step-demo", "HOME")
     assert title().endswith("step 0")

@@ -100,6 +100,7 @@ def test_the_report_in_a_browser(tmp_path, sweep_db, browser):
     out = tmp_path / "report.html"
     assert main(["report", "--db", str(db), "--sweep", "s", "-o", str(out)]) == 0
     assert min(browser.load_times(out)) < 1000  # from file://, navigation start to first numbers
+    assert (out).stat().st_size < 2_000_000  # one file, under 2 MB
     data = browser.run("return BPTT.page.data")
     assert [g["id"] for g in data["groups"]] == ["adding", "sentiment"]
     # Pick a remedy from the keyboard: it stays, the others dim in every figure and the success table.

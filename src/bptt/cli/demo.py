@@ -136,8 +136,8 @@ def _model_line(result: ModelResult, index: int, total: int, now: DemoProgress) 
     return (
         f"[{index:>2}/{total}] {result.label}: delay {short} {format_accuracy(result.accuracy('short'))}, "
         f"delay {long} {format_accuracy(result.accuracy('long'))}; dL/dh lag {d.lag_used}/lag 0 "
-        f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}  "
-        f"({_clock(now.elapsed)} elapsed, {eta})"
+        f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}"
+        f"{f', reach {d.reach[-1]}' if d.reach[-1] > d.horizon[-1] else ''}  ({_clock(now.elapsed)} elapsed, {eta})"
     )
 
 

@@ -65,11 +65,22 @@
       text += `${why}, and over the last ${k} steps the mean |act'| multiplies to ${fmt(n.factor_mean[k])}. `;
       text += gs < 1
         ? `With sigma_max(W_hh) = ${fmt(sigma, 3)}, each step keeps at most gamma sigma_max = ${fmt(gs, 3)} of it: Pascanu's condition holds, so it must vanish.`
-        : `gamma sigma_max(W_hh) = ${fmt(gs, 3)} >= 1: Pascanu's bound allows growth and decides nothing; the measured factors decide.`;
-    } else if (cell === "lstm") {
-      text += `the cell state carries it: the forget gates keep ${fmt(n.factor_mean[k])} of c over those ${k} steps (the best-kept unit ${fmt(n.factor_max[k])}), and dL/dc at lag ${k} is ${fmt(n.cell[k] / n.cell[0])} of lag 0.`;
+        : `gamma sigma_max(W_hh) = ${fmt(gs, 3)} >= 1: Pascanu's bound allows growth and decides nothing; ` +
+          (r < eps ? "the small factors (saturated or inactive units) make it vanish all the same."
+            : r > 1 / eps ? "here W_hh's growth wins over the factors, and it explodes."
+              : "here W_hh's growth and the factors roughly balance.");
     } else {
-      text += `the GRU's update gates keep ${fmt(n.factor_mean[k])} of the state over those ${k} steps (the best-kept unit ${fmt(n.factor_max[k])}).`;
+      // The gate's own path keeps what the product of the gates keeps; what else arrives came through W_hh.
+      const keep = n.factor_mean[k], best = n.factor_max[k], lstm = cell === "lstm";
+      const gate = lstm ? "forget gates" : "update gates", state = lstm ? "c" : "the state";
+      const path = lstm ? "the cell state" : "the direct path h_{t-1} -> h_t";
+      const cellRatio = lstm ? `; dL/dc at lag ${k} is ${fmt(n.cell[k] / n.cell[0])} of lag 0` : "";
+      if (keep >= eps) {
+        text += `${path} carries it: the ${gate} keep ${fmt(keep)} of ${state} over those ${k} steps (the best-kept unit ${fmt(best)})${cellRatio}.`;
+      } else {
+        text += `the ${gate} keep only ${fmt(keep)} of ${state} over those ${k} steps (the best-kept unit ${fmt(best)}), so ${path} alone loses it${cellRatio}`;
+        text += r >= eps ? `: what arrives came back through W_hh, whose scale sigma_max = ${fmt(sigma, 3)} you set.` : ".";
+      }
     }
     text += ` Memory horizon ${n.horizon} step${n.horizon === 1 ? "" : "s"}`;
     text += n.reach > n.horizon ? `, yet the gradient comes back above epsilon: reach ${n.reach} steps.` : ".";

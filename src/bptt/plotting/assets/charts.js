@@ -48,6 +48,15 @@
     return Math.round(e) === 0 ? "1" : `1e${Math.round(e)}`;
   }
 
+  // The title above the drawing, as text that wraps at any width.
+  function title(holder, text) {
+    if (!text) return;
+    const node = document.createElement("p");
+    node.className = "chart-title";
+    node.textContent = text;
+    holder.appendChild(node);
+  }
+
   function sizeOf(holder, spec) {
     const width = Math.max(260, Math.floor(holder.clientWidth || 640));
     const height = spec.height || Math.round(Math.min(360, Math.max(220, width * 0.5)));
@@ -62,7 +71,8 @@
     holder.classList.add("bptt-chart");
     const { width, height } = sizeOf(holder, spec);
     const small = width < 480;
-    const m = { left: 60, right: 14, top: spec.title ? 26 : 10, bottom: 42 };
+    const m = { left: 60, right: 14, top: 10, bottom: 42 };
+    title(holder, spec.title);
     const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": spec.title || spec.yLabel || "chart" }, holder);
     const data = spec.series.filter((s) => !s.reference);
     const xs = spec.series.flatMap((s) => s.xs);
@@ -94,7 +104,6 @@
       el("text", { x: px(v), y: bottom + 16, "text-anchor": "middle", class: "tick" }, axes, fmt(v, 3));
     }
     el("rect", { x: m.left, y: m.top, width: right - m.left, height: bottom - m.top, class: "frame" }, axes);
-    if (spec.title) el("text", { x: m.left, y: 16, class: "title" }, svg, spec.title);
     el("text", { x: (m.left + right) / 2, y: height - 6, "text-anchor": "middle", class: "label" }, svg, spec.xLabel || "");
     el("text", { transform: `translate(12 ${(m.top + bottom) / 2}) rotate(-90)`, "text-anchor": "middle", class: "label" }, svg, spec.yLabel || "");
     const plot = el("g", { "clip-path": `url(#${clipId})` }, svg);
@@ -181,7 +190,8 @@
     const width = Math.max(260, Math.floor(holder.clientWidth || 640));
     const small = width < 520, rowHeight = 22;
     const labelWidth = small ? 0 : Math.min(230, width * 0.32);
-    const m = { left: labelWidth + 8, right: 70, top: (spec.title ? 26 : 8) + (spec.refs && spec.refs.length ? 14 : 0), bottom: 36 };
+    const m = { left: labelWidth + 8, right: 70, top: 8 + (spec.refs && spec.refs.length ? 14 : 0), bottom: 36 };
+    title(holder, spec.title);
     const rowsHeight = spec.rows.length * (small ? rowHeight + 14 : rowHeight);
     const height = m.top + rowsHeight + m.bottom;
     const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": spec.title || "bar chart" }, holder);
@@ -189,7 +199,6 @@
     let lo = Math.min(...values, 1), hi = Math.max(...values, 1);
     lo /= 3; hi *= 3;
     const px = (v) => m.left + ((Math.log(v) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * (width - m.left - m.right);
-    if (spec.title) el("text", { x: 4, y: 16, class: "title" }, svg, spec.title);
     const bottom = m.top + rowsHeight;
     for (const v of logTicks(lo, hi)) {
       el("line", { x1: px(v), x2: px(v), y1: m.top, y2: bottom, class: "grid" }, svg);

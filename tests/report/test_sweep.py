@@ -113,6 +113,14 @@ def test_the_report_in_a_browser(tmp_path, sweep_db, browser):
         "return [...document.querySelectorAll('tr[data-key]')].filter((r) => !r.classList.contains('dimmed')).map((r) => r.dataset.key)"
     )
     assert rows == ["tanh-xavier-clip1"]
+    # Hide the remedies' family (tanh+xavier+clip1 is one) with the space bar: its curves go, the plain ones stay.
+    browser.press("input[data-family=remedy]", "SPACE")
+    hidden = browser.run(
+        "return [...document.querySelectorAll('figure [id^=bptt-series--]')]"
+        ".map((n) => [n.id.split('--')[1], getComputedStyle(n).display === 'none'])"
+    )
+    assert {key for key, gone in hidden if gone} == {"tanh-xavier-clip1"}
+    browser.press("input[data-family=remedy]", "SPACE")
     # Each remedy's ratio at lag 5 of adding, against the database's profiles read here: the mean over seeds
     # of the last recorded profile at the longest length (16), by lag.
     with Database(db, read_only=True) as store:

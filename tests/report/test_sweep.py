@@ -7,6 +7,7 @@ import pytest
 from bptt.cli.main import main
 from bptt.config import build_config
 from bptt.plotting.axes import at_float32_floor
+from bptt.report.interactive import PAGE_NUMBERS, shares
 from bptt.report.published import PUBLISHED
 from bptt.store import Database
 from bptt.training import Trainer
@@ -147,3 +148,12 @@ def test_the_report_in_a_browser(tmp_path, sweep_db, browser):
     browser.open(out, width=390, height=844)
     assert browser.run("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     assert browser.errors() == []
+
+
+def test_the_sliders_numbers_stay_within_the_pages_budget():
+    # A canonical-sized sweep: 30 remedies over its tasks, profiles of 1000 lags recorded 10 times.
+    budget = PAGE_NUMBERS // 30
+    lags, steps, replay = shares(budget, 1000, 10)
+    assert lags + steps * replay <= budget and lags >= 30 and replay >= 30 and steps == 10
+    assert shares(10**9, 54, 15) == (54, 12, 54)  # small profiles are kept whole, 12 steps at most
+    assert PAGE_NUMBERS * 9 < 1_000_000  # about 9 bytes a number in the page: under 1 MB for every slider

@@ -30,7 +30,7 @@ from bptt.plotting import interactive
 from bptt.plotting.axes import FLOAT32_FLOOR, at_float32_floor, plot_log, readable_log_ticks
 from bptt.plotting.html import Section, Table, write_page
 from bptt.plotting.style import legend_outside, series_key, styles_for
-from bptt.report.interactive import page_models, task_group
+from bptt.report.interactive import PAGE_NUMBERS, page_models, task_group
 from bptt.report.published import MODELS, PUBLISHED, our_value
 from bptt.store import Database, RunRow, RunSummary
 
@@ -302,6 +302,8 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
             Section("Gradient profiles"),
         )
         groups = []
+        # The sliders' numbers shared out among every remedy of every task (``report.interactive``).
+        budget = PAGE_NUMBERS // max(1, len({(p.row.task, p.label) for p in points}))
         for task, group in sorted(tasks.items()):
             metric.add(metric_figure(task, group))
             success.add(success_table(task, group))
@@ -319,7 +321,7 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
                 profiles.add(drawn.figure)
                 if drawn.note() is not None:
                     profiles.add(drawn.note())
-                _add_sliders(profiles, task, group, db, groups)
+                _add_sliders(profiles, task, group, db, groups, budget)
         if not tasks:
             for section in (metric, success, convergence, profiles):
                 section.add("No finished runs.")
@@ -344,9 +346,9 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
     )
 
 
-def _add_sliders(section: Section, task: str, points: list[RunPoint], db: Database, groups: list) -> None:
+def _add_sliders(section: Section, task: str, points: list[RunPoint], db: Database, groups: list, budget: int) -> None:
     """The task's lag slider and training-step slider, below its profile figure."""
-    found = task_group(task, points, db)
+    found = task_group(task, points, db, budget)
     if found is None:
         return
     group, _ = found
@@ -355,7 +357,7 @@ def _add_sliders(section: Section, task: str, points: list[RunPoint], db: Databa
         f"{task}: each remedy's dL/dh at one lag against lag 0, from its last recorded profile at "
         f"{points[0].length_name} = {group['length']} (mean over seeds)."
     )
-    section.add(interactive.lag_slider(group["id"], max(len(v) for v in group["lag"]["profiles"].values()) - 1, 50))
+    section.add(interactive.lag_slider(group["id"], group["lag"]["max"], 50))
     section.add(f"{task}: the profiles during training, as recorded (each seed's latest profile at the step).")
     section.add(interactive.step_slider(group["id"], group["replay"]["steps"]))
 

@@ -1,8 +1,8 @@
 // The interactive layer of the demo page and the sweep report. Reads the page's data (#bptt-data):
 //   models: [{key, label, family, color, dash, width}]   every series of the page
-//   groups: [{id, keys, epsilon, colors?: {key: colour}, lag: {profiles: {key: [g_k / g_0 by lag]}},
+//   groups: [{id, keys, epsilon, colors?: {key: colour}, lag: {profiles: {key: [g_k / g_0 by lag]}, lags?},
 //             replay: {steps: [...], lags?: [...], profiles: {key: [[g_k / g_0 at lags] or null per step]}}}]
-// (replay.lags: the lags the replayed values stand at, when thinned; else every lag from 0).
+// (lag.lags, replay.lags: the lags the values stand at, when thinned; else every lag from 0).
 // Picking a model (its button, a table row, a legend entry or a curve; Enter or Space on a focused
 // one) highlights it in every figure and table; a family's checkbox hides its series; a lag slider
 // draws each model's g[k] / g[0]; a training-step slider replays the profiles recorded in training.
@@ -53,11 +53,14 @@
   const colour = (group, key) => (group.colors && group.colors[key]) || models[key].color;
   const visible = (keys) => keys.filter((k) => models[k] && !state.hidden.has(models[k].family));
 
+  // Each model's g[k] / g[0] at ``lag``: from the nearest kept lag at or below it when the profiles were thinned.
   function lagRatios(group, lag) {
+    let index = lag;
+    if (group.lag.lags) { index = 0; while (index + 1 < group.lag.lags.length && group.lag.lags[index + 1] <= lag) index++; }
     const out = {};
     for (const key of group.keys) {
       const row = group.lag.profiles[key];
-      if (row) out[key] = row[Math.min(lag, row.length - 1)];
+      if (row) out[key] = row[Math.min(index, row.length - 1)];
     }
     return out;
   }

@@ -86,8 +86,9 @@ class WatchRecord:
         return values
 
     def figure(self) -> Figure:
-        """The profile of every layer (and direction) against lag, log scale."""
-        fig = Figure(figsize=(6.5, 3.6))
+        """The profile of every layer (and direction) against lag, log scale, laid out to fit its own
+        canvas: TensorBoard draws it as it is, so its legend and labels must lie inside the figure."""
+        fig = Figure(figsize=(6.5, 3.6), layout="constrained")
         ax = fig.subplots()
         for layer in range(self.profile.shape[0]):
             _semilogy(ax, self.profile[layer], f"layer {layer}")
@@ -96,7 +97,7 @@ class WatchRecord:
         ax.set_xlabel("lag k (steps back from the loss; reverse: from the first step)")
         ax.set_ylabel("batch-mean ||dL/dh_t||")
         ax.set_title(f"{self.layer or 'model'}: gradient profile at step {self.step}", fontsize=10)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
         return fig
 
 

@@ -316,6 +316,20 @@ def _cases():
         yield ["demo", "--quick", "--out", folder]
     for device in ("cuda:99", "meta", "mps", "abacus"):
         yield ["bench", "--quick", "--device", device]
+    for output in ("ro/explore.html", "file.txt/explore.html", "folder.db"):
+        yield ["explore", "--no-open", "-o", output]
+    for option, value in (
+        ("--cell", "elman"),
+        ("--hidden-size", "65"),
+        ("--seq-len", "1"),
+        ("--spectral-norm", "nan"),
+        ("--clip", "0"),
+        ("--seed", "-1"),
+        ("--input-scale", "inf"),
+        ("--init", "he"),
+    ):
+        yield ["explore", "--no-open", "-o", "explore.html", option, value]
+    yield ["explore", "--no-open", "-o", "explore.html", "--vectors", "ro/vectors.json"]
     for name in ("empty", "truncated", "random", "crafted"):
         yield ["train", "--db", f"ck-{name}.db", *TINY[:-4], "--steps", "4", "--resume"]
         yield ["diagnose", "--db", f"ck-{name}.db", "--run", "1"]

@@ -19,7 +19,7 @@ from bptt.plotting.style import series_styles
 
 LINE = re.compile(
     r"^\[\s*(\d+)/(\d+)\] (.+?): delay (\d+) (\d+) %, delay (\d+) (\d+) %; dL/dh lag \d+/lag 0 \S+; "
-    r"memory horizon \d+ steps?  \((\d+:\d\d) elapsed, (about \d+:\d\d left|done)\)$"
+    r"memory horizon \d+ steps?(?:, reach \d+)?  \((\d+:\d\d) elapsed, (about \d+:\d\d left|done)\)$"
 )
 
 
@@ -48,8 +48,12 @@ def test_quick_demo_writes_a_self_contained_page_with_every_figure(quick_demo):
     for title in PAGE_FIGURES:
         assert title in page, title
     references = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
-    assert all(ref.startswith(("#", "data:")) for ref in references), references
-    assert "<link" not in page and "<script" not in page and "url(http" not in page
+    # Nothing loaded from elsewhere; the one link out is to the explorable written beside the page.
+    assert all(ref.startswith(("#", "data:", "explore.html")) for ref in references), references
+    assert re.findall(r'src\s*=\s*"(?!data:|#)', page) == []
+    # Its scripts (the interactive layer) are inline: nothing is loaded from outside.
+    assert "<link" not in page and re.findall(r"<script[^>]*\bsrc", page) == [] and "url(http" not in page
+    assert (out / "explore.html").is_file() and 'href="explore.html"' in page
     assert "The six impacts of the vanishing gradient, measured" in page
     assert page.count("<table>") == 5  # the story, three impact tables, the verdicts
     assert "; tanh RNN:" not in page  # the impacts as tables, not semicolon prose
@@ -162,3 +166,79 @@ def test_demo_on_a_device_this_machine_lacks_is_one_line_before_any_training(tmp
     assert err.startswith("bptt: error: --device must be a device this machine has: cpu") and "got 'cuda'" in err
     assert len(err.splitlines()) == 1
     assert captured.out == "" and not (tmp_path / "demo").exists()
+
+
+def _series(browser, key):
+    """(elements of model ``key`` in the page's figures, how many of them are dimmed, how many hidden)."""
+    return browser.run(
+        "const nodes = [...document.querySelectorAll(`figure [id^='bptt-series--${arguments[0]}--']`)];"
+        "return [nodes.length, nodes.filter((n) => n.classList.contains('dimmed')).length,"
+        " nodes.filter((n) => getComputedStyle(n).display === 'none').length];",
+        key,
+    )
+
+
+@pytest.mark.slow
+def test_the_demo_page_in_a_browser(quick_demo, browser, tmp_path):
+    _, printed, _, out = quick_demo
+    assert min(browser.load_times(out / "index.html")) < 1000  # from file://, navigation start to first numbers
+    assert (out / "index.html").stat().st_size < 2_000_000  # one file, under 2 MB
+    models = browser.run("return BPTT.page.data.models")
+    keys = {m["label"]: m["key"] for m in models}
+    assert list(keys) == list(DemoSettings.quick().models)
+    # Pick the tanh RNN from the keyboard: its curves stay, every other model's dim, in every figure and table.
+    pick = "button.pick[data-key='tanh-rnn']"
+    browser.press(pick, "ENTER")
+    assert browser.run(f"return document.querySelector(\"{pick}\").getAttribute('aria-pressed')") == "true"
+    shown, dimmed, _ = _series(browser, "tanh-rnn")
+    assert shown >= 5 and dimmed == 0  # accuracy, loss, profile, contribution, updates, Jacobian figures
+    for label, key in keys.items():
+        if key != "tanh-rnn":
+            count, dim, _ = _series(browser, key)
+            assert count > 0 and dim == count, label
+    rows = browser.run(
+        "return [...document.querySelectorAll('tr[data-key]')].map((r) => [r.dataset.key, r.classList.contains('dimmed')])"
+    )
+    assert {key for key, dim in rows if not dim} == {"tanh-rnn"}
+    browser.press(pick, "ENTER")  # picked again: cleared
+    assert _series(browser, "gru")[1] == 0
+    # Hide the plain RNNs with the space bar on their checkbox.
+    browser.press("input[data-family=plain]", "SPACE")
+    for m in models:
+        count, _, hidden = _series(browser, m["key"])
+        assert hidden == (count if m["family"] == "plain" else 0), m["label"]
+    browser.press("input[data-family=plain]", "SPACE")
+    # The lag slider: at the demo's lag every bar reads the ratio the terminal printed for that model.
+    printed_ratio = {
+        m.group(1): float(m.group(2)) for m in re.finditer(r"\] (.+?): delay .*?dL/dh lag \d+/lag 0 (\S+);", printed)
+    }
+    lag = int(re.search(r"dL/dh lag (\d+)/lag 0", printed).group(1))
+    slider = browser.key("lag-demo", "HOME", *(["ARROW_RIGHT"] * lag))
+    assert slider.get_attribute("value") == str(lag)
+    bars = browser.run(
+        "return Object.fromEntries([...document.querySelectorAll('#lag-chart-demo [data-value]')].map((t) => [t.dataset.value, t.textContent]))"
+    )
+    for label, key in keys.items():
+        assert float(bars[key]) == pytest.approx(printed_ratio[label], rel=0.07), label  # two significant digits
+    # The training-step slider replays the profiles recorded before training and every 25 steps.
+    steps = browser.run("return BPTT.page.data.groups[0].replay.steps")
+    assert steps == list(range(0, 301, 25))  # before training, then every 25 steps
+    title = lambda: browser.run("return document.querySelector('#replay-chart-demo .chart-title').textContent")  # noqa: E731
+    assert title().endswith("step 300")
+    browser.key("step-demo", "HOME")
+    assert title().endswith("step 0")
+    lines = browser.run("return document.querySelectorAll('#replay-chart-demo g.series path').length")
+    assert lines >= len(keys)
+    first, last = browser.run(
+        "const p = BPTT.page.data.groups[0].replay.profiles['gru']; return [p[0], p[p.length - 1]]"
+    )
+    assert first != last  # the profile moved during training
+    assert browser.errors() == []
+    inked, colours = browser.screenshot(tmp_path / "demo.png")
+    assert inked > 0.05 and colours > 50
+    # At phone width nothing runs off the side: wide tables scroll in their own box, figures shrink.
+    browser.open(out / "index.html", width=390, height=844)
+    assert browser.run("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    inked, colours = browser.screenshot(tmp_path / "phone.png")
+    assert inked > 0.05 and colours > 50
+    assert browser.errors() == []

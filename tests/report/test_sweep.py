@@ -2,9 +2,12 @@
 
 import re
 
+import pytest
+
 from bptt.cli.main import main
 from bptt.config import build_config
 from bptt.plotting.axes import at_float32_floor
+from bptt.report.interactive import PAGE_NUMBERS, shares
 from bptt.report.published import PUBLISHED
 from bptt.store import Database
 from bptt.training import Trainer
@@ -33,7 +36,11 @@ def test_report_holds_every_figure_and_table_and_nothing_outside_itself(tmp_path
     assert "memoryless baseline" in page and "tanh+xavier" in page and "loss became" in page
     assert "0.177" in page and "Bai, Kolter, Koltun 2018" in page  # the tanh RNN row at T=600 met our run
     assert re.findall(r"""(?:src|href)\s*=\s*["'](?!#)""", page) == []
-    assert "<link" not in page and "<script" not in page and re.findall(r"url\((?!#)", page) == []
+    # Its scripts are inline (the interactive layer), none loaded from outside.
+    assert (
+        "<link" not in page and re.findall(r"<script[^>]*\bsrc", page) == [] and re.findall(r"url\((?!#)", page) == []
+    )
+    assert "<script>" in page and 'id="bptt-data"' in page
 
 
 def test_report_says_when_no_run_recorded_gradient_profiles(tmp_path, sweep_db):
@@ -87,3 +94,66 @@ def test_report_explains_a_profile_at_the_float32_floor_and_says_when_no_run_fai
 
 def test_profiles_at_the_floor_are_told_apart():
     assert at_float32_floor([1e-2, 1e-31, 1e-31]) and not at_float32_floor([1.0, 1e-20, 0.0])
+
+
+def test_the_report_in_a_browser(tmp_path, sweep_db, browser):
+    db = sweep_db()
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "--sweep", "s", "-o", str(out)]) == 0
+    assert min(browser.load_times(out)) < 1000  # from file://, navigation start to first numbers
+    assert (out).stat().st_size < 2_000_000  # one file, under 2 MB
+    data = browser.run("return BPTT.page.data")
+    assert [g["id"] for g in data["groups"]] == ["adding", "sentiment"]
+    # Pick a remedy from the keyboard: it stays, the others dim in every figure and the success table.
+    browser.press("button.pick[data-key='tanh-xavier-clip1']", "ENTER")
+    figures = browser.run(
+        "return [...document.querySelectorAll('figure [id^=bptt-series--]')].map((n) => [n.id.split('--')[1], n.classList.contains('dimmed')])"
+    )
+    assert {key for key, dim in figures if not dim} == {"tanh-xavier-clip1"} and len(figures) > 10
+    rows = browser.run(
+        "return [...document.querySelectorAll('tr[data-key]')].filter((r) => !r.classList.contains('dimmed')).map((r) => r.dataset.key)"
+    )
+    assert rows == ["tanh-xavier-clip1"]
+    # Hide the remedies' family (tanh+xavier+clip1 is one) with the space bar: its curves go, the plain ones stay.
+    browser.press("input[data-family=remedy]", "SPACE")
+    hidden = browser.run(
+        "return [...document.querySelectorAll('figure [id^=bptt-series--]')]"
+        ".map((n) => [n.id.split('--')[1], getComputedStyle(n).display === 'none'])"
+    )
+    assert {key for key, gone in hidden if gone} == {"tanh-xavier-clip1"}
+    browser.press("input[data-family=remedy]", "SPACE")
+    # Each remedy's ratio at lag 5 of adding, against the database's profiles read here: the mean over seeds
+    # of the last recorded profile at the longest length (16), by lag.
+    with Database(db, read_only=True) as store:
+        runs = [r for r in store.runs(sweep="s") if r.task == "adding" and r.config["seq_len"] == 16]
+        expected = {}
+        for label in {r.label for r in runs}:
+            last = [store.gradient_profiles(r.id)[-1].hidden[-1] for r in runs if r.label == label]
+            by_lag = [sum(p[len(p) - 1 - k] for p in last) / len(last) for k in (0, 5)]
+            expected[label] = by_lag[1] / by_lag[0]
+    browser.key("lag-adding", "HOME", *(["ARROW_RIGHT"] * 5))
+    shown = browser.run("return BPTT.page.lagRatios(BPTT.page.data.groups[0], 5)")
+    bars = browser.run(
+        "return Object.fromEntries([...document.querySelectorAll('#lag-chart-adding [data-value]')].map((t) => [t.dataset.value, t.textContent]))"
+    )
+    for label, value in expected.items():
+        key = label.replace("+", "-")
+        assert shown[key] == pytest.approx(value, rel=1e-3) and float(bars[key]) == pytest.approx(value, rel=0.07)
+    # The training-step slider goes back to the first recorded step.
+    browser.key("step-adding", "HOME")
+    assert browser.run("return document.getElementById('step-value-adding').textContent") == "2"
+    assert browser.errors() == []
+    inked, colours = browser.screenshot(tmp_path / "report.png")
+    assert inked > 0.05 and colours > 50
+    browser.open(out, width=390, height=844)
+    assert browser.run("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert browser.errors() == []
+
+
+def test_the_sliders_numbers_stay_within_the_pages_budget():
+    # A canonical-sized sweep: 30 remedies over its tasks, profiles of 1000 lags recorded 10 times.
+    budget = PAGE_NUMBERS // 30
+    lags, steps, replay = shares(budget, 1000, 10)
+    assert lags + steps * replay <= budget and lags >= 30 and replay >= 30 and steps == 10
+    assert shares(10**9, 54, 15) == (54, 12, 54)  # small profiles are kept whole, 12 steps at most
+    assert PAGE_NUMBERS * 9 < 1_000_000  # about 9 bytes a number in the page: under 1 MB for every slider

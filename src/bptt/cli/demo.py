@@ -26,8 +26,9 @@ from bptt.cli.output import console
 from bptt.cli.paths import writable_folder
 from bptt.demo.experiment import DemoResult, DemoSettings, ModelResult, demo_plan, format_accuracy, run_demo
 from bptt.demo.experiment import Progress as DemoProgress
-from bptt.demo.page import table_header, table_rows, write_demo_page
-from bptt.demo.story import remedy_paragraphs
+from bptt.demo.page import EXPLORABLE, write_demo_page
+from bptt.demo.story import remedy_notes
+from bptt.demo.tables import table_header, table_rows
 
 
 def _clock(seconds: float | None) -> str:
@@ -105,10 +106,14 @@ def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
     first = result.models[0]
     out.print(f"{first.label}, {first.diagnosis.state}: {first.diagnosis.verdict()}", highlight=False)
     out.print("What each remedy did:", highlight=False)
-    for heading, text in remedy_paragraphs(result).items():
-        out.print(f"- {heading}. {text}", highlight=False)
+    for note in remedy_notes(result):
+        out.print(f"- {note.heading}. {note.lead}", highlight=False)
+        for paragraph in note.paragraphs:
+            out.print(f"  {paragraph}", highlight=False)
     out.print(
-        f"wrote {path} in {time.perf_counter() - started:.0f} s (CPU {_cpu_seconds() - cpu:.0f} s)", highlight=False
+        f"wrote {path} in {time.perf_counter() - started:.0f} s (CPU {_cpu_seconds() - cpu:.0f} s), "
+        f"and the explorable beside it ({path.parent / EXPLORABLE}; bptt explore writes it on its own)",
+        highlight=False,
     )
 
 
@@ -131,8 +136,8 @@ def _model_line(result: ModelResult, index: int, total: int, now: DemoProgress) 
     return (
         f"[{index:>2}/{total}] {result.label}: delay {short} {format_accuracy(result.accuracy('short'))}, "
         f"delay {long} {format_accuracy(result.accuracy('long'))}; dL/dh lag {d.lag_used}/lag 0 "
-        f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}  "
-        f"({_clock(now.elapsed)} elapsed, {eta})"
+        f"{d.gradient_ratio:.1e}; memory horizon {d.horizon[-1]} step{'' if d.horizon[-1] == 1 else 's'}"
+        f"{f', reach {d.reach[-1]}' if d.reach[-1] > d.horizon[-1] else ''}  ({_clock(now.elapsed)} elapsed, {eta})"
     )
 
 

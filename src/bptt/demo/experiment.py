@@ -10,6 +10,13 @@ only difficulty is the distance.
 
 ``DemoSettings.quick()`` is the same story, smaller: fewer models, a long delay
 of 20 words, fewer steps; the gated cells still beat the plain RNNs there.
+
+While each model trains at the long delay, its gradient profile (batch-mean
+||dL/dh_t|| on the fixed batch the diagnosis measures, in float64) is recorded
+before the first step and every ``record_every`` steps after, so the page can
+replay how the profile changed during training. Each record measures a copy of
+the model between two steps (``Replay``): training runs exactly as it would
+without it, so recording changes no number the demo reports.
 """
 
 from __future__ import annotations
@@ -20,9 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from bptt.config import RunConfig, build_config
+from bptt.diagnostics.common import cast_batch, fixed_batch, measuring_copy
 from bptt.diagnostics.diagnosis import Diagnosis, diagnose
 from bptt.diagnostics.impacts import RunOutcome, local_minima, long_term_dependencies, seed_spread, slow_convergence
+from bptt.modules import record_gradients
+from bptt.store import ProfileRow
 from bptt.training import Trainer
 
 
@@ -90,6 +102,8 @@ BASE: dict[str, Any] = {
     "progress": False,
 }
 STEPS = {"short": 300, "long": 700}
+#: Record the gradient profile every this many steps while a model trains at the long delay (the replay).
+RECORD_EVERY = {"full": 50, "quick": 25}
 #: Models trained again with more seeds at the long delay (local minima, spread across seeds).
 SEED_MODELS = ("tanh RNN", "GRU")
 EXTRA_SEEDS = (1, 2)
@@ -132,6 +146,7 @@ class DemoSettings:
     seed: int = 0
     quick_version: bool = False
     device: str = "cpu"
+    record_every: int | None = None  # None: RECORD_EVERY of this version; 0: record nothing
 
     @classmethod
     def quick(cls, seed: int = 0, device: str = "cpu") -> DemoSettings:
@@ -157,15 +172,21 @@ class DemoSettings:
     def expected_seconds(self) -> int:
         return EXPECTED_SECONDS[self.name]
 
+    @property
+    def replay_every(self) -> int:
+        return RECORD_EVERY[self.name] if self.record_every is None else self.record_every
+
 
 @dataclass
 class ModelResult:
-    """One model of the demo: its runs at each delay and the diagnosis of the long-delay model."""
+    """One model of the demo: its runs at each delay, the diagnosis of the long-delay model and the
+    profiles recorded while it trained (``replay``: at step 0 and every ``record_every`` steps, by step)."""
 
     model: DemoModel
     outcomes: dict[str, RunOutcome]
     diagnosis: Diagnosis
     seed_outcomes: list[RunOutcome] = field(default_factory=list)
+    replay: list[ProfileRow] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -257,6 +278,26 @@ def demo_plan(settings: DemoSettings) -> Plan:
     return Plan(runs, settings)
 
 
+class Replay:
+    """Called after every training step (``Trainer.on_step``): every ``every`` steps, the gradient profile
+    of the model as it stands, on the task's fixed batch in float64 (as the diagnosis measures it),
+    appended to ``rows``. It measures a copy, so the run trains exactly as it would without it."""
+
+    def __init__(self, trainer: Trainer, every: int, examples: int, rows: list[ProfileRow]) -> None:
+        self.trainer, self.every, self.rows = trainer, every, rows
+        self.batch = cast_batch(fixed_batch(trainer.task, examples), torch.float64).to(trainer.config.device)
+
+    def __call__(self, step: int, loss: float | None) -> None:
+        if step % self.every:
+            return
+        model, task, batch = measuring_copy(self.trainer.model), self.trainer.task, self.batch
+        with record_gradients(model) as record:
+            task.loss(model(batch.inputs, batch.lengths), batch).backward()
+        # Stored as the database stores a profile: by step t, each sequence aligned at its own last step.
+        cell = None if record.cell is None else record.by_lag("cell").flip(-1).tolist()
+        self.rows.append(ProfileRow(step, record.by_lag("hidden").flip(-1).tolist(), cell))
+
+
 @dataclass(frozen=True)
 class Progress:
     """Where the demo stands: ``done`` of ``total`` cost units after ``elapsed`` seconds."""
@@ -291,10 +332,14 @@ def run_demo(
     for model in settings.chosen():
         outcomes: dict[str, RunOutcome] = {}
         trained = None
+        replay: list[ProfileRow] = []
         for delay in settings.delays:
             if progress is not None:
                 progress(now(f"{model.label}, delay {settings.delays[delay]}"))
             trainer = Trainer(demo_config(settings, model, delay))
+            if delay == "long" and settings.replay_every:
+                trainer.on_step = Replay(trainer, settings.replay_every, settings.examples, replay)
+                trainer.on_step(0, None)  # the profile before training
             outcomes[delay] = RunOutcome.from_result(trainer.run())
             done += plan.cost(model, delay)
             trained = (trainer.model, trainer.task)
@@ -306,7 +351,7 @@ def run_demo(
                     progress(now(f"{model.label}, delay {settings.delays['long']}, seed {seed}"))
                 seed_outcomes.append(RunOutcome.from_result(Trainer(demo_config(settings, model, "long", seed)).run()))
                 done += plan.cost(model, "long")
-        result = ModelResult(model, outcomes, diagnosis, seed_outcomes)
+        result = ModelResult(model, outcomes, diagnosis, seed_outcomes, replay)
         results.append(result)
         if finished is not None:
             finished(result, now(model.label))

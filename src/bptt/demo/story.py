@@ -4,12 +4,16 @@ Each paragraph gives the numbers this run measured, then the mechanism in the
 words of the notes (the derivative of the activation, the chain rule over many
 steps, the gates). Every verb that depends on the outcome ("learned it", "stayed
 near chance", "vanished") is read from the numbers, so the text never claims
-what the table does not show.
+what the table does not show. Each family's note opens with a lead-in, which
+models learned the long delay and which did not (``remedy_notes``); the
+gated cells' note reads the trained gates themselves (their measured product
+over the delay), not the value their initial bias would give.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from bptt.demo.experiment import DemoResult, ModelResult, format_accuracy
 from bptt.diagnostics.diagnosis import format_share
@@ -88,7 +92,7 @@ def _problem(models: dict[str, ModelResult], result: DemoResult) -> str | None:
     )
 
 
-def _activation(models: dict[str, ModelResult], result: DemoResult) -> str | None:
+def _activation(models: dict[str, ModelResult], result: DemoResult) -> list[str] | None:
     words = result.settings.delays["long"]
     parts = []
     if (m := models.get("tanh RNN")) is not None:
@@ -118,7 +122,7 @@ def _activation(models: dict[str, ModelResult], result: DemoResult) -> str | Non
             f"{_summary(m, result)}: leaky ReLU passes a small slope below zero instead of nothing, and with "
             "the same identity start and small learning rate behaves like IRNN"
         )
-    return ". ".join(parts) + "." if parts else None
+    return [f"{part}." for part in parts] if parts else None
 
 
 def _initialisation(models: dict[str, ModelResult], result: DemoResult) -> str | None:
@@ -187,28 +191,65 @@ def _attention(models: dict[str, ModelResult], result: DemoResult) -> str | None
     )
 
 
-def _gates(models: dict[str, ModelResult], result: DemoResult) -> str | None:
+def _lstm(m: ModelResult, result: DemoResult) -> str:
+    """The LSTM's numbers in one story: the measured forget gates, the cell state's gradient, and
+    the hidden state's, whose first crossing of epsilon (the horizon) and reach can differ."""
+    d = m.diagnosis
+    lag, horizon, reach = d.lag_used, d.horizon[-1], d.reach[-1]
+    text = (
+        f"{_summary(m, result)}. An LSTM carries its memory in the cell state, c_t = f_t c_{{t-1}} + i_t g_t: "
+        "along it the gradient is multiplied by the forget gate f_t, not by W_hh and a squashing derivative."
+    )
+    if d.keep is not None:
+        mean, best = d.keep.at(lag)
+        bias = m.outcomes["long"].config.forget_bias
+        text += (
+            f" Measured after training, the forget gates keep {mean:.2g} of the cell state over the last {lag} "
+            f"steps (the mean over units of each unit's product of f_t; the best-kept unit {best:.2g})"
+        )
+        if bias is not None:
+            text += f", where the starting bias {bias:g} alone would give sigmoid({bias:g})^{lag} = {_sigmoid(bias) ** lag:.2g}"
+        text += "."
+    if not math.isnan(d.cell_ratio):
+        text += f" Along the cell state the gradient at lag {lag} is {d.cell_ratio:.2g} of lag 0."
+    whole = " (the whole sequence)" if reach == d.seq_len - 1 else ""
+    if reach > horizon:
+        text += (
+            f" dL/dh_t itself is {_ratio(m)} of lag 0 at lag {lag}: it first falls below epsilon ({d.epsilon:g}) of "
+            f"lag 0 at lag {horizon + 1}, a memory horizon of {horizon} steps, yet it does not keep falling: it stays "
+            f"near that level and reaches back {reach} steps{whole}, because h_t reads the cell state through "
+            "the output gate at every step. The horizon counts the first crossing; the reach, the last lag the "
+            "gradient still arrives at."
+        )
+    else:
+        text += f" dL/dh_t itself is {_ratio(m)} of lag 0 at lag {lag}, with a memory horizon of {horizon} steps."
+    return text
+
+
+def _sigmoid(value: float) -> float:
+    return 1 / (1 + math.exp(-value))
+
+
+def _gates(models: dict[str, ModelResult], result: DemoResult) -> list[str] | None:
     found = [models[label] for label in ("LSTM (forget bias 5)", "GRU") if label in models]
     if not found:
         return None
-    words = result.settings.delays["long"]
-    text = (
-        f"{'; '.join(_summary(m, result) for m in found)}. An LSTM carries its memory in the cell state, "
-        "c_t = f_t c_{t-1} + i_t g_t: along it the gradient is multiplied by the forget gate f_t, not by W_hh "
-        "and a squashing derivative at every step."
-    )
+    paragraphs = []
     if (lstm := models.get("LSTM (forget bias 5)")) is not None:
-        bias = lstm.outcomes["long"].config.forget_bias
-        gate = 1 / (1 + math.exp(-bias))
-        text += (
-            f" Its forget-gate bias starts at {bias:g}: f = {gate:.3f} per step, {gate**words:.2g} after "
-            f"{words} words, where a bias of 1 would give {1 / (1 + math.exp(-1)):.2f} per step and "
-            f"{(1 / (1 + math.exp(-1))) ** words:.1g}."
+        paragraphs.append(_lstm(lstm, result))
+    if (gru := models.get("GRU")) is not None:
+        text = (
+            f"{_summary(gru, result)}. The GRU's update gate does the same with one state: "
+            "h_t = (1 - z_t) n_t + z_t h_{t-1} keeps z_t of the old state at every step"
         )
-    text += " The GRU's update gate does the same with one state: the gates learn what to keep."
+        if gru.diagnosis.keep is not None:
+            lag = gru.diagnosis.lag_used
+            mean, best = gru.diagnosis.keep.at(lag)
+            text += f"; measured, it keeps {mean:.2g} over the last {lag} steps (the best-kept unit {best:.2g})"
+        paragraphs.append(text + ". The gates learn what to keep.")
     if all(learned_long(m) for m in found):
-        text += " So the polar word's information, and its gradient, survive the delay."
-    return text
+        paragraphs[-1] += " So the polar word's information, and its gradient, survive the delay."
+    return paragraphs
 
 
 WRITERS = {
@@ -222,12 +263,52 @@ WRITERS = {
 }
 
 
-def remedy_paragraphs(result: DemoResult) -> dict[str, str]:
-    """Heading -> paragraph for every remedy family the demo ran, in the order of the story."""
+@dataclass(frozen=True)
+class RemedyNote:
+    """One remedy family: its heading, a lead-in (which models learned the long delay) and the paragraphs."""
+
+    heading: str
+    lead: str
+    paragraphs: list[str]
+    labels: list[str]
+
+
+#: The models each family's note is about, in the order of the story.
+FAMILY_MODELS = {
+    "problem": ("sigmoid RNN",),
+    "activation": ("tanh RNN", "IRNN (ReLU, identity init)", "leaky ReLU RNN + identity init"),
+    "initialisation": ("sigmoid RNN + Xavier", "tanh RNN + Xavier"),
+    "clipping": ("tanh RNN + clipping",),
+    "depth": ("tanh RNN x3", "tanh RNN x3 + residual"),
+    "attention": ("tanh RNN + attention",),
+    "gates": ("LSTM (forget bias 5)", "GRU"),
+}
+
+
+def lead_in(found: list[ModelResult], result: DemoResult) -> str:
+    """Which of ``found`` learned the long delay and which did not, e.g.
+    ``At delay 50: IRNN (ReLU, identity init) learned it; tanh RNN stayed near chance.``"""
+    groups: dict[str, list[str]] = {}
+    for m in found:
+        groups.setdefault(outcome(m.accuracy("long")), []).append(m.label)
+    said = "; ".join(f"{' and '.join(labels)} {verb}" for verb, labels in groups.items())
+    return f"At delay {result.settings.delays['long']}: {said}."
+
+
+def remedy_notes(result: DemoResult) -> list[RemedyNote]:
+    """A note for every remedy family the demo ran, in the order of the story."""
     models = result.by_label()
-    paragraphs = {}
+    notes = []
     for key, heading in REMEDIES.items():
         text = WRITERS[key](models, result)
-        if text is not None:
-            paragraphs[heading] = text
-    return paragraphs
+        if text is None:
+            continue
+        paragraphs = text if isinstance(text, list) else [text]
+        found = [models[label] for label in FAMILY_MODELS[key] if label in models]
+        notes.append(RemedyNote(heading, lead_in(found, result), paragraphs, [m.label for m in found]))
+    return notes
+
+
+def remedy_paragraphs(result: DemoResult) -> dict[str, str]:
+    """Heading -> the lead-in and paragraphs as one text, for every remedy family the demo ran."""
+    return {note.heading: " ".join([note.lead, *note.paragraphs]) for note in remedy_notes(result)}

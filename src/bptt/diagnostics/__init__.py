@@ -3,7 +3,9 @@
 Quantities (each a function returning the measured value; the equation is in its docstring):
 
 - ``gradient_profile``: batch-mean ||dL/dh_t|| per layer, by lag (``profile``);
-- ``memory_horizon``: the lag where that profile falls below epsilon x its lag-0 value;
+- ``memory_horizon``: the lag where that profile falls below epsilon x its lag-0 value, and
+  ``memory_reach``: the last lag where it is still at or above it;
+- ``gate_keep``: the product of a gated cell's trained keep gate over the last k steps (``gates``);
 - ``input_contribution``: batch-mean ||dL/dx_t|| by position, for any ``torch.nn.Module`` (``inputs``);
 - ``update_share``: the Frobenius norm of every step's term of dL/dW_hh and dL/dW_ih (``updates``);
 - ``jacobian_chain`` and ``pascanu_condition``: singular values of dh_t/dh_{t-1}, the norm of
@@ -28,6 +30,7 @@ from bptt.diagnostics.diagnosis import (
     diagnose,
     profile_and_layers,
 )
+from bptt.diagnostics.gates import GateKeep, gate_keep
 from bptt.diagnostics.history import TrainingHistory, plateau_length, steps_to_target, training_history
 from bptt.diagnostics.impacts import (
     RunOutcome,
@@ -48,6 +51,7 @@ from bptt.diagnostics.profile import (
     gradient_profile,
     layer_gradients,
     memory_horizon,
+    memory_reach,
 )
 from bptt.diagnostics.updates import UpdateShare, update_share
 
@@ -57,6 +61,7 @@ __all__ = [
     "DEFAULT_LAG",
     "DEFAULT_RECENT",
     "Diagnosis",
+    "GateKeep",
     "GradientProfile",
     "JacobianChain",
     "LayerGradients",
@@ -69,6 +74,7 @@ __all__ = [
     "diagnose",
     "diagnose_module",
     "fixed_batch",
+    "gate_keep",
     "gradient_profile",
     "input_contribution",
     "jacobian_chain",
@@ -77,6 +83,7 @@ __all__ = [
     "local_minima",
     "long_term_dependencies",
     "memory_horizon",
+    "memory_reach",
     "pascanu_condition",
     "perturbation_sensitivity",
     "plateau_length",

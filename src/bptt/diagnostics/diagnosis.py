@@ -28,6 +28,7 @@ from torch import nn
 
 from bptt.diagnostics import figures
 from bptt.diagnostics.common import DEFAULT_EXAMPLES, cast_batch, fixed_batch, measuring_copy, recurrent_of
+from bptt.diagnostics.gates import GateKeep, gate_keep
 from bptt.diagnostics.impacts import perturbation_sensitivity
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.jacobian import JacobianChain, jacobian_chain, layer_inputs
@@ -36,6 +37,7 @@ from bptt.diagnostics.profile import (
     GradientProfile,
     LayerGradients,
     memory_horizon,
+    memory_reach,
     profile_and_layers,
 )
 from bptt.diagnostics.updates import UpdateShare, update_share
@@ -90,7 +92,8 @@ class Diagnosis:
     chain: the Jacobian chain of the top layer along example 0. sensitivity: see
     ``perturbation_sensitivity``. lag, epsilon, recent: the settings the verdict reads.
     trained_steps: how many training steps the model had when measured (0: at
-    initialisation; None: not known, e.g. a user's own module).
+    initialisation; None: not known, e.g. a user's own module). keep: the product of
+    a gated cell's trained keep gate over the last k steps (``gates.gate_keep``), else None.
     """
 
     label: str
@@ -107,6 +110,7 @@ class Diagnosis:
     epsilon: float = DEFAULT_EPSILON
     recent: int = DEFAULT_RECENT
     trained_steps: int | None = None
+    keep: GateKeep | None = None
 
     @property
     def seq_len(self) -> int:
@@ -128,6 +132,21 @@ class Diagnosis:
         return self.profile.ratio(self.lag)
 
     @property
+    def reach(self) -> list[int]:
+        """Per layer, the last lag with g[k] >= epsilon g[0] (``memory_reach``): beside the horizon, the
+        first lag below it, it tells a profile that dips and rises again from one that falls for good."""
+        return [memory_reach(self.profile.hidden[layer], self.epsilon) for layer in range(self.profile.num_layers)]
+
+    @property
+    def cell_ratio(self) -> float:
+        """||dL/dc|| at ``lag`` / at lag 0 for an LSTM's top layer (the gradient along the cell state); NaN otherwise."""
+        if self.profile.cell is None:
+            return math.nan
+        row = self.profile.cell[-1]
+        first = float(row[0])
+        return float(row[min(self.lag, len(row) - 1)]) / first if first > 0 else math.nan
+
+    @property
     def update_share_recent(self) -> float:
         """The share of the top layer's W_hh update from the last ``recent`` steps."""
         return self.updates.share(self.recent, "last")
@@ -140,14 +159,21 @@ class Diagnosis:
         """The findings as one paragraph of plain language: what was measured, then what
         Pascanu's condition says, then (for a simple RNN the condition does not decide)
         what the measured step Jacobians say."""
-        horizon = self.horizon[-1]
+        horizon, reach = self.horizon[-1], self.reach[-1]
         whole = " (the whole sequence)" if horizon == self.seq_len - 1 else ""
         recent = min(self.recent, self.seq_len)
         classification = _classify(self.gradient_ratio, self.epsilon)
         when = f" ({self.state})" if self.state else ""
+        span = f"memory horizon {horizon} step{'' if horizon == 1 else 's'}{whole} (epsilon {self.epsilon:g})"
+        if reach > horizon:
+            span += (
+                f", yet a reach of {reach} steps{' (the whole sequence)' if reach == self.seq_len - 1 else ''}: "
+                f"the profile dips below epsilon at lag {horizon + 1} and rises above it again"
+            )
         parts = [
             f"{classification}: dL/dh at lag {self.lag_used} is {_sci(self.gradient_ratio)} of lag 0{when}",
-            f"memory horizon {horizon} step{'' if horizon == 1 else 's'}{whole} (epsilon {self.epsilon:g})",
+            span,
+            *self._gated_parts(),
             (
                 f"{format_share(self.update_share_recent)} of the W_hh update comes from the last {recent} "
                 f"of {self.seq_len} steps"
@@ -163,6 +189,19 @@ class Diagnosis:
         if condition.applies and not condition.vanishing_guaranteed:
             parts.append(self._measured_steps(classification))
         return "; ".join(parts)
+
+    def _gated_parts(self) -> list[str]:
+        """A gated cell's own path: the gradient along the cell state and the measured keep gate."""
+        parts = []
+        if not math.isnan(self.cell_ratio):
+            parts.append(f"along the cell state dL/dc at lag {self.lag_used} is {_sci(self.cell_ratio)} of lag 0")
+        if self.keep is not None:
+            mean, best = self.keep.at(self.lag_used)
+            parts.append(
+                f"the trained {self.keep.gate} gates keep {_sci(mean)} of the state over the last {self.lag_used} "
+                f"steps (mean over units; the best-kept unit {_sci(best)})"
+            )
+        return parts
 
     def _measured_steps(self, classification: str) -> str:
         """What the measured step Jacobians say where Pascanu's condition decides nothing."""
@@ -203,6 +242,9 @@ class Diagnosis:
             "recent": self.recent,
             "gradient_ratio": self.gradient_ratio,
             "memory_horizon": self.horizon,
+            "memory_reach": self.reach,
+            "cell_ratio": None if math.isnan(self.cell_ratio) else self.cell_ratio,
+            "gate_keep": None if self.keep is None else self.keep.to_dict(),
             "update_share_last": self.update_share_recent,
             "update_share_first": self.updates.share(self.recent, "first"),
             "input_share_last": self.input_share_recent,
@@ -297,6 +339,8 @@ def _measure(
     top = recurrent.num_layers - 1
     layer_input = layer_inputs(measured, lambda: forward(inputs))[top]
     chain = jacobian_chain(recurrent, layer_input, layer=top)
+    # The layer sees a packed batch longest first (``layer_inputs``): its lengths in that order.
+    keep = gate_keep(recurrent, layer_input, top, None if lengths is None else lengths.sort(descending=True).values)
     sensitivity = perturbation_sensitivity(
         measured, _time_major(inputs, batch_first), at=encoder, forward=_time_major_forward(forward, batch_first)
     )
@@ -316,6 +360,7 @@ def _measure(
         epsilon,
         recent,
         trained_steps,
+        keep,
     )
 
 

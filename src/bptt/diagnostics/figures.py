@@ -6,7 +6,10 @@ steps" (``training_state``). Every series has its own colour, grouped by family 
 RNNs, remedies, gated cells; ``families`` names them, else the cell and the label
 decide), and every legend sits outside the axes. On a log axis, exact zeros are marked
 on the bottom edge ("vanished to 0") and reference lines (Pascanu's bound) are
-clipped to the data's range (``bptt.plotting.axes``).
+clipped to the data's range (``bptt.plotting.axes``). Figures are laid out to fit
+their own canvas (constrained layout): saved with a plain ``savefig``, they keep
+their legends and labels. The profile of more models than one panel reads well is
+drawn one panel per family, and an LSTM's dL/dc_t is drawn beside its dL/dh_t.
 
 Figures are built without pyplot, so importing this module sets no backend and a
 notebook's own stays as it is.
@@ -23,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 
 from bptt.diagnostics.history import TrainingHistory, moving_mean
 from bptt.plotting.axes import VANISHED, ZERO_MARKER, fit_to_data, log_axis_values, plot_log, plot_reference
-from bptt.plotting.style import SeriesStyle, family_of_label, legend_outside, series_styles
+from bptt.plotting.style import SeriesStyle, family_of_label, family_panels, legend_outside, series_styles
 
 if TYPE_CHECKING:
     from bptt.diagnostics.diagnosis import Diagnosis
@@ -63,7 +66,7 @@ def _whole_steps(*axes: Axes) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _styles(diagnoses: Mapping[str, Any], families: Mapping[str, str] | None) -> dict[str, SeriesStyle]:
+def _families(diagnoses: Mapping[str, Any], families: Mapping[str, str] | None) -> dict[str, str]:
     families = families or {}
 
     def family(label: str, d: Any) -> str:
@@ -71,38 +74,67 @@ def _styles(diagnoses: Mapping[str, Any], families: Mapping[str, str] | None) ->
             return families[label]
         return "gated" if getattr(d, "cell", "rnn") in ("lstm", "gru") else family_of_label(label)
 
-    return series_styles({label: family(label, d) for label, d in diagnoses.items()})
+    return {label: family(label, d) for label, d in diagnoses.items()}
 
 
-def profile_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None) -> Figure:
-    """g[k] / g[0] of the top layer against lag k, log scale; dotted: Pascanu's bound (gamma sigma_max)^k."""
-    fig = Figure(figsize=(9.5, 4.4))
-    ax = fig.subplots()
-    ax.set_yscale("log")
-    styles = _styles(diagnoses, families)
-    shown = []
-    bounded = False
+def _styles(diagnoses: Mapping[str, Any], families: Mapping[str, str] | None) -> dict[str, SeriesStyle]:
+    return series_styles(_families(diagnoses, families))
+
+
+def _relative(row: Any) -> list[float]:
+    first = float(row[0])
+    return (row / first if first > 0 else row).tolist()
+
+
+def _profile_panel(ax: Axes, diagnoses: Mapping[str, Diagnosis], styles: dict[str, SeriesStyle]) -> list[list[float]]:
+    """One panel of the profile figure: each model's g[k] / g[0] (an LSTM's dL/dc_t dashed beside it)
+    and its bound; returns the series drawn, for the shared axis limits."""
+    shown, bounded = [], False
     for label, d in diagnoses.items():
-        row = d.profile.hidden[-1]
-        first = float(row[0])
-        relative = (row / first if first > 0 else row).tolist()
         lags = list(range(d.seq_len))
+        relative = _relative(d.profile.hidden[-1])
         plot_log(ax, lags, relative, label, **styles[label].line())
         shown.append(relative)
+        if d.profile.cell is not None:
+            cell = _relative(d.profile.cell[-1])
+            style = {**styles[label].line(), "linestyle": (0, (1, 1.5)), "linewidth": 1.6}
+            plot_log(ax, lags, cell, f"{label}: dL/dc_t (cell state)", **style)
+            shown.append(cell)
         if d.chain.bound is not None:
             bound = [1.0, *d.chain.bound[: d.seq_len - 1].tolist()]
-            plot_reference(ax, lags, bound, color=styles[label].color, **BOUND_STYLE)
+            plot_reference(ax, lags, bound, color=styles[label].color, gid=styles[label].gid, **BOUND_STYLE)
             bounded = True
     epsilon = next(iter(diagnoses.values())).epsilon
     ax.axhline(epsilon, color="grey", linewidth=0.8, linestyle="-.", label=f"epsilon = {epsilon:g} (memory horizon)")
     if bounded:
         ax.plot([], [], color="grey", label="dotted: bound (gamma sigma_max(W_hh))^k", **BOUND_STYLE)
-    fit_to_data(ax, [*shown, [epsilon]])
-    ax.set_xlabel("lag k = T - 1 - t (steps back from the loss)")
     ax.set_ylabel("||dL/dh_{T-1-k}|| / ||dL/dh_{T-1}|| (ratio)")
-    ax.set_title(_title("profile", diagnoses), fontsize=10)
     _whole_steps(ax)
     legend_outside(ax)
+    return [*shown, [epsilon]]
+
+
+def profile_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None) -> Figure:
+    """g[k] / g[0] of the top layer against lag k, log scale; dotted: Pascanu's bound (gamma sigma_max)^k;
+    an LSTM's ||dL/dc_t|| / ||dL/dc_{T-1}|| dashed in its colour. More models than ``PANEL_LIMIT``: one
+    panel per family, on shared axes."""
+    kinds = _families(diagnoses, families)
+    styles = series_styles(kinds)
+    panels = family_panels(kinds)
+    fig = Figure(figsize=(9.5, 4.4 if len(panels) == 1 else 0.6 + 2.9 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    shown = []
+    for ax, (name, labels) in zip(axes, panels):
+        ax.set_yscale("log")
+        shown += _profile_panel(ax, {label: diagnoses[label] for label in labels}, styles)
+        if name:
+            ax.set_title(name, fontsize=10, loc="left")
+    fit_to_data(axes[0], shown)
+    axes[-1].set_xlabel("lag k = T - 1 - t (steps back from the loss)")
+    if len(panels) == 1:
+        axes[0].set_title(_title("profile", diagnoses), fontsize=10)
+    else:
+        fig.suptitle(_title("profile", diagnoses), fontsize=10)
     return fig
 
 
@@ -110,7 +142,7 @@ def contribution_figure(
     diagnoses: Mapping[str, Diagnosis | ModuleDiagnosis], families: Mapping[str, str] | None = None
 ) -> Figure:
     """u[t] / max_t u[t] against position t, log scale."""
-    fig = Figure(figsize=(9.5, 4.4))
+    fig = Figure(figsize=(9.5, 4.4), layout="constrained")
     ax = fig.subplots()
     ax.set_yscale("log")
     styles = _styles(diagnoses, families)
@@ -134,7 +166,7 @@ def update_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str
 
     The first step's term is left out of the left panel: with h_{-1} = 0 it is zero by construction.
     """
-    fig = Figure(figsize=(11.5, 4.2))
+    fig = Figure(figsize=(11.5, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.set_yscale("log")
     styles = _styles(diagnoses, families)
@@ -160,7 +192,7 @@ def update_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str
 
 def jacobian_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, str] | None = None) -> Figure:
     """Left: the largest singular value of J_t by step. Right: ||P_k||_2 against Pascanu's bound (dotted)."""
-    fig = Figure(figsize=(11.5, 4.2))
+    fig = Figure(figsize=(11.5, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     for ax in (left, right):
         ax.set_yscale("log")
@@ -176,7 +208,9 @@ def jacobian_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, s
         plot_log(right, lags, products, label, **styles[label].line())
         products_shown.append(products)
         if d.chain.bound is not None:
-            plot_reference(right, lags, d.chain.bound.tolist(), color=styles[label].color, **BOUND_STYLE)
+            plot_reference(
+                right, lags, d.chain.bound.tolist(), color=styles[label].color, gid=styles[label].gid, **BOUND_STYLE
+            )
             bounded = True
     left.axhline(1.0, color="grey", linewidth=0.8, linestyle="-.", label="1: a step neither shrinks nor grows")
     if bounded:
@@ -195,7 +229,7 @@ def jacobian_figure(diagnoses: Mapping[str, Diagnosis], families: Mapping[str, s
 
 def layers_figure(diagnoses: Mapping[str, Diagnosis]) -> Figure:
     """||dL/dW_ih^{(l)}||_F for each layer l (0 = nearest the input), one group of bars per model."""
-    fig = Figure(figsize=(8.5, 4.0))
+    fig = Figure(figsize=(8.5, 4.0), layout="constrained")
     ax = fig.subplots()
     ax.set_yscale("log")
     labels = list(diagnoses)
@@ -247,7 +281,7 @@ def diagnosis_figures(
 
 def history_figure(history: TrainingHistory, label: str = "") -> Figure:
     """Left: the loss (moving mean) with the baseline band. Right: ||g|| per step, skipped steps marked."""
-    fig = Figure(figsize=(11.5, 4.0))
+    fig = Figure(figsize=(11.5, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.plot(history.steps, moving_mean(history.loss), label=label or "training loss")
     band = 0.05 * history.baseline

@@ -100,6 +100,25 @@ def memory_horizon(profile: torch.Tensor, epsilon: float = DEFAULT_EPSILON) -> i
     return int(below[0]) - 1 if len(below) else len(values) - 1
 
 
+def memory_reach(profile: torch.Tensor, epsilon: float = DEFAULT_EPSILON) -> int:
+    """The last lag K with g[K] >= epsilon * g[0]: how far back any of the gradient arrives.
+
+    The memory horizon stops at the first lag below the threshold; a profile that
+    dips below it and rises again (an LSTM whose trained forget gates keep the
+    polar word's step) reaches further than its horizon, and the reach says how far.
+    Equal to the horizon for a profile that falls monotonically; 0 when g[0] is 0
+    or not finite.
+    """
+    if not 0 < epsilon < 1:
+        raise ValueError(f"epsilon must lie in (0, 1), got {epsilon!r}")
+    values = profile.detach().double().cpu()
+    first = float(values[0])
+    if not math.isfinite(first) or first <= 0:
+        return 0
+    above = (values >= epsilon * first).nonzero()
+    return int(above[-1])
+
+
 @dataclass(frozen=True, eq=False)
 class LayerGradients:
     """Per-layer gradient sizes of a stacked recurrent network (layer 0 reads the input).

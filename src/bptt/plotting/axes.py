@@ -72,6 +72,7 @@ def plot_log(ax: Axes, xs: Sequence[float], values: Iterable[float], label: str,
             transform=ax.get_xaxis_transform(),
             label=shown,
             linestyle="none",
+            gid=style.get("gid"),
         )
     return bool(zeros)
 

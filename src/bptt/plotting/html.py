@@ -1,16 +1,27 @@
-"""Self-contained HTML pages: figures inline as SVG, no outside file.
+"""Self-contained HTML pages: figures inline as SVG, scripts and styles inline, no outside file.
 
 A page is a title, an optional lead paragraph and a list of sections; each
-section holds paragraphs, tables and figures in the order given. Figures are
+section holds paragraphs, tables, figures, notes (a heading, a lead-in and
+paragraphs) and raw HTML in the order given. Figures are
 ``matplotlib.figure.Figure`` objects built without pyplot, so no backend is set.
+A page may carry data (JSON) and scripts (``bptt/plotting/assets/*.js`` or
+others), inlined, so it works offline from ``file://``.
+
+Series drawn with a ``SeriesStyle`` carry an SVG id ``bptt-series--<key>--<n>``
+(unique in the page), so a script can find every curve of one model in every
+figure and highlight it.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import itertools
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +29,32 @@ import jinja2
 import matplotlib
 from matplotlib.figure import Figure
 
+from bptt.plotting.style import SERIES_ID_PREFIX
+
 #: Text as <text> elements: a smaller page whose titles and labels are searchable.
 SVG_SETTINGS = {"svg.fonttype": "none"}
+_serial = itertools.count()
+_NUMBER = re.compile(r"^[-+]?(\d[\d.,]*(e[-+]?\d+)?|\.\d+)\s*(%|x|steps?)?\+?$|^(n/a|never|-|diverged)$", re.IGNORECASE)
+
+
+def asset(name: str, package: str = "bptt.plotting") -> str:
+    """The text of ``assets/<name>`` in ``package``."""
+    return resources.files(package).joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def figure_svg(fig: Figure) -> str:
-    """The figure as inline SVG markup (no XML header)."""
+    """The figure as inline SVG markup (no XML header); its series' ids made unique in the page."""
+    tagged = list(fig.findobj(lambda a: (a.get_gid() or "").startswith(SERIES_ID_PREFIX)))
+    given = [a.get_gid() for a in tagged]
+    for artist, gid in zip(tagged, given):
+        artist.set_gid(f"{gid}--{next(_serial)}")
     buffer = io.StringIO()
-    with matplotlib.rc_context(SVG_SETTINGS):
-        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    try:
+        with matplotlib.rc_context(SVG_SETTINGS):
+            fig.savefig(buffer, format="svg", bbox_inches="tight")
+    finally:
+        for artist, gid in zip(tagged, given):
+            artist.set_gid(gid)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
@@ -43,15 +71,35 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
 
 @dataclass
 class Table:
+    """A table; ``keys`` names the series each row is about (a script highlights it with the curves)."""
+
     header: Sequence[str]
     rows: Sequence[Sequence[Any]]
     caption: str = ""
+    keys: Sequence[str] | None = None
+    prose: bool = False  # a column of sentences: wide, left-aligned, no numbers
+
+
+@dataclass
+class Note:
+    """A heading, a lead-in sentence in bold and the paragraphs that follow it."""
+
+    heading: str
+    lead: str
+    paragraphs: Sequence[str] = ()
+
+
+@dataclass
+class Raw:
+    """HTML written by bptt itself (controls, chart holders), inserted as it is."""
+
+    markup: str
 
 
 @dataclass
 class Section:
     title: str
-    blocks: list[Any] = field(default_factory=list)  # str (a paragraph), Table, Figure
+    blocks: list[Any] = field(default_factory=list)  # str (a paragraph), Table, Figure, Note, Raw
 
     def add(self, block: Any) -> Section:
         self.blocks.append(block)
@@ -64,48 +112,97 @@ def _cell(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def numeric(value: Any) -> bool:
+    """Whether a cell reads as a number (right-aligned): 0.39, 3.9e-03, 100 %, 53+, '4 / 50', n/a."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    parts = [p.strip() for p in str(value).split("/")]
+    return bool(str(value).strip()) and all(_NUMBER.match(p) for p in parts if p)
+
+
+def _table(block: Table) -> str:
+    head = "".join(f'<th scope="col">{html.escape(str(h))}</th>' for h in block.header)
+    rows = []
+    for index, row in enumerate(block.rows):
+        key = block.keys[index] if block.keys is not None else None
+        attrs = f' data-key="{html.escape(key)}" tabindex="0"' if key else ""
+        cells = "".join(f"<td{' class=num' if not block.prose and numeric(v) else ''}>{_cell(v)}</td>" for v in row)
+        rows.append(f"<tr{attrs}>{cells}</tr>")
+    caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
+    kind = " prose" if block.prose else ""
+    return (
+        f'<div class="table-wrap{kind}"><table>{caption}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
 def _block(block: Any) -> str:
     if isinstance(block, Figure):
         return f"<figure>{figure_svg(block)}</figure>"
     if isinstance(block, Table):
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in block.rows)
-        caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
-        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return _table(block)
+    if isinstance(block, Note):
+        body = "".join(f"<p>{html.escape(p)}</p>" for p in block.paragraphs)
+        return (
+            f'<div class="note"><h3>{html.escape(block.heading)}</h3>'
+            f'<p class="lead-in"><strong>{html.escape(block.lead)}</strong></p>{body}</div>'
+        )
+    if isinstance(block, Raw):
+        return block.markup
     return f"<p>{html.escape(str(block))}</p>"
 
 
 _TEMPLATE = jinja2.Template(
     """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3em; }
-figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
-p.lead { font-size: 1.05em; color: #444; }
-</style></head><body>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ style }}</style></head><body>
+<main>
 <h1>{{ title }}</h1>
 {% if lead %}<p class="lead">{{ lead }}</p>{% endif %}
 {% for section in sections %}<section><h2>{{ section.title }}</h2>
 {% for block in section.blocks %}{{ block }}
 {% endfor %}</section>
+{% endfor %}</main>
+{% if data %}<script type="application/json" id="bptt-data">{{ data }}</script>{% endif %}
+{% for script in scripts %}<script>{{ script }}</script>
 {% endfor %}</body></html>
 """,
     autoescape=False,
 )
 
 
-def render_page(title: str, sections: Sequence[Section], lead: str = "") -> str:
+def _json(data: Any) -> str:
+    """JSON safe inside a <script> element (no '</' can close it early)."""
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+
+
+def render_page(
+    title: str, sections: Sequence[Section], lead: str = "", *, data: Any = None, scripts: Sequence[str] = ()
+) -> str:
     rendered = [{"title": html.escape(s.title), "blocks": [_block(b) for b in s.blocks]} for s in sections]
-    return _TEMPLATE.render(title=html.escape(title), lead=html.escape(lead), sections=rendered)
+    return _TEMPLATE.render(
+        title=html.escape(title),
+        lead=html.escape(lead),
+        sections=rendered,
+        style=asset("page.css"),
+        data=None if data is None else _json(data),
+        scripts=list(scripts),
+    )
 
 
-def write_page(path: str | Path, title: str, sections: Sequence[Section], lead: str = "") -> Path:
+def write_page(
+    path: str | Path,
+    title: str,
+    sections: Sequence[Section],
+    lead: str = "",
+    *,
+    data: Any = None,
+    scripts: Sequence[str] = (),
+) -> Path:
+    """Write the page; ``data`` (JSON, in ``#bptt-data``) and ``scripts`` are inlined."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(title, sections, lead), encoding="utf-8")
+    path.write_text(render_page(title, sections, lead, data=data, scripts=scripts), encoding="utf-8")
     return path

@@ -5,6 +5,9 @@ notes' central comparison, with the memoryless baseline drawn), the success
 rate across seeds, convergence curves (validation metric against step), the
 gradient profiles ||dL/dh_t|| against lag overlaid per remedy, and our numbers
 beside the published ones (``published.PUBLISHED``) on the same task and length.
+The page is interactive (``report.interactive``): pick a remedy to highlight it in
+every figure and table, hide a family, read each remedy's g[k] / g[0] at any lag,
+and replay the profiles recorded during training.
 
 A "remedy" is a run's label (``RunConfig.label()``: cell or activation, then
 the remedies switched on); a "length" is the run's controlled length
@@ -23,9 +26,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from bptt.plotting import interactive
 from bptt.plotting.axes import FLOAT32_FLOOR, at_float32_floor, plot_log, readable_log_ticks
 from bptt.plotting.html import Section, Table, write_page
-from bptt.plotting.style import legend_outside, styles_for
+from bptt.plotting.style import legend_outside, series_key, styles_for
+from bptt.report.interactive import PAGE_NUMBERS, page_models, task_group
 from bptt.report.published import MODELS, PUBLISHED, our_value
 from bptt.store import Database, RunRow, RunSummary
 
@@ -82,7 +87,7 @@ def _by(points: list[RunPoint], *keys: str) -> dict[tuple[Any, ...], list[RunPoi
 # -- figures --------------------------------------------------------------------------------
 def metric_figure(task: str, points: list[RunPoint]) -> Figure:
     finished = [p for p in points if p.row.status == "finished" and p.final.test_metric is not None]
-    fig = Figure(figsize=(9.5, 4.2))
+    fig = Figure(figsize=(9.5, 4.2), layout="constrained")
     ax = fig.subplots()
     groups = _by(finished, "label")
     styles = styles_for(label for (label,) in groups)
@@ -120,7 +125,7 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
 
 def convergence_figure(task: str, points: list[RunPoint], db: Database) -> Figure:
     lengths = _panels(sorted({p.length for p in points if p.length is not None}))
-    fig = Figure(figsize=(3.4 * max(1, len(lengths)) + 2.5, 3.4))
+    fig = Figure(figsize=(3.4 * max(1, len(lengths)) + 2.5, 3.4), layout="constrained")
     axes = fig.subplots(1, max(1, len(lengths)), squeeze=False)
     metric = next((p.final.metric for p in points if p.final.metric), "metric")
     styles = styles_for(label for (label,) in _by(points, "label"))
@@ -179,7 +184,7 @@ def profile_figure(task: str, points: list[RunPoint], db: Database) -> ProfileFi
     if not recorded:
         return None
     length = max(p.length or 0 for p in recorded)
-    fig = Figure(figsize=(12, 3.8))
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     groups = _by([p for p in recorded if (p.length or 0) == length], "label")
     styles = styles_for(label for (label,) in groups)
@@ -218,6 +223,7 @@ def success_table(task: str, points: list[RunPoint]) -> Table:
         ["remedy", *(f"{name} {n}" for n in lengths)],
         rows,
         f"{task}: runs that solved the task / runs finished (diverged count as not solved)",
+        keys=[series_key(row[0]) for row in rows],
     )
 
 
@@ -295,6 +301,9 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
             Section("Convergence"),
             Section("Gradient profiles"),
         )
+        groups = []
+        # The sliders' numbers shared out among every remedy of every task (``report.interactive``).
+        budget = PAGE_NUMBERS // max(1, len({(p.row.task, p.label) for p in points}))
         for task, group in sorted(tasks.items()):
             metric.add(metric_figure(task, group))
             success.add(success_table(task, group))
@@ -312,6 +321,7 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
                 profiles.add(drawn.figure)
                 if drawn.note() is not None:
                     profiles.add(drawn.note())
+                _add_sliders(profiles, task, group, db, groups, budget)
         if not tasks:
             for section in (metric, success, convergence, profiles):
                 section.add("No finished runs.")
@@ -320,9 +330,36 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
     title = f"Sweep {sweep}" if sweep else "Sweeps"
     lead = (
         f"{len(rows)} runs from {Path(db_path).name}. A remedy is a run's label; bars and curves are "
-        "means over seeds; the dashed line is the memoryless baseline."
+        "means over seeds; the dashed line is the memoryless baseline. Pick a remedy to highlight it in every "
+        "figure; pick it again to clear."
     )
-    return write_page(output, title, [*sections, metric, success, convergence, profiles, published, problems], lead)
+    models = page_models(groups, sorted({p.label for p in points}))
+    sections[0].blocks.insert(0, interactive.controls(models))
+    data = {"models": models, "groups": [group for group, _ in groups]}
+    return write_page(
+        output,
+        title,
+        [*sections, metric, success, convergence, profiles, published, problems],
+        lead,
+        data=data,
+        scripts=interactive.scripts(),
+    )
+
+
+def _add_sliders(section: Section, task: str, points: list[RunPoint], db: Database, groups: list, budget: int) -> None:
+    """The task's lag slider and training-step slider, below its profile figure."""
+    found = task_group(task, points, db, budget)
+    if found is None:
+        return
+    group, _ = found
+    groups.append(found)
+    section.add(
+        f"{task}: each remedy's dL/dh at one lag against lag 0, from its last recorded profile at "
+        f"{points[0].length_name} = {group['length']} (mean over seeds)."
+    )
+    section.add(interactive.lag_slider(group["id"], group["lag"]["max"], 50))
+    section.add(f"{task}: the profiles during training, as recorded (each seed's latest profile at the step).")
+    section.add(interactive.step_slider(group["id"], group["replay"]["steps"]))
 
 
 def _problems(points: list[RunPoint]) -> Section:

@@ -6,7 +6,8 @@ import functools
 import subprocess
 from pathlib import Path
 
-from bptt import __version__
+#: The package version; pyproject.toml gives the same.
+__version__ = "0.1.0"
 
 
 @functools.cache

@@ -34,8 +34,7 @@ from torch import nn
 from bptt.checks import positive_int
 from bptt.diagnostics.profile import DEFAULT_EPSILON, memory_horizon
 from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord
-from bptt.integrations.mlflow import MLflowSink
-from bptt.integrations.tensorboard import TensorBoardSink
+from bptt.lazy import load
 from bptt.modules.base import RecurrentBase
 from bptt.modules.convert import convert
 from bptt.plotting.html import figure_svg
@@ -110,13 +109,14 @@ Sink = Callable[[WatchRecord], None]
 
 def sink_for(target: Any) -> Sink:
     """A logging target as a callable taking each record: a TensorBoard ``SummaryWriter`` (anything with
-    ``add_scalar`` and ``add_figure``), "mlflow" (the active MLflow run), or a callable."""
+    ``add_scalar`` and ``add_figure``), "mlflow" (the active MLflow run), or a callable. The sinks of
+    ``bptt.integrations`` load here, when asked for."""
     if isinstance(target, str):
         if target == "mlflow":
-            return MLflowSink()
+            return load("bptt.integrations.mlflow", "MLflowSink")()
         raise ValueError(f"unknown logging target {target!r}; allowed: 'mlflow', a SummaryWriter, or a callable")
     if hasattr(target, "add_scalar") and hasattr(target, "add_figure"):
-        return TensorBoardSink(target)
+        return load("bptt.integrations.tensorboard", "TensorBoardSink")(target)
     if callable(target):
         return target
     raise TypeError(f"cannot log to a {type(target).__name__}: give a SummaryWriter, 'mlflow' or a callable")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import matplotlib.pyplot as plt
 from click.core import ParameterSource
 
 from bptt.build import make_model, make_task
@@ -47,7 +46,6 @@ def _save(pictures: dict[str, Any], out: Path) -> list[Path]:
     written = []
     for name, fig in pictures.items():
         written.extend(save_figure(fig, out / name))
-        plt.close(fig)
     return written
 
 
@@ -248,9 +246,6 @@ def command(
     except (SourceError, ShapeError, DataError) as error:
         raise click.UsageError(str(error)) from None
     written = _save(pictures, out) if out is not None else []
-    if not written:
-        for fig in pictures.values():
-            plt.close(fig)
     report["figures"] = [str(p) for p in written]
     if as_json:
         click.echo(json.dumps(report, default=float))

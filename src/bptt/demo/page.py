@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 from bptt.demo.experiment import HIGHLIGHT, SEED_MODELS, DemoResult, ModelResult, format_accuracy
 from bptt.demo.story import remedy_paragraphs
 from bptt.diagnostics import figures
+from bptt.diagnostics.curves import moving_mean
 from bptt.diagnostics.diagnosis import Diagnosis
-from bptt.diagnostics.history import moving_mean
 from bptt.plotting.axes import data_limits
 from bptt.plotting.html import Section, Table, write_page
 from bptt.plotting.style import legend_outside, series_styles

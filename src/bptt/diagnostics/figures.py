@@ -21,12 +21,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bptt.diagnostics.history import TrainingHistory, moving_mean
+from bptt.diagnostics.curves import moving_mean
 from bptt.plotting.axes import VANISHED, ZERO_MARKER, fit_to_data, log_axis_values, plot_log, plot_reference
 from bptt.plotting.style import SeriesStyle, family_of_label, legend_outside, series_styles
 
 if TYPE_CHECKING:
     from bptt.diagnostics.diagnosis import Diagnosis
+    from bptt.diagnostics.history import TrainingHistory
     from bptt.diagnostics.own import ModuleDiagnosis
 
 TITLES = {

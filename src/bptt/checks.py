@@ -2,8 +2,9 @@
 
 Counts (sizes, lengths, windows, steps) are ints; a bool is not a count, even
 though Python treats it as an int. Any ``numbers.Integral`` (a NumPy integer
-too) is accepted and returned as a plain ``int``. A device is one this machine
-has.
+too) is accepted and returned as a plain ``int``. A device is named as torch
+names one (``torch_device``) or, where work starts, is one this machine has
+(``device_name``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ def available_devices() -> list[str]:
     if torch.backends.mps.is_available():
         names.append("mps")
     return names
+
+
+def torch_device(name: str, value: Any) -> str:
+    """``value`` if torch reads it as a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...), on this
+    machine or any other; ``ValueError`` naming the argument ``name`` otherwise."""
+    try:
+        torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{name} must be a torch device such as cpu, cuda, cuda:1 or mps; got {value!r}") from None
+    return str(value)
 
 
 def device_name(name: str, value: Any) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bptt.build import make_model, make_task
-from bptt.config import RunConfig, build_config
+from bptt.config import RunConfig, build_config, check_device
 from bptt.modules import record_gradients
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task, generator
@@ -68,7 +68,7 @@ class Trainer:
         recorder: Callable[[Progress], None] | None = None,
         announce: Callable[[str], None] | None = None,
     ) -> None:
-        self.config = config
+        self.config = check_device(config)
         # Receives one line saying what ``run(resume=True)`` takes up ("resuming run 3 from step 194").
         self.announce = announce
         # Receives every flush of history, before its checkpoint is written (a sweep

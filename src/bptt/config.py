@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from bptt.checks import available_devices, device_name, torch_device
+from bptt.checks import available_devices, has_device, is_torch_device
 from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
@@ -244,12 +244,10 @@ class RunConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        """Spelled as torch spells a device; whether this machine has it is checked where work starts
-        (``check_device``), so a config written on one machine reads on any other."""
-        try:
-            return torch_device("device", value)
-        except ValueError:
-            raise ValueError("must be a torch device such as cpu, cuda, cuda:1 or mps") from None
+        """Spelled as torch spells a device: whether this machine has it is checked where work starts."""
+        if not is_torch_device(value):
+            raise ValueError("must be a torch device such as cpu, cuda, cuda:1 or mps")
+        return value
 
     @field_validator("activation", "init", "engine")
     @classmethod
@@ -347,30 +345,21 @@ def build_config(values: dict[str, Any]) -> RunConfig:
 
 
 def check_device(config: RunConfig) -> RunConfig:
-    """``config`` if this machine has its device; else ``ConfigError`` naming the field and the devices here.
-
-    Called where work starts (``bptt train``, the ``Trainer``, a sweep on this machine, ``bptt diagnose``
-    on a device): a config itself describes a run on any machine.
-    """
-    try:
-        device_name("device", config.device)
-    except ValueError:
+    """``config`` if this machine has its device, else ``ConfigError``: called where work starts (``bptt
+    train``, the ``Trainer``, a sweep run here, ``bptt diagnose``), as a config describes a run on any machine."""
+    if not has_device(config.device):
         allowed = ", ".join(available_devices())
-        raise ConfigError(
-            f"device: must be a device this machine has: {allowed} (got {config.device!r})", "device"
-        ) from None
+        raise ConfigError(f"device: must be a device this machine has: {allowed} (got {config.device!r})", "device")
     return config
 
 
 def on_this_machine(config: RunConfig) -> tuple[RunConfig, str | None]:
     """``config`` with its device, or with the CPU where this machine lacks it, and the one line that says so."""
-    try:
-        device_name("device", config.device)
-    except ValueError:
-        return config.model_copy(
-            update={"device": "cpu"}
-        ), f"trained on {config.device}, which this machine lacks: loaded on cpu"
-    return config, None
+    if has_device(config.device):
+        return config, None
+    return config.model_copy(
+        update={"device": "cpu"}
+    ), f"trained on {config.device}, which this machine lacks: loaded on cpu"
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

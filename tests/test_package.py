@@ -240,10 +240,12 @@ def test_lazy_names_load_on_first_use_and_are_listed():
     assert bptt.train.__module__ == "bptt.training.loop"
     assert bptt.diagnose.__module__ == "bptt.diagnostics.diagnosis"
     assert bptt.watch(bptt.LSTM(2, 3), every=1).__class__ is bptt.Watch
-    from bptt.diagnostics import RunOutcome, training_history  # noqa: F401 - loaded through the package
+    from bptt.diagnostics import RunOutcome, training_history
 
+    assert RunOutcome.__module__ == "bptt.diagnostics.impacts"
+    assert training_history.__module__ == "bptt.diagnostics.history"
     with pytest.raises(AttributeError, match="has no attribute 'nosuch'"):
-        bptt.nosuch  # noqa: B018
+        _ = bptt.nosuch
 
 
 def test_every_file_reads_in_one_sitting():

@@ -102,7 +102,7 @@ class TimeLoop:
 
     # -- which engine ----------------------------------------------------------------------
     def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
-        """The engine a forward on ``input`` runs now: "vendor", "probe", "fast" or "reference".
+        """The engine a forward on ``input`` runs now: "vendor", "probe", "triton", "fast" or "reference".
 
         ``recording``: whether a per-step record is wanted (default: whether one is open on this
         layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it

@@ -75,7 +75,7 @@ def model_from_run(
 def own_folders(row: RunRow) -> list[tuple[str, ...]]:
     """The last parts of the folders a run's checkpoint may lie in: ``run-<id>``, and for a sweep's run
     ``<sweep>/<identity>``."""
-    folders = [(f"run-{row.id}",)]
+    folders: list[tuple[str, ...]] = [(f"run-{row.id}",)]
     if row.sweep is not None:
         folders.append((row.sweep, row.identity))
     return folders

@@ -171,7 +171,7 @@ class Watch:
             self._finish(name)
             self._counts[name] += 1
             if self._counts[name] % self.every == 0:
-                self._open(name, module)
+                self._open(name, self.layers[name])
 
         return hook
 
@@ -212,8 +212,10 @@ class Watch:
 
     def _summarise(self, name: str, pending: _Pending) -> WatchRecord:
         rec = pending.record
-        profile = rec.by_lag("hidden").detach().double().cpu()
-        reverse = None if rec.num_directions == 1 else rec.by_lag("hidden", 1).detach().double().cpu()
+        hidden, backward = rec.by_lag("hidden"), rec.by_lag("hidden", 1) if rec.num_directions == 2 else None
+        assert hidden is not None  # _finish summarises a record only once its backward ran
+        profile = hidden.detach().double().cpu()
+        reverse = None if backward is None else backward.detach().double().cpu()
         top = profile[-1]
         first = float(top[0])
         ratios = {lag: (float(top[min(lag, len(top) - 1)]) / first if first > 0 else math.nan) for lag in self.lags}
@@ -222,7 +224,8 @@ class Watch:
         for layer in range(profile.shape[0]):
             row = None if terms is None else terms[layer].detach().double().cpu()
             total = 0.0 if row is None else float(row.sum())
-            shares.append(float(row[-self.recent :].sum()) / total if total > 0 else math.nan)
+            recent = 0.0 if row is None else float(row[-self.recent :].sum())
+            shares.append(recent / total if total > 0 else math.nan)
         grad_norm = math.sqrt(pending.squares[0]) if pending.seen[0] else None
         horizon = lambda table: [memory_horizon(row, self.epsilon) for row in table]  # noqa: E731
         return WatchRecord(

@@ -192,6 +192,7 @@ def command(
         raise click.UsageError("--train applies to a config; a saved run is already trained")
     out = writable_folder(out_dir, "--out") if out_dir else None
     report: dict[str, Any]
+    source: dict[str, Any]
     pictures: dict[str, Any] = {}
     try:
         if module_spec is not None:

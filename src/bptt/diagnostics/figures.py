@@ -38,13 +38,14 @@ TITLES = {
     "layers": "Per-layer gradient norms",
     "history": "Training history",
 }
-BOUND_STYLE = {"linestyle": ":", "linewidth": 1.0, "alpha": 0.8}
+BOUND_STYLE: dict[str, Any] = {"linestyle": ":", "linewidth": 1.0, "alpha": 0.8}
 
 
 def training_state(diagnoses: Mapping[str, Any]) -> str:
     """When the models were measured: "at initialisation", "after N training steps", or "" when not known."""
-    steps = {getattr(d, "trained_steps", None) for d in diagnoses.values()}
-    if not steps or None in steps:
+    known = {getattr(d, "trained_steps", None) for d in diagnoses.values()}
+    steps = {s for s in known if s is not None}
+    if not known or len(steps) < len(known):
         return ""
     if steps == {0}:
         return "at initialisation"

@@ -12,14 +12,17 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import matplotlib
 from matplotlib.figure import Figure
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 #: Text as <text> elements: a smaller page whose titles and labels are searchable.
-SVG_SETTINGS = {"svg.fonttype": "none"}
+SVG_SETTINGS: dict[RcKeyType, Any] = {"svg.fonttype": "none"}
 
 
 def figure_svg(fig: Figure) -> str:

@@ -210,8 +210,8 @@ def expand_spec(
                 if shared:
                     raise SweepSpecError(f"sweep {source}: {variant_where} and {grid_where} both set {shared[0]!r}")
                 where = " ".join(w for w in (grid_where, variant_where) if w)
-                for values in itertools.product(*(block[k] for k in keys)):
-                    combos.append((where, variant, {**settings, **dict(zip(keys, values))}))
+                for chosen in itertools.product(*(block[k] for k in keys)):
+                    combos.append((where, variant, {**settings, **dict(zip(keys, chosen))}))
     combos += includes
 
     runs: list[PlannedRun] = []

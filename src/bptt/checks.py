@@ -2,8 +2,9 @@
 
 Counts (sizes, lengths, windows, steps) are ints; a bool is not a count, even
 though Python treats it as an int. Any ``numbers.Integral`` (a NumPy integer
-too) is accepted and returned as a plain ``int``. A device is one this machine
-has.
+too) is accepted and returned as a plain ``int``. A device is named as torch
+names one (``is_torch_device``) or, where work starts, is one this machine has
+(``has_device``, ``device_name``).
 """
 
 from __future__ import annotations
@@ -53,19 +54,30 @@ def available_devices() -> list[str]:
     return names
 
 
+def is_torch_device(value: Any) -> bool:
+    """Whether torch reads ``value`` as a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...), here or elsewhere."""
+    try:
+        torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def has_device(value: Any) -> bool:
+    """Whether ``value`` names a device a run can use on this machine (see ``available_devices``)."""
+    if not is_torch_device(value):
+        return False
+    device = torch.device(value)
+    shown = device.type if device.index is None else f"{device.type}:{device.index}"
+    return shown in available_devices() or (device.type == "cpu" and device.index in (None, 0))
+
+
 def device_name(name: str, value: Any) -> str:
     """``value`` if it names a device this machine has (see ``available_devices``).
 
     Raises ``ValueError`` naming the argument ``name`` and the devices allowed
     here, also for names torch knows but a run cannot train on (``meta``).
     """
-    allowed = available_devices()
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError, TypeError):
-        device = None
-    if device is not None:
-        shown = device.type if device.index is None else f"{device.type}:{device.index}"
-        if shown in allowed or (device.type == "cpu" and device.index in (None, 0)):
-            return str(value)
-    raise ValueError(f"{name} must be a device this machine has: {', '.join(allowed)}; got {value!r}")
+    if not has_device(value):
+        raise ValueError(f"{name} must be a device this machine has: {', '.join(available_devices())}; got {value!r}")
+    return str(value)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from bptt.checks import available_devices, device_name
+from bptt.checks import available_devices, has_device, is_torch_device
 from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
@@ -244,23 +244,18 @@ class RunConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        try:
-            return device_name("device", value)
-        except ValueError:
-            raise ValueError(f"must be a device this machine has: {', '.join(available_devices())}") from None
-
-    @field_validator("activation")
-    @classmethod
-    def _activation(cls, value: str) -> str:
-        if value not in ACTIVATIONS:
-            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['activation'])}")
+        """Spelled as torch spells a device: whether this machine has it is checked where work starts."""
+        if not is_torch_device(value):
+            raise ValueError("must be a torch device such as cpu, cuda, cuda:1 or mps")
         return value
 
-    @field_validator("init")
+    @field_validator("activation", "init", "engine")
     @classmethod
-    def _init(cls, value: str) -> str:
-        if value not in INIT_NAMES:
-            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['init'])}")
+    def _named(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A name from its registry (``NAMED_CHOICES``); ``engine`` may be left unset."""
+        allowed = NAMED_CHOICES[str(info.field_name)]
+        if value is not None and value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
         return value
 
     @field_validator("task")
@@ -269,13 +264,6 @@ class RunConfig(BaseModel):
         family = value.partition(":")[0] + ":" if ":" in value else value
         if family not in TASKS:
             raise ValueError(f"must be one of {', '.join(task_names())}")
-        return value
-
-    @field_validator("engine")
-    @classmethod
-    def _engine(cls, value: str | None) -> str | None:
-        if value is not None and value not in ENGINE_NAMES:
-            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['engine'])}")
         return value
 
     @model_validator(mode="after")
@@ -354,6 +342,24 @@ def build_config(values: dict[str, Any]) -> RunConfig:
     except ValidationError as error:
         field, message = _problem(error)
         raise ConfigError(message, field) from None
+
+
+def check_device(config: RunConfig) -> RunConfig:
+    """``config`` if this machine has its device, else ``ConfigError``: called where work starts (``bptt
+    train``, the ``Trainer``, a sweep run here, ``bptt diagnose``), as a config describes a run on any machine."""
+    if not has_device(config.device):
+        allowed = ", ".join(available_devices())
+        raise ConfigError(f"device: must be a device this machine has: {allowed} (got {config.device!r})", "device")
+    return config
+
+
+def on_this_machine(config: RunConfig) -> tuple[RunConfig, str | None]:
+    """``config`` with its device, or with the CPU where this machine lacks it, and the one line that says so."""
+    if has_device(config.device):
+        return config, None
+    return config.model_copy(
+        update={"device": "cpu"}
+    ), f"trained on {config.device}, which this machine lacks: loaded on cpu"
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

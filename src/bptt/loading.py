@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
 
 from bptt.build import make_model, make_task
-from bptt.config import RunConfig, build_config
+from bptt.config import RunConfig, build_config, on_this_machine
 from bptt.models import SequenceModel
 from bptt.store import Database, RunRow
 from bptt.tasks import Task
@@ -30,8 +32,14 @@ class SourceError(ValueError):
     """A run, checkpoint or factory that cannot be loaded; the message says which and why."""
 
 
-def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, SequenceModel]:
-    """Rebuild run ``run_id``'s model from its config and load its checkpoint's weights."""
+def model_from_run(
+    db: Database, run_id: int, announce: Callable[[str], None] | None = None
+) -> tuple[RunConfig, Task, SequenceModel]:
+    """Rebuild run ``run_id``'s model from its config and load its checkpoint's weights.
+
+    A run trained on a device this machine lacks (a GPU) is loaded on the CPU, and the returned config
+    says so; ``announce`` receives the one line that tells (default: a ``UserWarning``).
+    """
     row = db.run(run_id)
     if row is None:
         known = ", ".join(str(r.id) for r in db.runs()) or "none"
@@ -42,7 +50,13 @@ def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, Sequence
             f"--run: run {run_id} has no checkpoint on disk (status {row.status}, "
             f"checkpoint {row.checkpoint or 'never written'})"
         )
-    config = build_config(row.config)
+    config, moved = on_this_machine(build_config(row.config))
+    if moved is not None:
+        line = f"run {run_id} was {moved}"
+        if announce is None:
+            warnings.warn(line, stacklevel=2)
+        else:
+            announce(line)
     task = make_task(config)
     model = make_model(config, task)
     state = load_checkpoint(path)
@@ -61,7 +75,7 @@ def model_from_run(db: Database, run_id: int) -> tuple[RunConfig, Task, Sequence
 def own_folders(row: RunRow) -> list[tuple[str, ...]]:
     """The last parts of the folders a run's checkpoint may lie in: ``run-<id>``, and for a sweep's run
     ``<sweep>/<identity>``."""
-    folders = [(f"run-{row.id}",)]
+    folders: list[tuple[str, ...]] = [(f"run-{row.id}",)]
     if row.sweep is not None:
         folders.append((row.sweep, row.identity))
     return folders

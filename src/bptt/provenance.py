@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import subprocess
 from pathlib import Path
+from typing import TypedDict
 
-from bptt import __version__
+#: The package version; pyproject.toml gives the same.
+__version__ = "0.1.0"
 
 
 @functools.cache
@@ -29,5 +31,12 @@ def commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
-def provenance() -> dict[str, str | None]:
+class Provenance(TypedDict):
+    """What a run's summary records of the code that trained it."""
+
+    version: str
+    commit: str | None
+
+
+def provenance() -> Provenance:
     return {"version": __version__, "commit": commit()}

@@ -34,8 +34,7 @@ from torch import nn
 from bptt.checks import positive_int
 from bptt.diagnostics.profile import DEFAULT_EPSILON, memory_horizon
 from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord
-from bptt.integrations.mlflow import MLflowSink
-from bptt.integrations.tensorboard import TensorBoardSink
+from bptt.lazy import load
 from bptt.modules.base import RecurrentBase
 from bptt.modules.convert import convert
 from bptt.plotting.html import figure_svg
@@ -111,13 +110,14 @@ Sink = Callable[[WatchRecord], None]
 
 def sink_for(target: Any) -> Sink:
     """A logging target as a callable taking each record: a TensorBoard ``SummaryWriter`` (anything with
-    ``add_scalar`` and ``add_figure``), "mlflow" (the active MLflow run), or a callable."""
+    ``add_scalar`` and ``add_figure``), "mlflow" (the active MLflow run), or a callable. The sinks of
+    ``bptt.integrations`` load here, when asked for."""
     if isinstance(target, str):
         if target == "mlflow":
-            return MLflowSink()
+            return load("bptt.integrations.mlflow", "MLflowSink")()
         raise ValueError(f"unknown logging target {target!r}; allowed: 'mlflow', a SummaryWriter, or a callable")
     if hasattr(target, "add_scalar") and hasattr(target, "add_figure"):
-        return TensorBoardSink(target)
+        return load("bptt.integrations.tensorboard", "TensorBoardSink")(target)
     if callable(target):
         return target
     raise TypeError(f"cannot log to a {type(target).__name__}: give a SummaryWriter, 'mlflow' or a callable")
@@ -172,7 +172,7 @@ class Watch:
             self._finish(name)
             self._counts[name] += 1
             if self._counts[name] % self.every == 0:
-                self._open(name, module)
+                self._open(name, self.layers[name])
 
         return hook
 
@@ -213,8 +213,10 @@ class Watch:
 
     def _summarise(self, name: str, pending: _Pending) -> WatchRecord:
         rec = pending.record
-        profile = rec.by_lag("hidden").detach().double().cpu()
-        reverse = None if rec.num_directions == 1 else rec.by_lag("hidden", 1).detach().double().cpu()
+        hidden, backward = rec.by_lag("hidden"), rec.by_lag("hidden", 1) if rec.num_directions == 2 else None
+        assert hidden is not None  # _finish summarises a record only once its backward ran
+        profile = hidden.detach().double().cpu()
+        reverse = None if backward is None else backward.detach().double().cpu()
         top = profile[-1]
         first = float(top[0])
         ratios = {lag: (float(top[min(lag, len(top) - 1)]) / first if first > 0 else math.nan) for lag in self.lags}
@@ -223,7 +225,8 @@ class Watch:
         for layer in range(profile.shape[0]):
             row = None if terms is None else terms[layer].detach().double().cpu()
             total = 0.0 if row is None else float(row.sum())
-            shares.append(float(row[-self.recent :].sum()) / total if total > 0 else math.nan)
+            recent = 0.0 if row is None else float(row[-self.recent :].sum())
+            shares.append(recent / total if total > 0 else math.nan)
         grad_norm = math.sqrt(pending.squares[0]) if pending.seen[0] else None
         horizon = lambda table: [memory_horizon(row, self.epsilon) for row in table]  # noqa: E731
         return WatchRecord(

@@ -63,9 +63,38 @@ def test_convert_carries_hooks_over_and_passes_options():
     assert model.rnn.engine == "reference"
     model(torch.randint(0, 20, (4, 2)))
     assert seen == ["GRU"] and isinstance(model.rnn, bptt.GRU)
-    handle.remove()  # the old handle still removes the hook from the new layer
+    handle.remove()  # registered anew on the new layer: the old handle no longer reaches it
     model(torch.randint(0, 20, (4, 2)))
-    assert seen == ["GRU"]
+    assert seen == ["GRU", "GRU"]
+
+
+def test_every_kind_of_hook_is_registered_anew_on_the_new_layer():
+    layer = nn.LSTM(3, 4)
+    calls = []
+    layer.register_forward_pre_hook(lambda m, args, kwargs: calls.append(("pre", m)), with_kwargs=True)
+    layer.register_forward_hook(lambda m, args, out: calls.append(("forward", m)), always_call=True)
+    layer.register_full_backward_pre_hook(lambda m, grad: calls.append(("backward pre", m)))
+    layer.register_full_backward_hook(lambda m, grad_in, grad_out: calls.append(("backward", m)))
+    layer.register_state_dict_pre_hook(lambda m, prefix, keep: calls.append(("state pre", m)))
+    layer.register_state_dict_post_hook(lambda m, state, prefix, meta: calls.append(("state", m)))
+    layer.register_load_state_dict_pre_hook(lambda m, *args: calls.append(("load pre", m)))
+    layer.register_load_state_dict_post_hook(lambda m, keys: calls.append(("load", m)))
+    new = bptt.convert(layer)
+    out, _ = new(torch.randn(5, 2, 3, requires_grad=True))
+    out.sum().backward()
+    new.load_state_dict(new.state_dict())
+    kinds = ["pre", "forward", "backward pre", "backward", "state pre", "state", "load pre", "load"]
+    assert sorted(kind for kind, _ in calls) == sorted(kinds)
+    assert all(m is new for _, m in calls)  # each hook is given the new layer
+
+
+def test_a_hook_registered_through_torchs_private_methods_is_left_with_a_warning():
+    layer = nn.GRU(3, 4)
+    layer._register_state_dict_hook(lambda m, state, prefix, meta: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bptt.convert(nn.Sequential(layer))
+    assert ["private methods" in str(w.message) for w in caught] == [True]
 
 
 def test_convert_a_bare_layer_and_refusals():

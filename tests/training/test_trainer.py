@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from bptt.config import build_config
+from bptt.config import ConfigError, build_config
 from bptt.store import Database
 from bptt.training import NonFiniteGradientError, Trainer, train
 
@@ -216,3 +216,13 @@ def test_a_run_stops_at_its_target_metric_and_records_the_step(tmp_path):
     trainer = Trainer(config(task="temporal_order", seq_len=10, target_metric=0.9))
     assert trainer.reached_target(0.95) and not trainer.reached_target(0.5)
     assert Trainer(config(target_metric=0.1)).reached_target(0.05)
+
+
+def test_a_device_that_is_not_here_is_refused_where_training_starts(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    for device in ("cuda", "cuda:99", "meta", "mps" if not torch.backends.mps.is_available() else "xla"):
+        for start in (lambda c: Trainer(c), lambda c: train(c), lambda c: train(c.model_dump())):
+            with pytest.raises(ConfigError, match=r"device: must be a device this machine has: cpu \(got"):
+                start(config(device=device))
+    assert Trainer(config(device="cpu")).config.device == "cpu"

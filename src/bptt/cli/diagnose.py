@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import matplotlib.pyplot as plt
 from click.core import ParameterSource
 
 from bptt.build import make_model, make_task
 from bptt.cli.options import FiniteFloatRange, as_flags, config_from, given, model_options
 from bptt.cli.output import console, plural
 from bptt.cli.paths import writable_folder
+from bptt.config import check_device
 from bptt.diagnostics import (
     DEFAULT_EPSILON,
     DEFAULT_EXAMPLES,
@@ -47,7 +47,6 @@ def _save(pictures: dict[str, Any], out: Path) -> list[Path]:
     written = []
     for name, fig in pictures.items():
         written.extend(save_figure(fig, out / name))
-        plt.close(fig)
     return written
 
 
@@ -56,6 +55,10 @@ def _figures(result: Diagnosis | ModuleDiagnosis) -> dict[str, Any]:
     each title saying when the model was measured); the input contribution alone for a module that holds
     no recurrent layer."""
     return result.figures()
+
+
+def _note(text: str) -> None:
+    click.echo(f"bptt: {text}", err=True)
 
 
 def _given_by_user(*names: str) -> list[str]:
@@ -189,6 +192,7 @@ def command(
         raise click.UsageError("--train applies to a config; a saved run is already trained")
     out = writable_folder(out_dir, "--out") if out_dir else None
     report: dict[str, Any]
+    source: dict[str, Any]
     pictures: dict[str, Any] = {}
     try:
         if module_spec is not None:
@@ -199,7 +203,7 @@ def command(
                 subject = Path(data_path).name
             else:
                 with as_flags(overrides):
-                    data = make_task(config_from(config_path, settings))
+                    data = make_task(check_device(config_from(config_path, settings)))
                 source = {"source": "module", "task": data.describe()}
                 subject = data.name
             result = diagnose_module(
@@ -219,12 +223,13 @@ def command(
             history = None
             if run_id is not None:
                 with Database(db_path, read_only=True) as db:
-                    config, task, model = model_from_run(db, run_id)
+                    config, task, model = model_from_run(db, run_id, announce=_note)
                     history = training_history(db, run_id)
                 source = {"source": "run", "run": run_id}
             else:
                 config = config_from(config_path, settings)
                 with as_flags(overrides):
+                    check_device(config)
                     task = make_task(config)
                 # The measurements run a batch of ``examples`` in float64: twice the bytes of a float32 batch.
                 check_memory(config.model_copy(update={"batch_size": 2 * examples}), task)
@@ -248,9 +253,6 @@ def command(
     except (SourceError, ShapeError, DataError) as error:
         raise click.UsageError(str(error)) from None
     written = _save(pictures, out) if out is not None else []
-    if not written:
-        for fig in pictures.values():
-            plt.close(fig)
     report["figures"] = [str(p) for p in written]
     if as_json:
         click.echo(json.dumps(report, default=float))

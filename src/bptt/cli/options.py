@@ -59,7 +59,7 @@ def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[
             if name not in names or name in INTERNAL_FIELDS:
                 continue
             shown = field.default is not None and name not in CELL_DEPENDENT_FIELDS
-            help_text = field.description + (f"  [default: {field.default}]" if shown else "")
+            help_text = (field.description or "") + (f"  [default: {field.default}]" if shown else "")
             if name == "task_options":
                 option = click.option(
                     "--task-option",
@@ -109,7 +109,9 @@ def spelled_as_flags(message: str, flags: Collection[str]) -> str:
     """``message`` with the settings that came from flags named as the flags: the leading
     setting (``seq_len: ...`` -> ``--seq-len: ...``, ``config: activation applies ...`` ->
     ``--activation applies ...``) and every snake_case one in the text."""
-    whole, head, dot, rest = re.match(r"(config: )?([a-z_]*)(\.?)(.*)", message, re.DOTALL).groups()
+    parts = re.match(r"(config: )?([a-z_]*)(\.?)(.*)", message, re.DOTALL)
+    assert parts is not None  # every group may be empty: the pattern matches any text
+    whole, head, dot, rest = parts.groups()
     name = TASK_ALIASES.get(head, head)
     if name in flags:
         whole, head, dot = "", flag(name) + (" " if dot else ""), ""

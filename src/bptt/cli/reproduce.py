@@ -10,7 +10,7 @@ from bptt.cli.output import console, plural
 from bptt.cli.paths import writable_file, writable_folder
 from bptt.cli.sweep import filters_option, seeds_option
 from bptt.report.reproduce import reproduce, spec_for
-from bptt.sweeps.spec import parse_assignment
+from bptt.sweeps.spec import check_devices_here, parse_assignment
 
 
 @click.command("reproduce")
@@ -84,6 +84,8 @@ def command(
         if device.startswith("cuda"):
             overrides["engine"] = "auto"
     spec_file, spec = spec_for(name, quick, overrides, seeds_option(seeds), filters_option(filter_items))
+    if not collect:  # the runs train here; --collect only reads what they left, on any machine
+        check_devices_here(spec)
     writable_folder(Path(out_dir) / spec.name, "--out")
     if Path(readme).is_file():
         writable_file(readme, "--readme")

@@ -15,7 +15,7 @@ from bptt.cli.paths import writable_folder
 from bptt.store import Database, controlled_length
 from bptt.store.schema import inspect_database
 from bptt.sweeps import SweepLockedError, SweepSpecError, checkpoint_root_for, decide, load_spec, run_sweep
-from bptt.sweeps.spec import MAX_RUNS, check_memory_here, parse_assignment
+from bptt.sweeps.spec import MAX_RUNS, check_devices_here, check_memory_here, parse_assignment
 
 
 def _values(text: str) -> list[Any]:
@@ -145,7 +145,8 @@ def command(
         allow_large=allow_large,
     )
     out = console()
-    if address is None:  # the runs train on this machine: each must fit in its memory
+    if address is None:  # the runs train on this machine: each must have its device and fit in its memory
+        check_devices_here(spec)
         check_memory_here(spec)
     if dry_run:  # reads the database if there is one, writes nothing
         if inspect_database(Path(db_path), read_only=False):

@@ -23,7 +23,7 @@ from rich.table import Table
 from bptt.build import make_task
 from bptt.cli.options import as_flags, config_from, given, run_options
 from bptt.cli.output import console
-from bptt.config import RunConfig
+from bptt.config import RunConfig, check_device
 from bptt.store import Database, RunRow, RunSummary
 from bptt.training import Trainer, TrainingInterrupted, check_memory
 
@@ -117,8 +117,10 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
     if resume and fresh:
         raise click.UsageError("--resume and --fresh contradict each other: continue a run, or start a new one")
     config = config_from(config_path, settings)
-    # Bad task settings and runs too large for this machine end here, before the database is touched.
+    # Bad task settings, a device this machine lacks and runs too large for it end here, before the
+    # database is touched.
     with as_flags(given(settings)):
+        check_device(config)
         task = make_task(config)
     check_memory(config, task)
     with Database(db_path) as db:

@@ -294,8 +294,9 @@ class Replay:
         with record_gradients(model) as record:
             task.loss(model(batch.inputs, batch.lengths), batch).backward()
         # Stored as the database stores a profile: by step t, each sequence aligned at its own last step.
-        cell = None if record.cell is None else record.by_lag("cell").flip(-1).tolist()
-        self.rows.append(ProfileRow(step, record.by_lag("hidden").flip(-1).tolist(), cell))
+        hidden, cell = record.by_lag("hidden"), record.by_lag("cell") if record.cell is not None else None
+        assert hidden is not None  # the backward above reached every step
+        self.rows.append(ProfileRow(step, hidden.flip(-1).tolist(), None if cell is None else cell.flip(-1).tolist()))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from bptt.demo.experiment import HIGHLIGHT, SEED_MODELS, DemoResult
 from bptt.demo.story import remedy_notes
 from bptt.demo.tables import IMPACTS_TITLE, impacts_tables, jacobian_text, table_header, table_rows, title
 from bptt.diagnostics import figures
-from bptt.diagnostics.history import moving_mean
+from bptt.diagnostics.curves import moving_mean
 from bptt.explore.page import write_explorable
 from bptt.plotting import interactive
 from bptt.plotting.html import Note, Raw, Section, Table, write_page

@@ -13,7 +13,8 @@ Quantities (each a function returning the measured value; the equation is in its
 - ``layer_gradients``: per-layer gradient norms of a stacked network (``profile``);
 - ``training_history``: gradient norms, clipped and skipped steps, NaN events and the plateau
   of one run in the results database (``history``);
-- the six impacts of the vanishing gradient (``impacts``).
+- the six impacts of the vanishing gradient (``impacts``; instability's
+  ``perturbation_sensitivity`` is ``perturbation``).
 
 ``diagnose(model, task)`` measures them all and gives a verdict; ``diagnose_module``
 measures any module's input contribution. ``figures`` draws them. The settings
@@ -22,7 +23,10 @@ measures any module's input contribution. ``figures`` draws them. The settings
 horizon's threshold) and ``DEFAULT_RECENT`` (how many last steps the shares count).
 """
 
+from typing import TYPE_CHECKING
+
 from bptt.diagnostics.common import DEFAULT_EXAMPLES, fixed_batch, task_objective
+from bptt.diagnostics.curves import plateau_length, steps_to_target
 from bptt.diagnostics.diagnosis import (
     DEFAULT_LAG,
     DEFAULT_RECENT,
@@ -31,19 +35,10 @@ from bptt.diagnostics.diagnosis import (
     profile_and_layers,
 )
 from bptt.diagnostics.gates import GateKeep, gate_keep
-from bptt.diagnostics.history import TrainingHistory, plateau_length, steps_to_target, training_history
-from bptt.diagnostics.impacts import (
-    RunOutcome,
-    depth_gradients,
-    local_minima,
-    long_term_dependencies,
-    perturbation_sensitivity,
-    seed_spread,
-    slow_convergence,
-)
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.jacobian import JacobianChain, PascanuCondition, jacobian_chain, layer_inputs, pascanu_condition
 from bptt.diagnostics.own import ModuleDiagnosis, diagnose_module
+from bptt.diagnostics.perturbation import perturbation_sensitivity
 from bptt.diagnostics.profile import (
     DEFAULT_EPSILON,
     GradientProfile,
@@ -54,6 +49,34 @@ from bptt.diagnostics.profile import (
     memory_reach,
 )
 from bptt.diagnostics.updates import UpdateShare, update_share
+from bptt.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from bptt.diagnostics.history import TrainingHistory, training_history
+    from bptt.diagnostics.impacts import (
+        RunOutcome,
+        depth_gradients,
+        local_minima,
+        long_term_dependencies,
+        seed_spread,
+        slow_convergence,
+    )
+
+# Read a run back from the database, or build and train models: loaded on first use, so the
+# per-step view (``bptt.watch``, ``gradient_profile``) loads neither the database nor the loop.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "TrainingHistory": "bptt.diagnostics.history",
+        "training_history": "bptt.diagnostics.history",
+        "RunOutcome": "bptt.diagnostics.impacts",
+        "depth_gradients": "bptt.diagnostics.impacts",
+        "local_minima": "bptt.diagnostics.impacts",
+        "long_term_dependencies": "bptt.diagnostics.impacts",
+        "seed_spread": "bptt.diagnostics.impacts",
+        "slow_convergence": "bptt.diagnostics.impacts",
+    },
+)
 
 __all__ = [
     "DEFAULT_EPSILON",

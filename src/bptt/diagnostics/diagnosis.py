@@ -29,9 +29,9 @@ from torch import nn
 from bptt.diagnostics import figures
 from bptt.diagnostics.common import DEFAULT_EXAMPLES, cast_batch, fixed_batch, measuring_copy, recurrent_of
 from bptt.diagnostics.gates import GateKeep, gate_keep
-from bptt.diagnostics.impacts import perturbation_sensitivity
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.jacobian import JacobianChain, jacobian_chain, layer_inputs
+from bptt.diagnostics.perturbation import perturbation_sensitivity
 from bptt.diagnostics.profile import (
     DEFAULT_EPSILON,
     GradientProfile,

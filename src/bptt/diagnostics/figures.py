@@ -24,12 +24,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bptt.diagnostics.history import TrainingHistory, moving_mean
+from bptt.diagnostics.curves import moving_mean
 from bptt.plotting.axes import VANISHED, ZERO_MARKER, fit_to_data, log_axis_values, plot_log, plot_reference
 from bptt.plotting.style import SeriesStyle, family_of_label, family_panels, legend_outside, series_styles
 
 if TYPE_CHECKING:
     from bptt.diagnostics.diagnosis import Diagnosis
+    from bptt.diagnostics.history import TrainingHistory
     from bptt.diagnostics.own import ModuleDiagnosis
 
 TITLES = {
@@ -40,13 +41,14 @@ TITLES = {
     "layers": "Per-layer gradient norms",
     "history": "Training history",
 }
-BOUND_STYLE = {"linestyle": ":", "linewidth": 1.0, "alpha": 0.8}
+BOUND_STYLE: dict[str, Any] = {"linestyle": ":", "linewidth": 1.0, "alpha": 0.8}
 
 
 def training_state(diagnoses: Mapping[str, Any]) -> str:
     """When the models were measured: "at initialisation", "after N training steps", or "" when not known."""
-    steps = {getattr(d, "trained_steps", None) for d in diagnoses.values()}
-    if not steps or None in steps:
+    known = {getattr(d, "trained_steps", None) for d in diagnoses.values()}
+    steps = {s for s in known if s is not None}
+    if not known or len(steps) < len(known):
         return ""
     if steps == {0}:
         return "at initialisation"

@@ -66,6 +66,7 @@ def gate_keep(
     weight_ih, weight_hh, bias_ih, bias_hh = (
         None if p is None else p.detach().double() for p in recurrent.layer_parameters(layer)
     )
+    assert weight_ih is not None and weight_hh is not None  # every layer has its weights
     x = inputs.detach().double()
     T, B, _ = x.shape
     H = recurrent.hidden_size

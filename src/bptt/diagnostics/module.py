@@ -60,8 +60,8 @@ class ModuleBatch:
     def to(self, target: torch.dtype | torch.device) -> ModuleBatch:
         """On another device (every tensor), or in another float dtype (float inputs and targets; ids unchanged)."""
         if isinstance(target, torch.device):
-            move = lambda t: None if t is None else t.to(target)  # noqa: E731
-            return replace(self, inputs=move(self.inputs), targets=move(self.targets), lengths=move(self.lengths))
+            lengths = None if self.lengths is None else self.lengths.to(target)
+            return replace(self, inputs=self.inputs.to(target), targets=self.targets.to(target), lengths=lengths)
         cast = lambda t: t.to(target) if t.is_floating_point() else t  # noqa: E731
         return replace(self, inputs=cast(self.inputs), targets=cast(self.targets))
 

@@ -27,9 +27,9 @@ from bptt.diagnostics.diagnosis import (
     _time_major_forward,
     format_share,
 )
-from bptt.diagnostics.impacts import perturbation_sensitivity
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
+from bptt.diagnostics.perturbation import perturbation_sensitivity
 from bptt.diagnostics.profile import DEFAULT_EPSILON
 from bptt.modules import convert, find_recurrent
 from bptt.tasks import Task

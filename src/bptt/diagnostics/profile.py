@@ -76,11 +76,14 @@ def gradient_profile(model: nn.Module, objective: Objective) -> GradientProfile:
     if record.hidden is None:
         raise RuntimeError("the loss does not depend on the recurrent layer's hidden states")
 
-    def lagged(name, direction=0):
-        return None if record.per_sample(name, direction) is None else record.by_lag(name, direction).detach().cpu()
+    def lagged(name: str, direction: int = 0) -> torch.Tensor | None:
+        by_lag = None if record.per_sample(name, direction) is None else record.by_lag(name, direction)
+        return None if by_lag is None else by_lag.detach().cpu()
 
+    hidden = lagged("hidden")
+    assert hidden is not None  # record.hidden was checked above
     reverse = lagged("hidden", 1) if record.num_directions == 2 else None
-    return GradientProfile(lagged("hidden"), lagged("cell"), reverse)
+    return GradientProfile(hidden, lagged("cell"), reverse)
 
 
 def memory_horizon(profile: torch.Tensor, epsilon: float = DEFAULT_EPSILON) -> int:

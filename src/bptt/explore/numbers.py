@@ -33,9 +33,10 @@ from bptt.explore.weights import EPSILON, INPUT_SIZE, NEGATIVE_SLOPE, ExploreSet
 from bptt.modules import GRU, LSTM, RNN, record_gradients
 
 
-def bptt_layer(network: Network) -> torch.nn.Module:
+def bptt_layer(network: Network) -> RNN | LSTM | GRU:
     """A bptt layer in float64 holding ``network``'s weights."""
     s = network.settings
+    layer: RNN | LSTM | GRU
     if s.cell == "lstm":
         layer = LSTM(INPUT_SIZE, s.hidden_size)
     elif s.cell == "gru":
@@ -72,6 +73,7 @@ def _factors(network: Network, hidden: np.ndarray) -> np.ndarray:
     a = torch.from_numpy(pre)
     derivative = torch.empty_like(a)
     h = activation.apply(a, NEGATIVE_SLOPE if activation.has_slope else None)
+    assert activation.derivative is not None  # every plain activation has one
     activation.derivative(h, a, NEGATIVE_SLOPE if activation.has_slope else None, derivative)
     return derivative.abs().numpy()
 
@@ -92,9 +94,11 @@ def measure(settings: ExploreSettings) -> dict[str, Any]:
         out, _ = layer(x)
         loss = (out[-1, 0] * readout).sum()
         loss.backward()
-    profile = record.by_lag("hidden")[0].double()
+    hidden_by_lag = record.by_lag("hidden")
+    assert hidden_by_lag is not None  # the backward above reached every step
+    profile = hidden_by_lag[0].double()
     cell = record.by_lag("cell")
-    grad_norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in layer.parameters()))
+    grad_norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in layer.parameters() if p.grad is not None))
     chain = jacobian_chain(layer, x)
     hidden = out[:, 0].detach().numpy()
     factors = _factors(network, hidden)
@@ -106,7 +110,7 @@ def measure(settings: ExploreSettings) -> dict[str, Any]:
         factor_mean, factor_max = _running(factors.mean(axis=1)), _running(factors.max(axis=1))
     H = settings.hidden_size
     spectral = [
-        float(torch.linalg.matrix_norm(layer.weight_hh_l0[g * H : (g + 1) * H].detach(), ord=2))
+        float(torch.linalg.matrix_norm(layer.get_parameter("weight_hh_l0")[g * H : (g + 1) * H].detach(), ord=2))
         for g in range(settings.gates)
     ]
     first = float(profile[0])

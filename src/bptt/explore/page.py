@@ -44,7 +44,8 @@ INIT_NAMES = {
     "identity": "identity",
 }
 #: (setting, label, min, max, step, hint) of each slider; clip 0 means no clipping.
-SLIDERS = (
+#: (name, label, low, high, step, hint) of every slider.
+SLIDERS: tuple[tuple[str, str, float, float, float, str], ...] = (
     ("spectral_norm", "sigma_max(W_hh): spectral norm", 0.05, 6.0, 0.01, "each W_hh gate block is scaled to it"),
     ("hidden_size", "hidden units H", 1, MAX_HIDDEN, 1, ""),
     ("seq_len", "steps T", 2, MAX_STEPS, 1, ""),

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-
 from bptt.integrations import missing
 
 if TYPE_CHECKING:
@@ -26,4 +24,3 @@ class MLflowSink:
         self.mlflow.log_metrics(metrics, step=record.step)
         fig = record.figure()
         self.mlflow.log_figure(fig, f"bptt/{record.layer or 'model'}_profile_step{record.step}.png")
-        plt.close(fig)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import torch
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ class TensorBoardSink:
         fig = record.figure()
         prefix = f"bptt/{record.layer or 'model'}"
         self.writer.add_figure(f"{prefix}/profile", fig, record.step)
-        plt.close(fig)
         top = torch.nan_to_num(record.profile[-1], nan=0.0, posinf=0.0).double()
         lags = torch.arange(len(top), dtype=torch.float64)
         self.writer.add_histogram_raw(

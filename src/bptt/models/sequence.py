@@ -5,6 +5,8 @@ Tensors are time-major throughout: inputs (T, B, I) or token ids (T, B).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -22,7 +24,7 @@ def build_recurrent(
 
     ``t_max`` is chrono init's longest dependency when the config leaves it unset.
     """
-    common = {
+    common: dict[str, Any] = {
         "num_layers": config.num_layers,
         "dropout": config.dropout,
         "init": config.init,

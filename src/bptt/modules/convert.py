@@ -6,6 +6,12 @@ objects, so an optimizer built before keeps working), device, dtype and
 train/eval mode, and the hooks registered on the old layer. Outputs are the
 same. ``convert(model, back=True)`` swaps bptt layers back to torch.nn for
 export, where their settings allow it (tanh or ReLU, no remedies).
+
+The hooks are registered on the new layer anew, through torch's public
+``register_*_hook`` methods: torch offers no public way to move a hook with its
+handle, so a handle taken on the old layer no longer removes it. State-dict
+hooks registered through torch's private methods are not carried (a warning
+says so).
 """
 
 from __future__ import annotations
@@ -23,21 +29,42 @@ from bptt.modules.rnn import RNN
 TWINS: dict[type[nn.RNNBase], type[RecurrentBase]] = {nn.RNN: RNN, nn.LSTM: LSTM, nn.GRU: GRU}
 BACK: dict[type[RecurrentBase], type[nn.RNNBase]] = {RNN: nn.RNN, LSTM: nn.LSTM, GRU: nn.GRU}
 
-#: The hook tables of torch.nn.Module that a swapped layer takes over, as they are (their
-#: removable handles keep working).
-HOOK_TABLES = (
-    "_forward_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-    "_state_dict_hooks",
-    "_state_dict_pre_hooks",
-    "_load_state_dict_pre_hooks",
-    "_load_state_dict_post_hooks",
-)
+
+def _registered_hooks(module: nn.Module) -> tuple[list[tuple[str, Any, dict[str, bool]]], int]:
+    """Every hook on ``module`` as (the public method that registers it, the hook, its options), and how
+    many cannot be registered through a public method.
+
+    The one read of torch.nn.Module's private state in bptt: torch registers and removes hooks through
+    public methods but lists them nowhere public, so their tables are read here, and only read.
+    """
+    table = vars(module)
+    hooks: list[tuple[str, Any, dict[str, bool]]] = []
+    with_kwargs = table.get("_forward_pre_hooks_with_kwargs", {})
+    for key, hook in table.get("_forward_pre_hooks", {}).items():
+        hooks.append(("register_forward_pre_hook", hook, {"with_kwargs": key in with_kwargs}))
+    with_kwargs, always = table.get("_forward_hooks_with_kwargs", {}), table.get("_forward_hooks_always_called", {})
+    for key, hook in table.get("_forward_hooks", {}).items():
+        hooks.append(("register_forward_hook", hook, {"with_kwargs": key in with_kwargs, "always_call": key in always}))
+    hooks += [("register_full_backward_pre_hook", h, {}) for h in table.get("_backward_pre_hooks", {}).values()]
+    full = table.get("_is_full_backward_hook") is not False
+    backward = "register_full_backward_hook" if full else "register_backward_hook"
+    hooks += [(backward, h, {}) for h in table.get("_backward_hooks", {}).values()]
+    hooks += [("register_state_dict_pre_hook", h, {}) for h in table.get("_state_dict_pre_hooks", {}).values()]
+    hooks += [
+        ("register_load_state_dict_post_hook", h, {}) for h in table.get("_load_state_dict_post_hooks", {}).values()
+    ]
+    private = 0
+    for hook in table.get("_state_dict_hooks", {}).values():
+        if getattr(hook, "_from_public_api", False):
+            hooks.append(("register_state_dict_post_hook", hook, {}))
+        else:
+            private += 1
+    for wrapped in table.get("_load_state_dict_pre_hooks", {}).values():
+        if getattr(wrapped, "with_module", False):  # as the public method wraps it
+            hooks.append(("register_load_state_dict_pre_hook", wrapped.hook, {}))
+        else:
+            private += 1
+    return hooks, private
 
 
 def _common(layer: nn.RNNBase) -> dict[str, Any]:
@@ -50,7 +77,7 @@ def _common(layer: nn.RNNBase) -> dict[str, Any]:
         "dropout": layer.dropout,
         "bidirectional": layer.bidirectional,
         "device": "meta",
-        "dtype": layer._flat_weights[0].dtype,
+        "dtype": layer.weight_ih_l0.dtype,
     }
 
 
@@ -90,18 +117,23 @@ def _take_over(old: nn.Module, new: nn.Module, where: str) -> None:
     left = [name for name, p in new.named_parameters() if p.is_meta]
     assert not left, f"convert: {where}: no counterpart for {left}"
     new.train(old.training)
-    for table in HOOK_TABLES:
-        hooks = getattr(old, table, None)
-        if hooks:
-            setattr(new, table, hooks)
+    hooks, private = _registered_hooks(old)
+    for method, hook, options in hooks:
+        getattr(new, method)(hook, **options)
+    if private:
+        warnings.warn(
+            f"convert: {where} has {private} state-dict hook(s) registered through torch's private methods, "
+            "which are not carried over; register them on the new layer",
+            stacklevel=3,
+        )
     if getattr(old, "parametrizations", None) is not None:
         warnings.warn(
             f"convert: {where} has parametrizations (torch.nn.utils.parametrize), which are not carried "
             "over; remove them first",
             stacklevel=3,
         )
-    if hasattr(new, "_init_flat_weights"):
-        new._init_flat_weights()
+    if isinstance(new, nn.RNNBase):
+        new.flatten_parameters()  # torch.nn's weights as one block for cuDNN (a no-op elsewhere)
 
 
 def convert(model: nn.Module, back: bool = False, **options: Any) -> nn.Module:

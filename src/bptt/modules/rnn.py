@@ -26,7 +26,9 @@ class RNN(RecurrentBase):
         init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
             "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
         residual: add each layer's input to its output (projected where sizes differ).
-        engine: "fast" (hand-written BPTT, the default) or "reference" (plain autograd loop).
+        engine: "auto" (the default: the fastest engine that gives what is asked), or by name "fast"
+            (hand-written BPTT), "reference" (plain autograd loop), "probe", "vendor" (torch.nn's kernel)
+            or "triton" (see ``bptt.modules.timeloop``).
         truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
 
     Shapes: input (T, B, I) or (B, T, I) with batch_first, (T, I) unbatched, or a

@@ -31,12 +31,23 @@ from bptt.engine.vendor import run_stack
 WATCH_ATTRIBUTE = "_step_watch"
 #: The modes torch.nn's own kernels run (cuDNN, oneDNN, native).
 VENDOR_MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
+#: torch.nn's error for an input of no steps, which every engine gives.
+NO_STEPS = "Expected sequence length to be larger than 0 in RNN"
 
 State = Any  # a (B, H) tensor, or (h, c) for an LSTM
 
+#: The dtypes of torch.nn's output and final states under autocast, by what decides them (see
+#: ``TimeLoop._autocast_dtypes``); None where torch's kernel refuses the case.
+_AUTOCAST_DTYPES: dict[tuple[Any, ...], tuple[torch.dtype, ...] | None] = {}
+
 
 def _under_functorch(*tensors: torch.Tensor | None) -> bool:
-    """Whether any tensor is wrapped by a torch.func transform (grad, vmap, ...)."""
+    """Whether any tensor is wrapped by a torch.func transform (grad, vmap, ...).
+
+    The one read of torch's private state in the layers: torch has no public test for a tensor
+    that a transform wraps (``torch.func`` offers none), and the engines must know, because
+    their hand-written loops write into buffers that a transform cannot follow.
+    """
     return any(t is not None and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
 
 
@@ -91,7 +102,7 @@ class TimeLoop:
 
     # -- which engine ----------------------------------------------------------------------
     def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
-        """The engine a forward on ``input`` runs now: "vendor", "probe", "fast" or "reference".
+        """The engine a forward on ``input`` runs now: "vendor", "probe", "triton", "fast" or "reference".
 
         ``recording``: whether a per-step record is wanted (default: whether one is open on this
         layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it
@@ -143,10 +154,71 @@ class TimeLoop:
             batch_sizes,
         )
 
+    def _autocast_dtypes(
+        self, x: torch.Tensor, state: State, lengths: list[int] | None
+    ) -> tuple[torch.dtype, ...] | None:
+        """The dtypes torch.nn's kernel gives the output and each final state under the autocast open
+        for ``x``'s device, or None when none is open (or torch refuses the case).
+
+        torch's answer differs by device, cell and path (on a CPU in bfloat16: the RNN and the LSTM
+        give bfloat16, the GRU float32, and a packed LSTM whose sequences differ in length float32),
+        so it is asked, not copied: its kernel runs once on zeros of the same kind (one step of one
+        sequence, or two sequences of different lengths; no dropout, no gradient), and the answer is
+        kept for every later forward of that kind.
+        """
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return None
+        states = state if isinstance(state, tuple) else (state,)
+        mode = self.mode if self.mode in VENDOR_MODES else "RNN_TANH"  # the same weights, in the same layout
+        uneven = lengths is not None and len(set(lengths)) > 1
+        key = (device, torch.get_autocast_dtype(device), mode, lengths is not None, uneven, self.num_layers)
+        key += (self.bidirectional, self.proj_size > 0, self.bias, x.dtype, *(s.dtype for s in states))
+        key += (self._flat_weights[0].dtype,)
+        if key not in _AUTOCAST_DTYPES:
+            sizes = [2, 1] if uneven else [1]
+            rows = sizes[0]
+            one = tuple(s.new_zeros(s.shape[0], rows, s.shape[-1]) for s in states)
+            data = x.new_zeros(sum(sizes), x.shape[-1]) if lengths is not None else x.new_zeros(1, 1, x.shape[-1])
+            try:
+                with torch.no_grad():
+                    output, final = run_stack(
+                        mode,
+                        data,
+                        one if isinstance(state, tuple) else one[0],
+                        self._flat_weights,
+                        self.bias,
+                        self.num_layers,
+                        0.0,
+                        False,
+                        self.bidirectional,
+                        None if lengths is None else torch.tensor(sizes),
+                    )
+            except RuntimeError:  # e.g. oneDNN's LSTM in float16: torch.nn cannot run it either
+                _AUTOCAST_DTYPES[key] = None
+            else:
+                finals = final if isinstance(final, tuple) else (final,)
+                _AUTOCAST_DTYPES[key] = (output.dtype, *(f.dtype for f in finals))
+        return _AUTOCAST_DTYPES[key]
+
     def _run_stack(
         self, x: torch.Tensor, lengths: list[int] | None, state: State, engine: str = "fast"
     ) -> tuple[torch.Tensor, State]:
-        """Every layer and direction over the (T, B, I) input; returns the top output and the stacked final states."""
+        """Every layer and direction over the (T, B, I) input; returns the top output and the stacked final
+        states, in the dtypes torch.nn gives under autocast."""
+        if x.shape[0] == 0:
+            raise RuntimeError(NO_STEPS)
+        dtypes = self._autocast_dtypes(x, state, lengths)
+        output, final = self._run_layers(x, lengths, state, engine)
+        if dtypes is None:
+            return output, final
+        if isinstance(final, tuple):
+            return output.to(dtypes[0]), tuple(f.to(d) for f, d in zip(final, dtypes[1:]))
+        return output.to(dtypes[0]), final.to(dtypes[1])
+
+    def _run_layers(
+        self, x: torch.Tensor, lengths: list[int] | None, state: State, engine: str
+    ) -> tuple[torch.Tensor, State]:
         finals = []
         for layer in range(self.num_layers):
             layer_input = x
@@ -238,7 +310,11 @@ class TimeLoop:
         watch = None if watch_for is None else watch_for(layer, direction, offset)
         if watch is not None:
             return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record, watch=watch)
-        if engine == "reference" or _under_functorch(x, *(state if isinstance(state, tuple) else (state,))):
+        if (
+            engine == "reference"
+            or x.shape[1] == 0  # no sequence: nothing for a hand-written loop to do, and autograd does it right
+            or _under_functorch(x, *(state if isinstance(state, tuple) else (state,)))
+        ):
             return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record)
         return self._engine_call(ENGINES.get(engine), layer, direction, x, state, record)
 

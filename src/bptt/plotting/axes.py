@@ -53,7 +53,8 @@ def plot_log(ax: Axes, xs: Sequence[float], values: Iterable[float], label: str,
     values = [float(v) for v in values]
     zeros = zero_positions(xs, values)
     positive = log_axis_values(values)
-    shown = f"{label} ({ZERO_MARKER} {VANISHED})" if zeros else label
+    shown: str | None = f"{label} ({ZERO_MARKER} {VANISHED})" if zeros else label
+    color: Any
     if any(not math.isnan(v) for v in positive):
         (line,) = ax.plot(xs, positive, label=shown, **style)
         shown = None  # the line carries the label

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import matplotlib
@@ -31,8 +31,11 @@ from matplotlib.figure import Figure
 
 from bptt.plotting.style import SERIES_ID_PREFIX
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 #: Text as <text> elements: a smaller page whose titles and labels are searchable.
-SVG_SETTINGS = {"svg.fonttype": "none"}
+SVG_SETTINGS: dict[RcKeyType, Any] = {"svg.fonttype": "none"}
 _serial = itertools.count()
 _NUMBER = re.compile(r"^[-+]?(\d[\d.,]*(e[-+]?\d+)?|\.\d+)\s*(%|x|steps?)?\+?$|^(n/a|never|-|diverged)$", re.IGNORECASE)
 

@@ -64,7 +64,7 @@ def task_group(
     chosen = [steps_seen[i] for i in interactive.thin(len(steps_seen), step_count)]
     lag_kept = interactive.thin(size, lag_count)
     lags: dict[str, list[float | None]] = {}
-    replay: dict[str, list[list[float | None] | None]] = {}
+    replay: dict[str, list[list[float] | None]] = {}
     for label, group in by_label.items():
         key = styles[label].key
         last = interactive.relative(_mean_by_lag([recorded[p.row.id][-1].hidden[-1] for p in group]))
@@ -87,7 +87,7 @@ def task_group(
         ]
         for key, rows in replay.items()
     }
-    group = {
+    data = {
         "id": interactive_id(task),
         "keys": [styles[label].key for label in by_label],
         "epsilon": DEFAULT_EPSILON,
@@ -96,7 +96,7 @@ def task_group(
         "replay": {"steps": chosen, "lags": kept, "profiles": thinned},
         "length": length,
     }
-    return group, styles
+    return data, styles
 
 
 def interactive_id(task: str) -> str:

@@ -74,8 +74,8 @@ def reproduce(
             rows = [database.runs(sweep=spec.name, identity=r.identity) for r in spec.runs]
         statuses = Counter(found[-1].status for found in rows if found)
         summary = SweepSummary(spec.name, len(spec.runs), len(spec.runs), 0, 0.0, dict(statuses))
-    with Database(db_path) as db:
-        csv_path = write_csv(result_rows(db, spec), folder / "runs.csv")
+    with Database(db_path) as results:
+        csv_path = write_csv(result_rows(results, spec), folder / "runs.csv")
     report = build_report(db_path, folder / "report.html", spec.name)
     table = markdown_table(read_csv(csv_path))
     (folder / "table.md").write_text(table, encoding="utf-8")

@@ -64,9 +64,9 @@ def run_point(row: RunRow) -> RunPoint:
     return RunPoint(row, label, length, name)
 
 
-def _mean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return statistics.fmean(values) if values else None
+def _mean(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(finite) if finite else None
 
 
 def _panels(lengths: list[int]) -> list[int]:
@@ -94,7 +94,7 @@ def metric_figure(task: str, points: list[RunPoint]) -> Figure:
     for (label,), group in groups.items():
         by_length = _by(group, "length")
         xs = [length for (length,) in by_length]
-        values = [[p.final.test_metric for p in g] for g in by_length.values()]
+        values = [[p.final.test_metric for p in g if p.final.test_metric is not None] for g in by_length.values()]
         means = [statistics.fmean(v) for v in values]
         low = [m - min(v) for m, v in zip(means, values)]
         high = [max(v) - m for m, v in zip(means, values)]
@@ -181,6 +181,7 @@ def profile_figure(task: str, points: list[RunPoint], db: Database) -> ProfileFi
     """At the longest length with profiles: the first and the last recorded profile, per remedy."""
     profiles = {p.row.id: _first_and_last_profile(db, p.row.id) for p in points}
     recorded = [p for p in points if profiles[p.row.id] is not None]
+    first_and_last = {key: pair for key, pair in profiles.items() if pair is not None}
     if not recorded:
         return None
     length = max(p.length or 0 for p in recorded)
@@ -192,7 +193,7 @@ def profile_figure(task: str, points: list[RunPoint], db: Database) -> ProfileFi
     for ax, latest in zip(axes, (False, True)):
         ax.set_yscale("log")
         for (label,), group in groups.items():
-            chosen = [profiles[p.row.id][int(latest)] for p in group]
+            chosen = [first_and_last[p.row.id][int(latest)] for p in group]
             size = min(len(q) for q in chosen)
             # Mean over seeds of each step's norm; lag = steps back from the last step.
             mean = [statistics.fmean(q[len(q) - size + i] for q in chosen) for i in range(size)]
@@ -301,7 +302,7 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
             Section("Convergence"),
             Section("Gradient profiles"),
         )
-        groups = []
+        groups: list[tuple[dict[str, Any], dict[str, Any]]] = []
         # The sliders' numbers shared out among every remedy of every task (``report.interactive``).
         budget = PAGE_NUMBERS // max(1, len({(p.row.task, p.label) for p in points}))
         for task, group in sorted(tasks.items()):

@@ -176,7 +176,8 @@ class Database:
                 "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 (identity, sweep, label, task, json.dumps(config), now, now, os.getpid(), socket.gethostname()),
             )
-            return int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            return cursor.lastrowid
 
     def claim_run(self, run_id: int, config: dict[str, Any]) -> None:
         """Take up an existing run again (resume): status running, owned by this process."""

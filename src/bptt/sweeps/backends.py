@@ -23,6 +23,7 @@ listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import logging
 import multiprocessing
 import os
 import re
@@ -43,6 +44,7 @@ class WorkerLost(RuntimeError):
 class Backend(Protocol):
     name: str
     capacity: int  # runs in flight at once
+    threads: int  # torch threads per run
 
     def submit(self, assignment: Assignment) -> Any: ...
     def wait(self, handles: list[Any], timeout: float) -> list[Any]: ...
@@ -142,7 +144,7 @@ class RayBackend:
         if self._started:
             self._set_environment({"RAY_USAGE_STATS_ENABLED": "0"})
             if address:
-                ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
             else:
                 # A private instance on this machine: no dashboard, nothing to reach outside.
                 remove_stale_ray_folders()
@@ -154,7 +156,7 @@ class RayBackend:
                         address="local",
                         num_cpus=workers or default_workers(),
                         include_dashboard=False,
-                        logging_level="ERROR",
+                        logging_level=logging.ERROR,
                         log_to_driver=False,
                         _temp_dir=str(self.session_folder),
                     )

@@ -152,6 +152,11 @@ class SweepDriver:
         self.warn = warn or (lambda message: warnings.warn(message, SpoolWarning, stacklevel=2))
 
     # -- the spool -----------------------------------------------------------------------
+    def _steps_done(self, job: _Job) -> int:
+        row = self.db.run(job.row_id)
+        assert row is not None  # the driver made the row before the job
+        return row.steps_done
+
     def commit(self, job: _Job) -> None:
         """Commit the run's spool files in order, deleting each after its commit."""
         for path, record in pending(job.directory, self.warn):
@@ -255,12 +260,12 @@ class SweepDriver:
                             outcome = self.backend.outcome(handle)
                         except WorkerLost as lost:
                             self.commit(job)
-                            if self.db.run(job.row_id).steps_done <= job.steps_at_submit:
+                            if self._steps_done(job) <= job.steps_at_submit:
                                 job.crashes += 1
                             if job.crashes < ATTEMPTS:
                                 in_flight[self.submit(job)] = job
                                 continue
-                            outcome = Outcome("failed", str(lost), self.db.run(job.row_id).steps_done, None, 0, 0.0)
+                            outcome = Outcome("failed", str(lost), self._steps_done(job), None, 0, 0.0)
                         self.finish(job, outcome)
                         ran += 1
                         if outcome.status != "finished":

@@ -27,8 +27,9 @@ the schedule ones) names it, so a run is never planned twice.
 
 A spec is counted before it is expanded: more than ``MAX_RUNS`` runs is
 refused unless ``allow_large`` is given (``--allow-large``), and a ``--filter``
-that keeps no run says so. ``check_memory_here`` refuses a spec with a run
-too large for this machine's free memory (for the backends that run here).
+that keeps no run says so. For the backends that run here, ``check_devices_here``
+refuses a spec with a run on a device this machine lacks, and ``check_memory_here``
+one with a run too large for its free memory; a spec itself expands on any machine.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any
 import yaml
 
 from bptt.build import make_task
-from bptt.config import ConfigError, RunConfig, build_config, load_yaml, unknown_setting
+from bptt.config import ConfigError, RunConfig, build_config, check_device, load_yaml, unknown_setting
 from bptt.tasks import Task, TaskError
 from bptt.training import MemoryLimitError, check_memory
 
@@ -209,8 +210,8 @@ def expand_spec(
                 if shared:
                     raise SweepSpecError(f"sweep {source}: {variant_where} and {grid_where} both set {shared[0]!r}")
                 where = " ".join(w for w in (grid_where, variant_where) if w)
-                for values in itertools.product(*(block[k] for k in keys)):
-                    combos.append((where, variant, {**settings, **dict(zip(keys, values))}))
+                for chosen in itertools.product(*(block[k] for k in keys)):
+                    combos.append((where, variant, {**settings, **dict(zip(keys, chosen))}))
     combos += includes
 
     runs: list[PlannedRun] = []
@@ -258,6 +259,18 @@ def _check_tasks(runs: list[PlannedRun], source: str) -> dict[tuple[Any, ...], T
         except TaskError as error:
             raise SweepSpecError(f"sweep {source}: run {c.label()} on {c.task}: {error}") from None
     return tasks
+
+
+def check_devices_here(spec: SweepSpec) -> None:
+    """Refuse the spec if one of its runs names a device this machine lacks (for runs trained here)."""
+    for run in spec.runs:
+        try:
+            check_device(run.config)
+        except ConfigError as error:
+            raise SweepSpecError(
+                f"sweep {spec.source}: run {run.config.label()} on {run.config.task} (identity {run.identity}): {error}",
+                "device",
+            ) from None
 
 
 def check_memory_here(spec: SweepSpec) -> None:

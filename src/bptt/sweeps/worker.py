@@ -49,7 +49,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -183,7 +183,7 @@ def _curves(value: Any) -> list[list[float]]:
     curves = [[_number(x) for x in row] for row in value]
     if any(x is None for row in curves for x in row):
         raise ValueError("expected numbers in a gradient profile, got null")
-    return curves
+    return cast(list[list[float]], curves)
 
 
 def parse_record(data: Any) -> dict[str, Any]:

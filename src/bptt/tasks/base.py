@@ -58,8 +58,8 @@ class Batch:
         return self.inputs.shape[1]
 
     def to(self, device: torch.device | str) -> Batch:
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(move(self.inputs), move(self.targets), move(self.lengths))
+        lengths = None if self.lengths is None else self.lengths.to(device)
+        return Batch(self.inputs.to(device), self.targets.to(device), lengths)
 
     def subset(self, index: torch.Tensor) -> Batch:
         """The examples ``index`` (along the batch axis) of this batch."""

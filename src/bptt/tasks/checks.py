@@ -48,5 +48,27 @@ def check_common(settings: TaskSettings, task: str) -> None:
     require_int(settings.seed, "seed", task, 0)
 
 
+def check_generated(
+    settings: TaskSettings,
+    task: str,
+    *,
+    options: tuple[str, ...] = (),
+    variants: tuple[str, ...] = ("default",),
+    uses_delay: bool = False,
+) -> str:
+    """The checks every generated task makes first, in this order: ``eval_size`` and ``seed``, no option
+    it does not take, no ``delay`` unless it reads one, a variant it has. Returns the variant's name."""
+    check_common(settings, task)
+    check_options(settings, task, options)
+    if not uses_delay:
+        reject_unused(settings, task, ("delay",))
+    return require_variant(settings.variant, task, variants)
+
+
+def seq_len_of(settings: TaskSettings, task: str, default: int, minimum: int, variant: str | None = None) -> int:
+    """The task's sequence length: the setting's, or ``default`` when unset, an int >= ``minimum``."""
+    return require_int(default if settings.seq_len is None else settings.seq_len, "seq_len", task, minimum, variant)
+
+
 def require_batch_size(batch_size: Any) -> int:
     return positive_int("batch_size", batch_size)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bptt.build import make_model, make_task
-from bptt.config import RunConfig, build_config
+from bptt.config import RunConfig, build_config, check_device
 from bptt.modules import record_gradients
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task, generator
@@ -68,7 +68,7 @@ class Trainer:
         recorder: Callable[[Progress], None] | None = None,
         announce: Callable[[str], None] | None = None,
     ) -> None:
-        self.config = config
+        self.config = check_device(config)
         # Receives one line saying what ``run(resume=True)`` takes up ("resuming run 3 from step 194").
         self.announce = announce
         # Receives every flush of history, before its checkpoint is written (a sweep
@@ -229,10 +229,12 @@ class Trainer:
                 return loss_value, float("nan"), False, True
             loss.backward()
         if recording is not None:
-            cell = None if recording.cell is None else recording.by_lag("cell").flip(-1).tolist()
+            by_lag = recording.by_lag("hidden")
+            cells = None if recording.cell is None else recording.by_lag("cell")
+            assert by_lag is not None  # the backward above ran through the recorded layer
             # Stored by step, each sequence aligned at its own last step (the by-lag profile, flipped).
-            hidden = recording.by_lag("hidden").flip(-1)
-            self._profiles.append(ProfileRow(self.step + 1, hidden.tolist(), cell))
+            cell = None if cells is None else cells.flip(-1).tolist()
+            self._profiles.append(ProfileRow(self.step + 1, by_lag.flip(-1).tolist(), cell))
         grad_norm, clipped = clip_gradients(self.params, config.clip_norm, config.clip_value)
         if not math.isfinite(grad_norm):  # only when an element is nan or inf: the norm itself never overflows
             if config.nonfinite == "raise":

@@ -11,14 +11,7 @@ import dataclasses
 import torch
 
 from bptt.tasks.base import TASKS, Batch, Task, TaskSettings, step_mask
-from bptt.tasks.checks import (
-    check_common,
-    check_options,
-    reject_unused,
-    require_batch_size,
-    require_int,
-    require_variant,
-)
+from bptt.tasks.checks import check_generated, require_batch_size, seq_len_of
 
 VARIANTS = ("default", "hochreiter", "tcn")
 DEFAULT_SEQ_LEN = 100
@@ -70,13 +63,9 @@ class AddingTask(Task):
     higher_is_better = False
 
     def __init__(self, settings: TaskSettings) -> None:
-        check_common(settings, self.name)
-        check_options(settings, self.name, ())
-        reject_unused(settings, self.name, ("delay",))
-        variant = require_variant(settings.variant, self.name, VARIANTS)
+        variant = check_generated(settings, self.name, variants=VARIANTS)
         minimum = 2 * HOCHREITER_FIRST_WINDOW if variant == "hochreiter" else 2
-        seq_len = DEFAULT_SEQ_LEN if settings.seq_len is None else settings.seq_len
-        seq_len = require_int(seq_len, "seq_len", self.name, minimum, variant)
+        seq_len = seq_len_of(settings, self.name, DEFAULT_SEQ_LEN, minimum, variant)
         super().__init__(dataclasses.replace(settings, seq_len=seq_len, variant=variant))
 
     @property

@@ -17,7 +17,7 @@ import torch
 
 from bptt.checks import is_int
 from bptt.tasks.base import TASKS, Batch, Task, TaskError, TaskSettings, cross_entropy_baseline
-from bptt.tasks.checks import check_common, check_options, require_batch_size, require_int, require_variant
+from bptt.tasks.checks import check_generated, require_batch_size, require_int
 
 PAD = 0
 PAD_WORD = "<pad>"
@@ -132,9 +132,7 @@ class SentimentTask(Task):
     lexicon = LEXICON
 
     def __init__(self, settings: TaskSettings) -> None:
-        check_common(settings, self.name)
-        check_options(settings, self.name, OPTIONS)
-        variant = require_variant(settings.variant, self.name, ("default",))
+        variant = check_generated(settings, self.name, options=OPTIONS, uses_delay=True)
         negation_prob = settings.options.get("negation_prob", DEFAULT_NEGATION_PROB)
         is_number = isinstance(negation_prob, numbers.Real) and not isinstance(negation_prob, bool)
         if not (is_number and 0 <= negation_prob <= 1):

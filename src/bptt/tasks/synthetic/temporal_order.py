@@ -11,14 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from bptt.tasks.base import TASKS, Batch, Task, TaskSettings, cross_entropy_baseline
-from bptt.tasks.checks import (
-    check_common,
-    check_options,
-    reject_unused,
-    require_batch_size,
-    require_int,
-    require_variant,
-)
+from bptt.tasks.checks import check_generated, require_batch_size, seq_len_of
 
 DEFAULT_SEQ_LEN = 100
 MIN_SEQ_LEN = 10  # the shortest length whose two windows hold a step each
@@ -64,12 +57,8 @@ class TemporalOrderTask(Task):
     classes = CLASSES
 
     def __init__(self, settings: TaskSettings) -> None:
-        check_common(settings, self.name)
-        check_options(settings, self.name, ())
-        reject_unused(settings, self.name, ("delay",))
-        variant = require_variant(settings.variant, self.name, ("default",))
-        seq_len = DEFAULT_SEQ_LEN if settings.seq_len is None else settings.seq_len
-        seq_len = require_int(seq_len, "seq_len", self.name, MIN_SEQ_LEN)
+        variant = check_generated(settings, self.name)
+        seq_len = seq_len_of(settings, self.name, DEFAULT_SEQ_LEN, MIN_SEQ_LEN)
         super().__init__(dataclasses.replace(settings, seq_len=seq_len, variant=variant))
 
     @property

@@ -27,7 +27,7 @@ def test_yaml_and_overrides_build_the_same_object(tmp_path):
     "values,expected",
     [
         ({"cell": "transformer"}, "cell: must be one of rnn, lstm, gru, indrnn"),
-        ({"activation": "swish"}, "activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
+        ({"activation": "swish"}, "activation: must be one of leaky_relu, modrelu, prelu, relu, sigmoid, tanh"),
         ({"init": "he"}, "init: must be one of pytorch, chrono, identity, kaiming, orthogonal, xavier"),
         ({"task": "chess"}, "task: must be one of adding, copy"),
         ({"hidden_size": 0}, "hidden_size: Input should be greater than 0"),

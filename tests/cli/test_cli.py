@@ -96,7 +96,7 @@ def test_flags_override_the_yaml_file(tmp_path, capsys):
     "args,message",
     [
         (["--cell", "transformer"], "--cell: must be one of rnn, lstm, gru, indrnn"),
-        (["--activation", "swish"], "--activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
+        (["--activation", "swish"], "--activation: must be one of leaky_relu, modrelu, prelu, relu, sigmoid, tanh"),
         (["--task", "chess"], "--task: must be one of adding"),
         (["--init", "he"], "--init: must be one of pytorch"),
         (["--hidden-size", "0"], "--hidden-size: Input should be greater than 0"),

@@ -125,3 +125,24 @@ def test_the_verdict_names_the_mechanism_and_the_diagonal_spectrum():
     # Exact: each step's eigenvalues are act'(a_t) u, so their magnitudes never exceed max |u|.
     assert float(spectrum.diagonal.abs().max()) <= float(u.abs().max()) + 1e-12
     assert diagnosis.updates.weight_hh.shape == (2, 30) and diagnosis.layers.weight_hh.shape == (2,)
+
+
+def test_a_complex_states_gradient_is_recorded_as_the_norm_of_its_real_and_imaginary_parts():
+    from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord, StepRecorder
+
+    module = torch.nn.Module()
+    record = GradientRecord(num_layers=1, names=("x",))
+    object.__setattr__(module, RECORD_ATTRIBUTE, record)
+    grads = torch.randn(3, 2, 4, dtype=torch.complex128)
+    StepRecorder(module, 0, 0, 3, "hidden", batch=2).put(0, grads)
+    expected = grads.abs().square().sum(-1).sqrt().mean(-1)
+    torch.testing.assert_close(record.series("x")[0], expected)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e309", "two"])
+def test_a_cells_float_setting_must_be_finite_on_the_command_line(tmp_path, capsys, value):
+    args = ["train", "--db", str(tmp_path / "r.db"), "--cell", "cornn", "--dt", value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bptt: error: --cell-option dt: must be") and len(err.splitlines()) == 1
+    assert not (tmp_path / "r.db").exists()

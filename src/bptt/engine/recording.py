@@ -201,8 +201,10 @@ class StepRecorder:
         if self.active() is None:
             return
         # In float64: squaring a float32 gradient below ~1e-19 underflows, and vanishing
-        # gradients are exactly the values that go that low.
-        self.put_norms(start, torch.linalg.vector_norm(grads, dim=-1, dtype=torch.float64), grads.dtype)
+        # gradients are exactly the values that go that low. A complex state's gradient (the LRU's)
+        # is measured as the norm of its real and imaginary parts together.
+        real = torch.view_as_real(grads).flatten(-2) if grads.is_complex() else grads
+        self.put_norms(start, torch.linalg.vector_norm(real, dim=-1, dtype=torch.float64), real.dtype)
 
     def put_norms(self, start: int, norms: torch.Tensor, dtype: torch.dtype = torch.float32) -> None:
         """Record steps start .. start + K - 1 of this call from their norms, (K, rows) ||dL/dh_t[b]||_2

@@ -200,7 +200,7 @@ CELLS.add(
         "gradient |u_i|^k over k steps",
         activations=INDRNN_ACTIVATIONS,
         settings=(CellSetting("magnitude", 2.0, "IndRNN: |u| <= magnitude^(1/t_max) (the paper's M)", above=1.0),),
-        defaults={"lr": 2e-4, "num_layers": 2},
+        defaults={"lr": 2e-4, "num_layers": 2, "batch_size": 32},
         stored_per_step=4,
         uses_t_max=True,
     ),

@@ -81,8 +81,11 @@ def count_parameters(config: RunConfig, task: Task) -> int:
     if task.input_kind == "tokens":
         count += task.input_size * config.embedding_size
         layer_input = config.embedding_size
-    recurrent = build_recurrent(config, layer_input, t_max=2, device="meta")  # nothing allocated, nothing drawn
-    count += sum(p.numel() for p in recurrent.parameters())
+    try:
+        recurrent = build_recurrent(config, layer_input, t_max=2, device="meta")  # nothing allocated, nothing drawn
+        count += sum(p.numel() for p in recurrent.parameters())
+    except RuntimeError:  # a weight too large even to describe (its byte count overflows): a lower bound
+        count += config.num_layers * hidden * (layer_input + 1)
     if config.readout == "attention":
         count += hidden * hidden + 2 * hidden
     return count + hidden * task.output_size + task.output_size

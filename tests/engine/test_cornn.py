@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from bptt.engine.cornn import cornn_layer, reference_layer
+from bptt.engine.reference import rnn_layer as reference_rnn
 from bptt.engine.rnn import rnn_layer
 
 CONSTANTS = (0.06, 2.0, 3.0)  # dt, gamma, epsilon
@@ -52,8 +53,6 @@ def test_modrelu_runs_on_the_fast_rnn_engine_with_its_learned_bias():
     bias = (torch.rand(4, generator=g, dtype=torch.float64) * 0.2 - 0.1).requires_grad_()
     f = lambda x, h0, w_ih, w_hh, b, m: rnn_layer(x, h0, w_ih, w_hh, b, None, "modrelu", m)  # noqa: E731
     assert torch.autograd.gradcheck(f, (*args[:5], bias))
-    from bptt.engine.reference import rnn_layer as reference_rnn
-
     x, h0, w_ih, w_hh, b = args[:5]
     fast = rnn_layer(x, h0, w_ih, w_hh, b, None, "modrelu", bias)
     plain = reference_rnn(x, h0, w_ih, w_hh, b, None, "modrelu", bias)

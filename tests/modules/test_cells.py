@@ -8,6 +8,7 @@ import bptt
 from bptt.build import make_model, make_task
 from bptt.cli.main import main
 from bptt.config import ConfigError, build_config
+from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord, StepRecorder
 from bptt.modules import CELLS, constrain
 from bptt.modules.indrnn import IndRNN, recurrent_bound
 from bptt.training import Trainer
@@ -128,8 +129,6 @@ def test_the_verdict_names_the_mechanism_and_the_diagonal_spectrum():
 
 
 def test_a_complex_states_gradient_is_recorded_as_the_norm_of_its_real_and_imaginary_parts():
-    from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord, StepRecorder
-
     module = torch.nn.Module()
     record = GradientRecord(num_layers=1, names=("x",))
     object.__setattr__(module, RECORD_ATTRIBUTE, record)

@@ -8,9 +8,12 @@ import torch
 
 from bptt.modules.cells import CELLS
 from bptt.modules.convert import convert
+from bptt.modules.cornn import CoRNN
+from bptt.modules.exprnn import ExpRNN
 from bptt.modules.gru import GRU
 from bptt.modules.indrnn import IndRNN
 from bptt.modules.init import INIT_NAMES
+from bptt.modules.lnlstm import LayerNormLSTM
 from bptt.modules.lstm import LSTM
 from bptt.modules.recording import constrain, find_recurrent, record_gradients, require_recurrent, watch_steps
 from bptt.modules.rnn import RNN
@@ -21,7 +24,10 @@ __all__ = [
     "INIT_NAMES",
     "LSTM",
     "RNN",
+    "CoRNN",
+    "ExpRNN",
     "IndRNN",
+    "LayerNormLSTM",
     "constrain",
     "convert",
     "find_recurrent",

@@ -24,9 +24,13 @@ Adding a cell is three things:
    (``ENGINE_CHOICES`` lists the engine names; ``_auto_engine`` picks one for "auto"), and
    where they apply ``constrain_()`` (run after each optimiser step), ``parameter_groups()``
    (parameters at a learning rate of their own), ``DIAGONAL = True`` (the step Jacobian is
-   diagonal: the diagnostics then report its exact spectrum; give ``diagonal_jacobian``),
-   ``input_weight``/``recurrent_weight`` where the weights are not ``weight_ih_l{k}`` and
-   ``weight_hh_l{k}``. Its docstring gives the equation, defaults and source.
+   diagonal: the diagnostics then report its exact spectrum from ``step``; ``FIXED_DIAGONAL``
+   when ``recurrent_matrix`` is the vector of per-unit weights, as IndRNN's u), ``ORTHOGONAL =
+   True`` (W_hh orthogonal: the diagnostics say what the activation alone does),
+   ``input_weight``/``recurrent_weight`` (the trained tensors whose gradients are the per-layer
+   dL/dW_ih and dL/dW_hh) and ``recurrent_matrix`` (what multiplies h_{t-1}) where they are not
+   ``weight_ih_l{k}`` and ``weight_hh_l{k}``. A complex state is recorded as the norm of its real
+   and imaginary parts together. Its docstring gives the equation, defaults and source.
 3. **An entry** below: ``CELLS.add(NAME, CellSpec(...))`` with its layer, a one-line
    ``description``, ``mechanism`` (how it keeps the gradient, as the verdict says it), the
    ``activations`` it takes (the first is its default), its own ``settings`` (each a

@@ -24,11 +24,8 @@ TWINS: dict[type[nn.RNNBase], type[RecurrentBase]] = {nn.RNN: RNN, nn.LSTM: LSTM
 BACK: dict[type[RecurrentBase], type[nn.RNNBase]] = {RNN: nn.RNN, LSTM: nn.LSTM, GRU: nn.GRU}
 
 #: The hook tables of torch.nn.Module that a swapped layer takes over, as they are (their
-#: removable handles keep working). This is the one place bptt writes torch's private
-#: attributes: torch has no public API that lists a module's hooks or moves them to another
-#: module, and a hook registered on the old layer must keep firing (and stay removable by its
-#: handle) on the new one. The swapped weights themselves go through the public setattr, which
-#: torch.nn.RNNBase's own __setattr__ keeps in step with its flat weights.
+#: removable handles keep working). The one place bptt writes torch's private attributes: torch
+#: has no public API that lists a module's hooks or moves them to another module.
 HOOK_TABLES = (
     "_forward_hooks",
     "_forward_hooks_with_kwargs",

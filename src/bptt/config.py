@@ -15,8 +15,17 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from bptt.cell_settings import (
+    ALL_ACTIVATIONS,
+    activations_by_cell,
+    cell_label,
+    check_cell_settings,
+    fill_cell_settings,
+    without_empty_added_fields,
+)
 from bptt.checks import available_devices, has_device, is_torch_device
-from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
+from bptt.engine import DEFAULT_SLOPE, ENGINE_NAMES
+from bptt.modules.cells import CELL_LR, CELLS
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
 
@@ -47,24 +56,19 @@ TRAINING_FIELDS = frozenset(
 INTERNAL_FIELDS = frozenset({"progress"})
 #: Settings whose value when unset depends on another (the cell, or the task's recommendation):
 #: no single default to show.
-CELL_DEPENDENT_FIELDS = frozenset({"lr", "forget_bias", "steps"})
+CELL_DEPENDENT_FIELDS = frozenset({"lr", "forget_bias", "steps", "activation", "num_layers"})
 #: Seeds run from 0 to 2^32 - 1 (NumPy's range); every generator stream of a run is derived from one.
 SEED_MAX = 2**32 - 1
 #: Deeper stacks than this are refused before anything is built.
 MAX_LAYERS = 1000
 
-
 #: An LSTM's forget-gate bias when a config leaves it unset: the gate starts mostly open,
 #: so the cell state (and its gradient) is carried across steps from the first update
 #: (Gers et al. 2000; Jozefowicz et al. 2015). ``forget_bias: null`` keeps torch's init.
 LSTM_FORGET_BIAS = 1.0
-#: Adam's learning rate when a config (and its task) leaves it unset, by cell: the gated
-#: cells learn the shipped tasks fastest at 0.01 (with clipping at norm 1); a plain RNN
-#: at that rate does not learn even ``digits``, and learns at 0.001.
-CELL_LR = {"rnn": 1e-3, "lstm": 1e-2, "gru": 1e-2}
 
 #: The settings checked against a registry's names rather than a ``Literal``: their allowed values.
-NAMED_CHOICES = {"activation": ACTIVATIONS.names(), "init": INIT_NAMES, "engine": ENGINE_NAMES}
+NAMED_CHOICES = {"activation": ALL_ACTIVATIONS, "init": INIT_NAMES, "engine": ENGINE_NAMES, "cell": CELLS.in_order()}
 
 
 class ConfigError(ValueError):
@@ -159,8 +163,12 @@ class RunConfig(BaseModel):
         default=1000, gt=0, description="examples in the fixed validation and test sets of generated tasks"
     )
 
-    cell: Literal["rnn", "lstm", "gru"] = Field(default="rnn", description="recurrent cell: rnn, lstm or gru")
-    activation: str = Field(default="tanh", description="RNN activation: sigmoid, tanh, relu, leaky_relu, prelu")
+    cell: str = Field(default="rnn", description="recurrent cell: " + ", ".join(CELLS.in_order()))
+    cell_options: dict[str, bool | int | float | str] = Field(
+        default_factory=dict, description="the cell's own settings, e.g. magnitude=2 (indrnn); unset: its defaults"
+    )
+    cell_preset: str | None = Field(default=None, description="a named set of them (unset: the one named as the task)")
+    activation: str = Field(default="tanh", description="activation (unset: the cell's): " + activations_by_cell())
     negative_slope: float = Field(
         default=DEFAULT_SLOPE, description="slope below zero of leaky_relu, initial slope of prelu"
     )
@@ -229,8 +237,7 @@ class RunConfig(BaseModel):
         task = data.get("task", cls.model_fields["task"].default)
         filled = {**(recommended_settings(task) if isinstance(task, str) else {}), **data}
         cell = filled.get("cell", cls.model_fields["cell"].default)
-        if "lr" not in filled and cell in CELL_LR:
-            filled["lr"] = CELL_LR[cell]
+        fill_cell_settings(filled, cell, task)
         if cell == "lstm" and "forget_bias" not in filled and filled.get("init") != "chrono":
             filled["forget_bias"] = LSTM_FORGET_BIAS
         return filled
@@ -249,7 +256,7 @@ class RunConfig(BaseModel):
             raise ValueError("must be a torch device such as cpu, cuda, cuda:1 or mps")
         return value
 
-    @field_validator("activation", "init", "engine")
+    @field_validator("activation", "init", "engine", "cell")
     @classmethod
     def _named(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A name from its registry (``NAMED_CHOICES``); ``engine`` may be left unset."""
@@ -267,17 +274,14 @@ class RunConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _cell_options(self) -> RunConfig:
-        if self.cell != "rnn" and self.activation != "tanh":
-            raise ValueError(f"activation applies to cell 'rnn' only; cell {self.cell!r} takes the default 'tanh'")
+    def _cell_settings(self) -> RunConfig:
+        check_cell_settings(self)
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(f"forget_bias applies to cell 'lstm' only, got cell {self.cell!r}")
         if self.init in GATE_INITS and self.cell == "rnn":
             raise ValueError(f"init {self.init!r} sets gate biases: it applies to cells lstm and gru, not rnn")
         if self.init == "chrono" and self.forget_bias is not None:
             raise ValueError("forget_bias and init 'chrono' both set the forget-gate bias; give one")
-        if self.t_max is not None and self.init != "chrono":
-            raise ValueError(f"t_max applies to init 'chrono' only, got init {self.init!r}")
         if self.momentum and self.optimizer == "adam":
             raise ValueError("momentum applies to optimizer sgd or rmsprop, not adam")
         return self
@@ -285,13 +289,14 @@ class RunConfig(BaseModel):
     # -- identity -------------------------------------------------------------------
     def identity(self) -> str:
         """A stable hash of what is trained (schedule fields excluded), the same in every process."""
-        data = {k: v for k, v in self.model_dump().items() if k not in SCHEDULE_FIELDS}
+        data = without_empty_added_fields({k: v for k, v in self.model_dump().items() if k not in SCHEDULE_FIELDS})
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:
         """A short human name: cell, activation and the remedies switched on."""
         parts = [self.activation if self.cell == "rnn" else self.cell]
+        parts += cell_label(self)
         if self.init != "pytorch":
             parts.append(self.init if self.t_max is None else f"{self.init}{self.t_max}")
         if self.forget_bias is not None:
@@ -357,9 +362,8 @@ def on_this_machine(config: RunConfig) -> tuple[RunConfig, str | None]:
     """``config`` with its device, or with the CPU where this machine lacks it, and the one line that says so."""
     if has_device(config.device):
         return config, None
-    return config.model_copy(
-        update={"device": "cpu"}
-    ), f"trained on {config.device}, which this machine lacks: loaded on cpu"
+    moved = config.model_copy(update={"device": "cpu"})
+    return moved, f"trained on {config.device}, which this machine lacks: loaded on cpu"
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

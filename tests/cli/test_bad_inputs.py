@@ -517,7 +517,8 @@ def test_any_bytes_as_a_database_are_refused_untouched(world, capsys, data):
 
 def test_every_float_setting_of_the_config_is_in_the_matrix():
     floats = {name for name, field in RunConfig.model_fields.items() if "float" in str(field.annotation)}
-    assert floats == {*FLOATS, "task_options"}  # task options: see the sentiment cases above
+    # task options: see the sentiment cases above; a cell's own settings: tests/modules/test_cells.py
+    assert floats == {*FLOATS, "task_options", "cell_options"}
 
 
 def test_a_read_only_database_is_read_where_it_lies(world, capsys):

@@ -58,8 +58,8 @@ def _error(capsys, argv):
 def test_help_shows_each_settings_type_or_choices():
     text = _help("train")
     for shown in (
-        "--cell [rnn|lstm|gru]",
-        "--activation [leaky_relu|prelu|relu|sigmoid|tanh]",
+        "--cell [rnn|lstm|gru|indrnn",
+        "--activation [leaky_relu|modrelu|prelu|relu|sigmoid|tanh]",
         "--optimizer [adam|sgd|rmsprop]",
         "--readout [last|mean|attention]",
         "--nonfinite [skip|raise]",
@@ -82,7 +82,7 @@ def test_help_shows_each_settings_type_or_choices():
 def test_help_claims_no_single_default_for_the_cells_own():
     lines = " ".join(_help("train").split())
     lr = lines[lines.index("--lr FLOAT") : lines.index("--momentum")]
-    assert "0.001 rnn, 0.01 lstm/gru" in lr and "[default:" not in lr
+    assert "0.001 rnn" in lr and "0.01 lstm/gru" in lr and "[default:" not in lr
     forget_bias = lines[lines.index("--forget-bias") : lines.index("--residual")]
     assert "[default:" not in forget_bias
     steps = lines[lines.index("--steps INTEGER") : lines.index("--target-metric")]  # the task may recommend its own
@@ -94,7 +94,7 @@ def test_diagnose_offers_the_model_settings_and_no_training_ones():
     offered = {p.name for p in diagnose_command.params} & set(RunConfig.model_fields)
     assert offered == set(RunConfig.model_fields) - TRAINING_FIELDS
     text = _help("diagnose")
-    assert "--cell [rnn|lstm|gru]" in text and "--tbptt" in text and "--seed" in text
+    assert "--cell [rnn|lstm|gru|indrnn" in text and "--tbptt" in text and "--seed" in text
     for training in ("--optimizer", "--lr ", "--steps", "--clip-norm", "--checkpoint-every", "--batch-size"):
         assert training not in text, training
 

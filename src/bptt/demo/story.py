@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from bptt.demo.experiment import DemoResult, ModelResult, format_accuracy
-from bptt.diagnostics.diagnosis import format_share
+from bptt.diagnostics.wording import format_share
 
 #: The remedy families in the order of the story, with their headings.
 REMEDIES = {

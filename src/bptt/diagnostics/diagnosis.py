@@ -18,7 +18,6 @@ In a notebook a ``Diagnosis`` shows itself: its figures and its verdict.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,48 +39,13 @@ from bptt.diagnostics.profile import (
     memory_reach,
     profile_and_layers,
 )
+from bptt.diagnostics.spectrum import ActivationDecay, DiagonalSpectrum, activation_decay, diagonal_spectrum
 from bptt.diagnostics.updates import UpdateShare, update_share
-from bptt.plotting.html import figure_svg
+from bptt.diagnostics.wording import classify, format_share, notebook_html, sci, state_words
 from bptt.tasks import Batch, Task
 
 DEFAULT_LAG = 50
 DEFAULT_RECENT = 10
-
-
-def format_share(share: float) -> str:
-    """A share as a percentage, with enough decimals to tell 99.9999 % from 100 %."""
-    if math.isnan(share):
-        return "n/a"
-    if 0.9995 <= share < 1:
-        decimals = min(4, -math.floor(math.log10(1 - share)) - 2)  # enough to show it is not 100 %
-        return f"{math.floor(100 * share * 10**decimals) / 10**decimals:.{decimals}f} %"
-    return f"{100 * share:.1f} %"
-
-
-def _sci(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.2g}"
-
-
-def _classify(ratio: float, epsilon: float) -> str:
-    if math.isnan(ratio):
-        return "no gradient"
-    if ratio < epsilon:
-        return "vanishing"
-    if ratio > 1 / epsilon:
-        return "exploding"
-    return "no vanishing"
-
-
-def _state(trained_steps: int | None) -> str:
-    if trained_steps is None:
-        return ""
-    return "at initialisation" if trained_steps == 0 else f"after {trained_steps} training steps"
-
-
-def _notebook(title: str, pictures: dict, verdict: str) -> str:
-    """A notebook's view: the title, the verdict and every figure inline as SVG."""
-    svgs = "".join(f"<figure>{figure_svg(fig)}</figure>" for fig in pictures.values())
-    return f"<div><h3>{html.escape(title)}</h3><p>{html.escape(verdict)}</p>{svgs}</div>"
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,6 +75,10 @@ class Diagnosis:
     recent: int = DEFAULT_RECENT
     trained_steps: int | None = None
     keep: GateKeep | None = None
+    #: A diagonal cell's exact step-Jacobian spectrum and the horizon it implies, else None.
+    spectrum: DiagonalSpectrum | None = None
+    #: For an orthogonal W_hh, the decay the activation alone causes, else None.
+    activation: ActivationDecay | None = None
 
     @property
     def seq_len(self) -> int:
@@ -119,7 +87,7 @@ class Diagnosis:
     @property
     def state(self) -> str:
         """When it was measured: "at initialisation", "after N training steps", or "" when not known."""
-        return _state(self.trained_steps)
+        return state_words(self.trained_steps)
 
     @property
     def lag_used(self) -> int:
@@ -162,7 +130,7 @@ class Diagnosis:
         horizon, reach = self.horizon[-1], self.reach[-1]
         whole = " (the whole sequence)" if horizon == self.seq_len - 1 else ""
         recent = min(self.recent, self.seq_len)
-        classification = _classify(self.gradient_ratio, self.epsilon)
+        classification = classify(self.gradient_ratio, self.epsilon)
         when = f" ({self.state})" if self.state else ""
         span = f"memory horizon {horizon} step{'' if horizon == 1 else 's'}{whole} (epsilon {self.epsilon:g})"
         if reach > horizon:
@@ -171,7 +139,7 @@ class Diagnosis:
                 f"the profile dips below epsilon at lag {horizon + 1} and rises above it again"
             )
         parts = [
-            f"{classification}: dL/dh at lag {self.lag_used} is {_sci(self.gradient_ratio)} of lag 0{when}",
+            f"{classification}: dL/dh at lag {self.lag_used} is {sci(self.gradient_ratio)} of lag 0{when}",
             span,
             *self._gated_parts(),
             (
@@ -188,18 +156,22 @@ class Diagnosis:
         condition = self.chain.condition
         if condition.applies and not condition.vanishing_guaranteed:
             parts.append(self._measured_steps(classification))
+        if self.spectrum is not None:
+            parts.append(self.spectrum.statement(horizon))
+        if self.activation is not None:
+            parts.append(self.activation.statement())
         return "; ".join(parts)
 
     def _gated_parts(self) -> list[str]:
         """A gated cell's own path: the gradient along the cell state and the measured keep gate."""
         parts = []
         if not math.isnan(self.cell_ratio):
-            parts.append(f"along the cell state dL/dc at lag {self.lag_used} is {_sci(self.cell_ratio)} of lag 0")
+            parts.append(f"along the cell state dL/dc at lag {self.lag_used} is {sci(self.cell_ratio)} of lag 0")
         if self.keep is not None:
             mean, best = self.keep.at(self.lag_used)
             parts.append(
-                f"the trained {self.keep.gate} gates keep {_sci(mean)} of the state over the last {self.lag_used} "
-                f"steps (mean over units; the best-kept unit {_sci(best)})"
+                f"the trained {self.keep.gate} gates keep {sci(mean)} of the state over the last {self.lag_used} "
+                f"steps (mean over units; the best-kept unit {sci(best)})"
             )
         return parts
 
@@ -218,7 +190,7 @@ class Diagnosis:
         k = min(self.lag_used, len(chain.product_norm))
         return (
             f"measured along one sequence: {steps}, yet the product of the last {k} is "
-            f"{_sci(float(chain.product_norm[k - 1]))}: saturated units (act' near 0) pass almost nothing back, "
+            f"{sci(float(chain.product_norm[k - 1]))}: saturated units (act' near 0) pass almost nothing back, "
             "so a direction one step grows, later steps shrink, and the gradient vanishes all the same"
         )
 
@@ -228,7 +200,7 @@ class Diagnosis:
 
     def _repr_html_(self) -> str:
         title = f"{self.label}: {self.state}" if self.state else self.label
-        return _notebook(title, self.figures(), self.verdict())
+        return notebook_html(title, self.figures(), self.verdict())
 
     def to_dict(self) -> dict:
         return {
@@ -255,6 +227,8 @@ class Diagnosis:
             "update_terms": self.updates.to_dict(),
             "jacobian": self.chain.to_dict(),
             "layers": self.layers.to_dict(),
+            "spectrum": None if self.spectrum is None else self.spectrum.to_dict(),
+            "activation_decay": None if self.activation is None else self.activation.to_dict(),
         }
 
 
@@ -345,6 +319,13 @@ def _measure(
         measured, _time_major(inputs, batch_first), at=encoder, forward=_time_major_forward(forward, batch_first)
     )
     horizon = [memory_horizon(profile.hidden[layer], epsilon) for layer in range(profile.num_layers)]
+    spectrum = None
+    if chain.diagonal is not None:
+        weights = recurrent.recurrent_matrix(top) if getattr(recurrent, "FIXED_DIAGONAL", False) else None
+        spectrum = diagonal_spectrum(chain, None if weights is None else weights.detach().double().cpu(), epsilon)
+    activation = (
+        None if chain.activation_derivative is None else activation_decay(chain.activation_derivative, chain, lag)
+    )
     return Diagnosis(
         name,
         recurrent.MODE.lower(),
@@ -361,6 +342,8 @@ def _measure(
         recent,
         trained_steps,
         keep,
+        spectrum,
+        activation,
     )
 
 

@@ -21,16 +21,14 @@ from bptt.diagnostics.diagnosis import (
     Diagnosis,
     _device,
     _measure,
-    _notebook,
-    _sci,
     _time_major,
     _time_major_forward,
-    format_share,
 )
 from bptt.diagnostics.inputs import input_contribution, recent_share
 from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
 from bptt.diagnostics.perturbation import perturbation_sensitivity
 from bptt.diagnostics.profile import DEFAULT_EPSILON
+from bptt.diagnostics.wording import format_share, notebook_html, sci
 from bptt.modules import convert, find_recurrent
 from bptt.tasks import Task
 
@@ -60,7 +58,7 @@ class ModuleDiagnosis:
         if math.isnan(self.input_share_recent):
             return f"no input contribution measured (dL/dx is zero at every step); output sensitivity {self.sensitivity:.3g}"
         ends = (
-            f"||dL/dx|| at the first step is {_sci(first / last)} of the last"
+            f"||dL/dx|| at the first step is {sci(first / last)} of the last"
             if last > 0
             else "||dL/dx|| is zero at the last step"
         )
@@ -74,7 +72,7 @@ class ModuleDiagnosis:
         return {"contribution": figures.contribution_figure({self.label: self})}
 
     def _repr_html_(self) -> str:
-        return _notebook(self.label, self.figures(), self.verdict())
+        return notebook_html(self.label, self.figures(), self.verdict())
 
     def to_dict(self) -> dict:
         return {

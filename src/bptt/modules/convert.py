@@ -77,7 +77,7 @@ def _common(layer: nn.RNNBase) -> dict[str, Any]:
         "dropout": layer.dropout,
         "bidirectional": layer.bidirectional,
         "device": "meta",
-        "dtype": layer.weight_ih_l0.dtype,
+        "dtype": next(layer.parameters()).dtype,
     }
 
 

@@ -7,13 +7,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, Engine
+from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINES
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
-from bptt.modules.base import RecurrentBase
+from bptt.modules.twins import TorchTwin
 
 
-class RNN(RecurrentBase):
+class RNN(TorchTwin):
     r"""Elman RNN with a choice of activation:
 
     .. math:: h_t = \mathrm{act}(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
@@ -26,9 +26,8 @@ class RNN(RecurrentBase):
         init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
             "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
         residual: add each layer's input to its output (projected where sizes differ).
-        engine: "auto" (the default: the fastest engine that gives what is asked), or by name "fast"
-            (hand-written BPTT), "reference" (plain autograd loop), "probe", "vendor" (torch.nn's kernel)
-            or "triton" (see ``bptt.modules.timeloop``).
+        engine: "auto" (the default: see ``bptt.modules.twins``), "fast" (hand-written BPTT),
+            "reference" (plain autograd loop), "probe", "triton" or "vendor".
         truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
 
     Shapes: input (T, B, I) or (B, T, I) with batch_first, (T, I) unbatched, or a
@@ -73,32 +72,38 @@ class RNN(RecurrentBase):
         return self.activation
 
     def _extra_parameters(self, factory: dict[str, Any]) -> None:
-        if ACTIVATIONS.get(self.activation).learned_slope:
+        act = ACTIVATIONS.get(self.activation)
+        if act.learned_slope:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
                     self.register_parameter(
-                        self._name("prelu_weight", layer, direction),
+                        self._name(act.parameter, layer, direction),
                         nn.Parameter(torch.empty(self.hidden_size, **factory)),
                     )
 
     @torch.no_grad()
-    def _reset_extra(self) -> None:
-        if ACTIVATIONS.get(self.activation).learned_slope:
+    def _reset_extra(self, generator: torch.Generator | None) -> None:
+        act = ACTIVATIONS.get(self.activation)
+        if act.learned_slope:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
-                    getattr(self, self._name("prelu_weight", layer, direction)).fill_(self.negative_slope)
+                    parameter = getattr(self, self._name(act.parameter, layer, direction))
+                    if act.has_slope:
+                        parameter.fill_(self.negative_slope)
+                    else:  # modReLU's bias, as the expRNN reference code starts it
+                        parameter.uniform_(-0.01, 0.01, generator=generator)
 
     def slope(self, layer: int, direction: int = 0) -> torch.Tensor | float | None:
         """The activation's negative-side slope at one layer and direction: prelu's learned (H,)
         weights, leaky_relu's ``negative_slope``, or None."""
         act = ACTIVATIONS.get(self.activation)
         if act.learned_slope:
-            return getattr(self, self._name("prelu_weight", layer, direction))
+            return getattr(self, self._name(act.parameter, layer, direction))
         return self.negative_slope if act.has_slope else None
 
     def _engine_call(
         self,
-        engine: Engine,
+        engine: str,
         layer: int,
         direction: int,
         x: torch.Tensor,
@@ -107,7 +112,7 @@ class RNN(RecurrentBase):
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.rnn_layer(
+        return ENGINES.get(engine).rnn_layer(
             x,
             state,
             *self.layer_parameters(layer, direction),

@@ -15,7 +15,8 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bptt.checks import available_devices, device_name
+from bptt import yamlfile
+from bptt.checks import available_devices, brief, device_name
 from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
@@ -80,7 +81,7 @@ def unknown_setting(key: object) -> str:
     names = [name for name in RunConfig.model_fields if name not in INTERNAL_FIELDS]
     close = difflib.get_close_matches(str(key), names, n=1) if isinstance(key, str) else []
     hint = f"did you mean {close[0]!r}?" if close else "the settings are listed by `bptt train --help`"
-    return f"unknown setting {key!r}; {hint}"
+    return f"unknown setting {brief(key)}; {hint}"
 
 
 def field_choices(name: str) -> tuple[str, ...] | None:
@@ -336,7 +337,7 @@ def _problem(error: ValidationError) -> tuple[str | None, str]:
     if first["type"] == "missing":
         return field, f"{where}: required"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) else f" (got {brief(value)})"
     return field, f"{where}: {message}{shown}"
 
 
@@ -370,7 +371,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config: {path} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yamlfile.load(text)
+    except yamlfile.YAMLRefused as error:
+        raise ConfigError(f"config: {path}: {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -3,6 +3,8 @@
 A page is a title, an optional lead paragraph and a list of sections; each
 section holds paragraphs, tables and figures in the order given. Figures are
 ``matplotlib.figure.Figure`` objects built without pyplot, so no backend is set.
+Their text is drawn as written, never parsed as mathtext: a name holding ``$``
+(a variant's, a task's, a module file's) is shown, not interpreted.
 """
 
 from __future__ import annotations
@@ -17,13 +19,24 @@ from typing import Any
 import jinja2
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from bptt.files import write_bytes, write_text
 
 #: Text as <text> elements: a smaller page whose titles and labels are searchable.
 SVG_SETTINGS = {"svg.fonttype": "none"}
 
 
+def plain_text(fig: Figure) -> Figure:
+    """Draw every text of ``fig`` as written: ``$...$`` is not mathtext (an unknown command would fail)."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
+
+
 def figure_svg(fig: Figure) -> str:
     """The figure as inline SVG markup (no XML header)."""
+    plain_text(fig)
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
         fig.savefig(buffer, format="svg", bbox_inches="tight")
@@ -36,8 +49,11 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    plain_text(fig)
+    for path, options in zip(paths, ({"format": "png", "dpi": 130}, {"format": "svg"})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, bbox_inches="tight", **options)
+        write_bytes(path, buffer.getvalue())  # whole or not at all (bptt.files)
     return paths
 
 
@@ -107,5 +123,4 @@ def render_page(title: str, sections: Sequence[Section], lead: str = "") -> str:
 def write_page(path: str | Path, title: str, sections: Sequence[Section], lead: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(title, sections, lead), encoding="utf-8")
-    return path
+    return write_text(path, render_page(title, sections, lead))

@@ -1,6 +1,7 @@
 """The sweep report: one self-contained HTML file."""
 
 import re
+import sqlite3
 
 from bptt.cli.main import main
 from bptt.config import build_config
@@ -87,3 +88,16 @@ def test_report_explains_a_profile_at_the_float32_floor_and_says_when_no_run_fai
 
 def test_profiles_at_the_floor_are_told_apart():
     assert at_float32_floor([1e-2, 1e-31, 1e-31]) and not at_float32_floor([1.0, 1e-20, 0.0])
+
+
+def test_a_label_holding_mathtext_is_drawn_as_written(tmp_path, capsys):
+    db = tmp_path / "r.db"
+    settings = {"task": "adding", "seq_len": 5, "hidden_size": 4, "batch_size": 4, "eval_size": 4, "steps": 4}
+    with Database(db) as opened:
+        Trainer(build_config({**settings, "eval_every": 2, "progress": False}), opened, sweep="s").run()
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE runs SET label = ?", ("$\\undefinedcmd{$",))
+    connection.commit()
+    connection.close()
+    assert main(["report", "--db", str(db), "-o", str(tmp_path / "out.html")]) == 0, capsys.readouterr().err
+    assert "\\undefinedcmd{" in (tmp_path / "out.html").read_text()

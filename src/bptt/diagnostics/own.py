@@ -29,7 +29,14 @@ from bptt.diagnostics.diagnosis import (
 )
 from bptt.diagnostics.impacts import perturbation_sensitivity
 from bptt.diagnostics.inputs import input_contribution, recent_share
-from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
+from bptt.diagnostics.module import (
+    ModuleBatch,
+    ShapeError,
+    first_embedding,
+    loss_function,
+    task_batch,
+    time_first_hint,
+)
 from bptt.diagnostics.profile import DEFAULT_EPSILON
 from bptt.modules import convert, find_recurrent
 from bptt.tasks import Task
@@ -123,7 +130,7 @@ def diagnose_module(
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise ShapeError(
             f"the module cannot take inputs of shape {tuple(batch.inputs.shape)} "
-            f"({batch.inputs.dtype}): {str(error).splitlines()[0]}"
+            f"({batch.inputs.dtype}): {str(error).splitlines()[0]}" + time_first_hint(batch)
         ) from None
     loss_fn(prediction)  # the output's shape against the targets'
     encoder = first_embedding(measured) if batch.tokens else None

@@ -201,3 +201,15 @@ def test_a_trainer_of_a_new_run_in_a_foreign_folder_is_refused_before_training(h
         Trainer(build_config({**SPEC["base"], "seed": 3, "progress": False}), db).run()
     with Database(here / "a.db") as db:
         assert len(db.runs()) == 1
+
+
+def test_a_sweep_never_writes_a_checkpoint_through_a_symbolic_link_for_a_runs_folder(here, capsys, tmp_path_factory):
+    (here / "spec.yaml").write_text(yaml.safe_dump(SPEC))
+    users = tmp_path_factory.mktemp("users")
+    (users / "notes.txt").write_text("mine\n")
+    identity = build_config(SPEC["base"]).identity()
+    (here / "ckpt" / "s").mkdir(parents=True)
+    (here / "ckpt" / "s" / identity).symlink_to(users, target_is_directory=True)
+    line = refused(capsys, ["sweep", "spec.yaml", "--db", "a.db", "--workers", "1", "--checkpoint-dir", "ckpt"], users)
+    assert f"s/{identity} is a symbolic link" in line
+    assert sorted(p.name for p in users.iterdir()) == ["notes.txt"]

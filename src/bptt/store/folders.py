@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,12 +162,14 @@ def clear_own_folder(folder: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def claim_root(root: Path, database_id: str | None, database: Path, own_runs: set[tuple[str, ...]]) -> None:
+def claim_root(
+    root: Path, database_id: str | None, database: Path, own_runs: Callable[[], set[tuple[str, ...]]]
+) -> None:
     """Make ``root`` (a folder named after the database) this database's, or refuse it.
 
     Absent: created with ``database.json`` and a ``.gitignore``. Holding ``database.json``: it must name
     this database. Without one (an older bptt's): taken when every run folder in it is one the
-    database has a row for (``own_runs``: ``("run-3",)`` or ``("sweep", "identity")`` for each row),
+    database has a row for (``own_runs()``: ``("run-3",)`` or ``("sweep", "identity")`` for each row),
     else refused: the folders would be another database's, or a deleted one's.
     """
     if database_id is None:  # an unmigrated database, read-only: nothing to claim with
@@ -184,7 +187,8 @@ def claim_root(root: Path, database_id: str | None, database: Path, own_runs: se
                 f"give {database.name} another name, or move {root.name}/ away"
             )
         return
-    stray = [path for path in _run_folders(root) if path.relative_to(root).parts not in own_runs]
+    owned = own_runs()
+    stray = [path for path in _run_folders(root) if path.relative_to(root).parts not in owned]
     if stray:
         raise FolderError(
             f"--db: {root} holds run folders that {database.name} has no row for ({stray[0].relative_to(root)}); "

@@ -363,7 +363,7 @@ def run_sweep(
         locks = [lock_database(db_path, spec.name)]
         try:
             if Path(os.path.abspath(root)) == db.sweeps_folder:  # named after the database: its own
-                claim_root(db.sweeps_folder, db.id, db.path, own_run_parts(db.runs()))
+                claim_root(db.sweeps_folder, db.id, db.path, lambda: own_run_parts(db.runs()))
             refuse_links(root, spec.name)
             locks.append(lock_sweep(root, spec.name))
             decisions = decide(spec, db, retry_failed)

@@ -91,7 +91,7 @@ def take_up(trainer: Trainer, resume: bool) -> RunResult | None:
     if db is None:
         return None
     if trainer.checkpoint_dir == db.runs_folder:  # before anything trains: the folder is this database's
-        claim_root(db.runs_folder, db.id, db.path, own_run_parts(db.runs()))
+        claim_root(db.runs_folder, db.id, db.path, lambda: own_run_parts(db.runs()))
     if not resume:
         return None
     previous = db.latest_run(trainer.config.identity(), trainer.sweep)

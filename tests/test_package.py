@@ -23,23 +23,25 @@ MAY_IMPORT = {
     "registry": set(),
     "lazy": set(),
     "provenance": set(),
-    "plotting": set(),
+    "files": set(),
+    "plotting": {"files"},
     "experiments": set(),
     "engine": {"checks", "registry"},
     "tasks": {"checks", "registry"},
     "modules": {"checks", "engine", "registry"},
+    "yamlfile": {"checks"},
     "cell_settings": {"engine", "modules"},
-    "config": {"cell_settings", "checks", "engine", "modules", "tasks"},
+    "config": {"cell_settings", "checks", "engine", "modules", "tasks", "yamlfile"},
     "models": {"config", "modules", "tasks"},
-    "store": {"config"},
+    "store": {"config", "files"},
     "build": {"config", "models", "tasks"},
     "training": {"build", "checks", "config", "models", "modules", "provenance", "store", "tasks"},
-    "loading": {"build", "config", "models", "store", "tasks", "training"},
+    "loading": {"build", "checks", "config", "models", "store", "tasks", "training"},
     "diagnostics": {"build", "checks", "config", "engine", "lazy", "modules", "plotting", "store", "tasks"},
     "watcher": {"checks", "diagnostics", "engine", "lazy", "modules", "plotting"},
     "integrations": {"watcher"},
-    "sweeps": {"build", "config", "store", "tasks", "training"},
-    "report": {"diagnostics", "experiments", "plotting", "store", "sweeps"},
+    "sweeps": {"build", "checks", "config", "files", "store", "tasks", "training", "yamlfile"},
+    "report": {"diagnostics", "experiments", "files", "plotting", "store", "sweeps"},
     "explore": {"diagnostics", "engine", "modules", "plotting"},
     "demo": {"config", "diagnostics", "explore", "modules", "plotting", "store", "training"},
     "bench": {"bptt", "modules"},
@@ -53,6 +55,7 @@ MAY_IMPORT = {
         "diagnostics",
         "experiments",
         "explore",
+        "files",
         "loading",
         "modules",
         "plotting",
@@ -218,7 +221,19 @@ def _heavy(loaded: list[str]) -> list[str]:
 def test_import_bptt_loads_the_layers_and_the_config_only():
     loaded = _loaded_by("import bptt")
     parts = sorted({_part_of(name) for name in loaded["bptt"]})
-    assert parts == ["bptt", "checks", "config", "engine", "lazy", "modules", "provenance", "registry", "tasks"]
+    assert parts == [
+        "bptt",
+        "cell_settings",
+        "checks",
+        "config",
+        "engine",
+        "lazy",
+        "modules",
+        "provenance",
+        "registry",
+        "tasks",
+        "yamlfile",
+    ]
     assert _heavy(loaded["other"]) == []
 
 

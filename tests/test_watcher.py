@@ -94,3 +94,21 @@ def test_watch_needs_a_recurrent_layer_and_valid_settings():
         bptt.watch(Tagger(), every=0)
     with pytest.raises(ValueError, match="unknown logging target"):
         bptt.watch(Tagger(), to="wandb")
+
+
+def test_a_lag_past_the_sequence_is_not_logged_as_the_last_lag():
+    class Last(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.RNN(3, 8)
+
+        def forward(self, x):
+            return self.rnn(x)[0][-1]
+
+    model = Last()
+    watch = bptt.watch(model, every=1)  # lags 10 and 50 by default
+    with pytest.warns(UserWarning, match="a 40-step sequence reaches lag 39 at most; ratio_lag50 not logged"):
+        model(torch.randn(40, 4, 3)).pow(2).sum().backward()
+        (record,) = watch.flush()
+    assert list(record.ratios) == [10]
+    assert "bptt/rnn/ratio_lag10" in record.scalars() and "bptt/rnn/ratio_lag50" not in record.scalars()

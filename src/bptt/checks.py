@@ -10,6 +10,7 @@ names one (``is_torch_device``) or, where work starts, is one this machine has
 from __future__ import annotations
 
 import numbers
+import reprlib
 from typing import Any
 
 import torch
@@ -81,3 +82,28 @@ def device_name(name: str, value: Any) -> str:
     if not has_device(value):
         raise ValueError(f"{name} must be a device this machine has: {', '.join(available_devices())}; got {value!r}")
     return str(value)
+
+
+#: How much of a value an error message shows.
+SHOWN_CHARACTERS = 80
+
+
+def brief(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
+    """``repr(value)`` as an error message shows it: nested and long values cut short (reprlib), the text
+    cut to ``limit`` characters with the count of what was left out. Its cost is bounded whatever the value
+    (a long string, a deeply nested or alias-expanded list)."""
+    text = _SHORT_REPR.repr(value)
+    if len(text) > limit:
+        text = f"{text[: limit - 1]}… ({len(text) - limit + 1:,} more characters)"
+    return text
+
+
+def _short_repr() -> reprlib.Repr:
+    shortened = reprlib.Repr()
+    shortened.maxlevel = 3
+    shortened.maxstring = shortened.maxother = shortened.maxlong = SHOWN_CHARACTERS
+    shortened.maxlist = shortened.maxtuple = shortened.maxdict = shortened.maxset = 6
+    return shortened
+
+
+_SHORT_REPR = _short_repr()

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from bptt import yamlfile
 from bptt.cell_settings import (
     ALL_ACTIVATIONS,
     activations_by_cell,
@@ -23,7 +23,7 @@ from bptt.cell_settings import (
     fill_cell_settings,
     without_empty_added_fields,
 )
-from bptt.checks import available_devices, has_device, is_torch_device
+from bptt.checks import available_devices, brief, has_device, is_torch_device
 from bptt.engine import DEFAULT_SLOPE, ENGINE_NAMES
 from bptt.modules.cells import CELL_LR, CELLS
 from bptt.modules.init import GATE_INITS, INIT_NAMES
@@ -84,7 +84,7 @@ def unknown_setting(key: object) -> str:
     names = [name for name in RunConfig.model_fields if name not in INTERNAL_FIELDS]
     close = difflib.get_close_matches(str(key), names, n=1) if isinstance(key, str) else []
     hint = f"did you mean {close[0]!r}?" if close else "the settings are listed by `bptt train --help`"
-    return f"unknown setting {key!r}; {hint}"
+    return f"unknown setting {brief(key)}; {hint}"
 
 
 def field_choices(name: str) -> tuple[str, ...] | None:
@@ -329,7 +329,7 @@ def _problem(error: ValidationError) -> tuple[str | None, str]:
     if first["type"] == "missing":
         return field, f"{where}: required"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) else f" (got {brief(value)})"
     return field, f"{where}: {message}{shown}"
 
 
@@ -367,29 +367,11 @@ def on_this_machine(config: RunConfig) -> tuple[RunConfig, str | None]:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file, or ConfigError naming what is wrong with it."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config: file not found: {path}")
-    if not path.is_file():
-        raise ConfigError(f"config: not a regular file: {path}")
+    """A YAML mapping of settings from a file (``yamlfile.read_mapping``), or ConfigError naming what is wrong."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as error:
-        raise ConfigError(f"config: cannot read {path} ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config: {path} is not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"config: malformed YAML in {path}{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config: {path} must hold a mapping of settings, got {type(data).__name__}")
-    return data
+        return yamlfile.read_mapping(path)
+    except yamlfile.YAMLRefused as error:
+        raise ConfigError(f"config: {error}") from None
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:

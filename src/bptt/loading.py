@@ -6,8 +6,15 @@ whose message names the option (``--run``, ``--module``) and what went wrong.
 A saved run's checkpoint is read from the run's own folder only: ``run-<id>/``
 for a run trained on its own, ``<sweep>/<identity>/`` for a sweep's, found
 through the path its row holds (resolved against the database's folder) or at
-the database's default place for it. A row naming any other file is refused,
-and the file is read as plain data in any case (``bptt.training.checkpoint``).
+the database's default place for it. The folder must be the run's own
+(``bptt.store.folders``): its ``run.json`` names this database and run, or it lies
+at the database's default place; a path that climbs (``..``), passes a symbolic
+link or names any other file is refused. The file is read as plain data in any
+case (``bptt.training.checkpoint``), and must hold the run's settings.
+
+A ``--module`` file is imported as Python runs a script: its own folder is on
+``sys.path`` while it loads (so it can import a file beside it), and a
+``sys.exit()`` in it is one line, not a silent exit.
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ from pathlib import Path
 from torch import nn
 
 from bptt.build import make_model, make_task
+from bptt.checks import brief
 from bptt.config import RunConfig, build_config, on_this_machine
 from bptt.models import SequenceModel
 from bptt.store import Database, RunRow
+from bptt.store.folders import FolderError, folder_owner, stored_path_climbs
 from bptt.tasks import Task
-from bptt.training.checkpoint import load_checkpoint
+from bptt.training.checkpoint import CheckpointError, load_checkpoint
+from bptt.training.resume import check_settings
 
 
 class SourceError(ValueError):
@@ -61,6 +71,10 @@ def model_from_run(
     model = make_model(config, task)
     state = load_checkpoint(path)
     try:
+        check_settings(path, state, config)
+    except CheckpointError as error:
+        raise SourceError(f"--run: {error}") from None
+    try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, ValueError) as error:
         first = str(error).strip().splitlines()
@@ -87,20 +101,49 @@ def checkpoint_of(db: Database, row: RunRow) -> Path | None:
     Raises ``SourceError`` when the row names a file outside the run's own folder.
     """
     folders = own_folders(row)
+    defaults = [db.runs_folder / f"run-{row.id}"]
+    if row.sweep is not None:
+        defaults.append(db.sweeps_folder / row.sweep / row.identity)
     if row.checkpoint is not None:
         stored = Path(row.checkpoint)
-        if stored.name != "checkpoint.pt" or not any(stored.parent.parts[-len(f) :] == f for f in folders):
-            expected = " or ".join(".../" + "/".join(f) + "/checkpoint.pt" for f in folders)
-            raise SourceError(
-                f"--run: run {row.id}'s row names the checkpoint {stored}, outside the run's own "
-                f"folder ({expected}); refused"
-            )
+        expected = " or ".join(".../" + "/".join(f) + "/checkpoint.pt" for f in folders)
+        outside = SourceError(
+            f"--run: run {row.id}'s row names the checkpoint {brief(str(stored))}, outside the run's own "
+            f"folder ({expected}); refused"
+        )
+        if (
+            stored.name != "checkpoint.pt"
+            or stored_path_climbs(row.checkpoint)
+            or not any(stored.parent.parts[-len(f) :] == f for f in folders)
+        ):
+            raise outside
         if stored.is_file():
+            _check_own(stored.parent, db, row, default_place=stored.parent in defaults, outside=outside)
             return stored
-    defaults = [db.runs_folder / f"run-{row.id}" / "checkpoint.pt"]
-    if row.sweep is not None:
-        defaults.append(db.sweeps_folder / row.sweep / row.identity / "checkpoint.pt")
-    return next((path for path in defaults if path.is_file()), None)
+    for folder in defaults:
+        if (folder / "checkpoint.pt").is_file():
+            _check_own(folder, db, row, default_place=True, outside=None)
+            return folder / "checkpoint.pt"
+    return None
+
+
+def _check_own(folder: Path, db: Database, row: RunRow, *, default_place: bool, outside: SourceError | None) -> None:
+    """Refuse a folder that is not the run's own: a symbolic link, another database's or run's, or (with no
+    ``run.json``) one away from the database's default place."""
+    try:
+        if folder.is_symlink() or (folder.parent.is_symlink() and row.sweep is not None):
+            raise FolderError(f"run folder {folder} is reached through a symbolic link; refused")
+        owner = folder_owner(folder)
+        if owner is None and not default_place:
+            raise outside or FolderError(f"run folder {folder} is not the run's own; refused")
+        if owner is not None and (
+            owner.get("database") not in (db.id, None)
+            or owner.get("run") != row.id
+            or owner.get("identity") != row.identity
+        ):
+            raise FolderError(f"run folder {folder} belongs to another database or run, not run {row.id}; refused")
+    except FolderError as error:
+        raise SourceError(f"--run: {error}") from None
 
 
 def module_from_factory(spec: str) -> nn.Module:
@@ -121,22 +164,31 @@ def module_from_factory(spec: str) -> nn.Module:
         raise SourceError(f"--module: {path} is not UTF-8 text") from None
     source = importlib.util.module_from_spec(loader_spec)
     sys.modules[module_name] = source
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # as Python runs a script: a file beside it can be imported
     try:
         loader_spec.loader.exec_module(source)
-    except Exception as error:  # the user's file: say what failed in it, in one line
+        factory = getattr(source, name, None)
+        if not callable(factory):
+            raise SourceError(f"--module: {path} defines no callable {brief(name)}")
+        try:
+            built = factory()
+        except (Exception, SystemExit) as error:
+            raise SourceError(f"--module: {name}() failed: {_first_line(error)}") from None
+    except SourceError:
+        raise
+    except (Exception, SystemExit) as error:  # the user's file: say what failed in it, in one line
         raise SourceError(f"--module: importing {path} failed: {_first_line(error)}") from None
-    factory = getattr(source, name, None)
-    if not callable(factory):
-        raise SourceError(f"--module: {path} defines no callable {name!r}")
-    try:
-        built = factory()
-    except Exception as error:
-        raise SourceError(f"--module: {name}() failed: {_first_line(error)}") from None
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
     if not isinstance(built, nn.Module):
         raise SourceError(f"--module: {name}() must return a torch.nn.Module, got {type(built).__name__}")
     return built
 
 
 def _first_line(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"it called sys.exit({brief(error.code)})"
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,8 @@ class WatchRecord:
     profile: (num_layers, T) batch-mean ||dL/dh_t||_2 by lag, forward direction (``GradientProfile``'s convention).
     reverse: the same for the reverse direction of a bidirectional layer (lag k = step k), else None.
     horizon: memory horizon per layer (forward direction) at ``epsilon``; horizon_reverse likewise.
-    ratios: lag -> g[top layer, lag] / g[top layer, 0] (NaN when g[0] is 0).
+    ratios: lag -> g[top layer, lag] / g[top layer, 0] (NaN when g[0] is 0), for the lags the sequence
+        reaches (a lag at or past T is left out, with a warning, rather than measured at T - 1).
     update_share: per layer, sum of ||delta_t^T h_{t-1}||_F over the last ``recent`` steps / over all steps.
     grad_norm: ||g||_2 over every parameter gradient of the watched model, None if none was seen.
     """
@@ -161,6 +163,7 @@ class Watch:
         self.sinks = [sink_for(t) for t in targets]
         self.records: list[WatchRecord] = []
         self._counts = dict.fromkeys(self.layers, 0)
+        self._beyond: set[int] = set()  # lags past a recorded sequence's end, already warned about
         self._pending: dict[str, _Pending] = {}
         self._handles = [m.register_forward_pre_hook(self._before_forward(name)) for name, m in self.layers.items()]
 
@@ -219,7 +222,16 @@ class Watch:
         reverse = None if backward is None else backward.detach().double().cpu()
         top = profile[-1]
         first = float(top[0])
-        ratios = {lag: (float(top[min(lag, len(top) - 1)]) / first if first > 0 else math.nan) for lag in self.lags}
+        # A lag the sequence does not reach is not measured (and said once): lag 50 of 40 steps would be lag 39.
+        beyond = [lag for lag in self.lags if lag >= len(top) and lag not in self._beyond]
+        if beyond:
+            self._beyond.update(beyond)
+            shown = ", ".join(f"ratio_lag{lag}" for lag in beyond)
+            warnings.warn(
+                f"bptt.watch: a {len(top)}-step sequence reaches lag {len(top) - 1} at most; {shown} not logged",
+                stacklevel=2,
+            )
+        ratios = {lag: (float(top[lag]) / first if first > 0 else math.nan) for lag in self.lags if lag < len(top)}
         terms = rec.update_terms()
         shares = []
         for layer in range(profile.shape[0]):

@@ -4,8 +4,11 @@ The matrix: databases that are not bptt's (text, another program's SQLite, a fol
 damaged, read-only, missing) for every command that reads or writes one; non-finite, out-of-range and
 too-large settings from flags, YAML files and sweep specs; devices this machine lacks; seeds out of
 range; files that are not UTF-8 text; outputs that cannot be written; checkpoints that cannot be read;
-selections that select nothing. Hypothesis adds values of its own for every float, count and named
-setting. Each case compares every file of its working folder before and after.
+selections that select nothing; hostile YAML (alias bombs, deep nesting, cycles, keys given twice, huge
+values); names that would break a file name or a table; databases of a newer schema, with columns bptt cannot
+fill, or sharing their run folders with another; data and module files that cannot be measured or loaded.
+Hypothesis adds values of its own for every float, count and named setting. Each case compares every file of
+its working folder before and after.
 """
 
 import hashlib
@@ -22,6 +25,7 @@ from hypothesis import strategies as st
 from bptt.cli.main import cli, main
 from bptt.config import TRAINING_FIELDS, ConfigError, RunConfig, build_config
 from bptt.store import Database
+from bptt.store.schema import SCHEMA
 from bptt.training import Trainer
 
 TINY = [
@@ -127,12 +131,78 @@ def _write_world(root):
     root.joinpath("spec-big-run.yaml").write_text(yaml.safe_dump({**SPEC, "base": {**SPEC["base"], "seq_len": 10**9}}))
     root.joinpath("spec-seed.yaml").write_text(yaml.safe_dump({**SPEC, "seeds": [2**64]}))
     root.joinpath("spec-utf16.yaml").write_bytes(yaml.safe_dump(SPEC).encode("utf-16"))
+    _write_hostile(root)
     # Modules for diagnose --module.
     root.joinpath("binary.py").write_bytes(bytes(range(256)))
     root.joinpath("utf16.py").write_bytes("def build():\n    return None\n".encode("utf-16"))
     root.joinpath("syntax.py").write_text("def build(:\n")
     root.joinpath("raising.py").write_text("raise RuntimeError('at import')\n")
     root.joinpath("factory.py").write_text("def build():\n    raise ValueError('in the factory')\n")
+
+
+def billion_laughs(key):
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    return "\n".join([*lines, f"{key}: *a9"]) + "\n"
+
+
+#: A --set value whose aliases name 9^6 values.
+SET_BOMB = (
+    "seq_len=["
+    + ", ".join(
+        [
+            "&a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+            *(f"&{c} [" + ", ".join([f"*{p}"] * 9) + "]" for p, c in zip("abcde", "bcdef")),
+        ]
+    )
+    + "]"
+)
+LONG_NAME = "s" * 300
+LONG_DB = "d" * 252 + ".db"
+
+
+def _write_hostile(root):
+    """Hostile YAML, names, databases, modules and data (issue: nothing lost, round two)."""
+    import torch
+
+    for key in ("seq_len", "task_options", "seeds"):
+        root.joinpath(f"bomb-{key}.yaml").write_text(billion_laughs(key))
+    root.joinpath("deep.yaml").write_text("seq_len: " + "[" * 900 + "]" * 900 + "\n")
+    root.joinpath("deeper.yaml").write_text("seq_len: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    root.joinpath("cycle.yaml").write_text("seq_len: &a [1, *a]\n")
+    root.joinpath("twice.yaml").write_text("lr: 0.1\nsteps: 3\nlr: 0.2\n")
+    root.joinpath("huge.yaml").write_text("seq_len: " + "9" * 1_000_000 + "x\n")
+    root.joinpath("spec-twice.yaml").write_text(yaml.safe_dump(SPEC) + "name: t\n")
+    root.joinpath("spec-newline.yaml").write_text(yaml.safe_dump({**SPEC, "name": "s\n"}))
+    root.joinpath("spec-long.yaml").write_text(yaml.safe_dump({**SPEC, "name": LONG_NAME}))
+    for name, variant in (("ansi", "red \x1b[31m"), ("newline", "two\nlines")):
+        root.joinpath(f"spec-{name}-variant.yaml").write_text(yaml.safe_dump({**SPEC, "variants": [{"name": variant}]}))
+    root.joinpath("readme-utf16.md").write_bytes("<!-- bptt:results canonical-quick -->\n".encode("utf-16"))
+    shutil.copy(root / "good.db", root / "future.db")
+    _sql(root / "future.db", "PRAGMA user_version = 99")
+    _sql(
+        root / "notnull.db",
+        *[
+            part
+            for part in SCHEMA.replace("    host TEXT\n);", "    host TEXT,\n    team TEXT NOT NULL\n);", 1).split(";")
+            if part.strip()
+        ],
+        "PRAGMA user_version = 1",
+    )
+    root.joinpath("exits.py").write_text("import sys\nsys.exit(7)\n")
+    root.joinpath("tf.py").write_text(
+        "import torch\n\nclass T(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.rnn = torch.nn.GRU(3, 8)\n        self.out = torch.nn.Linear(8, 4)\n\n"
+        "    def forward(self, x):\n        return self.out(self.rnn(x)[0][-1])\n\ndef build():\n    return T()\n"
+    )
+    long_ids = torch.zeros(4, dtype=torch.long)
+    for name, inputs, targets in (
+        ("nan", torch.full((10, 4, 3), float("nan")), long_ids),
+        ("empty", torch.randn(10, 0, 3), torch.zeros(0, dtype=torch.long)),
+        ("class", torch.randn(10, 4, 3), torch.tensor([0, 1, 2, 9])),
+        ("complex", torch.randn(10, 4, 3, dtype=torch.complex64), long_ids),
+    ):
+        torch.save({"inputs": inputs, "targets": targets}, root / f"data-{name}.pt")
 
 
 #: Whether this machine gave the world a read-only folder (``ro/``); cases that need one skip without it.
@@ -189,7 +259,17 @@ def refused(world, capsys, argv, code=2):
 
 
 # -- the matrix --------------------------------------------------------------------------------
-READ_DBS = ["text.db", "foreign.db", "folder.db", "empty.db", "damaged.db", "partial.db", "/dev/null", "missing.db"]
+READ_DBS = [
+    "text.db",
+    "foreign.db",
+    "folder.db",
+    "empty.db",
+    "damaged.db",
+    "partial.db",
+    "/dev/null",
+    "missing.db",
+    "future.db",
+]
 WRITE_DBS = [
     "text.db",
     "foreign.db",
@@ -200,6 +280,10 @@ WRITE_DBS = [
     "ro/good.db",
     "ro/new.db",
     "file.txt/r.db",
+    "future.db",
+    "notnull.db",
+    "good.sqlite",  # good.db's run folders are good-runs/: not to be shared
+    LONG_DB,
 ]
 READERS = [["runs"], ["report", "-o", "out.html"], ["export", "-o", "out.csv"], ["diagnose", "--run", "1"]]
 WRITERS = [["train", *TINY], ["sweep", "spec.yaml"]]
@@ -237,6 +321,14 @@ CONFIGS = [
     "unknown.yaml",
     "folder.yaml",
     "missing.yaml",
+    "bomb-seq_len.yaml",
+    "bomb-task_options.yaml",
+    "bomb-seeds.yaml",
+    "deep.yaml",
+    "deeper.yaml",
+    "cycle.yaml",
+    "twice.yaml",
+    "huge.yaml",
 ]
 
 
@@ -294,10 +386,21 @@ def _cases():
         "spec-utf16.yaml",
         "binary.yaml",
         "missing.yaml",
+        "bomb-seeds.yaml",
+        "deeper.yaml",
+        "spec-twice.yaml",
+        "spec-newline.yaml",
+        "spec-long.yaml",
+        "spec-ansi-variant.yaml",
+        "spec-newline-variant.yaml",
     ):
         yield ["sweep", spec, "--db", "new.db"]
         yield ["sweep", spec, "--db", "new.db", "--dry-run"]
     yield ["sweep", "spec.yaml", "--db", "new.db", "--seeds", str(2**64)]
+    yield ["sweep", "spec.yaml", "--db", "new.db", "--set", SET_BOMB]
+    for name in ("s\n", LONG_NAME, "s/../x"):
+        yield ["sweep", "spec.yaml", "--db", "new.db", "--name", name]
+    yield ["reproduce", "canonical", "--quick", "--set", SET_BOMB]
     for value in (".nan", ".inf", "-.inf", "1e309"):
         yield ["train", "--db", "new.db", "--task", "sentiment", "--task-option", f"negation_prob={value}"]
     yield ["sweep", "spec.yaml", "--db", "new.db", "--filter", "cell=nosuch"]
@@ -338,8 +441,10 @@ def _cases():
     yield ["export", "--db", "good.db", "--sweep", "nosuch", "-o", "out.csv"]
     yield ["report", "--db", "good.db", "--sweep", "nosuch", "-o", "out.html"]
     yield ["diagnose", "--db", "good.db", "--run", "99"]
-    for module in ("binary.py", "utf16.py", "syntax.py", "raising.py", "factory.py", "missing.py"):
+    for module in ("binary.py", "utf16.py", "syntax.py", "raising.py", "factory.py", "missing.py", "exits.py"):
         yield ["diagnose", "--module", f"{module}:build", "--task", "adding"]
+    for name in ("nan", "empty", "class", "complex"):
+        yield ["diagnose", "--module", "tf.py:build", "--data", f"data-{name}.pt"]
     for path in ("missing.pt", "empty.pt", "folder.db"):
         yield ["convert-checkpoint", path]
     quick = ["reproduce", "canonical", "--quick"]
@@ -351,6 +456,8 @@ def _cases():
     yield [*quick, "--filter", "cell=nosuch"]
     yield [*quick, "--seeds", str(2**64)]
     yield [*quick, "--collect", "--out", "results"]
+    yield [*quick, "--collect", "--out", "results", "--db", "good.db"]  # a database with none of its runs
+    yield [*quick, "--collect", "--out", "results", "--db", "good.db", "--readme", "readme-utf16.md"]
     yield ["convert-checkpoint", "crafted.pt", "-o", "ro/plain.pt"]
 
 
@@ -409,6 +516,28 @@ def test_the_messages_name_what_is_wrong(world, capsys):
     )
     if READ_ONLY["here"]:
         assert "--out: cannot write in" in say("demo", "--out", "ro/demo")
+
+
+def test_the_hostile_cases_say_what_is_wrong(world, capsys):
+    say = lambda *argv: refused(world, capsys, list(argv))  # noqa: E731
+    quick = ["reproduce", "canonical", "--quick", "--collect", "--out", "results"]
+    assert "its aliases (*name) expand it past" in say("train", "--config", "bomb-seq_len.yaml")
+    assert "nests more than 64 levels deep" in say("train", "--config", "deep.yaml")
+    assert "the key 'lr' is given twice (line 3)" in say("train", "--config", "twice.yaml")
+    huge = say("train", "--config", "huge.yaml")  # a 1 MB value, shown cut
+    assert huge.startswith("bptt: error: seq_len: ") and "..." in huge and len(huge) < 300
+    assert "written by a newer bptt (schema version 99" in say("runs", "--db", "future.db")
+    assert "cannot leave empty (NOT NULL)" in say("train", *TINY, "--db", "notnull.db")
+    assert "good-runs holds the run folders of" in say("train", *TINY, "--db", "good.sqlite")
+    assert "is too long" in say("train", *TINY, "--db", LONG_DB)
+    assert "got 's\\n'" in say("sweep", "spec.yaml", "--name", "s\n")
+    assert "at most 100 characters" in say("sweep", "spec.yaml", "--name", LONG_NAME)
+    assert "must be one line of printable text" in say("sweep", "spec-ansi-variant.yaml", "--dry-run")
+    assert "holds none of the 99 runs of canonical-quick" in say(*quick, "--db", "good.db")
+    assert "is not UTF-8 text" in say(*quick, "--db", "good.db", "--readme", "readme-utf16.md")
+    assert "it called sys.exit(7)" in say("diagnose", "--module", "exits.py:build", "--task", "adding")
+    assert "class id 9" in say("diagnose", "--module", "tf.py:build", "--data", "data-class.pt")
+    assert "must hold real numbers" in say("diagnose", "--module", "tf.py:build", "--data", "data-complex.pt")
 
 
 # -- values of Hypothesis's own --------------------------------------------------------------------

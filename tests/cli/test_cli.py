@@ -176,3 +176,14 @@ def test_malformed_task_option_value_is_a_usage_error(tmp_path, capsys):
     assert main(["train", "--db", str(tmp_path / "r.db"), "--task-option", "negation_prob=[1"]) == 2
     assert "malformed value" in capsys.readouterr().err
     assert not (tmp_path / "r.db").exists()
+
+
+def test_bptt_help_gives_every_command_a_whole_sentence(capsys):
+    from bptt.cli.main import cli
+
+    assert main(["--help"]) == 0
+    listed = " ".join(capsys.readouterr().out.split("Commands:", 1)[1].split())
+    for name, command in cli.commands.items():
+        short = command.get_short_help_str(limit=200)
+        assert short.endswith(".") and not short.endswith(("e.g.", "...")), name
+        assert f"{name} {short}" in listed, name

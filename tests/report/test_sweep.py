@@ -1,6 +1,7 @@
 """The sweep report: one self-contained HTML file."""
 
 import re
+import sqlite3
 
 import pytest
 
@@ -157,3 +158,16 @@ def test_the_sliders_numbers_stay_within_the_pages_budget():
     assert lags + steps * replay <= budget and lags >= 30 and replay >= 30 and steps == 10
     assert shares(10**9, 54, 15) == (54, 12, 54)  # small profiles are kept whole, 12 steps at most
     assert PAGE_NUMBERS * 9 < 1_000_000  # about 9 bytes a number in the page: under 1 MB for every slider
+
+
+def test_a_label_holding_mathtext_is_drawn_as_written(tmp_path, capsys):
+    db = tmp_path / "r.db"
+    settings = {"task": "adding", "seq_len": 5, "hidden_size": 4, "batch_size": 4, "eval_size": 4, "steps": 4}
+    with Database(db) as opened:
+        Trainer(build_config({**settings, "eval_every": 2, "progress": False}), opened, sweep="s").run()
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE runs SET label = ?", ("$\\undefinedcmd{$",))
+    connection.commit()
+    connection.close()
+    assert main(["report", "--db", str(db), "-o", str(tmp_path / "out.html")]) == 0, capsys.readouterr().err
+    assert "\\undefinedcmd{" in (tmp_path / "out.html").read_text()

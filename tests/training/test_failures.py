@@ -132,7 +132,8 @@ def test_a_full_disk_fails_the_run_with_its_reason_and_removes_the_temporary_fil
         (row,) = opened.runs()
         assert row.status == "failed" and row.reason == "OSError: [Errno 28] No space left on device"
     folder = tmp_path / "r-runs" / "run-1"
-    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt"]  # the step-2 one, whole
+    # The step-2 checkpoint, whole, beside the folder's owner file; no temporary file.
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt", "run.json"]
     assert checkpoint_module.load_checkpoint(folder / "checkpoint.pt")["step"] == 2
 
 
@@ -145,7 +146,7 @@ def test_a_disk_that_really_fills(small_disk, capsys):
     with Database(db, read_only=True) as opened:
         (row,) = opened.runs()
         assert row.status == "failed" and "No space left on device" in row.reason
-    assert [p.name for p in (small_disk / "r-runs" / "run-1").iterdir()] == []
+    assert [p.name for p in (small_disk / "r-runs" / "run-1").iterdir()] == ["run.json"]  # no partial checkpoint
 
 
 def test_typical_runs_fit_with_a_wide_margin_and_absurd_ones_are_refused_with_the_estimate():

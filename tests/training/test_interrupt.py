@@ -10,12 +10,13 @@ import time
 
 import pytest
 
+from bptt.cli import runs as runs_command
 from bptt.cli.main import main
 from bptt.config import build_config
 from bptt.store import Database, DatabaseError
 from bptt.training import Trainer, TrainingInterrupted, loop, train
 from bptt.training.checkpoint import load_checkpoint
-from bptt.training.runtime import StopOnInterrupt
+from bptt.training.runtime import StopOnInterrupt, Terminated
 
 SMALL = {
     "task": "adding",
@@ -241,3 +242,68 @@ def test_what_an_interrupt_says_matches_what_was_saved():
     assert (
         TrainingInterrupted(3, 45, 40).describe() == "run 3 stopped during step 46; its last checkpoint is of step 40"
     )
+
+
+# -- SIGTERM, as Ctrl-C ---------------------------------------------------------------------------------
+def test_sigterm_stops_at_the_step_boundary_as_ctrl_c_does(tmp_path):
+    def terminate(done, loss):
+        if done == 7:
+            signal.raise_signal(signal.SIGTERM)
+
+    db = Database(tmp_path / "r.db")
+    with pytest.raises(TrainingInterrupted) as stopped:
+        Trainer(build_config({**SMALL, "steps": 20}), db, on_step=terminate).run()
+    assert (stopped.value.step, stopped.value.saved_step, stopped.value.exit_code) == (7, 7, 143)
+    row = db.run(1)
+    assert row.status == "interrupted" and row.reason == "stopped by SIGTERM at step 7"
+    assert load_checkpoint(row.checkpoint)["step"] == 7
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the process's own handler, back
+    assert train(build_config({**SMALL, "steps": 20}), db, resume=True).steps_done == 20
+
+
+def test_a_second_sigterm_stops_at_once_and_one_while_saving_waits():
+    with StopOnInterrupt() as stop:
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.requested and stop.signal_number == signal.SIGTERM
+        with stop.saving():
+            signal.raise_signal(signal.SIGTERM)  # only noted
+        with pytest.raises(Terminated):
+            signal.raise_signal(signal.SIGTERM)
+
+
+def test_sigterm_during_any_command_ends_it_as_ctrl_c_with_exit_code_143(monkeypatch, capsys):
+    def terminated(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(runs_command, "Database", terminated)
+    assert main(["runs"]) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "bptt: terminated (SIGTERM)"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+@pytest.mark.slow
+def test_sigterm_to_bptt_train_saves_names_the_resume_command_and_exits_143(tmp_path):
+    db_path = tmp_path / "r.db"
+    args = ["train", "--db", str(db_path), *FLAGS[:-4], "--steps", "2000", "--checkpoint-every", "40"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bptt.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline, steps = time.time() + 120, 0
+    while steps < 41 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+        try:
+            with Database(db_path, read_only=True) as db:
+                steps = max([r.steps_done for r in db.runs()], default=0)
+        except DatabaseError:
+            pass
+    assert process.poll() is None, process.stderr.read()
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    with Database(db_path) as db:
+        (row,) = db.runs()
+        assert row.status == "interrupted" and row.reason.startswith("stopped by SIGTERM at step")
+        assert load_checkpoint(row.checkpoint)["step"] == row.steps_done
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"bptt: interrupted by SIGTERM: run 1 stopped at step {row.steps_done}, checkpoint saved")
+    assert shlex.split(line.split("resume with: ", 1)[1]) == ["bptt", *args, "--resume"]

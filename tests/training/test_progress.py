@@ -1,5 +1,7 @@
 """The progress bar's ETA: the mean pace since the start, steady when some steps are slow."""
 
+import re
+
 from rich.progress import Progress
 
 from bptt.training.progress import ProgressBar, SteadyTimeRemainingColumn, remaining_seconds
@@ -54,3 +56,57 @@ def test_the_column_leaves_out_the_steps_of_a_resumed_run():
     bar = ProgressBar(300, "run", enabled=False)
     bar.resume_at(200)
     assert bar._progress.tasks[0].completed == 200 and bar._progress.tasks[0].fields["resumed_at"] == 200
+
+
+def _rendered(width, completed=1500, total=2000, info="loss 0.1234  val_loss 0.1385"):
+    import io
+
+    from rich.console import Console
+
+    from bptt.training.progress import columns
+
+    progress = Progress(*columns(), disable=True)
+    task = progress.add_task("lstm+fb1+clip1 on temporal_order", total=total, info=info, resumed_at=0)
+    progress.update(task, completed=completed)
+    console = Console(width=width, force_terminal=True, color_system=None, record=True, file=io.StringIO())
+    console.print(progress.make_tasks_table(progress.tasks))
+    return console.export_text()
+
+
+def test_at_80_columns_the_step_count_elapsed_time_and_eta_stay_whole():
+    line = _rendered(80)
+    assert len(line.rstrip("\n")) <= 80 and line.count("\n") == 1
+    assert re.search(r" 1500/2000 .* \d:\d\d:\d\d ETA (\d:\d\d:\d\d|-:--:--)\s*$", line), line
+    assert "…" in line  # the description or the loss gave way, not the numbers
+    wide = _rendered(200)
+    assert "lstm+fb1+clip1 on temporal_order" in wide and "val_loss 0.1385" in wide and "…" not in wide
+
+
+def test_a_notebook_shows_progress_a_pipe_does_not(monkeypatch):
+    import importlib.util
+
+    from rich.console import Console
+
+    from bptt.training import progress
+
+    assert progress.display(Console(force_terminal=True)) == "bar"
+    assert progress.display(Console(force_terminal=False, force_jupyter=False)) == "off"
+    notebook = Console(force_jupyter=True)
+    widgets = importlib.util.find_spec("ipywidgets") is not None
+    assert progress.display(notebook) == ("bar" if widgets else "lines")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert progress.display(notebook) == "lines"
+
+
+def test_bptt_train_shows_progress_in_a_notebook_and_is_silent_when_asked(monkeypatch, capsys):
+    from bptt.training import progress, train
+
+    settings = {"task": "adding", "seq_len": 5, "hidden_size": 4, "batch_size": 4, "eval_size": 4, "steps": 12}
+    monkeypatch.setattr(progress, "display", lambda console: "lines")  # a notebook without ipywidgets
+    seen = []
+    train(settings, on_step=lambda step, loss: seen.append(step))
+    err = capsys.readouterr().err
+    assert seen == list(range(1, 13))
+    assert "tanh+clip1 on adding: 12/12 loss" in err and "ETA 0:00:00" in err
+    train(settings, progress=False)
+    assert capsys.readouterr().err == ""

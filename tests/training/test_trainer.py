@@ -1,6 +1,7 @@
 """The training loop: resume bit for bit, divergence, non-finite gradients, clipping, kill -9."""
 
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import torch
 
 from bptt.config import ConfigError, build_config
 from bptt.store import Database
-from bptt.training import NonFiniteGradientError, Trainer, train
+from bptt.sweeps.worker import Assignment, run_assignment
+from bptt.training import NonFiniteGradientError, RunInUseError, Trainer, train
+from bptt.training.runtime import intra_op_threads
 
 SMALL = {
     "task": "adding",
@@ -149,8 +152,12 @@ def test_kill_9_mid_run_then_resume_finishes_the_same_run(tmp_path):
         "--eval-every",
         "20",
     ]
+    # The run starts at 1 thread and is resumed by a process of 2: its sums keep the order they started with.
     process = subprocess.Popen(
-        [sys.executable, "-m", "bptt.cli.main", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "bptt.cli.main", "train", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     checkpoint = tmp_path / "r-runs" / "run-1" / "checkpoint.pt"
     deadline = time.time() + 120
@@ -163,19 +170,53 @@ def test_kill_9_mid_run_then_resume_finishes_the_same_run(tmp_path):
         (row,) = db.runs()
         assert row.status == "interrupted" and 0 < row.steps_done < 60
     done = subprocess.run(
-        [sys.executable, "-m", "bptt.cli.main", "train", *args, "--resume", "--json"], capture_output=True, text=True
+        [sys.executable, "-m", "bptt.cli.main", "train", *args, "--resume", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
     )
     assert done.returncode == 0, done.stderr
     with Database(db_path) as db:
         (row,) = db.runs()
         assert row.status == "finished" and row.steps_done == 60
         assert [s.step for s in db.steps(row.id)] == list(range(1, 61))
-    whole = train(
-        build_config(
-            {"task": "adding", "seq_len": 200, "hidden_size": 32, "batch_size": 32, "steps": 60, "progress": False}
+        assert row.final.threads == 1
+    # Whatever thread count this process was left at, the run it is compared with trains at the run's own.
+    with intra_op_threads(row.final.threads):
+        whole = train(
+            build_config(
+                {"task": "adding", "seq_len": 200, "hidden_size": 32, "batch_size": 32, "steps": 60, "progress": False}
+            )
         )
-    )
     assert whole.final.test_loss == row.final.test_loss
+
+
+def test_a_resume_trains_at_the_thread_count_the_run_started_with(tmp_path):
+    # Large sums (a weight gradient over T * B = 6400 terms) split across threads add in another order:
+    # at 1 and 2 threads the same run differs in its last bits. A resume keeps the count of its checkpoint.
+    long = {"seq_len": 200, "hidden_size": 32, "batch_size": 32, "eval_every": 20, "checkpoint_every": 10}
+    with intra_op_threads(1):
+        whole = Trainer(config(steps=40, **long))
+        whole.run()
+    db = Database(tmp_path / "r.db")
+    with intra_op_threads(1):
+        train(config(steps=20, **long), db)
+    with intra_op_threads(2):
+        resumed = Trainer(config(steps=40, **long), db)
+        result = resumed.run(resume=True)
+        assert torch.get_num_threads() == 2  # the process's own count, back after the run
+    assert result.final.threads == 1 and result.steps_done == 40
+    for (name, a), (_, b) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_sweep_worker_leaves_its_process_thread_count_as_it_was(tmp_path):
+    threads = torch.get_num_threads()
+    outcome = run_assignment(
+        Assignment(config(steps=2).model_dump(), str(tmp_path / "run"), False, threads=threads + 1)
+    )
+    assert outcome.status == "finished" and outcome.final.threads == threads + 1
+    assert torch.get_num_threads() == threads
 
 
 def test_tbptt_setting_truncates_the_recurrent_stack():
@@ -188,8 +229,10 @@ def test_resume_never_takes_over_a_run_a_live_process_holds(tmp_path):
     db = Database(tmp_path / "r.db")
     first = train(config(steps=10), db)
     db.claim_run(first.run_id, config(steps=10).model_dump())  # this live process holds it again
-    again = train(config(steps=20), db, resume=True)
-    assert again.run_id != first.run_id and again.steps_done == 20
+    # Neither taken over nor trained a second time beside it: refused, nothing written.
+    with pytest.raises(RunInUseError, match="run 1 is being trained by another process"):
+        train(config(steps=20), db, resume=True)
+    assert [(r.id, r.steps_done) for r in db.runs()] == [(first.run_id, 10)]
 
 
 def test_extending_a_finished_run_keeps_one_test_result(tmp_path):

@@ -12,7 +12,7 @@ from bptt import bench
 from bptt.checks import device_name
 
 
-@click.command("bench")
+@click.command("bench", short_help="Time training steps against torch.nn, recording off and on.")
 @click.option("--quick", is_flag=True, help="One small shape, three repetitions: a few seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
 @click.option("--device", default="cpu", show_default=True, help="Device to run on (cpu, cuda, cuda:1, ...).")

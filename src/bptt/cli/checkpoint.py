@@ -9,7 +9,7 @@ from bptt.cli.paths import writable_file
 from bptt.training.checkpoint import convert_checkpoint
 
 
-@click.command("convert-checkpoint")
+@click.command("convert-checkpoint", short_help="Rewrite a checkpoint that holds Python objects as plain data.")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option(
     "-o",

@@ -48,7 +48,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-@click.command("demo")
+@click.command("demo", short_help="The vanishing gradient and its remedies, told end to end.")
 @click.option(
     "--quick",
     is_flag=True,

@@ -18,10 +18,11 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
+from rich.markup import escape
 
 from bptt.build import make_model, make_task
 from bptt.cli.options import FiniteFloatRange, as_flags, config_from, given, model_options
-from bptt.cli.output import console, plural
+from bptt.cli.output import console, plural, printable
 from bptt.cli.paths import writable_folder
 from bptt.config import check_device
 from bptt.diagnostics import (
@@ -67,7 +68,7 @@ def _given_by_user(*names: str) -> list[str]:
     return [name for name in names if context.get_parameter_source(name) != ParameterSource.DEFAULT]
 
 
-@click.command("diagnose")
+@click.command("diagnose", short_help="Measure the vanishing gradient of a run, a config or your own module.")
 @click.option(
     "--db",
     "db_path",
@@ -258,7 +259,8 @@ def command(
         click.echo(json.dumps(report, default=float))
         return
     show = console()
-    show.print(f"[bold]{report['label']}[/bold] on {subject} (T = {result.seq_len})", highlight=False)
+    label, on = escape(printable(str(report["label"]))), escape(printable(str(subject)))
+    show.print(f"[bold]{label}[/bold] on {on} (T = {result.seq_len})", highlight=False)
     show.print(result.verdict(), highlight=False)
     if "history" in report:
         h = report["history"]

@@ -54,7 +54,7 @@ def _settings(values: dict) -> ExploreSettings:
         raise click.UsageError(text.replace(name, FLAGS.get(name, name), 1)) from None
 
 
-@click.command("explore")
+@click.command("explore", short_help="Write the explorable page of the mechanism and open it.")
 @click.option("-o", "--output", default="explore.html", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--cell", type=click.Choice(CELLS), default="sigmoid", show_default=True, help="Where the page starts.")
 @click.option("--init", type=click.Choice(INITS), default="random", show_default=True)

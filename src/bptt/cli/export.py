@@ -13,7 +13,7 @@ from bptt.store import Database
 from bptt.store.export import export_runs
 
 
-@click.command("export")
+@click.command("export", short_help="Write a database's runs as CSV or Parquet, one row per run.")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--sweep", default=None, help="Only the runs of this sweep (default: every run).")
 @click.option(

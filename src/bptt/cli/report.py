@@ -14,7 +14,7 @@ from bptt.report.sweep import build_report
 from bptt.store import Database
 
 
-@click.command("report")
+@click.command("report", short_help="Write a sweep's HTML report, or a results CSV's markdown table.")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--sweep", default=None, help="Only the runs of this sweep (default: every run).")
 @click.option(

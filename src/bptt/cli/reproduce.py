@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
-from bptt.cli.output import console, plural
+from bptt.cli.output import console, plural, printable
 from bptt.cli.paths import writable_file, writable_folder
 from bptt.cli.sweep import filters_option, seeds_option
-from bptt.report.reproduce import reproduce, spec_for
+from bptt.files import read_text
+from bptt.report.reproduce import NothingToCollect, ResultsFileError, reproduce, spec_for
+from bptt.report.results import describe_key
 from bptt.sweeps.spec import check_devices_here, parse_assignment
 
 
-@click.command("reproduce")
+@click.command("reproduce", short_help="Rerun a shipped table of the field and write its results.")
 @click.argument("name", metavar="NAME")
 @click.option("--quick", is_flag=True, help="The version that fits a CPU session (the spec NAME-quick).")
 @click.option("--device", default=None, help="Torch device for every run (cuda also picks the engine auto).")
@@ -83,29 +85,61 @@ def command(
         overrides["device"] = device
         if device.startswith("cuda"):
             overrides["engine"] = "auto"
-    spec_file, spec = spec_for(name, quick, overrides, seeds_option(seeds), filters_option(filter_items))
+    # --collect trains nothing, so it builds no task: a task whose data needs the data extra is not loaded.
+    spec_file, spec = spec_for(
+        name, quick, overrides, seeds_option(seeds), filters_option(filter_items), check_tasks=not collect
+    )
     if not collect:  # the runs train here; --collect only reads what they left, on any machine
         check_devices_here(spec)
     writable_folder(Path(out_dir) / spec.name, "--out")
     if Path(readme).is_file():
         writable_file(readme, "--readme")
-    if collect and not Path(db_path or Path(out_dir) / spec.name / "runs.db").is_file():
-        raise click.UsageError(f"--collect: no database at {db_path or Path(out_dir) / spec.name / 'runs.db'}")
-    result = reproduce(
-        spec_file,
-        spec,
-        out_dir,
-        workers=workers,
-        readme=readme if Path(readme).is_file() else None,
-        overrides=overrides,
-        db=db_path,
-        run=not collect,
-    )
+        _check_text(Path(readme))
+    database = Path(db_path or Path(out_dir) / spec.name / "runs.db")
+    if collect and not database.is_file():
+        command = " ".join(["bptt reproduce", name, *(["--quick"] if quick else [])])
+        raise click.UsageError(
+            f"--collect: no database at {database}; `{command}` runs the sweep and writes it "
+            "(or give the database a sweep ran into with --db)"
+        )
+    try:
+        result = reproduce(
+            spec_file,
+            spec,
+            out_dir,
+            workers=workers,
+            readme=readme if Path(readme).is_file() else None,
+            overrides=overrides,
+            db=db_path,
+            run=not collect,
+        )
+    except (NothingToCollect, ResultsFileError) as error:
+        raise click.UsageError(str(error)) from None
     out = console()
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(result.summary.statuses.items()))
     out.print(
         f"{spec.name}: {plural(result.summary.planned, 'run')} ({statuses}); wrote {result.csv}, {result.report}, "
         f"{result.folder / 'table.md'}" + (f"; updated {readme}" if result.readme_updated else ""),
         highlight=False,
+        markup=False,
     )
+    for keys, what in (
+        (result.replaced, "replaced by the database's runs"),
+        (result.kept, "kept (the database does not hold them)"),
+    ):
+        if keys:
+            shown = "; ".join(printable(describe_key(key)) for key in keys[:5]) + ("; ..." if len(keys) > 5 else "")
+            out.print(
+                f"{result.csv}: {plural(len(keys), 'earlier row')} {what}: {shown}", highlight=False, markup=False
+            )
     out.print(result.table, highlight=False, markup=False)
+
+
+def _check_text(readme: Path) -> None:
+    """Refuse a README that is not UTF-8 text now, before a sweep runs, rather than after it."""
+    try:
+        read_text(readme)
+    except UnicodeDecodeError:
+        raise click.UsageError(f"--readme: {readme} is not UTF-8 text; bptt edits only UTF-8 files") from None
+    except OSError as error:
+        raise click.UsageError(f"--readme: cannot read {readme} ({error.strerror})") from None

@@ -10,7 +10,7 @@ import yaml
 from rich.table import Table
 
 from bptt import experiments
-from bptt.cli.output import console, plural
+from bptt.cli.output import cell, console, plural, printable
 from bptt.cli.paths import writable_folder
 from bptt.store import Database, controlled_length
 from bptt.store.schema import inspect_database
@@ -47,7 +47,7 @@ def seeds_option(text: str | None) -> list[int] | None:
     return seeds
 
 
-@click.command("sweep")
+@click.command("sweep", short_help="Run the runs of a sweep spec that are not done yet.")
 @click.argument("spec_path", metavar="SPEC")
 @click.option(
     "--db",
@@ -162,13 +162,13 @@ def command(
             _, length = controlled_length(c.model_dump())
             table.add_row(
                 d.run.identity,
-                c.label(),
-                d.run.variant or "",
-                c.task,
+                cell(c.label()),
+                cell(d.run.variant or ""),
+                cell(c.task),
                 str(length),
                 str(c.seed),
                 str(c.steps),
-                d.describe(),
+                cell(d.describe()),
             )
         out.print(table)
         return
@@ -191,7 +191,8 @@ def command(
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     out.print(
         f"sweep {summary.name}: {plural(summary.planned, 'run')} ({statuses}); ran {summary.ran}, "
-        f"skipped {summary.skipped}, {summary.seconds:.1f} s, {summary.runs_per_minute:.2f} runs/min"
+        f"skipped {summary.skipped}, {summary.seconds:.1f} s, {summary.runs_per_minute:.2f} runs/min",
+        markup=False,
     )
     for label, status, reason in summary.problems:
-        out.print(f"  {status}: {label}: {reason}")
+        out.print(printable(f"  {status}: {label}: {reason}"), markup=False, highlight=False)

@@ -8,13 +8,15 @@ or finished short, a hint says ``--resume`` continues it, and a new run is
 trained. ``--fresh`` always trains a new one.
 
 Ctrl-C stops at the next step boundary with a checkpoint of that step, marks
-the run ``interrupted``, prints the command that resumes it and exits with 130.
+the run ``interrupted``, prints the command that resumes it and exits with 130;
+SIGTERM does the same and exits with 143.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import signal
 from typing import Any
 
 import click
@@ -26,6 +28,7 @@ from bptt.cli.output import console
 from bptt.config import RunConfig, check_device
 from bptt.store import Database, RunRow, RunSummary
 from bptt.training import Trainer, TrainingInterrupted, check_memory
+from bptt.training.runtime import signal_name
 
 SHOWN = (
     "status",
@@ -94,7 +97,7 @@ def _earlier(db: Database, config: RunConfig) -> RunRow | None:
     return None
 
 
-@click.command("train")
+@click.command("train", short_help="Train a recurrent network on a task.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of run settings.")
 @click.option("--db", "db_path", default="bptt.db", show_default=True, help="Results database (SQLite).")
 @click.option("--resume", is_flag=True, help="Continue the latest run with the same settings from its checkpoint.")
@@ -133,8 +136,9 @@ def command(config_path: str | None, db_path: str, resume: bool, fresh: bool, as
         except TrainingInterrupted as stopped:
             where = resume_command(click.get_current_context(), db_path, config_path, as_json, settings)
             hint = f"; resume with: {where}" if stopped.run_id is not None else ""
-            _note(f"interrupted: {stopped.describe()}{hint}")
-            raise click.exceptions.Exit(130) from None
+            how = "" if stopped.signal_number == signal.SIGINT else f" by {signal_name(stopped.signal_number)}"
+            _note(f"interrupted{how}: {stopped.describe()}{hint}")
+            raise click.exceptions.Exit(stopped.exit_code) from None
     summary = {
         **result.final.to_dict(),
         "status": result.status,

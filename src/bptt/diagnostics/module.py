@@ -11,9 +11,13 @@ A ``ModuleBatch`` says what the module is fed and how its output is scored:
         ``module(inputs, lengths)``, else ``module(inputs)``.
 
 ``load_batch`` reads one from a ``.pt`` file (a dict of tensors, loaded weights-only) or
-an ``.npz`` file (no pickles); ``task_batch`` takes a task's fixed batch. A module whose
-output does not fit the targets, or inputs whose width does not fit the module, end with
-one ``ShapeError`` line naming both shapes.
+an ``.npz`` file (no pickles); ``task_batch`` takes a task's fixed batch. Data that cannot
+be measured ends with one ``DataError`` line: inputs that are not real numbers or integer
+ids (complex values are not cast), nan or inf values, no examples or no steps, negative
+class ids or token ids, lengths outside 1..T. A module whose output does not fit the
+targets (a class id at or above its number of classes included), or inputs whose width
+does not fit the module, end with one ``ShapeError`` line naming both shapes; inputs are
+fed time-first, and the line says so (``--batch-first`` for a module that takes (B, T, ...)).
 """
 
 from __future__ import annotations
@@ -64,6 +68,16 @@ class ModuleBatch:
             return replace(self, inputs=self.inputs.to(target), targets=self.targets.to(target), lengths=lengths)
         cast = lambda t: t.to(target) if t.is_floating_point() else t  # noqa: E731
         return replace(self, inputs=cast(self.inputs), targets=cast(self.targets))
+
+
+def time_first_hint(batch: ModuleBatch) -> str:
+    """What a shape error adds when the inputs were fed time-first: how to feed them batch-first."""
+    if batch.batch_first:
+        return ""
+    return (
+        "; inputs are fed time-first, (T, B, ...): a module that takes (B, T, ...) (batch_first=True) "
+        "needs --batch-first"
+    )
 
 
 def first_embedding(module: nn.Module) -> nn.Embedding | None:
@@ -117,17 +131,36 @@ def load_batch(path: str | Path, loss: str | None = None, batch_first: bool = Fa
     for name, tensor in (("inputs", inputs), ("targets", targets), ("lengths", lengths)):
         if tensor is not None and not isinstance(tensor, torch.Tensor):
             raise DataError(f"--data: {path}: {name} must be a tensor or array, got {type(tensor).__name__}")
+        if tensor is not None and tensor.is_complex():
+            raise DataError(f"--data: {path}: {name} must hold real numbers or integers, got {tensor.dtype}")
+        if tensor is not None and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise DataError(f"--data: {path}: {name} hold nan or inf ({bad} of {tensor.numel()} values); finite only")
     if inputs.dim() not in (2, 3):
         raise DataError(
             f"--data: {path}: inputs must be (T, B, I) features or (T, B) token ids, got shape {tuple(inputs.shape)}"
         )
     if inputs.dim() == 2 and inputs.is_floating_point():
         inputs = inputs.unsqueeze(-1)  # one feature per step
+    steps, examples = (inputs.shape[1], inputs.shape[0]) if batch_first else (inputs.shape[0], inputs.shape[1])
+    if steps == 0 or examples == 0 or inputs.shape[-1] == 0:
+        raise DataError(f"--data: {path}: inputs of shape {tuple(inputs.shape)} hold no examples, steps or features")
+    if not inputs.is_floating_point() and int(inputs.min()) < 0:
+        raise DataError(f"--data: {path}: token ids must be >= 0, got {int(inputs.min())}")
+    if lengths is not None and (
+        lengths.is_floating_point()
+        or tuple(lengths.shape) != (examples,)
+        or int(lengths.min()) < 1
+        or int(lengths.max()) > steps
+    ):
+        raise DataError(f"--data: {path}: lengths must be ({examples},) integers in 1..{steps}")
     loss = loss or ("mse" if targets.is_floating_point() else "ce")
     if loss not in LOSSES:
         raise DataError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     if loss == "ce" and targets.is_floating_point():
         raise DataError(f"--data: {path}: loss 'ce' needs integer class targets, got {targets.dtype}")
+    if loss == "ce" and targets.numel() and int(targets.min()) < 0:
+        raise DataError(f"--data: {path}: class ids must be >= 0, got {int(targets.min())}")
     inputs = inputs.to(torch.get_default_dtype()) if inputs.is_floating_point() else inputs.long()
     targets = targets.to(torch.get_default_dtype()) if loss == "mse" else targets.long()
     return ModuleBatch(inputs, targets, loss, None if lengths is None else lengths.long(), batch_first)
@@ -145,7 +178,12 @@ def loss_function(batch: ModuleBatch) -> Callable[[torch.Tensor], torch.Tensor]:
             if prediction.dim() != targets.dim() + 1 or shape[:-1] != wanted:
                 raise ShapeError(
                     f"the module's output has shape {shape} but the targets have shape {wanted}: "
-                    f"loss 'ce' needs the output {(*wanted, 'classes')}"
+                    f"loss 'ce' needs the output {(*wanted, 'classes')}" + time_first_hint(batch)
+                )
+            if targets.numel() and int(targets.max()) >= shape[-1]:
+                raise ShapeError(
+                    f"the targets hold class id {int(targets.max())}, but the module's output has {shape[-1]} "
+                    f"classes (ids 0 to {shape[-1] - 1})"
                 )
             return F.cross_entropy(prediction.reshape(-1, shape[-1]), targets.reshape(-1))
         if shape != wanted:
@@ -154,7 +192,7 @@ def loss_function(batch: ModuleBatch) -> Callable[[torch.Tensor], torch.Tensor]:
             else:
                 raise ShapeError(
                     f"the module's output has shape {shape} but the targets have shape {wanted}: "
-                    "loss 'mse' needs the same shape"
+                    "loss 'mse' needs the same shape" + time_first_hint(batch)
                 )
         return F.mse_loss(prediction, targets)
 

@@ -25,7 +25,14 @@ from bptt.diagnostics.diagnosis import (
     _time_major_forward,
 )
 from bptt.diagnostics.inputs import input_contribution, recent_share
-from bptt.diagnostics.module import ModuleBatch, ShapeError, first_embedding, loss_function, task_batch
+from bptt.diagnostics.module import (
+    ModuleBatch,
+    ShapeError,
+    first_embedding,
+    loss_function,
+    task_batch,
+    time_first_hint,
+)
 from bptt.diagnostics.perturbation import perturbation_sensitivity
 from bptt.diagnostics.profile import DEFAULT_EPSILON
 from bptt.diagnostics.wording import format_share, notebook_html, sci
@@ -121,7 +128,7 @@ def diagnose_module(
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise ShapeError(
             f"the module cannot take inputs of shape {tuple(batch.inputs.shape)} "
-            f"({batch.inputs.dtype}): {str(error).splitlines()[0]}"
+            f"({batch.inputs.dtype}): {str(error).splitlines()[0]}" + time_first_hint(batch)
         ) from None
     loss_fn(prediction)  # the output's shape against the targets'
     encoder = first_embedding(measured) if batch.tokens else None

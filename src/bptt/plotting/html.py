@@ -10,6 +10,9 @@ others), inlined, so it works offline from ``file://``.
 Series drawn with a ``SeriesStyle`` carry an SVG id ``bptt-series--<key>--<n>``
 (unique in the page), so a script can find every curve of one model in every
 figure and highlight it.
+
+Their text is drawn as written, never parsed as mathtext: a name holding ``$``
+(a variant's, a task's, a module file's) is shown, not interpreted.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
+from bptt.files import write_bytes, write_text
 from bptt.plotting.style import SERIES_ID_PREFIX
 
 if TYPE_CHECKING:
@@ -45,8 +50,16 @@ def asset(name: str, package: str = "bptt.plotting") -> str:
     return resources.files(package).joinpath("assets", name).read_text(encoding="utf-8")
 
 
+def plain_text(fig: Figure) -> Figure:
+    """Draw every text of ``fig`` as written: ``$...$`` is not mathtext (an unknown command would fail)."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
+
+
 def figure_svg(fig: Figure) -> str:
     """The figure as inline SVG markup (no XML header); its series' ids made unique in the page."""
+    plain_text(fig)
     tagged = list(fig.findobj(lambda a: (a.get_gid() or "").startswith(SERIES_ID_PREFIX)))
     given = [a.get_gid() for a in tagged]
     for artist, gid in zip(tagged, given):
@@ -67,8 +80,11 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    plain_text(fig)
+    for path, options in zip(paths, ({"format": "png", "dpi": 130}, {"format": "svg"})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, bbox_inches="tight", **options)
+        write_bytes(path, buffer.getvalue())  # whole or not at all (bptt.files)
     return paths
 
 
@@ -207,5 +223,4 @@ def write_page(
     """Write the page; ``data`` (JSON, in ``#bptt-data``) and ``scripts`` are inlined."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(title, sections, lead, data=data, scripts=scripts), encoding="utf-8")
-    return path
+    return write_text(path, render_page(title, sections, lead, data=data, scripts=scripts))

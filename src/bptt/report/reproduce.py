@@ -9,23 +9,46 @@ For the shipped spec NAME (``--quick``: NAME-quick), into ``OUT/<sweep name>/``:
     table.md      the markdown table of ``runs.csv``, ours beside the published rows
 
 and, with a README, the table between its ``<!-- bptt:results <sweep name> -->`` markers.
+
+Nothing is lost: the database's rows are laid over the CSV's (``merge_rows``), so a
+row the database does not hold stays; a database that holds none of the spec's runs
+is refused before anything is written; ``--collect`` (run nothing) leaves an existing
+``spec.yaml``, which says what ran, as it is. Every file is written atomically, so a
+process killed at any moment leaves each file as it was or as it is now.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bptt import experiments
-from bptt.report.results import markdown_table, read_csv, result_rows, update_readme, write_csv
+from bptt.files import write_text
+from bptt.report.results import (
+    RowKey,
+    markdown_table,
+    merge_rows,
+    read_csv,
+    result_rows,
+    update_readme,
+    write_csv,
+)
 from bptt.report.sweep import build_report
 from bptt.store import Database
 from bptt.sweeps import SweepSpec, SweepSummary, load_spec, run_sweep
+
+
+class NothingToCollect(ValueError):
+    """The database holds none of the spec's runs: nothing is written (the message says where to look)."""
+
+
+class ResultsFileError(ValueError):
+    """An earlier ``runs.csv`` that cannot be read: nothing is written over it."""
 
 
 @dataclass(frozen=True)
@@ -36,13 +59,29 @@ class Reproduced:
     report: Path
     table: str
     readme_updated: bool
+    replaced: list[RowKey] = field(default_factory=list)  # earlier CSV rows the database's rows changed
+    kept: list[RowKey] = field(default_factory=list)  # earlier CSV rows the database does not hold
 
 
 def spec_for(
-    name: str, quick: bool, overrides: Mapping[str, Any], seeds: list[int] | None, filters: Mapping[str, list[Any]]
+    name: str,
+    quick: bool,
+    overrides: Mapping[str, Any],
+    seeds: list[int] | None,
+    filters: Mapping[str, list[Any]],
+    check_tasks: bool = True,
 ) -> tuple[Path, SweepSpec]:
     path = experiments.spec_path(f"{name}-quick" if quick else name)
-    return path, load_spec(path, overrides=dict(overrides), seeds=seeds, filters=dict(filters))
+    spec = load_spec(path, overrides=dict(overrides), seeds=seeds, filters=dict(filters), check_tasks=check_tasks)
+    return path, spec
+
+
+def spec_text(spec_file: Path, overrides: Mapping[str, Any] | None) -> str:
+    """The spec as run: the shipped file, headed by the overrides given on the command line."""
+    text = spec_file.read_text(encoding="utf-8")
+    if overrides:
+        text = f"# run with overrides: {yaml.safe_dump(dict(overrides), default_flow_style=True).strip()}\n" + text
+    return text
 
 
 def reproduce(
@@ -59,25 +98,45 @@ def reproduce(
     run: bool = True,
 ) -> Reproduced:
     """Run the sweep into ``db`` (default OUT/<name>/runs.db), then write the files; with ``run``
-    False, only write them from what the database holds (runs not there yet are left out)."""
+    False, only write them from what the database holds (runs not there yet are left out, and rows
+    the CSV already holds for them are kept)."""
     folder = Path(out) / spec.name
-    folder.mkdir(parents=True, exist_ok=True)
-    text = spec_file.read_text(encoding="utf-8")
-    if overrides:
-        text = f"# run with overrides: {yaml.safe_dump(dict(overrides), default_flow_style=True).strip()}\n" + text
-    (folder / "spec.yaml").write_text(text, encoding="utf-8")
     db_path = Path(db) if db is not None else folder / "runs.db"
+    csv_path = folder / "runs.csv"
+    earlier = _earlier_rows(csv_path)
     if run:
+        write_text(folder / "spec.yaml", spec_text(spec_file, overrides))
         summary = run_sweep(spec, db_path, backend=backend, workers=workers, progress=progress)
-    else:
-        with Database(db_path) as database:
-            rows = [database.runs(sweep=spec.name, identity=r.identity) for r in spec.runs]
-        statuses = Counter(found[-1].status for found in rows if found)
+    with Database(db_path, read_only=True) as database:
+        found = [database.runs(sweep=spec.name, identity=r.identity) for r in spec.runs]
+        fresh = result_rows(database, spec)
+        sweeps = database.sweeps()
+    if not fresh:
+        raise NothingToCollect(
+            f"--db: {db_path} holds none of the {len(spec.runs)} runs of {spec.name} "
+            f"(its sweeps: {', '.join(sweeps) or 'none'}); nothing written"
+        )
+    if not run:
+        statuses = Counter(rows[-1].status for rows in found if rows)
         summary = SweepSummary(spec.name, len(spec.runs), len(spec.runs), 0, 0.0, dict(statuses))
-    with Database(db_path) as results:
-        csv_path = write_csv(result_rows(results, spec), folder / "runs.csv")
+        if not (folder / "spec.yaml").exists():
+            write_text(folder / "spec.yaml", spec_text(spec_file, overrides))
+    merged = merge_rows(earlier, fresh)
+    write_csv(merged.rows, csv_path)
     report = build_report(db_path, folder / "report.html", spec.name)
     table = markdown_table(read_csv(csv_path))
-    (folder / "table.md").write_text(table, encoding="utf-8")
+    write_text(folder / "table.md", table)
     updated = readme is not None and update_readme(readme, spec.name, table)
-    return Reproduced(folder, summary, csv_path, report, table, updated)
+    return Reproduced(folder, summary, csv_path, report, table, updated, merged.replaced, merged.kept)
+
+
+def _earlier_rows(path: Path) -> list[Any]:
+    if not path.exists():
+        return []
+    try:
+        return read_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+        raise ResultsFileError(
+            f"{path}: cannot be read ({type(error).__name__}: {str(error).strip()[:200]}); "
+            "move it away to write a new one"
+        ) from None

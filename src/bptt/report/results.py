@@ -6,7 +6,14 @@ keep them in a file; ``markdown_table(rows)`` groups them by task, length and
 model, ours beside the published row and the memoryless baseline;
 ``update_readme`` puts that table between ``<!-- bptt:results NAME -->`` and
 ``<!-- /bptt:results -->``. The table is always generated from the CSV, never
-typed.
+typed. ``merge_rows`` lays a database's rows over a CSV's: a row the database
+does not replace is kept, so collecting from a database that holds part of a
+sweep never drops what the CSV already held.
+
+Every file is written atomically (``bptt.files``); the README keeps its encoding
+and line endings. Names (a variant's, a task's) are escaped in the table: a
+``|``, a newline, an HTML comment such as the block's own end marker, or an
+ANSI escape in a name cannot break the table or the README.
 
 The number shown per task is the published rows' quantity: test MSE for adding,
 test cross-entropy (mean over every step) for copy, test accuracy (%) for the
@@ -16,6 +23,7 @@ classification tasks.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import statistics
@@ -24,6 +32,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bptt.files import read_text, write_bytes, write_text
 from bptt.report.published import MODELS, PUBLISHED, PublishedResult
 from bptt.store import Database, RunSummary
 from bptt.sweeps import SweepSpec
@@ -101,14 +110,12 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
 
 
 def write_csv(rows: Iterable[ResultRow], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+    return write_bytes(path, text.getvalue().encode("utf-8"))
 
 
 def _parse(name: str, text: str) -> Any:
@@ -219,8 +226,8 @@ def markdown_table(rows: Sequence[ResultRow]) -> str:
         )
         name = task if variant == "default" else f"{task} ({variant})"
         lines.append(
-            f"| {name} | {seq_len or ''} | {model} | {_quantity(task)} | {ours} | {targets} | {shown} | "
-            f"{_number(base)} |"
+            f"| {markdown_cell(name)} | {seq_len or ''} | {markdown_cell(model)} | {_quantity(task)} | {ours} | "
+            f"{markdown_cell(targets)} | {shown} | {_number(base)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -230,20 +237,87 @@ def _markers(name: str) -> tuple[str, str]:
 
 
 def update_readme(readme: str | Path, name: str, table: str) -> bool:
-    """Put ``table`` between the README's markers for ``name``; False when the README has none."""
+    """Put ``table`` between the README's markers for ``name``; False when the README has none. The file
+    is replaced whole (``bptt.files``), in its own encoding and line endings, and only when it changes."""
     path = Path(readme)
-    text = path.read_text(encoding="utf-8")
+    text, form = read_text(path)
     start, end = _markers(name)
     pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         return False
-    path.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text), encoding="utf-8")
+    updated = pattern.sub(lambda _: f"{start}\n{table}{end}", text, count=1)
+    if updated != text:
+        write_text(path, updated, form)
     return True
 
 
 def readme_table(readme: str | Path, name: str) -> str | None:
     """The table the README holds between the markers for ``name``, or None."""
-    text = Path(readme).read_text(encoding="utf-8")
+    text = read_text(readme)[0]
     start, end = _markers(name)
     match = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), text, re.DOTALL)
     return None if match is None else match.group(1)
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` as one cell of a markdown table: ``|`` escaped, ``<`` and ``>`` as entities (no HTML
+    comment, so no results marker, can open or close in it), control characters as their escapes."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+# -- laying a database's rows over a CSV's ------------------------------------------------------------
+RowKey = tuple[str, str, int | None, str, int]
+
+
+def row_key(row: ResultRow) -> RowKey:
+    """What a CSV row stands for: one seed of one model at one task, variant and length."""
+    return (row.task, row.variant, row.seq_len, row.model, row.seed)
+
+
+def describe_key(key: RowKey) -> str:
+    task, variant, seq_len, model, seed = key
+    return f"{task}{'' if variant == 'default' else f' ({variant})'} T={seq_len or '-'} {model} seed {seed}"
+
+
+@dataclass(frozen=True)
+class Merged:
+    """``rows``: the CSV to write; ``replaced``: keys of earlier rows the database's rows changed;
+    ``kept``: keys of earlier rows the database does not hold, kept as they were."""
+
+    rows: list[ResultRow]
+    replaced: list[RowKey]
+    kept: list[RowKey]
+
+
+def merge_rows(earlier: Sequence[ResultRow], fresh: Sequence[ResultRow]) -> Merged:
+    """``fresh`` (a database's rows, in its spec's order) laid over ``earlier`` (the CSV's): the fresh rows
+    of a key (``row_key``) take the place of the earlier rows of that key; an earlier row that no fresh
+    one replaces is kept in its place; a fresh row of a new key follows the fresh row before it."""
+    by_key: dict[RowKey, list[ResultRow]] = {}
+    for row in fresh:
+        by_key.setdefault(row_key(row), []).append(row)
+    earlier_by_key: dict[RowKey, list[ResultRow]] = {}
+    for row in earlier:
+        earlier_by_key.setdefault(row_key(row), []).append(row)
+    inserts: dict[RowKey | None, list[ResultRow]] = {}
+    anchor: RowKey | None = None
+    for row in fresh:
+        key = row_key(row)
+        if key in earlier_by_key:
+            anchor = key
+        else:
+            inserts.setdefault(anchor, []).append(row)
+    merged = list(inserts.get(None, []))
+    replaced: list[RowKey] = []
+    kept: list[RowKey] = []
+    for key, rows in earlier_by_key.items():
+        if key in by_key:
+            merged += by_key[key]
+            if by_key[key] != rows:
+                replaced.append(key)
+        else:
+            merged += rows
+            kept.append(key)
+        merged += inserts.get(key, [])
+    return Merged(merged, replaced, kept)

@@ -36,46 +36,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bptt.store.folders import check_unclaimed, process_alive, runs_folder_for, sweeps_folder_for
 from bptt.store.records import EvalRow, ProfileRow, RunRow, RunSummary, StepRow
-from bptt.store.schema import SCHEMA, DatabaseError, check_writable, inspect_database, read_only_connection
+from bptt.store.schema import (
+    SCHEMA,
+    DatabaseError,
+    check_writable,
+    inspect_database,
+    migrate,
+    read_only_connection,
+)
 
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine is running (a zombie is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed, not yet reaped by its parent) is not running either.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def runs_folder_for(db_path: str | Path) -> Path:
-    """Where runs trained on their own keep their folders: ``<db stem>-runs/`` next to the database (absolute)."""
-    path = Path(os.path.abspath(db_path))
-    return path.parent / (path.stem + "-runs")
-
-
-def sweeps_folder_for(db_path: str | Path) -> Path:
-    """Where sweeps keep their run folders by default: ``<db stem>-sweeps/`` next to the database (absolute).
-
-    A database whose name already says sweeps (``sweeps.db``) keeps them in ``<db stem>-runs/``
-    (``sweeps-runs/``, beside its own runs' ``run-<id>/`` folders), unless a ``sweeps-sweeps/``
-    written by an earlier bptt is there: that one is still used, so its runs resume.
-    """
-    path = Path(os.path.abspath(db_path))
-    folder = path.parent / (path.stem + "-sweeps")
-    if path.stem.lower().endswith("sweeps") and not folder.is_dir():
-        return runs_folder_for(path)
-    return folder
 
 
 class Database:
@@ -85,23 +57,42 @@ class Database:
         self.path = Path(path)
         self.read_only = read_only
         exists = inspect_database(self.path, read_only)
+        created = False
         try:
             if read_only:
                 self.connection = read_only_connection(self.path)
                 return
             check_writable(self.path)
             if not exists:
+                check_unclaimed(runs_folder_for(self.path), self.path)
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                created = not self.path.exists()
             self.connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
             self.connection.execute("PRAGMA foreign_keys=ON")
             self.connection.executescript(SCHEMA)
+            migrate(self.connection)
             self.mark_interrupted()
         except (sqlite3.Error, OSError) as error:
+            if created:  # a refused new database leaves nothing behind
+                if hasattr(self, "connection"):
+                    self.connection.close()
+                for leftover in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                    leftover.unlink(missing_ok=True)
             raise DatabaseError(
                 f"--db: cannot open {self.path} ({str(error).strip() or type(error).__name__})"
             ) from None
+
+    @property
+    def id(self) -> str | None:
+        """The database's own id (a random hex string written when it was created or migrated), which its run
+        folders name; None for a database of a bptt before schema versions, opened read-only."""
+        try:
+            row = self.connection.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
+        except sqlite3.OperationalError:  # no meta table: an unmigrated database, read-only
+            return None
+        return None if row is None else str(row[0])
 
     @property
     def folder(self) -> Path:
@@ -179,14 +170,21 @@ class Database:
             assert cursor.lastrowid is not None  # an INSERT always sets it
             return cursor.lastrowid
 
-    def claim_run(self, run_id: int, config: dict[str, Any]) -> None:
-        """Take up an existing run again (resume): status running, owned by this process."""
+    def claim_run(self, run_id: int, config: dict[str, Any], seen: RunRow | None = None) -> bool:
+        """Take up an existing run again (resume): status running, owned by this process. With ``seen``
+        (the row as this process read it), only if the row is still exactly that (same status and last
+        write), in one transaction: of two processes claiming it together exactly one gets it, and the
+        checkpoint read before the claim is still the run's newest. Returns whether this one got it."""
+        where, params = "", ()
+        if seen is not None:
+            where, params = " AND status = ? AND updated_at = ?", (seen.status, seen.updated_at)
         with self.transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE runs SET status = 'running', reason = NULL, config = ?, pid = ?, host = ?, updated_at = ? "
-                "WHERE id = ?",
-                (json.dumps(config), os.getpid(), socket.gethostname(), time.time(), run_id),
+                "WHERE id = ?" + where,
+                (json.dumps(config), os.getpid(), socket.gethostname(), time.time(), run_id, *params),
             )
+            return cursor.rowcount == 1
 
     def truncate_history(self, run_id: int, after_step: int) -> None:
         """Drop history past ``after_step`` (written after the checkpoint a resume starts from),

@@ -7,12 +7,14 @@ database keeps them as seconds since the epoch.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bptt.config import RunConfig
+from bptt.files import write_bytes
 from bptt.store.database import Database
 from bptt.store.records import RunSummary
 
@@ -95,10 +97,13 @@ def export_runs(db_path: str | Path, output: str | Path, sweep: str | None = Non
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(records) if records else pa.table({c: pa.array([], pa.null()) for c in columns()})
-        pq.write_table(table, output)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        write_bytes(output, buffer.getvalue())
     else:
-        with open(output, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns())
-            writer.writeheader()
-            writer.writerows(records)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns())
+        writer.writeheader()
+        writer.writerows(records)
+        write_bytes(output, text.getvalue().encode("utf-8"))
     return len(records)

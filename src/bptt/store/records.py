@@ -26,8 +26,8 @@ class RunSummary:
     task's metric (``test_metric``, ``val_metric`` and ``chance_metric`` are its values);
     baseline: the memoryless baseline of the loss; solved: whether the test metric counts
     as solving the task; target_step: the step whose evaluation first reached
-    ``target_metric``; version, commit: the code that trained it (``bptt.provenance``);
-    resumed_from: the step a sweep's worker started its last attempt at (sweeps only).
+    ``target_metric``; threads: the intra-op thread count it trained with (on a CPU, the order of
+    its sums); version, commit: the code that trained it (``bptt.provenance``); resumed_from: the step a sweep's worker started its last attempt at (sweeps only).
     """
 
     run_id: int | None = None
@@ -52,6 +52,7 @@ class RunSummary:
     train_seconds: float | None = None
     steps_per_second: float | None = None
     device: str | None = None
+    threads: int | None = None
     version: str | None = None
     commit: str | None = None
     resumed_from: int | None = None

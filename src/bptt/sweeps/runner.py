@@ -22,6 +22,10 @@ Nothing lost, nothing twice:
   folder; a worker of an older attempt stops at its next flush.
 * One driver per sweep at a time, whatever its checkpoint folder: a lock
   beside the database (``<db>.sweep-<name>.lock``) and one in the sweep's folder.
+* Run folders are the database's own (``bptt.store.folders``): before anything
+  runs, a folder of another database, one no row names, or a symbolic link on the
+  way to one is refused in one line. A new run's folder is emptied only when its
+  ``run.json`` names this database, and never through a symbolic link.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
-import shutil
 import socket
 import time
 import warnings
@@ -39,8 +42,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bptt.store import Database, RunRow
+from bptt.files import ignored_folder
+from bptt.store import Database, DatabaseError, RunRow
 from bptt.store.database import sweeps_folder_for
+from bptt.store.folders import (
+    check_run_folder,
+    check_unclaimed,
+    claim_root,
+    clear_own_folder,
+    folder_owner,
+    mark_run_folder,
+    own_run_parts,
+    refuse_links,
+)
+from bptt.store.schema import check_writable, name_max
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
 from bptt.sweeps.spec import PlannedRun, SweepSpec
 from bptt.sweeps.worker import Assignment, Outcome, SpoolWarning, claim_folder, pending, quarantine
@@ -179,13 +194,16 @@ class SweepDriver:
     # -- one run -------------------------------------------------------------------------
     def prepare(self, decision: Decision) -> _Job:
         config = decision.run.config.model_copy(update={"progress": False})
-        directory = run_directory(self.root, self.spec.name, config.identity())
+        directory = own_folder(self.root, self.spec.name, decision, self.db)
         if decision.row is None:
-            shutil.rmtree(directory, ignore_errors=True)  # left by a database that is gone
+            clear_own_folder(directory)  # this database's, from a row that is gone
             row_id = self.db.create_run(
                 config.identity(), config.label(), config.task, config.model_dump(), sweep=self.spec.name
             )
+            mark_run_folder(directory, self.db.id, row_id, config.identity())
             return _Job(decision.run, row_id, directory, resume=False)
+        if folder_owner(directory) is None:  # a folder of an older bptt, at its run's place: now marked
+            mark_run_folder(directory, self.db.id, decision.row.id, config.identity())
         job = _Job(decision.run, decision.row.id, directory, resume=True)
         self.commit(job)  # what a killed driver left in the spool
         gap = self.db.first_missing_step(job.row_id)
@@ -286,6 +304,15 @@ class SweepDriver:
         )
 
 
+def own_folder(root: Path, sweep: str, decision: Decision, db: Database) -> Path:
+    """The run's folder, ``root/sweep/identity``, once it is known to be this database's (or absent);
+    ``FolderError`` for a symbolic link on the way, or a folder of another database or run."""
+    directory = refuse_links(root, sweep, decision.run.identity)
+    row_id = None if decision.row is None else decision.row.id
+    check_run_folder(directory, db.id, row_id, decision.run.identity, default_place=True)
+    return directory
+
+
 def _hold(path: Path, held_by: str) -> Any:
     handle = open(path, "w")  # noqa: SIM115 (held open: the lock lives as long as the handle)
     try:
@@ -299,7 +326,8 @@ def _hold(path: Path, held_by: str) -> Any:
 def lock_sweep(root: Path, name: str) -> Any:
     """Hold the lock of the sweep's checkpoint folder until the returned handle is closed."""
     folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
+    ignored_folder(root)  # run state, kept out of the user's git repository
+    folder.mkdir(exist_ok=True)
     return _hold(folder / ".lock", f"sweep {name!r} is already running in {folder}")
 
 
@@ -307,7 +335,13 @@ def lock_database(db_path: str | Path, name: str) -> Any:
     """Hold the sweep's lock beside its database until the returned handle is closed: one driver per
     sweep and database, whatever checkpoint folder each is given."""
     path = Path(os.path.abspath(db_path))
-    return _hold(path.with_name(f"{path.name}.sweep-{name}.lock"), f"sweep {name!r} is already running on {db_path}")
+    lock = path.with_name(f"{path.name}.sweep-{name}.lock")
+    if len(os.fsencode(lock.name)) > name_max(path.parent):
+        raise DatabaseError(
+            f"--db: the lock file beside {path.name} for sweep {name!r} would be named longer than this "
+            f"filesystem takes ({name_max(path.parent)} bytes); give the database or the sweep a shorter name"
+        )
+    return _hold(lock, f"sweep {name!r} is already running on {db_path}")
 
 
 def run_sweep(
@@ -326,14 +360,24 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every run of ``spec`` not already done, recording them in the database at ``db_path``."""
     root = Path(checkpoint_root) if checkpoint_root is not None else checkpoint_root_for(db_path)
+    if not Path(db_path).exists():  # before the new database is created: its name, then its folders
+        check_writable(Path(db_path))
+        if Path(os.path.abspath(root)) == sweeps_folder_for(db_path):
+            check_unclaimed(Path(os.path.abspath(root)), Path(db_path))
     with Database(db_path) as db:
         locks = [lock_database(db_path, spec.name)]
         try:
+            if Path(os.path.abspath(root)) == db.sweeps_folder:  # named after the database: its own
+                claim_root(db.sweeps_folder, db.id, db.path, lambda: own_run_parts(db.runs()))
+            refuse_links(root, spec.name)
             locks.append(lock_sweep(root, spec.name))
             decisions = decide(spec, db, retry_failed)
             if all(d.action == "skip" for d in decisions):  # nothing to run: no backend to start
                 statuses = Counter(d.row.status for d in decisions if d.row is not None)
                 return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, dict(statuses))
+            for decision in decisions:  # every folder checked before anything runs
+                if decision.action != "skip":
+                    own_folder(root, spec.name, decision, db)
             driver = SweepDriver(
                 spec,
                 db,

@@ -44,13 +44,19 @@ from typing import Any
 
 import yaml
 
+from bptt import yamlfile
 from bptt.build import make_task
+from bptt.checks import brief
 from bptt.config import ConfigError, RunConfig, build_config, check_device, load_yaml, unknown_setting
 from bptt.tasks import Task, TaskError
 from bptt.training import MemoryLimitError, check_memory
 
 SPEC_KEYS = ("name", "description", "base", "grid", "variants", "include", "seeds")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: A sweep's name becomes a folder and a lock file's name: at most this long.
+MAX_NAME = 100
+#: A variant's name goes into tables, the README and the terminal: one line of printable text, this long at most.
+MAX_VARIANT_NAME = 100
 #: The most runs a spec expands to without ``allow_large``.
 MAX_RUNS = 10_000
 
@@ -83,11 +89,13 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     """``KEY=VALUE`` from the command line; the value is read as YAML (``1e-3``, ``true``, ``null``)."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise SweepSpecError(f"expected KEY=VALUE, got {text!r}")
+        raise SweepSpecError(f"expected KEY=VALUE, got {brief(text)}")
     try:
-        return key.strip(), yaml.safe_load(value)
+        return key.strip(), yamlfile.load(value)
+    except yamlfile.YAMLRefused as error:
+        raise SweepSpecError(f"--set: {brief(key.strip())}: {error}") from None
     except yaml.YAMLError:
-        raise SweepSpecError(f"--set: malformed value in {text!r}") from None
+        raise SweepSpecError(f"--set: malformed value in {brief(text)}") from None
 
 
 def _check_settings(values: Any, where: str, source: str) -> dict[str, Any]:
@@ -113,7 +121,7 @@ def _grids(data: dict[str, Any], source: str) -> list[tuple[str, dict[str, list[
                 raise SweepSpecError(f"sweep {source}: {where}.seed: list seeds under the top-level 'seeds' key")
             if not isinstance(values, list) or not values:
                 raise SweepSpecError(
-                    f"sweep {source}: {where}.{key}: must be a non-empty list of values, got {values!r}"
+                    f"sweep {source}: {where}.{key}: must be a non-empty list of values, got {brief(values)}"
                 )
         result.append((where, block))
     return result
@@ -130,8 +138,13 @@ def _named_entries(data: dict[str, Any], key: str, source: str) -> list[tuple[st
             raise SweepSpecError(f"sweep {source}: {where}: must be a mapping, got {type(entry).__name__}")
         entry = dict(entry)
         name = entry.pop("name", None)
-        if name is not None and not isinstance(name, str):
-            raise SweepSpecError(f"sweep {source}: {where}.name: must be text, got {name!r}")
+        if name is not None and (
+            not isinstance(name, str) or not name.isprintable() or not name.strip() or len(name) > MAX_VARIANT_NAME
+        ):
+            raise SweepSpecError(
+                f"sweep {source}: {where}.name: must be one line of printable text, at most {MAX_VARIANT_NAME} "
+                f"characters, got {brief(name)}"
+            )
         if "seed" in entry:
             raise SweepSpecError(f"sweep {source}: {where}.seed: list seeds under the top-level 'seeds' key")
         result.append((where if name is None else f"{where} {name!r}", name, _check_settings(entry, where, source)))
@@ -149,9 +162,9 @@ def _seeds(data: dict[str, Any], base: dict[str, Any], source: str) -> list[int]
         or not seeds
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     ):
-        raise SweepSpecError(f"sweep {source}: seeds: must be a non-empty list of integers >= 0, got {seeds!r}")
+        raise SweepSpecError(f"sweep {source}: seeds: must be a non-empty list of integers >= 0, got {brief(seeds)}")
     if len(set(seeds)) != len(seeds):
-        raise SweepSpecError(f"sweep {source}: seeds: each seed once, got {seeds!r}")
+        raise SweepSpecError(f"sweep {source}: seeds: each seed once, got {brief(seeds)}")
     return seeds
 
 
@@ -168,20 +181,26 @@ def expand_spec(
     filters: dict[str, list[Any]] | None = None,
     name: str | None = None,
     allow_large: bool = False,
+    check_tasks: bool = True,
 ) -> SweepSpec:
     """The runs of a spec mapping, each validated; raises SweepSpecError naming the bad key.
 
     overrides: settings set on every run, last (``--set``); seeds: replaces the
     spec's seeds; filters: keep only runs whose setting is one of the values
     (``--filter``; an unset setting reads as None); name: replaces the spec's name;
-    allow_large: expand a spec of more than ``MAX_RUNS`` runs.
+    allow_large: expand a spec of more than ``MAX_RUNS`` runs; check_tasks: build each task once to
+    check its settings (off for what trains nothing, e.g. ``reproduce --collect``: a task whose data
+    needs an extra is then not built).
     """
     for key in data:
         if key not in SPEC_KEYS:
-            raise SweepSpecError(f"sweep {source}: unknown key {key!r}; allowed: {', '.join(SPEC_KEYS)}")
+            raise SweepSpecError(f"sweep {source}: unknown key {brief(key)}; allowed: {', '.join(SPEC_KEYS)}")
     name = data.get("name") if name is None else name
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise SweepSpecError(f"sweep {source}: name: required, letters, digits and _ . - only, got {name!r}")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME:
+        raise SweepSpecError(
+            f"sweep {source}: name: required, letters, digits and _ . - only, at most {MAX_NAME} characters, "
+            f"got {brief(name)}"
+        )
     base = _check_settings(data.get("base") or {}, "base", source)
     grids = _grids(data, source)
     variants = _named_entries(data, "variants", source)
@@ -223,7 +242,7 @@ def expand_spec(
             try:
                 config = build_config(values)
             except ConfigError as error:
-                shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+                shown = ", ".join(f"{k}={brief(v)}" for k, v in settings.items())
                 detail = f" ({shown})" if shown else ""
                 raise SweepSpecError(f"sweep {source}: {where or 'base'}{detail}: {error}") from None
             for key in filters:
@@ -237,7 +256,8 @@ def expand_spec(
     if filters and not runs:
         shown = "; ".join(f"{key} is one of {', '.join(sorted(values_seen[key]))}" for key in filters)
         raise SweepSpecError(f"sweep {source}: --filter keeps no run; in this sweep {shown}")
-    _check_tasks(runs, source)
+    if check_tasks:
+        _check_tasks(runs, source)
     return SweepSpec(name, tuple(runs), str(data.get("description") or ""), source)
 
 

@@ -51,12 +51,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import torch
-
 from bptt.config import RunConfig
+from bptt.files import write_text
 from bptt.store import EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.store.database import process_alive
 from bptt.training.loop import Progress, Trainer
+from bptt.training.runtime import intra_op_threads
 
 OWNER_FILE = "owner"
 QUARANTINE = "quarantine"
@@ -100,21 +100,9 @@ class Outcome:
     host: str = field(default_factory=lambda: os.uname().nodename)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary name and a rename; the temporary goes on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def claim_folder(directory: str | Path, token: str) -> None:
     """Make ``token`` the owner of a run folder (the driver, before it hands the run out)."""
-    write_atomically(Path(directory) / OWNER_FILE, json.dumps({"owner": token}))
+    write_text(Path(directory) / OWNER_FILE, json.dumps({"owner": token}))
 
 
 def folder_owner(directory: str | Path) -> str | None:
@@ -144,7 +132,7 @@ class Spool:
         self.check_owner()
         name = f"{self._prefix}-{self._count:06d}.json"
         self._count += 1
-        write_atomically(self.directory / name, json.dumps(record, default=_fields))
+        write_text(self.directory / name, json.dumps(record, default=_fields))
 
     def progress(self, progress: Progress) -> None:
         self.put({"kind": "progress", **vars(progress)})
@@ -307,12 +295,13 @@ def run_assignment(assignment: Assignment) -> Outcome:
     started = time.perf_counter()
     finished = threading.Event()
     _stop_with_driver(assignment.driver, finished)
-    torch.set_num_threads(max(1, assignment.threads))
     trainer: SweepTrainer | None = None
     try:
         config = RunConfig(**assignment.config)
-        trainer = SweepTrainer(config, assignment.directory, assignment.owner)
-        result = trainer.run(resume=assignment.resume)
+        # The run starts at the sweep's thread count (a resume at its checkpoint's); the process's own comes back.
+        with intra_op_threads(max(1, assignment.threads)):
+            trainer = SweepTrainer(config, assignment.directory, assignment.owner)
+            result = trainer.run(resume=assignment.resume)
     except NotOwnerError as error:
         return Outcome(
             "interrupted",
@@ -353,13 +342,14 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def init_local_worker(parent: int) -> None:
-    """Initializer of a local pool process: die with the driver, leave Ctrl-C to the driver.
+    """Initializer of a local pool process: die with the driver, leave Ctrl-C and SIGTERM to the driver.
 
     A worker that outlived a killed driver would go on writing checkpoints for a
     run the restarted sweep resumes; on Linux the kernel kills it with the driver
     (PR_SET_PDEATHSIG), elsewhere a watchdog thread notices within 0.2 s.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -5,6 +5,7 @@ from bptt.training.evaluation import evaluate
 from bptt.training.loop import Trainer, train
 from bptt.training.memory import MemoryLimitError, check_memory, estimate_memory
 from bptt.training.results import NonFiniteGradientError, RunFailedError, RunResult
+from bptt.training.resume import RunInUseError
 from bptt.training.runtime import TrainingInterrupted
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "MemoryLimitError",
     "NonFiniteGradientError",
     "RunFailedError",
+    "RunInUseError",
     "RunResult",
     "Trainer",
     "TrainingInterrupted",

@@ -6,7 +6,7 @@ masks (a stream of torch's default generator that the run keeps to itself:
 each step runs inside ``torch.random.fork_rng``, so the caller's random state
 is never touched). The data and dropout states are saved in every checkpoint,
 so a run resumed from step k continues bit for bit as if it had never stopped
-(on CPU).
+(on CPU, where the run also keeps its intra-op thread count: ``bptt.training.runtime``).
 
 A run's row in the database is created with its first flush of history (the
 first checkpoint, or its end if that comes sooner), so a run killed before it
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import math
+import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from bptt.config import RunConfig, build_config, check_device
 from bptt.modules import constrain, record_gradients
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task, generator
-from bptt.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bptt.training.checkpoint import save_checkpoint
 from bptt.training.evaluation import evaluate
 from bptt.training.memory import check_memory
 from bptt.training.optim import build_optimizer, clip_gradients
@@ -46,8 +47,8 @@ from bptt.training.results import (
     finite_or_none,
     run_summary,
 )
-from bptt.training.resume import take_up
-from bptt.training.runtime import StopOnInterrupt, TrainingInterrupted, flush_denormals
+from bptt.training.resume import load_into, own_run_folder, take_up
+from bptt.training.runtime import StopOnInterrupt, Terminated, TrainingInterrupted, flush_denormals, intra_op_threads
 
 #: The generator stream of a run's dropout masks (see ``bptt.build`` for the others).
 DROPOUT_STREAM = 4
@@ -92,12 +93,14 @@ class Trainer:
             None,
         )
         self.val_set = self.task.eval_set("val")
+        self.threads = torch.get_num_threads()  # the order of its sums on a CPU; a resume takes the checkpoint's
         self.step = 0
         self.train_seconds = 0.0
         self.skipped = 0
         self.clipped = 0
         self.run_id: int | None = None
         self.saved_step: int | None = None  # the step of the run's newest checkpoint
+        self._folder_checked: int | None = None  # the run whose folder was found to be its own
         self._stop = StopOnInterrupt()
         self.target_step: int | None = None  # the step whose evaluation first reached target_metric
         self.losses: list[float] = []
@@ -121,6 +124,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "skipped": self.skipped,
             "clipped": self.clipped,
+            "threads": self.threads,
             "config": self.config.model_dump(),
         }
 
@@ -133,18 +137,13 @@ class Trainer:
         self.train_seconds = state["train_seconds"]
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
+        self.threads = int(state.get("threads", self.threads))
         self.model.trained_steps = self.step
 
     def resume_from(self, path: Path) -> None:
-        """Load the checkpoint at ``path`` into this run; a ``CheckpointError`` when it does not fit it."""
-        state = load_checkpoint(path)
-        try:
-            self.load_state(state)
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            text = str(error).strip().splitlines()
-            raise CheckpointError(
-                f"checkpoint {path}: does not fit this run ({type(error).__name__}: {text[0] if text else ''})"
-            ) from None
+        """Load the checkpoint at ``path`` into this run; a ``CheckpointError`` when it is another run's
+        or does not fit this one (``bptt.training.resume.load_into``)."""
+        load_into(self, path)
 
     def flush(self, checkpoint: bool) -> None:
         """Write buffered history to the database and the recorder, then (optionally) the checkpoint.
@@ -185,6 +184,7 @@ class Trainer:
             )
         self._steps, self._evals, self._profiles = [], [], []
         if path is not None:
+            own_run_folder(self)
             save_checkpoint(path, self.state())
             self.saved_step = self.step
             if self.db is not None and self.run_id is not None:
@@ -255,19 +255,7 @@ class Trainer:
         return metric >= target if self.task.higher_is_better else metric <= target
 
     def summary(self, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None) -> RunSummary:
-        return run_summary(
-            self.config,
-            self.task,
-            status,
-            test,
-            val,
-            run_id=self.run_id,
-            steps=self.step,
-            target_step=self.target_step,
-            skipped=self.skipped,
-            clipped=self.clipped,
-            train_seconds=self.train_seconds,
-        )
+        return run_summary(self, status, test, val)
 
     def run(self, resume: bool = False) -> RunResult:
         """Train to ``config.steps`` (or the target metric). Ctrl-C stops at the next step boundary with
@@ -275,7 +263,7 @@ class Trainer:
         done = self.start(resume)
         if done is not None:
             return done
-        with flush_denormals(), self._stop:
+        with flush_denormals(), intra_op_threads(self.threads), self._stop:
             return self._run()
 
     def _run(self) -> RunResult:
@@ -317,13 +305,18 @@ class Trainer:
                     if self.step % config.checkpoint_every == 0:
                         self.flush(checkpoint=True)
                     if self._stop.requested:  # Ctrl-C: the step is whole, stop here
-                        status, reason = "interrupted", f"stopped by the user (Ctrl-C) at step {self.step}"
+                        how = "the user (Ctrl-C)" if self._stop.signal_number == signal.SIGINT else "SIGTERM"
+                        status, reason = "interrupted", f"stopped by {how} at step {self.step}"
                         break
         except KeyboardInterrupt as error:
             # A second Ctrl-C mid-step (batch drawn, optimizer stepped or not): no checkpoint
             # of this step, so a resume starts from the last one written.
-            self._end_interrupted(checkpoint=False, reason="stopped by the user")
-            raise TrainingInterrupted(self.run_id, self.step, self.saved_step) from error
+            terminated = isinstance(error, Terminated)
+            self._end_interrupted(
+                checkpoint=False, reason="stopped by SIGTERM" if terminated else "stopped by the user"
+            )
+            number = signal.SIGTERM if terminated else signal.SIGINT
+            raise TrainingInterrupted(self.run_id, self.step, self.saved_step, number) from error
         except BaseException as error:
             reason = f"{type(error).__name__}: {error}"
             recorded = self._record_failure(reason)
@@ -333,7 +326,7 @@ class Trainer:
             raise
         if status == "interrupted":
             self._end_interrupted(checkpoint=True, reason=reason)
-            raise TrainingInterrupted(self.run_id, self.step, self.saved_step)
+            raise TrainingInterrupted(self.run_id, self.step, self.saved_step, self._stop.signal_number)
         if status == "finished" and self.skipped * 2 > self.step:
             status = "diverged"
             reason = f"the gradient held nan or inf on {self.skipped} of {self.step} steps, all skipped"
@@ -369,11 +362,19 @@ class Trainer:
 
 
 def train(
-    config: RunConfig | Mapping[str, Any], db: Database | None = None, *, resume: bool = False, **kwargs: Any
+    config: RunConfig | Mapping[str, Any],
+    db: Database | None = None,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    **kwargs: Any,
 ) -> RunResult:
     """Train one run to ``config.steps`` and return it with its trained model (``result.model``);
     with ``resume``, continue the latest run of the same sweep and identity. ``config`` is a ``RunConfig``
     or a mapping of its settings, e.g. ``train({"task": "adding", "seq_len": 50, "cell": "lstm"})``.
+    ``progress``: a progress bar (step, loss, ETA) on a terminal or in a notebook, as the config's
+    ``progress`` says unless given (on by default); False: silent. ``on_step=f`` calls ``f(step, loss)``
+    after every step; the other keyword arguments are ``Trainer``'s (``sweep``, ``checkpoint_dir``, ...).
 
     Without ``resume`` every call trains a new run, even when ``db`` holds a finished one with the same
     settings (``bptt train`` on the command line reports that one instead, unless ``--fresh``). Ctrl-C
@@ -381,4 +382,6 @@ def train(
     ``KeyboardInterrupt``); ``resume=True`` continues from that step."""
     if not isinstance(config, RunConfig):
         config = build_config(dict(config))
+    if progress is not None:
+        config = config.model_copy(update={"progress": bool(progress)})
     return Trainer(config, db, **kwargs).run(resume=resume)

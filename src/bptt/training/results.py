@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -13,6 +14,9 @@ from bptt.models import SequenceModel
 from bptt.provenance import provenance
 from bptt.store import EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task
+
+if TYPE_CHECKING:
+    from bptt.training.loop import Trainer
 
 
 class RunFailedError(RuntimeError):
@@ -68,23 +72,13 @@ def finite_or_none(value: float | None) -> float | None:
 
 
 def run_summary(
-    config: RunConfig,
-    task: Task,
-    status: str,
-    test: tuple[float, float] | None,
-    val: tuple[float, float] | None,
-    *,
-    run_id: int | None,
-    steps: int,
-    target_step: int | None,
-    skipped: int,
-    clipped: int,
-    train_seconds: float,
+    trainer: Trainer, status: str, test: tuple[float, float] | None, val: tuple[float, float] | None
 ) -> RunSummary:
     """The summary a run ends with (stored in the database): its test and validation results and counters."""
+    config, task, steps, train_seconds = trainer.config, trainer.task, trainer.step, trainer.train_seconds
     test_loss, test_metric = test if test is not None else (None, None)
     return RunSummary(
-        run_id=run_id,
+        run_id=trainer.run_id,
         identity=config.identity(),
         label=config.label(),
         task=config.task,
@@ -100,11 +94,12 @@ def run_summary(
         chance_metric=task.chance_metric,
         solved=bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
         target_metric=config.target_metric,
-        target_step=target_step,
-        skipped_steps=skipped,
-        clipped_steps=clipped,
+        target_step=trainer.target_step,
+        skipped_steps=trainer.skipped,
+        clipped_steps=trainer.clipped,
         train_seconds=round(train_seconds, 3),
         steps_per_second=round(steps / train_seconds, 2) if train_seconds > 0 else None,
         device=config.device,
+        threads=trainer.threads,
         **provenance(),
     )

@@ -1,6 +1,10 @@
-"""What a run holds in its process while it trains: denormals flushed to zero, Ctrl-C deferred to a step boundary.
+"""What a run holds in its process while it trains: denormals flushed to zero, its thread count, Ctrl-C and
+SIGTERM deferred to a step boundary.
 
-Ctrl-C (SIGINT) during ``Trainer.run`` does not cut a step in half. The first
+Ctrl-C (SIGINT) during ``Trainer.run`` does not cut a step in half, and neither
+does SIGTERM (what ``timeout``, schedulers and containers send), which is treated
+the same way: the run ends with ``TrainingInterrupted`` saying which signal it
+was, and ``bptt train`` exits with 128 + the signal's number (130, 143). The first
 one asks the run to stop: the step in hand finishes, the history is flushed,
 a checkpoint of that step is written and the run ends with
 ``TrainingInterrupted`` (a ``KeyboardInterrupt``), so ``--resume`` continues
@@ -11,8 +15,16 @@ is always written whole (it is written atomically in any case: see
 ``bptt.training.checkpoint``).
 
 The handler is installed only in the main thread and only over Python's own
-default: a process that set its own (a sweep's local worker ignores SIGINT and
-leaves it to the driver) keeps it.
+default (for SIGTERM: the system's, or ``raise_terminated``, which the CLI sets for
+every command): a process that set its own (a sweep's local worker ignores both
+and leaves them to the driver) keeps it.
+
+A run's arithmetic on a CPU depends on its intra-op thread count: a large matrix
+product or sum is split across threads, and a different split adds in a different
+order (float32 sums then differ in their last bits). A run keeps the count it
+started with (``intra_op_threads``), records it in its checkpoints, and a resume
+trains at that count again, so a resumed run continues bit for bit whatever the
+thread count of the process that resumes it.
 """
 
 from __future__ import annotations
@@ -44,16 +56,50 @@ def flush_denormals() -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a run. ``run_id``: its row (None without a database, or before its first flush);
-    ``step``: the steps it had done; ``saved_step``: the step of its checkpoint (None: none written),
-    equal to ``step`` when it stopped at a step boundary."""
+@contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Run with ``count`` torch intra-op threads; the process's own count is restored afterwards."""
+    previous = torch.get_num_threads()
+    if count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
-    def __init__(self, run_id: int | None, step: int, saved_step: int | None) -> None:
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt`` (see ``raise_terminated``)."""
+
+
+def raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """A SIGTERM handler that stops the program as Ctrl-C does, so every ``finally`` and cleanup runs."""
+    raise Terminated
+
+
+def signal_name(number: int) -> str:
+    return "Ctrl-C" if number == signal.SIGINT else signal.Signals(number).name
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM: ``signal_number``) stopped a run. ``run_id``: its row (None without a database,
+    or before its first flush); ``step``: the steps it had done; ``saved_step``: the step of its checkpoint
+    (None: none written), equal to ``step`` when it stopped at a step boundary."""
+
+    def __init__(
+        self, run_id: int | None, step: int, saved_step: int | None, signal_number: int = signal.SIGINT
+    ) -> None:
         super().__init__(f"run {run_id} stopped at step {step}")
         self.run_id = run_id
         self.step = step
         self.saved_step = saved_step
+        self.signal_number = int(signal_number)
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a program a signal stopped: 128 + its number (130 for Ctrl-C, 143 for SIGTERM)."""
+        return 128 + self.signal_number
 
     def describe(self) -> str:
         """One clause: where the run stopped and what was saved."""
@@ -71,40 +117,47 @@ class TrainingInterrupted(KeyboardInterrupt):
         )
 
 
-class StopOnInterrupt:
-    """While held (``with``), SIGINT asks for a stop (``requested``) instead of raising mid-step.
+#: The handlers ``StopOnInterrupt`` replaces: Python's own, the system's default, and the CLI's SIGTERM one.
+_DEFAULTS = {signal.SIGINT: (signal.default_int_handler,), signal.SIGTERM: (signal.SIG_DFL, raise_terminated)}
 
-    A second SIGINT raises ``KeyboardInterrupt`` as usual, except inside ``saving()``,
-    where every SIGINT is only noted. Not installed (and never ``requested``) outside the
-    main thread or over a handler other than Python's default.
+
+class StopOnInterrupt:
+    """While held (``with``), SIGINT or SIGTERM asks for a stop (``requested``, ``signal_number``) instead
+    of raising mid-step.
+
+    A second one raises ``KeyboardInterrupt`` (``Terminated`` for SIGTERM) as usual, except inside
+    ``saving()``, where every one is only noted. Not installed (and never ``requested``) outside the
+    main thread; for each signal, only over its default handler (see ``_DEFAULTS``).
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal_number = int(signal.SIGINT)
         self._saving = 0
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopOnInterrupt:
         self.requested = False
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        ):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for number, defaults in _DEFAULTS.items():
+                if signal.getsignal(number) in defaults:
+                    self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
 
     @property
     def installed(self) -> bool:
-        return self._previous is not None
+        return signal.SIGINT in self._previous
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested and not self._saving:
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        if not self.requested:
+            self.signal_number = signum
         self.requested = True
 
     @contextmanager

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from bptt.store import Database, RunRow
 from bptt.store.database import sweeps_folder_for
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
+from bptt.sweeps.estimate import SweepClock
 from bptt.sweeps.spec import PlannedRun, SweepSpec
 from bptt.sweeps.worker import Assignment, Outcome, SpoolWarning, claim_folder, pending, quarantine
 from bptt.training.progress import ProgressBar
@@ -152,12 +153,15 @@ class SweepDriver:
         self.warn = warn or (lambda message: warnings.warn(message, SpoolWarning, stacklevel=2))
 
     # -- the spool -----------------------------------------------------------------------
-    def commit(self, job: _Job) -> None:
-        """Commit the run's spool files in order, deleting each after its commit."""
+    def commit(self, job: _Job) -> int | None:
+        """Commit the run's spool files in order, deleting each after its commit; the run's steps done
+        after the last of them (None: there was none)."""
+        steps = None
         for path, record in pending(job.directory, self.warn):
             if record["kind"] == "start":
                 self.db.truncate_history(job.row_id, record["step"])
                 self.db.record_progress(job.row_id, [], [], [], record["step"], record["train_seconds"], None)
+                steps = record["step"]
             else:
                 checkpoint = None if record["checkpoint"] is None else str(job.directory / "checkpoint.pt")
                 self.db.record_progress(
@@ -169,7 +173,9 @@ class SweepDriver:
                     record["train_seconds"],
                     checkpoint,
                 )
+                steps = record["steps_done"]
             path.unlink()
+        return steps
 
     # -- one run -------------------------------------------------------------------------
     def prepare(self, decision: Decision) -> _Job:
@@ -239,16 +245,20 @@ class SweepDriver:
         in_flight: dict[Any, _Job] = {}
         problems: list[tuple[str, str, str]] = []
         ran = 0
-        bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress)
+        bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress, eta=False)
+        before = [(d.run, 0 if d.row is None else d.row.steps_done) for d in todo]
+        clock = SweepClock(self.spec.name, before, skipped, bar, self.backend.capacity, self.progress)
         try:
             with bar:
+                clock.tell(ran)
                 while todo or in_flight:
                     while todo and len(in_flight) < self.backend.capacity:
                         job = self.prepare(todo.popleft())
                         in_flight[self.submit(job)] = job
                     done = self.backend.wait(list(in_flight), timeout=0.5)
                     for job in in_flight.values():
-                        self.commit(job)
+                        clock.estimate.update(job.run.identity, self.commit(job))
+                    clock.tell(ran)
                     for handle in done:
                         job = in_flight.pop(handle)
                         try:
@@ -263,6 +273,8 @@ class SweepDriver:
                             outcome = Outcome("failed", str(lost), self.db.run(job.row_id).steps_done, None, 0, 0.0)
                         self.finish(job, outcome)
                         ran += 1
+                        clock.estimate.end(job.run.identity, outcome.steps_done)
+                        clock.tell(ran, now=True)
                         if outcome.status != "finished":
                             problems.append((job.run.config.label(), outcome.status, outcome.reason or ""))
                             bar.show(problems=len(problems))

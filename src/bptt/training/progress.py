@@ -45,7 +45,10 @@ class SteadyTimeRemainingColumn(ProgressColumn):
 
 
 class ProgressBar:
-    def __init__(self, total: int, description: str, enabled: bool = True) -> None:
+    """A bar of ``total`` units on a terminal (silent elsewhere, or when not ``enabled``); ``eta`` False
+    leaves out the ETA column, for a caller that shows an estimate of its own in the bar's info."""
+
+    def __init__(self, total: int, description: str, enabled: bool = True, eta: bool = True) -> None:
         console = Console(file=sys.stderr)
         self.enabled = enabled and console.is_terminal
         self._fields: dict[str, str] = {}
@@ -55,8 +58,7 @@ class ProgressBar:
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            SteadyTimeRemainingColumn(),
+            *((TextColumn("ETA"), SteadyTimeRemainingColumn()) if eta else ()),
             console=console,
             disable=not self.enabled,
             transient=False,
@@ -69,6 +71,19 @@ class ProgressBar:
 
     def __exit__(self, *exc: Any) -> None:
         self._progress.__exit__(*exc)
+
+    def log(self, text: str) -> None:
+        """Print a line on stderr: above the bar on a terminal, as plain text elsewhere (a log file)."""
+        if self.enabled:
+            self._progress.console.print(text, highlight=False, markup=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def note(self, text: str) -> None:
+        """Show ``text`` in the bar's info field, before the values."""
+        self._fields = {"": text, **{k: v for k, v in self._fields.items() if k}}
+        if self.enabled:
+            self._progress.update(self._task, info="  ".join(self._fields.values()))
 
     def show(self, **values: float) -> None:
         for name, value in values.items():

@@ -42,8 +42,8 @@ from typing import Any, Literal
 from bptt.store import Database, RunRow
 from bptt.store.database import sweeps_folder_for
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
-from bptt.sweeps.estimate import SweepClock
 from bptt.sweeps.spec import PlannedRun, SweepSpec
+from bptt.sweeps.timing import SweepClock
 from bptt.sweeps.worker import Assignment, Outcome, SpoolWarning, claim_folder, pending, quarantine
 from bptt.training.progress import ProgressBar
 
@@ -132,6 +132,8 @@ class _Job:
 class SweepDriver:
     """Runs the decisions of one sweep on a backend; see the module docstring."""
 
+    clock: SweepClock | None = None  # says how the sweep goes while ``run`` runs
+
     def __init__(
         self,
         spec: SweepSpec,
@@ -153,15 +155,12 @@ class SweepDriver:
         self.warn = warn or (lambda message: warnings.warn(message, SpoolWarning, stacklevel=2))
 
     # -- the spool -----------------------------------------------------------------------
-    def commit(self, job: _Job) -> int | None:
-        """Commit the run's spool files in order, deleting each after its commit; the run's steps done
-        after the last of them (None: there was none)."""
-        steps = None
+    def commit(self, job: _Job) -> None:
+        """Commit the run's spool files in order, deleting each after its commit."""
         for path, record in pending(job.directory, self.warn):
             if record["kind"] == "start":
                 self.db.truncate_history(job.row_id, record["step"])
                 self.db.record_progress(job.row_id, [], [], [], record["step"], record["train_seconds"], None)
-                steps = record["step"]
             else:
                 checkpoint = None if record["checkpoint"] is None else str(job.directory / "checkpoint.pt")
                 self.db.record_progress(
@@ -173,9 +172,9 @@ class SweepDriver:
                     record["train_seconds"],
                     checkpoint,
                 )
-                steps = record["steps_done"]
             path.unlink()
-        return steps
+            if self.clock is not None:
+                self.clock.estimate.update(job.run.identity, record.get("steps_done", record.get("step")))
 
     # -- one run -------------------------------------------------------------------------
     def prepare(self, decision: Decision) -> _Job:
@@ -234,6 +233,8 @@ class SweepDriver:
             else dataclasses.replace(outcome.final, run_id=job.row_id, resumed_from=outcome.started_from)
         )
         self.db.finish_run(job.row_id, outcome.status, final, outcome.reason)
+        if self.clock is not None:
+            self.clock.ended(job.run.identity, outcome.steps_done)
         if self.on_outcome is not None:
             self.on_outcome(job.run, outcome)
 
@@ -245,20 +246,19 @@ class SweepDriver:
         in_flight: dict[Any, _Job] = {}
         problems: list[tuple[str, str, str]] = []
         ran = 0
-        bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress, eta=False)
-        before = [(d.run, 0 if d.row is None else d.row.steps_done) for d in todo]
-        clock = SweepClock(self.spec.name, before, skipped, bar, self.backend.capacity, self.progress)
+        bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress)
         try:
             with bar:
-                clock.tell(ran)
+                self.clock = SweepClock.of(self.spec.name, todo, skipped, bar, self.backend.capacity, self.progress)
+                self.clock.tell()
                 while todo or in_flight:
                     while todo and len(in_flight) < self.backend.capacity:
                         job = self.prepare(todo.popleft())
                         in_flight[self.submit(job)] = job
                     done = self.backend.wait(list(in_flight), timeout=0.5)
                     for job in in_flight.values():
-                        clock.estimate.update(job.run.identity, self.commit(job))
-                    clock.tell(ran)
+                        self.commit(job)
+                    self.clock.tell()
                     for handle in done:
                         job = in_flight.pop(handle)
                         try:
@@ -273,8 +273,6 @@ class SweepDriver:
                             outcome = Outcome("failed", str(lost), self.db.run(job.row_id).steps_done, None, 0, 0.0)
                         self.finish(job, outcome)
                         ran += 1
-                        clock.estimate.end(job.run.identity, outcome.steps_done)
-                        clock.tell(ran, now=True)
                         if outcome.status != "finished":
                             problems.append((job.run.config.label(), outcome.status, outcome.reason or ""))
                             bar.show(problems=len(problems))

@@ -35,6 +35,10 @@ class SteadyTimeRemainingColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         if task.finished:
             return Text("0:00:00", style="progress.remaining")
+        if "seconds_left" in task.fields:  # the caller's own estimate (``ProgressBar.estimate``)
+            left = task.fields["seconds_left"]
+            shown = "-:--:--" if left is None else str(timedelta(seconds=int(left)))
+            return Text(shown, style="progress.remaining")
         start = task.fields.get("resumed_at", 0)
         left = remaining_seconds(
             task.elapsed or 0.0, task.completed - start, None if task.total is None else task.total - start
@@ -45,10 +49,7 @@ class SteadyTimeRemainingColumn(ProgressColumn):
 
 
 class ProgressBar:
-    """A bar of ``total`` units on a terminal (silent elsewhere, or when not ``enabled``); ``eta`` False
-    leaves out the ETA column, for a caller that shows an estimate of its own in the bar's info."""
-
-    def __init__(self, total: int, description: str, enabled: bool = True, eta: bool = True) -> None:
+    def __init__(self, total: int, description: str, enabled: bool = True) -> None:
         console = Console(file=sys.stderr)
         self.enabled = enabled and console.is_terminal
         self._fields: dict[str, str] = {}
@@ -58,7 +59,8 @@ class ProgressBar:
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            *((TextColumn("ETA"), SteadyTimeRemainingColumn()) if eta else ()),
+            TextColumn("ETA"),
+            SteadyTimeRemainingColumn(),
             console=console,
             disable=not self.enabled,
             transient=False,
@@ -72,19 +74,6 @@ class ProgressBar:
     def __exit__(self, *exc: Any) -> None:
         self._progress.__exit__(*exc)
 
-    def log(self, text: str) -> None:
-        """Print a line on stderr: above the bar on a terminal, as plain text elsewhere (a log file)."""
-        if self.enabled:
-            self._progress.console.print(text, highlight=False, markup=False)
-        else:
-            print(text, file=sys.stderr, flush=True)
-
-    def note(self, text: str) -> None:
-        """Show ``text`` in the bar's info field, before the values."""
-        self._fields = {"": text, **{k: v for k, v in self._fields.items() if k}}
-        if self.enabled:
-            self._progress.update(self._task, info="  ".join(self._fields.values()))
-
     def show(self, **values: float) -> None:
         for name, value in values.items():
             self._fields[name] = f"{name} {value:.4g}"
@@ -92,6 +81,15 @@ class ProgressBar:
     def resume_at(self, steps: int) -> None:
         """Show ``steps`` done before this bar started (a resumed run), left out of the pace."""
         self._progress.update(self._task, completed=steps, resumed_at=steps)
+
+    def estimate(self, seconds_left: float | None, description: str | None = None) -> None:
+        """Show the caller's own estimate of the time left in the ETA column (None: not known yet), in
+        place of the mean pace of the bar's units (a sweep's runs differ in cost), and a new description."""
+        if not self.enabled:
+            return
+        self._progress.update(self._task, seconds_left=seconds_left)
+        if description is not None:
+            self._progress.update(self._task, description=description)
 
     def advance(self, steps: int, **values: float) -> None:
         if not self.enabled:

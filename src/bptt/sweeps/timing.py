@@ -16,6 +16,7 @@ diverges) stops sooner, so the estimate can only shrink as such runs end, and sa
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -175,9 +176,9 @@ class SweepEstimate:
 
 
 class SweepClock:
-    """Tells how a sweep goes: the bar's info on a terminal, and a line (above the bar on a terminal,
-    plain on stderr elsewhere, e.g. a log file) at the start, at the first estimate, at each run's
-    end and every ``every`` seconds; nothing when not ``enabled``."""
+    """Tells how a sweep goes: on a terminal the bar's steps and time left, and on stderr (above the
+    bar on a terminal, plain elsewhere, e.g. a log file) a line at the start, at the first estimate,
+    at each run's end and every ``every`` seconds; nothing when not ``enabled``."""
 
     def __init__(
         self,
@@ -189,25 +190,37 @@ class SweepClock:
         enabled: bool,
         every: float = PROGRESS_EVERY,
     ) -> None:
-        self.estimate = SweepEstimate.of(runs, workers)
+        self.estimate = SweepEstimate.of(runs, workers) if enabled else SweepEstimate({}, {}, workers)
         self.name, self.skipped, self.bar, self.enabled, self.every = name, skipped, bar, enabled, every
         self._told: float | None = None
         self._estimated = False
 
-    def tell(self, runs_ended: int, now: bool = False) -> None:
-        """Update the bar; print a line when one is due (``now``: at a run's end)."""
+    @classmethod
+    def of(
+        cls, name: str, decisions: Iterable[Any], skipped: int, bar: ProgressBar, workers: int, enabled: bool
+    ) -> SweepClock:
+        """The clock of the runs a sweep trains (its decisions that run: ``run`` and ``row`` each)."""
+        runs = [(d.run, 0 if d.row is None else d.row.steps_done) for d in decisions]
+        return cls(name, runs, skipped, bar, workers, enabled)
+
+    def ended(self, identity: str, steps_done: int) -> None:
+        """A run ended: no work of it is left; a line says so."""
+        self.estimate.end(identity, steps_done)
+        self.tell(now=True)
+
+    def tell(self, now: bool = False) -> None:
+        """Update the bar; print a line when one is due (``now``: at a run's end). On a terminal the
+        bar's live display takes the line above itself (rich redirects stderr while it shows)."""
         if not self.enabled:
             return
         at = time.monotonic()
         left = self.estimate.seconds_left(at)
-        self.bar.note(
-            f"steps {self.estimate.steps_done:,}/{self.estimate.steps_planned:,}"
-            + ("" if left is None else f"  about {_clock(left)} left")
-        )
+        steps = f"{self.estimate.steps_done:,}/{self.estimate.steps_planned:,} steps"
+        self.bar.estimate(left, f"sweep {self.name} ({steps})")
         first_estimate = left is not None and not self._estimated
         if not (now or first_estimate or self._told is None or at - self._told >= self.every):
             return
-        runs = len(self.estimate.steps)
+        runs, ended = len(self.estimate.steps), len(self.estimate.ended)
         before = f" ({self.skipped} done before)" if self._told is None and self.skipped else ""
-        self.bar.log(f"sweep {self.name}{before}: {self.estimate.line(runs_ended, runs, at)}")
+        print(f"sweep {self.name}{before}: {self.estimate.line(ended, runs, at)}", file=sys.stderr, flush=True)
         self._told, self._estimated = at, self._estimated or left is not None

@@ -1,9 +1,11 @@
 """How long a sweep has left: each run's work from a model of a step's cost, the pace measured."""
 
 import pytest
+from rich.progress import Progress
 
 from bptt.sweeps import expand_spec, run_sweep
 from bptt.sweeps.timing import FORWARD_SHARE, SweepEstimate, run_work, step_work
+from bptt.training.progress import SteadyTimeRemainingColumn
 
 BASE = {"task": "adding", "hidden_size": 8, "batch_size": 8, "eval_size": 16, "eval_every": 3, "checkpoint_every": 3}
 
@@ -80,3 +82,15 @@ def test_a_sweep_prints_its_progress_and_time_left(tmp_path, capsys):
     assert lines[-1].startswith("sweep told: 2 of 2 runs ended, 15 of 15 steps;")
     again = run_sweep(spec, tmp_path / "r.db", workers=1)
     assert again.ran == 0 and "sweep told" not in capsys.readouterr().err  # nothing to run, nothing to say
+
+
+def test_the_bars_eta_column_shows_the_sweeps_own_estimate():
+    progress = Progress(SteadyTimeRemainingColumn(), disable=True)
+    task_id = progress.add_task("sweep", total=10)
+    task = progress.tasks[0]
+    progress.update(task_id, completed=5)
+    task.start_time = task.get_time() - 50.0  # by the bar's own units (runs): 50 s left
+    progress.update(task_id, seconds_left=None)
+    assert str(SteadyTimeRemainingColumn().render(task)) == "-:--:--"
+    progress.update(task_id, seconds_left=3725.0)  # runs differ in cost: the sweep's estimate, not the runs'
+    assert str(SteadyTimeRemainingColumn().render(task)) == "1:02:05"

@@ -54,15 +54,3 @@ def test_the_column_leaves_out_the_steps_of_a_resumed_run():
     bar = ProgressBar(300, "run", enabled=False)
     bar.resume_at(200)
     assert bar._progress.tasks[0].completed == 200 and bar._progress.tasks[0].fields["resumed_at"] == 200
-
-
-def test_the_column_shows_the_callers_own_estimate_when_given():
-    progress = Progress(SteadyTimeRemainingColumn(), disable=True)
-    task_id = progress.add_task("sweep", total=10)
-    task = progress.tasks[0]
-    progress.update(task_id, completed=5)
-    task.start_time = task.get_time() - 50.0  # by the bar's own units: 50 s left
-    progress.update(task_id, seconds_left=None)
-    assert str(SteadyTimeRemainingColumn().render(task)) == "-:--:--"
-    progress.update(task_id, seconds_left=3725.0)  # a sweep's runs differ in cost: its estimate, not the units'
-    assert str(SteadyTimeRemainingColumn().render(task)) == "1:02:05"

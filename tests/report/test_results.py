@@ -89,6 +89,16 @@ def test_csv_round_trip_and_the_table_beside_the_published_rows(tmp_path):
     assert "| temporal_order | 100 | IRNN | test accuracy % | 100 (100) | 750 | - | 25 |" in irnn
 
 
+def test_a_diverged_run_is_named_in_the_table_and_left_out_of_the_mean():
+    rows = [
+        _row(model="IRNN", test_metric=0.176, test_loss=0.176),
+        _row(model="IRNN", seed=1, status="diverged", test_metric=1.49e20, test_loss=1.49e20),
+        _row(model="IRNN", seed=2, test_metric=0.168, test_loss=0.168),
+    ]
+    line = markdown_table(rows).splitlines()[2]
+    assert "| test MSE | 0.172 (0.176, diverged, 0.168) | 3500, 3500, 3500 (diverged) |" in line
+
+
 def test_readme_block_is_replaced_between_its_markers_only(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- bptt:results x -->\nold\n<!-- /bptt:results -->\nafter\n")

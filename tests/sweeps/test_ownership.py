@@ -13,7 +13,7 @@ from bptt.cli.main import main
 from bptt.config import build_config
 from bptt.store import Database
 from bptt.sweeps import SweepLockedError, expand_spec, run_sweep
-from bptt.sweeps.runner import lock_database
+from bptt.sweeps.locks import lock_database
 from bptt.training import Trainer, train
 
 SMALL = {

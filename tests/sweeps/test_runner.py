@@ -140,7 +140,7 @@ def test_a_lost_worker_is_given_one_more_attempt_then_the_run_fails(tmp_path):
 
 def test_a_second_driver_on_the_same_sweep_is_refused(tmp_path):
     from bptt.sweeps import SweepLockedError
-    from bptt.sweeps.runner import lock_sweep
+    from bptt.sweeps.locks import lock_sweep
 
     spec = expand_spec({"name": "t", "base": BASE})
     held = lock_sweep(checkpoint_root_for(tmp_path / "r.db"), "t")

@@ -199,10 +199,12 @@ def markdown_table(rows: Sequence[ResultRow]) -> str:
     ]
     for (task, variant, seq_len, model), group in groups.items():
         group = sorted(group, key=lambda r: r.seed)
-        values = [headline(r) for r in group]
+        # A diverged run's number is in the CSV; the table names it and leaves it out of the mean.
+        values = [None if r.status == "diverged" else headline(r) for r in group]
         finite = [v for v in values if v is not None and math.isfinite(v)]
         mean = statistics.fmean(finite) if finite else None
-        ours = f"{_number(mean)} ({', '.join(_number(v) for v in values)})"
+        per_seed = ["diverged" if r.status == "diverged" else _number(v) for r, v in zip(group, values)]
+        ours = f"{_number(mean)} ({', '.join(per_seed)})"
         targets = (
             "n/a"
             if all(r.target_metric is None for r in group)

@@ -5,7 +5,8 @@ of the results database), ``worker`` is what runs on a worker, ``backends``
 says where workers live.
 """
 
-from bptt.sweeps.runner import SweepLockedError, SweepSummary, checkpoint_root_for, decide, run_sweep
+from bptt.sweeps.locks import SweepLockedError
+from bptt.sweeps.runner import SweepSummary, checkpoint_root_for, decide, run_sweep
 from bptt.sweeps.spec import PlannedRun, SweepSpec, SweepSpecError, expand_spec, load_spec
 
 __all__ = [

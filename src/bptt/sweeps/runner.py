@@ -31,7 +31,6 @@ Nothing lost, nothing twice:
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import socket
 import time
@@ -42,8 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bptt.files import ignored_folder
-from bptt.store import Database, DatabaseError, RunRow
+from bptt.store import Database, RunRow
 from bptt.store.database import sweeps_folder_for
 from bptt.store.folders import (
     check_run_folder,
@@ -55,9 +53,11 @@ from bptt.store.folders import (
     own_run_parts,
     refuse_links,
 )
-from bptt.store.schema import check_writable, name_max
+from bptt.store.schema import check_writable
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
+from bptt.sweeps.locks import lock_database, lock_sweep
 from bptt.sweeps.spec import PlannedRun, SweepSpec
+from bptt.sweeps.timing import SweepClock
 from bptt.sweeps.worker import Assignment, Outcome, SpoolWarning, claim_folder, pending, quarantine
 from bptt.training.progress import ProgressBar
 
@@ -66,10 +66,6 @@ Action = Literal["skip", "new", "resume"]
 #: checkpoint. A death after progress is not counted: a crash of one pool process brings
 #: down every process of the pool, and the runs beside the one that crashed did nothing wrong.
 ATTEMPTS = 2
-
-
-class SweepLockedError(RuntimeError):
-    """Another driver is running this sweep on the same database or the same checkpoint folder."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +142,8 @@ class _Job:
 class SweepDriver:
     """Runs the decisions of one sweep on a backend; see the module docstring."""
 
+    clock: SweepClock | None = None  # says how the sweep goes while ``run`` runs
+
     def __init__(
         self,
         spec: SweepSpec,
@@ -190,6 +188,8 @@ class SweepDriver:
                     checkpoint,
                 )
             path.unlink()
+            if self.clock is not None:
+                self.clock.estimate.update(job.run.identity, record.get("steps_done", record.get("step")))
 
     # -- one run -------------------------------------------------------------------------
     def prepare(self, decision: Decision) -> _Job:
@@ -251,6 +251,8 @@ class SweepDriver:
             else dataclasses.replace(outcome.final, run_id=job.row_id, resumed_from=outcome.started_from)
         )
         self.db.finish_run(job.row_id, outcome.status, final, outcome.reason)
+        if self.clock is not None:
+            self.clock.ended(job.run.identity, outcome.steps_done)
         if self.on_outcome is not None:
             self.on_outcome(job.run, outcome)
 
@@ -265,6 +267,8 @@ class SweepDriver:
         bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress)
         try:
             with bar:
+                self.clock = SweepClock.of(self.spec.name, todo, skipped, bar, self.backend.capacity, self.progress)
+                self.clock.tell()
                 while todo or in_flight:
                     while todo and len(in_flight) < self.backend.capacity:
                         job = self.prepare(todo.popleft())
@@ -272,6 +276,7 @@ class SweepDriver:
                     done = self.backend.wait(list(in_flight), timeout=0.5)
                     for job in in_flight.values():
                         self.commit(job)
+                    self.clock.tell()
                     for handle in done:
                         job = in_flight.pop(handle)
                         try:
@@ -311,37 +316,6 @@ def own_folder(root: Path, sweep: str, decision: Decision, db: Database) -> Path
     row_id = None if decision.row is None else decision.row.id
     check_run_folder(directory, db.id, row_id, decision.run.identity, default_place=True)
     return directory
-
-
-def _hold(path: Path, held_by: str) -> Any:
-    handle = open(path, "w")  # noqa: SIM115 (held open: the lock lives as long as the handle)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise SweepLockedError(f"{held_by} (lock {path} is held)") from None
-    return handle
-
-
-def lock_sweep(root: Path, name: str) -> Any:
-    """Hold the lock of the sweep's checkpoint folder until the returned handle is closed."""
-    folder = root / name
-    ignored_folder(root)  # run state, kept out of the user's git repository
-    folder.mkdir(exist_ok=True)
-    return _hold(folder / ".lock", f"sweep {name!r} is already running in {folder}")
-
-
-def lock_database(db_path: str | Path, name: str) -> Any:
-    """Hold the sweep's lock beside its database until the returned handle is closed: one driver per
-    sweep and database, whatever checkpoint folder each is given."""
-    path = Path(os.path.abspath(db_path))
-    lock = path.with_name(f"{path.name}.sweep-{name}.lock")
-    if len(os.fsencode(lock.name)) > name_max(path.parent):
-        raise DatabaseError(
-            f"--db: the lock file beside {path.name} for sweep {name!r} would be named longer than this "
-            f"filesystem takes ({name_max(path.parent)} bytes); give the database or the sweep a shorter name"
-        )
-    return _hold(lock, f"sweep {name!r} is already running on {db_path}")
 
 
 def run_sweep(

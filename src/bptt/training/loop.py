@@ -34,6 +34,7 @@ from bptt.modules import constrain, record_gradients
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task, generator
 from bptt.training.checkpoint import save_checkpoint
+from bptt.training.divergence import divergence, final_state_norm
 from bptt.training.evaluation import evaluate
 from bptt.training.memory import check_memory
 from bptt.training.optim import build_optimizer, clip_gradients
@@ -335,6 +336,9 @@ class Trainer:
             val = evaluate(self.model, self.task, self.val_set, config.device)
             test = evaluate(self.model, self.task, self.task.eval_set("test"), config.device)
             self._evals.append(EvalRow(self.step, "test", *test))
+            norm = final_state_norm(self.model, self.val_set, config.device)
+            reason = divergence(self.task, val[0], test[0], norm)
+            status = "finished" if reason is None else "diverged"
         self.flush(checkpoint=status == "finished")
         final = self.summary(status, test, val)
         if self.db is not None and self.run_id is not None:

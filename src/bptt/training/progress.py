@@ -47,6 +47,10 @@ class SteadyTimeRemainingColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         if task.finished:
             return Text("0:00:00", style="progress.remaining")
+        if "seconds_left" in task.fields:  # the caller's own estimate (``ProgressBar.estimate``)
+            left = task.fields["seconds_left"]
+            shown = "-:--:--" if left is None else str(timedelta(seconds=int(left)))
+            return Text(shown, style="progress.remaining")
         start = task.fields.get("resumed_at", 0)
         left = remaining_seconds(
             task.elapsed or 0.0, task.completed - start, None if task.total is None else task.total - start
@@ -127,6 +131,15 @@ class ProgressBar:
     def resume_at(self, steps: int) -> None:
         """Show ``steps`` done before this bar started (a resumed run), left out of the pace."""
         self._progress.update(self._task, completed=steps, resumed_at=steps)
+
+    def estimate(self, seconds_left: float | None, description: str | None = None) -> None:
+        """Show the caller's own estimate of the time left in the ETA column (None: not known yet), in
+        place of the mean pace of the bar's units (a sweep's runs differ in cost), and a new description."""
+        if not self.enabled:
+            return
+        self._progress.update(self._task, seconds_left=seconds_left)
+        if description is not None:
+            self._progress.update(self._task, description=description)
 
     def advance(self, steps: int, **values: float) -> None:
         if not self.enabled:

@@ -77,10 +77,11 @@ def test_auto_is_the_default_engine_and_picks_per_call():
 @pytest.mark.parametrize("name", list(TORCH_TWINS))
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_parity_with_torch_nn(name, num_layers, batch_first):
+@pytest.mark.parametrize("engine", ["fast", "compiled"])
+def test_parity_with_torch_nn(name, num_layers, batch_first, engine):
     ours_cls, theirs_cls, kwargs = TORCH_TWINS[name]
     theirs = theirs_cls(IN, HID, num_layers, batch_first=batch_first, **kwargs)
-    ours = ours_cls(IN, HID, num_layers, batch_first=batch_first, engine="fast", **kwargs)
+    ours = ours_cls(IN, HID, num_layers, batch_first=batch_first, engine=engine, **kwargs)
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(BATCH, STEPS, IN) if batch_first else torch.randn(STEPS, BATCH, IN)
     state = _state(theirs_cls is nn.LSTM, num_layers)
@@ -91,9 +92,10 @@ def test_parity_with_torch_nn(name, num_layers, batch_first):
 @pytest.mark.parametrize("name", list(ALL_CELLS))
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_parity_with_reference(name, num_layers, batch_first):
+@pytest.mark.parametrize("engine", ["fast", "compiled"])
+def test_parity_with_reference(name, num_layers, batch_first, engine):
     cls, kwargs = ALL_CELLS[name]
-    fast = cls(IN, HID, num_layers, batch_first=batch_first, engine="fast", **kwargs)
+    fast = cls(IN, HID, num_layers, batch_first=batch_first, engine=engine, **kwargs)
     reference = cls(IN, HID, num_layers, batch_first=batch_first, engine="reference", **kwargs)
     reference.load_state_dict(fast.state_dict())
     x = torch.randn(BATCH, STEPS, IN) if batch_first else torch.randn(STEPS, BATCH, IN)
@@ -103,12 +105,13 @@ def test_parity_with_reference(name, num_layers, batch_first):
 
 
 @pytest.mark.parametrize("name", ["rnn-prelu", "lstm", "gru"])
-def test_parity_with_options(name, monkeypatch):
+@pytest.mark.parametrize("engine", ["fast", "compiled"])
+def test_parity_with_options(name, engine, monkeypatch):
     """Residual, dropout (same seed), no bias, many backward chunks: still the reference's numbers."""
     monkeypatch.setattr(common, "CHUNK_ELEMENTS", BATCH * HID * 2)
     cls, kwargs = ALL_CELLS[name]
     models = [
-        cls(IN, HID, 3, bias=False, residual=True, dropout=0.3, engine=e, **kwargs) for e in ("fast", "reference")
+        cls(IN, HID, 3, bias=False, residual=True, dropout=0.3, engine=e, **kwargs) for e in (engine, "reference")
     ]
     models[1].load_state_dict(models[0].state_dict())
     x = torch.randn(STEPS, BATCH, IN)

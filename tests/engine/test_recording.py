@@ -87,7 +87,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "reference"])
 @pytest.mark.parametrize("truncate", [None, 4])
 @pytest.mark.parametrize("forward_inside", [True, False])
 def test_record_matches_retain_grad(name, engine, truncate, forward_inside, monkeypatch):
@@ -176,7 +176,7 @@ class _KeepAll(_Keep):
         self.hidden.append((t, h))
 
 
-@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "reference"])
 @pytest.mark.parametrize("cls", [bptt.RNN, bptt.LSTM, bptt.GRU])
 def test_each_direction_of_a_packed_bidirectional_layer_has_its_own_profile(engine, cls):
     """Against retain_grad on every h_t of a watched reference run: per sequence, per direction, on
@@ -232,7 +232,7 @@ def test_each_direction_of_a_packed_bidirectional_layer_has_its_own_profile(engi
     torch.testing.assert_close(lag, torch.tensor(want, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "reference"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_update_terms_are_the_per_step_terms_of_the_w_hh_gradient(engine, name, monkeypatch):
     """||delta_t^T h_{t-1}||_F from the backward against the terms the diagnostics compute on the reference loop."""

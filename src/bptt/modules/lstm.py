@@ -123,14 +123,13 @@ class LSTM(RecurrentBase):
         record: LayerRecorders | None,
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        extra = {} if watch is None else {"watch": watch}
         return engine.lstm_layer(
             x,
             state,
             *self.layer_parameters(layer, direction),
             record,
             weight_hr=self.projection(layer, direction),
-            **extra,
+            watch=watch,
         )
 
     def extra_repr(self) -> str:

@@ -104,7 +104,6 @@ class RNN(RecurrentBase):
         record: LayerRecorders | None,
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        extra = {} if watch is None else {"watch": watch}
         return engine.rnn_layer(
             x,
             state,
@@ -112,7 +111,7 @@ class RNN(RecurrentBase):
             self.activation,
             self.slope(layer, direction),
             record,
-            **extra,
+            watch=watch,
         )
 
     def extra_repr(self) -> str:

@@ -1,5 +1,5 @@
 """gradcheck (float64) of every hand-written backward in bptt.engine: cells, activations, options, on the
-Python loops ("fast") and the compiled ones ("compiled")."""
+Python loops ("fast"), the compiled ones ("compiled") and those that recompute ("recompute")."""
 
 import pytest
 import torch
@@ -38,7 +38,7 @@ def chunked(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(params=["fast", "compiled"])
+@pytest.fixture(params=["fast", "compiled", "recompute"])
 def engine(request):
     return ENGINES.get(request.param)
 

@@ -77,7 +77,7 @@ def test_auto_is_the_default_engine_and_picks_per_call():
 @pytest.mark.parametrize("name", list(TORCH_TWINS))
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("engine", ["fast", "compiled"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute"])
 def test_parity_with_torch_nn(name, num_layers, batch_first, engine):
     ours_cls, theirs_cls, kwargs = TORCH_TWINS[name]
     theirs = theirs_cls(IN, HID, num_layers, batch_first=batch_first, **kwargs)
@@ -92,7 +92,7 @@ def test_parity_with_torch_nn(name, num_layers, batch_first, engine):
 @pytest.mark.parametrize("name", list(ALL_CELLS))
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("engine", ["fast", "compiled"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute"])
 def test_parity_with_reference(name, num_layers, batch_first, engine):
     cls, kwargs = ALL_CELLS[name]
     fast = cls(IN, HID, num_layers, batch_first=batch_first, engine=engine, **kwargs)
@@ -105,7 +105,7 @@ def test_parity_with_reference(name, num_layers, batch_first, engine):
 
 
 @pytest.mark.parametrize("name", ["rnn-prelu", "lstm", "gru"])
-@pytest.mark.parametrize("engine", ["fast", "compiled"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute"])
 def test_parity_with_options(name, engine, monkeypatch):
     """Residual, dropout (same seed), no bias, many backward chunks: still the reference's numbers."""
     monkeypatch.setattr(common, "CHUNK_ELEMENTS", BATCH * HID * 2)

@@ -10,9 +10,12 @@ steps with ``rnn_layer``, ``lstm_layer`` and ``gru_layer`` (the signatures of
   every per-step quantity inside its backward;
 - "compiled": the same, with each step's work in compiled C++ (``compiled``; built at first use by
   ``extension``, else "fast");
+- "recompute": "compiled" keeping every K-th state and recomputing each chunk of K steps in the
+  backward (``recompute``): about one (T, B, H) tensor of memory per layer, for sequences whose stored
+  steps do not fit (``memory`` says what each engine keeps);
 - "probe": the vendor's kernel, widened so that its input gradient is the recurrent part of
   dL/dh_t (``vendor``): the per-step gradient at the vendor's speed, for the tanh/ReLU RNN
-  and the LSTM (others run "fast");
+  and the LSTM (dL/dc_t derived from it); others run "fast";
 - "triton": fused kernels of our own for the simple RNN with every activation, the per-step
   norms written from inside the backward (``triton_rnn``; Triton on a GPU, else "fast").
 
@@ -31,7 +34,7 @@ from typing import Protocol
 
 import torch
 
-from bptt.engine import compiled, gru, lstm, reference, rnn, triton_rnn, vendor
+from bptt.engine import compiled, gru, lstm, recompute, reference, rnn, triton_rnn, vendor
 from bptt.engine.activations import ACTIVATIONS, DEFAULT_SLOPE, Activation, Slope
 from bptt.engine.recording import GradientRecord, LayerRecorders, StepRecorder
 from bptt.engine.reference import StepWatch
@@ -107,6 +110,7 @@ ENGINES: Registry[Engine] = Registry("engine")
 ENGINES.add("reference", Engine("reference", reference.rnn_layer, reference.lstm_layer, reference.gru_layer))
 ENGINES.add("fast", Engine("fast", rnn.rnn_layer, lstm.lstm_layer, gru.gru_layer))
 ENGINES.add("compiled", Engine("compiled", compiled.rnn_layer, compiled.lstm_layer, compiled.gru_layer))
+ENGINES.add("recompute", Engine("recompute", recompute.rnn_layer, recompute.lstm_layer, recompute.gru_layer))
 ENGINES.add("probe", Engine("probe", vendor.rnn_layer, vendor.lstm_layer, gru.gru_layer))
 ENGINES.add("triton", Engine("triton", triton_rnn.rnn_layer, lstm.lstm_layer, gru.gru_layer))
 #: Every name a layer accepts: the per-layer engines, and the two that run whole stacks.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from bptt.engine import extension, gru, lstm, reference, rnn
+from bptt.engine import extension, gru, lstm, python_loops, reference, rnn
 from bptt.engine.activations import Activation, Slope
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
@@ -101,7 +101,7 @@ def rnn_layer(
         return reference.rnn_layer(
             x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, record, watch=watch
         )
-    loops = RNN_LOOPS if activation in ACTIVATION_CODES and runs_on(x) else rnn.PYTHON_LOOPS
+    loops = RNN_LOOPS if activation in ACTIVATION_CODES and runs_on(x) else python_loops.RNN_LOOPS
     return rnn.run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, record, loops)
 
 
@@ -122,7 +122,7 @@ def lstm_layer(
         return reference.lstm_layer(
             x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr=weight_hr, watch=watch
         )
-    loops = LSTM_LOOPS if runs_on(x) else lstm.PYTHON_LOOPS
+    loops = LSTM_LOOPS if runs_on(x) else python_loops.LSTM_LOOPS
     return lstm.run(x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr, loops)
 
 
@@ -140,5 +140,5 @@ def gru_layer(
     """``bptt.engine.gru.gru_layer`` on the compiled loops where they run (see the module docstring)."""
     if watch is not None:
         return reference.gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record, watch=watch)
-    loops = GRU_LOOPS if runs_on(x) else gru.PYTHON_LOOPS
+    loops = GRU_LOOPS if runs_on(x) else python_loops.GRU_LOOPS
     return gru.run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record, loops)

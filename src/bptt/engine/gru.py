@@ -16,7 +16,7 @@ Backward, from t = T down to 1, with y_t the gradient of output t:
     dL/dh_{t-1} = y_{t-1} + dh_t z + [dr~, dz~, du_n] W_hh
 
 ``GRUFunction`` holds what every way of running the loops shares; the loops are ``GRULoops``:
-``PYTHON_LOOPS`` here, or the compiled ones of ``bptt.engine.compiled``.
+``bptt.engine.python_loops``, or the compiled ones of ``bptt.engine.compiled``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bptt.engine.common import (
     project,
     split_bias_grad,
 )
+from bptt.engine.python_loops import GRU_LOOPS as PYTHON_LOOPS
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
 
@@ -70,115 +71,62 @@ class GRULoops(Protocol):
         """One chunk, last step first (the arguments are described in ``csrc/loops.cpp``)."""
 
 
-class PythonLoops:
-    """The loops in torch operations, one step at a time; tanh runs as 2 sigmoid(2a) - 1 (cheaper than
-    torch.tanh on a CPU), and the backward's factors are computed for a whole chunk at once: a step costs
-    one matrix product and three elementwise products."""
-
-    @staticmethod
-    def forward(gates, candidate, out, h0, weight_hh, bias_hn) -> None:
-        H = out.shape[2]
-        weight_rz_t = weight_hh[: 2 * H].t().contiguous()  # (H, 2H)
-        weight_n_t = weight_hh[2 * H :].t().contiguous()  # (H, H)
-        blocks = gates.view(*gates.shape[:2], 3, H)
-        rz, r, z, n = (
-            gates[:, :, : 2 * H].unbind(0),
-            blocks[:, :, 0].unbind(0),
-            blocks[:, :, 1].unbind(0),
-            blocks[:, :, 2].unbind(0),
-        )
-        blocks[:, :, 2].mul_(2)  # n = tanh(a) = 2 sigmoid(2a) - 1
-        # 0-d tensors: a Python number costs a conversion per op; filled on the device, so a CUDA graph can
-        # capture the step (a copy from the host cannot be captured).
-        one, two = gates.new_ones(()), gates.new_full((), 2.0)
-        h = h0
-        for t, (u_n, h_t) in enumerate(zip(candidate.unbind(0), out.unbind(0))):
-            rz[t].addmm_(h, weight_rz_t)
-            torch.sigmoid_(rz[t])
-            if bias_hn is None:
-                torch.mm(h, weight_n_t, out=u_n)
-            else:
-                torch.addmm(bias_hn, h, weight_n_t, out=u_n)
-            n[t].addcmul_(r[t], u_n, value=2)
-            torch.sigmoid_(n[t])
-            n[t].mul_(two).sub_(one)
-            torch.lerp(n[t], h, z[t], out=h_t)
-            h = h_t
-
-    @staticmethod
-    def backward(
-        gates, candidate, out, h_prev_first, grad_h, delta, delta_next, carry, has_next, weight_perm, norms
-    ) -> None:
-        m, B, H = out.shape
-        h_prev = torch.cat([h_prev_first.unsqueeze(0), out[:-1]])
-        blocks = gates.view(m, B, 3, H)
-        r, z, n = blocks.unbind(2)
-        f_zn = out.new_empty(m, B, 2, H)  # [(h_{t-1} - n) z(1-z), (1-z)(1-n^2)], multiply dh
-        f_rr = out.new_empty(m, B, 2, H)  # [r, u_n r(1-r)], multiply dn~
-        torch.sub(h_prev, n, out=f_zn[:, :, 0]).mul_(z).mul_(1 - z)
-        torch.mul(n, n, out=f_zn[:, :, 1]).neg_().add_(1).mul_(1 - z)
-        f_rr[:, :, 0].copy_(r)
-        torch.mul(r, 1 - r, out=f_rr[:, :, 1]).mul_(candidate)
-        delta4 = delta.view(m, B, 4, H)
-        grad_h_2 = grad_h.view(m, B, 1, H).unbind(0)
-        delta_zn, delta_n, delta_rr = (
-            delta4[:, :, 2:4].unbind(0),
-            delta4[:, :, 3:4].unbind(0),
-            delta4[:, :, 0:2].unbind(0),
-        )
-        delta_hh_steps = delta.view(m, B, 4 * H)[:, :, : 3 * H].unbind(0)
-        z_steps = z.unbind(0)
-        later = delta_next[:, : 3 * H] if has_next else None
-        for k in range(m - 1, -1, -1):
-            dh = grad_h[k]
-            if k < m - 1:
-                dh.addcmul_(grad_h[k + 1], z_steps[k + 1])
-            elif has_next:
-                dh.add_(carry)
-            if later is not None:
-                dh.addmm_(later, weight_perm)
-            torch.mul(grad_h_2[k], f_zn[k], out=delta_zn[k])
-            torch.mul(delta_n[k], f_rr[k], out=delta_rr[k])
-            later = delta_hh_steps[k]
-        torch.mul(grad_h[0], z_steps[0], out=carry)
-        if norms is not None:
-            torch.linalg.vector_norm(grad_h, dim=-1, dtype=torch.float64, out=norms)
+def _input_bias(bias_ih: torch.Tensor | None, bias_hh: torch.Tensor | None, H: int) -> torch.Tensor | None:
+    """The bias of the input term: b_ir + b_hr and b_iz + b_hz for r and z; b_in alone (b_hn stays inside
+    r * u_n)."""
+    if bias_hh is None:
+        return bias_ih
+    hh = torch.cat([bias_hh[: 2 * H], bias_hh.new_zeros(H)])
+    return hh if bias_ih is None else bias_ih + hh
 
 
-PYTHON_LOOPS = PythonLoops()
+def _forward_chunk(loops, x, weight_ih, weight_hh, bias, bias_hn, start, end, h_prev, gates, candidate, out) -> None:
+    """Steps start..end-1 from h_prev: the input projection into ``gates``, then the loop (``out`` gets h_t)."""
+    n, B, G = gates.shape
+    project(x[start:end].reshape(n * B, -1), weight_ih, bias, gates.view(n * B, G))
+    loops.forward(gates, candidate, out, h_prev, weight_hh, bias_hn)
 
 
 class GRUFunction(torch.autograd.Function):
-    """(x, h0, W_ih, W_hh, b_ih, b_hh) -> (output (T, B, H), h_T), on ``loops``."""
+    """(x, h0, W_ih, W_hh, b_ih, b_hh) -> (output (T, B, H), h_T), on ``loops``.
+
+    ``keep_every`` None stores every step for the backward; an integer K keeps the outputs only and runs
+    the forward again over each chunk of K steps in the backward (as ``bptt.engine.lstm.LSTMFunction``).
+    """
 
     @staticmethod
-    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record: LayerRecorders | None, loops):
+    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record: LayerRecorders | None, loops, keep_every):
         ctx.set_materialize_grads(False)
-        T, B, I = x.shape
+        T, B, _ = x.shape
         H = weight_hh.shape[1]
-        bias = bias_ih
-        if bias_hh is not None:
-            # r and z take both biases in the input term; b_hn stays inside r * u_n.
-            hh = torch.cat([bias_hh[: 2 * H], bias_hh.new_zeros(H)])
-            bias = hh if bias is None else bias + hh
-        gates = x.new_empty(T, B, 3 * H)
-        project(x.reshape(T * B, I), weight_ih, bias, gates.view(T * B, 3 * H))
-        candidate = x.new_empty(T, B, H)  # u_n = h_{t-1} W_hn^T + b_hn at every step
+        weight_hh_c = weight_hh.contiguous()
+        bias, bias_hn = _input_bias(bias_ih, bias_hh, H), (None if bias_hh is None else bias_hh[2 * H :].contiguous())
         out = x.new_empty(T, B, H)
-        bias_hn = bias_hh[2 * H :].contiguous() if bias_hh is not None else None
-        loops.forward(gates, candidate, out, h0.contiguous(), weight_hh.contiguous(), bias_hn)
-        ctx.record, ctx.loops = record, loops
+        K = T if keep_every is None else keep_every
+        gates = x.new_empty(K, B, 3 * H)
+        candidate = x.new_empty(K, B, H)  # u_n = h_{t-1} W_hn^T + b_hn at every step
+        h_prev = h0.contiguous()
+        for start in range(0, T, K):
+            end = min(start + K, T)
+            n = end - start
+            _forward_chunk(
+                loops, x, weight_ih, weight_hh_c, bias, bias_hn, start, end, h_prev, gates[:n], candidate[:n],
+                out[start:end],
+            )  # fmt: skip
+            h_prev = out[end - 1]
+        ctx.record, ctx.loops, ctx.keep_every = record, loops, keep_every
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.save_for_backward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, gates, candidate, out)
+        stored = (gates, candidate) if keep_every is None else (None, None)
+        ctx.save_for_backward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, out, *stored)
         return out, out[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_last):
-        x, h0, weight_ih, weight_hh, bias_ih, bias_hh, gates, candidate, out = ctx.saved_tensors
+        x, h0, weight_ih, weight_hh, bias_ih, bias_hh, out, gates, candidate = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: a backward that can itself be differentiated
             inputs = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
             recompute = lambda: reference.gru_layer(*inputs)  # noqa: E731
-            return differentiable_backward(recompute, inputs, (grad_out, grad_h_last), 2)
+            return differentiable_backward(recompute, inputs, (grad_out, grad_h_last), 3)
         T, B, H = out.shape
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad[:6]
         grads, record = open_backward(
@@ -187,8 +135,33 @@ class GRUFunction(torch.autograd.Function):
         grad_b_n = out.new_zeros(H) if need_b_hh and ctx.has_bias[1] else None
         # W_hh with its blocks ordered (n, r, z), to match the layout [du_n, dr~, dz~, dn~] below.
         weight_perm = torch.cat([weight_hh[2 * H :], weight_hh[: 2 * H]])
+        h0 = h0.contiguous()
 
-        K = chunk_steps(T, B, H)
+        if ctx.keep_every is None:
+            K = chunk_steps(T, B, H)
+
+            def chunk_values(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+                return gates[start:end], candidate[start:end]
+
+        else:  # the forward once more, one chunk at a time, from the outputs
+            K = ctx.keep_every
+            gates_buf, candidate_buf, scratch = (
+                out.new_empty(K, B, 3 * H),
+                out.new_empty(K, B, H),
+                out.new_empty(K, B, H),
+            )
+            weight_hh_c, bias = weight_hh.contiguous(), _input_bias(bias_ih, bias_hh, H)
+            bias_hn = None if bias_hh is None else bias_hh[2 * H :].contiguous()
+
+            def chunk_values(start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+                n = end - start
+                h_prev = out[start - 1] if start > 0 else h0
+                chunk = (gates_buf[:n], candidate_buf[:n])
+                _forward_chunk(
+                    ctx.loops, x, weight_ih, weight_hh_c, bias, bias_hn, start, end, h_prev, *chunk, scratch[:n]
+                )
+                return chunk
+
         grad_h_buf = out.new_empty(K, B, H)
         delta_buf = out.new_empty(K, B, 4 * H)  # [du_n, dr~, dz~, dn~]
         norms_buf = out.new_empty(K, B, dtype=torch.float64) if record is not None else None
@@ -205,10 +178,9 @@ class GRUFunction(torch.autograd.Function):
                 grad_h[-1] += grad_h_last
             norms = None if norms_buf is None else norms_buf[:m]
             ctx.loops.backward(
-                gates[start:end],
-                candidate[start:end],
+                *chunk_values(start, end),
                 out[start:end],
-                out[start - 1] if start > 0 else h0.contiguous(),
+                out[start - 1] if start > 0 else h0,
                 grad_h,
                 delta,
                 delta_next,
@@ -235,7 +207,7 @@ class GRUFunction(torch.autograd.Function):
             grad_w_hh = torch.cat([g[H:], g[:H]])
         # [dr~, dz~, dn~] summed; b_hn's block is du_n's
         grad_b_ih, grad_b_hh = split_bias_grad(grads.grad_b, (ctx.has_bias[0], grad_b_n is not None), grad_b_n)
-        return grads.grad_x, grad_h0, grads.grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, None, None
+        return grads.grad_x, grad_h0, grads.grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, None, None, None
 
 
 def run(
@@ -247,11 +219,12 @@ def run(
     bias_hh: torch.Tensor | None,
     record: LayerRecorders | None,
     loops: GRULoops,
+    keep_every: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``gru_layer`` on the given loops."""
+    """``gru_layer`` on the given loops, storing every step or (``keep_every``) recomputing."""
     if x.shape[0] == 0:
         return reference.gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record)
-    return GRUFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record, loops)
+    return GRUFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record, loops, keep_every)
 
 
 def gru_layer(

@@ -7,7 +7,7 @@ Forward, with a_t the pre-activation (tensors time-major, (T, B, H)):
 The input term of all T steps is one matrix product written straight into the
 output buffer; each step then adds its recurrent product in place and applies
 the activation in place, so the forward keeps one (T, B, H) tensor: the
-outputs themselves. tanh runs as 2 sigmoid(2a) - 1 (see ``_tanh_loop``).
+outputs themselves. tanh runs as 2 sigmoid(2a) - 1 (``bptt.engine.python_loops``).
 
 Backward, from t = T down to 1, with g_t the gradient of output t:
 
@@ -23,7 +23,7 @@ Any activation registered with a derivative runs here; one without runs on the
 reference loop.
 
 ``RNNFunction`` holds what every way of running the loops shares; the loops are ``RNNLoops``:
-``PYTHON_LOOPS`` here, or the compiled ones of ``bptt.engine.compiled``.
+``bptt.engine.python_loops``, or the compiled ones of ``bptt.engine.compiled``.
 """
 
 from __future__ import annotations
@@ -43,34 +43,9 @@ from bptt.engine.common import (
     project,
     split_bias_grad,
 )
+from bptt.engine.python_loops import RNN_LOOPS as PYTHON_LOOPS
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
-
-
-def _tanh_loop(out: torch.Tensor, h0: torch.Tensor, weight_hh_t: torch.Tensor) -> None:
-    """h_t = tanh(a_t) in place over ``out`` (which holds the input terms p_t on entry).
-
-    torch.tanh costs about five torch.sigmoid on a CPU, so the loop runs on
-    s_t = sigmoid(2 a_t), with tanh(a) = 2 sigmoid(2a) - 1. Substituting
-    h_{t-1} = 2 s_{t-1} - 1 into 2 a_t = 2 p_t + 2 h_{t-1} W_hh^T gives
-
-        2 a_t = (2 p_t - 2 * 1 W_hh^T) + s_{t-1} (4 W_hh^T)   (every step after the first),
-
-    one product and one sigmoid per step; h = 2 s - 1 is formed once at the end.
-    """
-    out.mul_(2)
-    if out.shape[0] > 1:
-        out[1:].sub_(weight_hh_t.sum(0), alpha=2)
-    first = out[0]
-    first.addmm_(h0, weight_hh_t, alpha=2)
-    torch.sigmoid_(first)
-    weight_4 = weight_hh_t * 4
-    s = first
-    for a in out[1:].unbind(0):
-        a.addmm_(s, weight_4)
-        torch.sigmoid_(a)
-        s = a
-    out.mul_(2).sub_(1)
 
 
 class RNNLoops(Protocol):
@@ -102,44 +77,6 @@ class RNNLoops(Protocol):
     ) -> None:
         """One chunk, last step first: ``grad_h`` holds the outputs' gradients on entry and dL/dh_t on
         return, ``delta`` dL/da_t; ``delta_next`` is that of the step after the chunk (None at T - 1)."""
-
-
-class PythonLoops:
-    """The loops in torch operations, one step at a time."""
-
-    @staticmethod
-    def forward(out, pre, h0, weight_hh, act, slope) -> None:
-        weight_hh_t = weight_hh.t().contiguous()  # (H, H): h W_hh^T as h @ weight_hh_t
-        h = h0
-        if act.name == "tanh" and pre is None:  # the engine's own faster tanh loop
-            _tanh_loop(out, h0, weight_hh_t)
-        elif pre is None:
-            for a in out.unbind(0):
-                a.addmm_(h, weight_hh_t)
-                act.forward_(a, slope)
-                h = a
-        else:
-            for a, h_t in zip(pre.unbind(0), out.unbind(0)):
-                a.addmm_(h, weight_hh_t)
-                h_t.copy_(act.apply(a, slope))
-                h = h_t
-
-    @staticmethod
-    def backward(out, pre, grad_h, delta, delta_next, weight_hh, act, slope, norms) -> None:
-        deriv = torch.empty_like(out)
-        act.derivative(out, pre, slope, deriv)
-        grad_h_steps, delta_steps, deriv_steps = grad_h.unbind(0), delta.unbind(0), deriv.unbind(0)
-        later = delta_next
-        for i in range(out.shape[0] - 1, -1, -1):
-            g = grad_h_steps[i]
-            if later is not None:
-                g.addmm_(later, weight_hh)
-            later = torch.mul(g, deriv_steps[i], out=delta_steps[i])
-        if norms is not None:
-            torch.linalg.vector_norm(grad_h, dim=-1, dtype=torch.float64, out=norms)
-
-
-PYTHON_LOOPS = PythonLoops()
 
 
 class RNNFunction(torch.autograd.Function):

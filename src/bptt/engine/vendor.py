@@ -71,17 +71,20 @@ def run_stack(
     return result[0], result[1]
 
 
-def linear_recurrence(a: torch.Tensor, b: torch.Tensor, initial: torch.Tensor | None = None) -> torch.Tensor:
+def linear_recurrence(
+    a: torch.Tensor, b: torch.Tensor, initial: torch.Tensor | None = None, parallel: bool | None = None
+) -> torch.Tensor:
     """y_t = a_t * y_{t-1} + b_t over dim 0 (t = 0 .. T-1), from y_{-1} = ``initial`` (0 if None).
 
-    On a GPU a Hillis-Steele scan: round r composes each step's affine map with the one 2^r steps
-    before, so log2 T rounds of whole-tensor operations replace T small ones. Elsewhere step by step.
+    ``parallel`` (default: on a GPU) runs a Hillis-Steele scan: round r composes each step's affine map
+    with the one 2^r steps before, so log2 T rounds of whole-tensor operations replace T small ones.
+    Otherwise step by step.
     """
     y = b.clone()
     if initial is not None:
         y[0].addcmul_(a[0], initial)
     T = y.shape[0]
-    if not y.is_cuda:
+    if not (y.is_cuda if parallel is None else parallel):
         for t in range(1, T):
             y[t].addcmul_(a[t], y[t - 1])
         return y

@@ -4,14 +4,13 @@ directions, the pieces of a packed batch, truncation, and the calls into the eng
 Tensors are time-major, (T, B, features). A packed batch is run in pieces of
 constant batch size, longest sequences first, so each sequence stops at its
 own last step (and the reverse direction starts there). The engines:
-"auto" (the default) takes the vendor's kernel where it is the fastest and no
-per-step record is open (on a GPU, every cell it has; on a CPU, the LSTM, where
-torch.nn's loop beats ours); the probe for a record that needs only dL/dh_t
-(on a GPU; on a CPU, for the LSTM), on a GPU our Triton kernels for the simple RNN the vendor lacks (sigmoid,
-leaky ReLU, PReLU) or records; "fast" otherwise. "fast", "reference", "probe",
-"triton" and "vendor" can be asked for by name. While a step watch is open on a layer
-(``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
-the reference loop.
+"auto" (the default) runs what ``bptt.engine.choice`` finds fastest for the input
+and what is open (on a CPU the compiled loops, packed or not; on a GPU the vendor's
+kernel with nothing recorded, the probe for dL/dh_t and an LSTM's dL/dc_t, our Triton
+kernels for the simple RNN the vendor lacks), and "recompute" where the stored steps
+would not fit in memory. Every engine can be asked for by name. While a step watch
+is open on a layer (``bptt.modules.watch_steps``), or under a ``torch.func``
+transform, it runs on the reference loop.
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import ENGINES, Engine, triton_rnn
+from bptt.engine import ENGINES, Engine, compiled, triton_rnn
+from bptt.engine.choice import choose
+from bptt.engine.memory import fits, kept_bytes
 from bptt.engine.recording import RECORD_ATTRIBUTE, LayerRecorders, StepRecorder, TermRecorder
 from bptt.engine.reference import StepWatch
 from bptt.engine.vendor import run_stack
@@ -90,12 +91,14 @@ class TimeLoop:
         return tuple(TimeLoop._merge_rows(n, o, rows) for n, o in zip(new, old))
 
     # -- which engine ----------------------------------------------------------------------
-    def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
-        """The engine a forward on ``input`` runs now: "vendor", "probe", "fast" or "reference".
+    def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None, packed: bool = False) -> str:
+        """The engine a forward on ``input`` runs now: "vendor", "probe", "compiled", "fast", "triton",
+        "recompute" or "reference".
 
-        ``recording``: whether a per-step record is wanted (default: whether one is open on this
-        layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it
-        depends on the layer's settings, the input's device and what is open, nothing else.
+        ``recording``: whether a per-step record is wanted (default: whether one is open on this layer
+        now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it); ``packed``: the input is a packed
+        batch (``input`` its padded (T, B, I) form). Under "auto", ``bptt.engine.choice`` decides, from
+        the layer's settings, the input's device, sizes and packing, what is open, and the free memory.
         """
         if getattr(self, WATCH_ATTRIBUTE, None) is not None:
             return "reference"
@@ -105,26 +108,46 @@ class TimeLoop:
             return self.engine
         record = getattr(self, RECORD_ATTRIBUTE, None)
         recording = record is not None if recording is None else recording
-        device = (input if input is not None else self._flat_weights[0]).device
-        cuda = device.type == "cuda"
-        kernels = (
-            cuda
-            and self.MODE == "RNN"
-            and triton_rnn.available(input)
-            and triton_rnn.supports(self.activation, self.hidden_size)
-        )
+        like = input if input is not None else self._flat_weights[0]
+        cuda = like.device.type == "cuda"
+        wants = "nothing"
         if recording:
-            probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
             # Without an open record, what record_gradients records by default: dL/dc_t too for an LSTM.
             updates, cells = (False, True) if record is None else (record.updates, record.cells)
-            only_hidden = not (updates or (cells and self.MODE == "LSTM"))
-            if probe and only_hidden and (cuda or self.MODE == "LSTM"):  # where the vendor is the faster
-                return "probe"
-            return "triton" if kernels else "fast"
-        whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None
-        if whole_stack and (cuda or self.MODE == "LSTM"):
-            return "vendor"
-        return "triton" if kernels else "fast"
+            wants = "updates" if updates else ("cells" if cells and self.MODE == "LSTM" else "hidden")
+        if cuda:
+            kernels = (
+                self.MODE == "RNN"
+                and triton_rnn.available(like)
+                and triton_rnn.supports(self.activation, self.hidden_size)
+            )
+            ours = "triton" if kernels else "fast"
+        else:
+            ours = "compiled" if compiled.runs_on(like) else "fast"
+        return choose(
+            like.device.type,
+            self.MODE,
+            vendor_has=self.mode in VENDOR_MODES,
+            whole_stack=self.mode in VENDOR_MODES and not self.residual and self.truncate is None,
+            packed=packed,
+            wants=wants,
+            ours=ours,
+            fits=self._stored_steps_fit(input),
+        )
+
+    #: Below this many bytes of stored steps, the free memory is not read.
+    SMALL_STORE = 1 << 28
+
+    def _stored_steps_fit(self, input: torch.Tensor | None) -> bool:
+        """Whether the storing engines' values for ``input`` (T, B, I) fit in the free memory."""
+        if input is None or input.dim() != 3:
+            return True
+        seq_len, batch = input.shape[:2]
+        per_layer = kept_bytes(
+            self.MODE, "compiled", seq_len, batch, self.hidden_size, self.output_size, input.element_size()
+        )
+        needed = per_layer * self.num_layers * self.num_directions
+        return needed < self.SMALL_STORE or fits(needed, input.device)
 
     def _run_vendor(
         self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None

@@ -16,7 +16,7 @@ import sys
 import click
 
 from bptt import __version__
-from bptt.cli import bench, checkpoint, demo, diagnose, export, report, reproduce, runs, sweep, train
+from bptt.cli import bench, checkpoint, demo, diagnose, export, report, reproduce, runs, selfcheck, sweep, train
 from bptt.config import ConfigError
 from bptt.registry import UnknownNameError
 from bptt.store import DatabaseError
@@ -32,7 +32,7 @@ def cli() -> None:
     """Train recurrent networks by backpropagation through time, and see, measure and fix the vanishing gradient."""
 
 
-for module in (train, runs, demo, diagnose, sweep, reproduce, report, export, bench, checkpoint):
+for module in (train, runs, demo, diagnose, sweep, reproduce, report, export, bench, selfcheck, checkpoint):
     cli.add_command(module.command)
 
 

@@ -316,6 +316,9 @@ def _cases():
         yield ["demo", "--quick", "--out", folder]
     for device in ("cuda:99", "meta", "mps", "abacus"):
         yield ["bench", "--quick", "--device", device]
+        yield ["selfcheck", "--quick", "--device", device]
+    for option, value in (("--cells", "lstm,foo"), ("--shapes", "16x64"), ("--shapes", "-1x2x3"), ("--only", ",")):
+        yield ["bench", "--quick", option, value]
     for name in ("empty", "truncated", "random", "crafted"):
         yield ["train", "--db", f"ck-{name}.db", *TINY[:-4], "--steps", "4", "--resume"]
         yield ["diagnose", "--db", f"ck-{name}.db", "--run", "1"]

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 #: (device type, cell, packed, ours) -> the faster with nothing recorded: "vendor" or "ours".
 FASTEST: dict[tuple[str, str, bool, str], str] = {
-    # CPU, 2 cores, (B, H, T) = (16, 64, 1000), I = 32, one thread each, side by side:
-    ("cpu", "RNN", False, "compiled"): "ours",  # 3.7x
-    ("cpu", "GRU", False, "compiled"): "ours",  # 5.3x
-    ("cpu", "LSTM", False, "compiled"): "ours",  # 1.3x; 1.5x at (32, 256, 200), 1.9x at (128, 128, 1000)
-    ("cpu", "RNN", False, "fast"): "ours",  # 2.3x
-    ("cpu", "GRU", False, "fast"): "ours",  # 1.9x
-    ("cpu", "LSTM", False, "fast"): "vendor",  # 0.54x
-    # torch.nn's packed path on a CPU copies the whole input's gradient at every step: 37x slower than
-    # bptt's engine at T = 1000 (LSTM), and it grows with T^2.
+    # CPU, 2 cores, (B, H, T) = (16, 64, 1000 and 5000), I = 32, one thread each, side by side:
+    ("cpu", "RNN", False, "compiled"): "ours",  # 3.7-5.3x
+    ("cpu", "GRU", False, "compiled"): "ours",  # 4.3-5.3x
+    ("cpu", "LSTM", False, "compiled"): "ours",  # 1.3-1.7x; 1.5x at (32, 256, 200), 1.9x at (128, 128, 1000)
+    ("cpu", "RNN", False, "fast"): "ours",  # 2.3-2.6x
+    ("cpu", "GRU", False, "fast"): "ours",  # 1.9-2.1x
+    ("cpu", "LSTM", False, "fast"): "vendor",  # 0.54-0.63x
+    # torch.nn's packed path on a CPU copies the whole input's gradient at every step, so it grows with
+    # T^2: at T = 1000 its LSTM step took 41-79 s, bptt's 0.85 s compiled (93x), 1.1 s fast (37x).
     ("cpu", "RNN", True, "compiled"): "ours",
     ("cpu", "GRU", True, "compiled"): "ours",
     ("cpu", "LSTM", True, "compiled"): "ours",
@@ -48,9 +48,9 @@ FASTEST: dict[tuple[str, str, bool, str], str] = {
 
 #: (device type, cell, ours) -> with dL/dh_t recorded, the faster: "probe" or "ours".
 PROBE_FASTEST: dict[tuple[str, str, str], str] = {
-    ("cpu", "LSTM", "compiled"): "ours",  # probe 0.75x torch.nn, compiled 1.3x
+    ("cpu", "LSTM", "compiled"): "ours",  # probe 0.68-0.78x torch.nn, compiled 1.5-1.6x with both records
     ("cpu", "RNN", "compiled"): "ours",
-    ("cpu", "LSTM", "fast"): "probe",  # probe 0.75x, fast 0.54x
+    ("cpu", "LSTM", "fast"): "probe",  # probe 0.74-0.75x, fast 0.54-0.63x
     ("cpu", "RNN", "fast"): "ours",  # fast 2.3x
     ("cuda", "LSTM", "fast"): "probe",  # the anchors: 0.91-1.41x of the plain cuDNN step
     ("cuda", "RNN", "fast"): "probe",  # 1.06-1.25x

@@ -49,7 +49,7 @@ def _step(layer, x, record):
 
 
 @pytest.mark.parametrize("theirs_cls,ours_cls,extra", TWINS)
-@pytest.mark.parametrize("engine", ["auto", "fast", "reference", "probe", "vendor", "triton"])
+@pytest.mark.parametrize("engine", ["auto", "fast", "compiled", "recompute", "reference", "probe", "vendor", "triton"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_every_engine_matches_cudnn(theirs_cls, ours_cls, extra, engine, bidirectional):
     theirs = theirs_cls(32, 16, 2, bidirectional=bidirectional, **extra).cuda()
@@ -75,13 +75,75 @@ def test_recording_on_the_gpu_matches_the_fast_engine(activation, engine):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
 
 
-def test_auto_picks_the_vendor_the_probe_and_our_kernels():
+def test_auto_picks_the_vendor_the_probe_and_our_kernels(monkeypatch):
+    from bptt.modules import timeloop
+
     x = torch.randn(10, 4, 8, device="cuda")
     lstm, gru = bptt.LSTM(8, 16).cuda(), bptt.GRU(8, 16).cuda()
     sigmoid = bptt.RNN(8, 16, activation="sigmoid").cuda()
     assert lstm.engine_for(x) == gru.engine_for(x) == "vendor"
+    assert lstm.engine_for(x, packed=True) == gru.engine_for(x, packed=True) == "vendor"  # cuDNN packs well
     assert lstm.engine_for(x, recording=True) == "probe" and gru.engine_for(x, recording=True) == "fast"
+    with bptt.record_gradients(lstm, updates=True):
+        assert lstm.engine_for(x) == "fast"  # the probe has no W_hh terms
     assert sigmoid.engine_for(x) in ("triton", "fast")  # triton where it is installed
+    monkeypatch.setattr(timeloop.TimeLoop, "SMALL_STORE", 0)
+    monkeypatch.setattr(timeloop, "fits", lambda needed, device: False)
+    assert lstm.engine_for(x) == gru.engine_for(x, recording=True) == "recompute"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"proj_size": 8}, {"bidirectional": True}])
+def test_the_probe_records_dl_dc_on_the_gpu_as_the_fast_engine(kwargs):
+    """dL/dc_t from dL/dh_t by two parallel scans (log2 T rounds) on the GPU, against the fast engine's."""
+    probe = bptt.LSTM(32, 64, 2, engine="probe", **kwargs).cuda()
+    fast = bptt.LSTM(32, 64, 2, engine="fast", **kwargs).cuda()
+    fast.load_state_dict(probe.state_dict())
+    x = torch.randn(300, 16, 32, device="cuda")
+    records = []
+    for layer in (probe, fast):
+        with bptt.record_gradients(layer) as rec:
+            out, (_h, c) = layer(x)
+            ((out * torch.linspace(-1, 1, out.numel(), device="cuda").view_as(out)).sum() + (c**2).sum()).backward()
+        records.append(rec)
+    for name in ("hidden", "cell"):
+        for direction in range(probe.num_directions):
+            torch.testing.assert_close(
+                records[0].per_sample(name, direction), records[1].per_sample(name, direction), atol=1e-7, rtol=1e-4
+            )
+
+
+@pytest.mark.parametrize("cls", [bptt.LSTM, bptt.GRU])
+def test_recompute_on_the_gpu_matches_the_fast_engine_and_keeps_less(cls):
+    def peak(engine):
+        layer = cls(32, 256, engine=engine).cuda()
+        layer.load_state_dict(reference.state_dict())
+        x = torch.randn(2000, 32, 32, device="cuda")
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        with bptt.record_gradients(layer) as rec:
+            _out, state = layer(x)
+            h = state[0] if isinstance(state, tuple) else state
+            (h**2).sum().backward()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before, rec.hidden, [p.grad for p in layer.parameters()]
+
+    reference = cls(32, 256).cuda()
+    (storing, hidden_a, grads_a), (recomputing, hidden_b, grads_b) = peak("fast"), peak("recompute")
+    torch.testing.assert_close(hidden_b, hidden_a, atol=1e-7, rtol=1e-4)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert recomputing <= storing / 4
+
+
+@pytest.mark.slow
+def test_selfcheck_holds_on_the_gpu():
+    """What `bptt selfcheck --device cuda` checks: every row holds (its speed row prints the ratios against cuDNN)."""
+    from bptt.bench import selfcheck
+
+    checks = selfcheck.run("cuda")
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    assert sum(c.seconds for c in checks) < selfcheck.BUDGET_SECONDS
 
 
 def test_a_fast_training_step_captures_in_a_cuda_graph():

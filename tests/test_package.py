@@ -35,7 +35,7 @@ MAY_IMPORT = {
     "models": {"config", "modules", "tasks"},
     "store": {"config", "files"},
     "build": {"config", "models", "tasks"},
-    "training": {"build", "checks", "config", "models", "modules", "provenance", "store", "tasks"},
+    "training": {"build", "checks", "config", "engine", "models", "modules", "provenance", "store", "tasks"},
     "loading": {"build", "checks", "config", "models", "store", "tasks", "training"},
     "diagnostics": {"build", "checks", "config", "engine", "lazy", "modules", "plotting", "store", "tasks"},
     "watcher": {"checks", "diagnostics", "engine", "lazy", "modules", "plotting"},
@@ -44,7 +44,7 @@ MAY_IMPORT = {
     "report": {"diagnostics", "experiments", "files", "plotting", "store", "sweeps"},
     "explore": {"diagnostics", "engine", "modules", "plotting"},
     "demo": {"config", "diagnostics", "explore", "modules", "plotting", "store", "training"},
-    "bench": {"bptt", "modules"},
+    "bench": {"bptt", "engine", "modules"},
     "cli": {
         "bptt",
         "bench",

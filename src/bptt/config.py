@@ -196,7 +196,7 @@ class RunConfig(BaseModel):
     embedding_size: int = Field(default=32, gt=0, description="token embedding size (token tasks)")
     engine: str | None = Field(
         default=None,
-        description="BPTT engine: auto (default: the fastest that gives what is asked), fast, reference, probe, vendor",
+        description="BPTT engine: auto (default: the fastest that gives what is asked), fast, compiled, recompute, reference, probe, triton, vendor",
     )
 
     optimizer: Literal["adam", "sgd", "rmsprop"] = Field(default="adam", description="adam, sgd or rmsprop")

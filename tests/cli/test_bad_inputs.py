@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 
 from bptt.cli.main import cli, main
 from bptt.config import TRAINING_FIELDS, ConfigError, RunConfig, build_config
+from bptt.experiments import spec_path
 from bptt.store import Database
 from bptt.store.schema import SCHEMA
+from bptt.sweeps import load_spec
 from bptt.training import Trainer
 
 TINY = [
@@ -419,6 +421,7 @@ def _cases():
         yield ["demo", "--quick", "--out", folder]
     for device in ("cuda:99", "meta", "mps", "abacus"):
         yield ["bench", "--quick", "--device", device]
+        yield ["selfcheck", "--quick", "--device", device]
     for output in ("ro/explore.html", "file.txt/explore.html", "folder.db"):
         yield ["explore", "--no-open", "-o", output]
     for option, value in (
@@ -433,6 +436,8 @@ def _cases():
     ):
         yield ["explore", "--no-open", "-o", "explore.html", option, value]
     yield ["explore", "--no-open", "-o", "explore.html", "--vectors", "ro/vectors.json"]
+    for option, value in (("--cells", "lstm,foo"), ("--shapes", "16x64"), ("--shapes", "-1x2x3"), ("--only", ",")):
+        yield ["bench", "--quick", option, value]
     for name in ("empty", "truncated", "random", "crafted"):
         yield ["train", "--db", f"ck-{name}.db", *TINY[:-4], "--steps", "4", "--resume"]
         yield ["diagnose", "--db", f"ck-{name}.db", "--run", "1"]
@@ -533,7 +538,8 @@ def test_the_hostile_cases_say_what_is_wrong(world, capsys):
     assert "got 's\\n'" in say("sweep", "spec.yaml", "--name", "s\n")
     assert "at most 100 characters" in say("sweep", "spec.yaml", "--name", LONG_NAME)
     assert "must be one line of printable text" in say("sweep", "spec-ansi-variant.yaml", "--dry-run")
-    assert "holds none of the 99 runs of canonical-quick" in say(*quick, "--db", "good.db")
+    runs = len(load_spec(spec_path("canonical-quick")).runs)
+    assert f"holds none of the {runs} runs of canonical-quick" in say(*quick, "--db", "good.db")
     assert "is not UTF-8 text" in say(*quick, "--db", "good.db", "--readme", "readme-utf16.md")
     assert "it called sys.exit(7)" in say("diagnose", "--module", "exits.py:build", "--task", "adding")
     assert "class id 9" in say("diagnose", "--module", "tf.py:build", "--data", "data-class.pt")

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import bptt
-from bptt.engine import ACTIVATIONS, DEFAULT_ENGINE, ENGINES, Activation, common
+from bptt.engine import ACTIVATIONS, DEFAULT_ENGINE, ENGINES, Activation, common, compiled
 
 IN, HID, BATCH, STEPS = 3, 6, 4, 7
 TORCH_TWINS = {
@@ -59,17 +59,19 @@ def test_auto_is_the_default_engine_and_picks_per_call():
     rnn, lstm = bptt.RNN(2, 3), bptt.LSTM(2, 3)
     assert rnn.engine == lstm.engine == "auto"
     x = torch.randn(4, 2, 2)
-    # On a CPU: ours for the RNN (faster than torch.nn's), torch.nn's kernel for the LSTM unless a
-    # per-step record is open, then ours.
-    assert rnn.engine_for(x) == "fast" and lstm.engine_for(x) == "vendor"
-    assert lstm.engine_for(x, recording=True) == "fast"
-    with bptt.record_gradients(lstm, cells=False):  # dL/dh_t alone: the vendor's kernel with the probe
-        assert lstm.engine_for(x) == "probe"
+    # On a CPU: the compiled loops for every cell, recording or not, faster than torch.nn's kernels
+    # (bptt.engine.choice); where they cannot be built, the Python loops for the RNN, and for the LSTM
+    # torch.nn's kernel unless a record is open (the probe for dL/dh_t alone).
+    ours = "compiled" if compiled.available() else "fast"
+    assert rnn.engine_for(x) == ours and lstm.engine_for(x) == ("compiled" if ours == "compiled" else "vendor")
+    assert lstm.engine_for(x, recording=True) == ours
+    with bptt.record_gradients(lstm, cells=False):  # dL/dh_t alone
+        assert lstm.engine_for(x) == ("compiled" if ours == "compiled" else "probe")
     with bptt.record_gradients(lstm) as rec:
-        assert lstm.engine_for(x) == "fast"
+        assert lstm.engine_for(x) == ours
         lstm(x)[0].sum().backward()
-    assert rec.hidden is not None and lstm.last_engine == "fast"
-    assert bptt.LSTM(2, 3, residual=True).engine_for(x) == "fast"  # the vendor has no skip connections
+    assert rec.hidden is not None and lstm.last_engine == ours
+    assert bptt.LSTM(2, 3, residual=True).engine_for(x) == ours  # the vendor has no skip connections
     with bptt.modules.watch_steps(rnn, lambda *a: None):
         assert rnn.engine_for(x) == "reference"
 
@@ -77,10 +79,11 @@ def test_auto_is_the_default_engine_and_picks_per_call():
 @pytest.mark.parametrize("name", list(TORCH_TWINS))
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_parity_with_torch_nn(name, num_layers, batch_first):
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute"])
+def test_parity_with_torch_nn(name, num_layers, batch_first, engine):
     ours_cls, theirs_cls, kwargs = TORCH_TWINS[name]
     theirs = theirs_cls(IN, HID, num_layers, batch_first=batch_first, **kwargs)
-    ours = ours_cls(IN, HID, num_layers, batch_first=batch_first, engine="fast", **kwargs)
+    ours = ours_cls(IN, HID, num_layers, batch_first=batch_first, engine=engine, **kwargs)
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(BATCH, STEPS, IN) if batch_first else torch.randn(STEPS, BATCH, IN)
     state = _state(theirs_cls is nn.LSTM, num_layers)
@@ -91,9 +94,10 @@ def test_parity_with_torch_nn(name, num_layers, batch_first):
 @pytest.mark.parametrize("name", list(ALL_CELLS))
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_parity_with_reference(name, num_layers, batch_first):
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute"])
+def test_parity_with_reference(name, num_layers, batch_first, engine):
     cls, kwargs = ALL_CELLS[name]
-    fast = cls(IN, HID, num_layers, batch_first=batch_first, engine="fast", **kwargs)
+    fast = cls(IN, HID, num_layers, batch_first=batch_first, engine=engine, **kwargs)
     reference = cls(IN, HID, num_layers, batch_first=batch_first, engine="reference", **kwargs)
     reference.load_state_dict(fast.state_dict())
     x = torch.randn(BATCH, STEPS, IN) if batch_first else torch.randn(STEPS, BATCH, IN)
@@ -103,12 +107,13 @@ def test_parity_with_reference(name, num_layers, batch_first):
 
 
 @pytest.mark.parametrize("name", ["rnn-prelu", "lstm", "gru"])
-def test_parity_with_options(name, monkeypatch):
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute"])
+def test_parity_with_options(name, engine, monkeypatch):
     """Residual, dropout (same seed), no bias, many backward chunks: still the reference's numbers."""
     monkeypatch.setattr(common, "CHUNK_ELEMENTS", BATCH * HID * 2)
     cls, kwargs = ALL_CELLS[name]
     models = [
-        cls(IN, HID, 3, bias=False, residual=True, dropout=0.3, engine=e, **kwargs) for e in ("fast", "reference")
+        cls(IN, HID, 3, bias=False, residual=True, dropout=0.3, engine=e, **kwargs) for e in (engine, "reference")
     ]
     models[1].load_state_dict(models[0].state_dict())
     x = torch.randn(STEPS, BATCH, IN)

@@ -87,7 +87,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute", "reference"])
 @pytest.mark.parametrize("truncate", [None, 4])
 @pytest.mark.parametrize("forward_inside", [True, False])
 def test_record_matches_retain_grad(name, engine, truncate, forward_inside, monkeypatch):
@@ -176,7 +176,7 @@ class _KeepAll(_Keep):
         self.hidden.append((t, h))
 
 
-@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute", "reference"])
 @pytest.mark.parametrize("cls", [bptt.RNN, bptt.LSTM, bptt.GRU])
 def test_each_direction_of_a_packed_bidirectional_layer_has_its_own_profile(engine, cls):
     """Against retain_grad on every h_t of a watched reference run: per sequence, per direction, on
@@ -232,7 +232,7 @@ def test_each_direction_of_a_packed_bidirectional_layer_has_its_own_profile(engi
     torch.testing.assert_close(lag, torch.tensor(want, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("engine", ["fast", "compiled", "recompute", "reference"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_update_terms_are_the_per_step_terms_of_the_w_hh_gradient(engine, name, monkeypatch):
     """||delta_t^T h_{t-1}||_F from the backward against the terms the diagnostics compute on the reference loop."""
@@ -285,3 +285,42 @@ def test_the_probe_reads_dl_dh_out_of_the_vendor_kernel(cls, kwargs, bidirection
     torch.testing.assert_close(g1, g2)
     for a, b in zip(p1, p2):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"proj_size": 3}, {"bidirectional": True}])
+@pytest.mark.parametrize("packed", [False, True])
+def test_the_probe_derives_dl_dc_from_dl_dh(kwargs, packed):
+    """The probe's dL/dc_t (a forward scan of c_t, a backward scan of dL/dc_t) against the fast engine's."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    probe = bptt.LSTM(IN, HID, LAYERS, engine="probe", dtype=torch.float64, **kwargs)
+    fast = bptt.LSTM(IN, HID, LAYERS, engine="fast", dtype=torch.float64, **kwargs)
+    fast.load_state_dict(probe.state_dict())
+    x = torch.randn(STEPS, BATCH, IN, dtype=torch.float64)
+    data = pack_padded_sequence(x, torch.tensor([STEPS, 5, 7, 2]), enforce_sorted=False) if packed else x
+    records = []
+    for layer in (probe, fast):
+        with bptt.record_gradients(layer) as rec:
+            out, (_h, c) = layer(data)
+            out = out.data if packed else out
+            (
+                (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum() + (c**2).sum()
+            ).backward()
+        records.append(rec)
+    assert records[0].cell is not None
+    for name in ("hidden", "cell"):
+        for direction in range(probe.num_directions):
+            torch.testing.assert_close(records[0].per_sample(name, direction), records[1].per_sample(name, direction))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_linear_scan_of_the_probe(parallel):
+    """y_t = a_t y_{t-1} + b_t: step by step and as a parallel scan, against a plain loop."""
+    from bptt.engine.vendor import linear_recurrence
+
+    a, b, y0 = torch.rand(37, 3, 4, dtype=torch.float64), torch.randn(37, 3, 4, dtype=torch.float64), torch.randn(3, 4)
+    want, y = [], y0.double()
+    for t in range(37):
+        y = a[t] * y + b[t]
+        want.append(y)
+    torch.testing.assert_close(linear_recurrence(a, b, y0.double(), parallel=parallel), torch.stack(want))

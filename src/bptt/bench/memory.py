@@ -26,17 +26,24 @@ def peak_memory(
     hidden: int = 256,
     input_size: int = 2,
     device: str = "cpu",
+    record: bool = False,
+    timeout: float | None = None,
 ) -> dict:
     """Peak memory of one training step (loss on h_n) in a fresh subprocess.
 
-    ``engine`` is "fast", "reference" or "torch" (torch.nn). Returns the extra
-    bytes and their multiple of the stored hidden states T * B * H * 4
-    (float32). The CPU figure is resident memory, so it includes allocator
-    slack; it is an upper bound on the tensors alive at the peak.
+    ``engine`` is a bptt engine ("auto", "compiled", "recompute", "fast", ...)
+    or "torch" (torch.nn); ``record`` runs the step inside ``record_gradients``.
+    Returns the extra bytes and their multiple of the stored hidden states
+    T * B * H * 4 (float32), the engine the layer ran and the step's seconds.
+    The CPU figure is resident memory, so it includes allocator slack; it is an
+    upper bound on the tensors alive at the peak.
     """
     args = [sys.executable, "-m", PROBE, cell, engine, str(seq_len), str(batch), str(hidden), str(input_size), device]
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
-    extra = json.loads(done.stdout.strip().splitlines()[-1])["extra_bytes"]
+    done = subprocess.run(args + (["--record"] if record else []), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"the memory probe failed: {done.stderr.strip().splitlines()[-1:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    extra = report["extra_bytes"]
     hidden_bytes = seq_len * batch * hidden * 4
     return {
         "cell": cell,
@@ -48,4 +55,6 @@ def peak_memory(
         "extra_bytes": extra,
         "hidden_state_bytes": hidden_bytes,
         "multiple": extra / hidden_bytes,
+        "ran": report["engine"],
+        "seconds": report["seconds"],
     }

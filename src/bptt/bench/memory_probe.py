@@ -2,10 +2,11 @@
 
 Run by ``bptt.bench.memory.peak_memory`` as
 
-    python -m bptt.bench.memory_probe CELL ENGINE SEQ_LEN BATCH HIDDEN INPUT_SIZE DEVICE
+    python -m bptt.bench.memory_probe CELL ENGINE SEQ_LEN BATCH HIDDEN INPUT_SIZE DEVICE [--record]
 
-and prints one line of JSON, ``{"extra_bytes": N}``. The step is one layer's
-forward and backward on a (T, B, I) input, with the loss on h_n only. On CUDA,
+and prints one line of JSON, ``{"extra_bytes": N, "engine": ..., "seconds": ...}``. The step is
+one layer's forward and backward on a (T, B, I) input, with the loss on h_n only (inside
+``bptt.record_gradients`` with ``--record``); ``engine`` is the one the layer ran. On CUDA,
 N is ``torch.cuda.max_memory_allocated`` during the step minus the memory
 allocated before it. On CPU it is the peak resident memory during the step
 minus the resident memory just before it: on Linux the peak (VmHWM) is reset
@@ -18,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import time
 
 import torch
 from torch import nn
 
-from bptt.modules import CELLS
+from bptt.modules import CELLS, record_gradients
 
 TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -35,8 +37,12 @@ def build_layer(cell: str, engine: str, input_size: int, hidden_size: int) -> nn
     return CELLS.get(cell).layer(input_size, hidden_size, engine=engine)
 
 
-def training_step(module: nn.Module, x: torch.Tensor) -> None:
-    """Forward and backward of loss = mean(h_n^2)."""
+def training_step(module: nn.Module, x: torch.Tensor, record: bool = False) -> None:
+    """Forward and backward of loss = mean(h_n^2), inside ``bptt.record_gradients`` when ``record``."""
+    if record:
+        with record_gradients(module):
+            training_step(module, x)
+        return
     _output, state = module(x)
     h_n = state[0] if isinstance(state, tuple) else state
     h_n.square().mean().backward()
@@ -58,18 +64,18 @@ def _reset_peak() -> bool:
     return True
 
 
-def extra_bytes(module: nn.Module, x: torch.Tensor, device: str) -> int:
+def extra_bytes(module: nn.Module, x: torch.Tensor, device: str, record: bool = False) -> int:
     """The memory one training step on ``x`` takes above what was in use just before it."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        training_step(module, x)
+        training_step(module, x, record)
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     reset = _reset_peak()
     before = _status("VmRSS")
-    training_step(module, x)
+    training_step(module, x, record)
     peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return peak - before
 
@@ -83,13 +89,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("hidden", type=int)
     parser.add_argument("input_size", type=int)
     parser.add_argument("device")
+    parser.add_argument("--record", action="store_true", help="run the step inside bptt.record_gradients")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     module = build_layer(args.cell, args.engine, args.input_size, args.hidden).to(args.device)
     warm_up = torch.randn(4, args.batch, args.input_size, device=args.device)
-    training_step(module, warm_up)  # the allocator and the thread pools start before the measured step
+    training_step(module, warm_up, args.record)  # the allocator, thread pools and compiled loops start first
     x = torch.randn(args.seq_len, args.batch, args.input_size, device=args.device)
-    print(json.dumps({"extra_bytes": extra_bytes(module, x, args.device)}))
+    started = time.perf_counter()
+    extra = extra_bytes(module, x, args.device, args.record)
+    seconds = time.perf_counter() - started
+    engine = getattr(module, "last_engine", None) or "torch"
+    print(json.dumps({"extra_bytes": extra, "engine": engine, "seconds": seconds}))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,13 @@ would. Every variant runs in the same process; repetitions are interleaved
 (variant 1, 2, ..., then again) and each variant's median time is kept, so a
 machine that slows down for a while slows every variant alike. Ratios are
 time(baseline) / time(variant): above 1 the variant is faster. Each timing also
-says which engine bptt's layer ran (``engine_for``: "vendor", "probe", "fast",
-"reference"; "torch" for torch.nn's own).
+says which engine bptt's layer ran (``engine_for``: "vendor", "probe", "compiled",
+"fast", "reference", ...; "torch" for torch.nn's own). A variant whose first call
+takes more than ``SLOW_CALL`` seconds (torch.nn's packed path on a CPU) is timed on
+that call alone, and its timing says so (``calls``).
+
+Packed batches (lengths spread from T/2 to T) run at ``PACKED_SHAPES`` on a CPU,
+where torch.nn's packed path grows with T^2, and at every shape on a GPU.
 
 Shapes (B, H, T): on a CPU, I = H; on a GPU, the shapes and I = 32 of the
 anchors, with TF32 off. FLOPs counted per training step: 3 * 2 * G * H * (H + I)
@@ -36,7 +41,10 @@ SHAPES = ((128, 128, 1000), (32, 256, 200), (16, 64, 5000))  # (B, H, T), I = H
 CUDA_SHAPES = ((128, 128, 1000), (32, 256, 200), (16, 64, 5000), (256, 512, 500), (64, 1024, 200))
 CUDA_INPUT_SIZE = 32
 QUICK_SHAPES = ((32, 64, 100),)
+PACKED_SHAPES = ((16, 64, 1000),)
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+#: Seconds: a variant whose first call takes longer is timed on that call alone.
+SLOW_CALL = 3.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class Timing:
     seconds: float
     gflops: float
     engine: str = "torch"
+    calls: int = 1  # the timed calls the median is of (1: a slow variant, timed once)
 
 
 @dataclass(frozen=True)
@@ -124,9 +133,12 @@ def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> 
     out["nn.LSTM bidirectional"] = Variant("lstm", nn.LSTM(I, H, bidirectional=True, **make))
     out["bptt LSTM bidirectional"] = Variant("lstm", bptt.LSTM(I, H, bidirectional=True, **make))
     out["bptt LSTM bidirectional+record"] = Variant("lstm", out["bptt LSTM bidirectional"].module, record=True)
-    out["nn.LSTM packed"] = Variant("lstm", out["nn.LSTM"].module, packed=True)
-    out["bptt LSTM packed"] = Variant("lstm", out["bptt LSTM"].module, packed=True)
-    out["bptt LSTM packed+record"] = Variant("lstm", out["bptt LSTM"].module, record=True, packed=True)
+    for name, theirs, ours in (("RNN(tanh)", "nn.RNN(tanh)", "bptt RNN(tanh)"), ("LSTM", "nn.LSTM", "bptt LSTM"),
+                               ("GRU", "nn.GRU", "bptt GRU")):  # fmt: skip
+        cell = out[theirs].cell
+        out[f"nn.{name} packed"] = Variant(cell, out[theirs].module, packed=True)
+        out[f"bptt {name} packed"] = Variant(cell, out[ours].module, packed=True)
+        out[f"bptt {name} packed+record"] = Variant(cell, out[ours].module, record=True, packed=True)
     return out
 
 
@@ -149,9 +161,28 @@ COMPARISONS = (
     ("bptt LSTM probe+record", "nn.LSTM"),
     ("bptt LSTM bidirectional", "nn.LSTM bidirectional"),
     ("bptt LSTM bidirectional+record", "nn.LSTM bidirectional"),
-    ("bptt LSTM packed", "nn.LSTM packed"),
-    ("bptt LSTM packed+record", "nn.LSTM packed"),
+    *[
+        pair
+        for name in ("RNN(tanh)", "LSTM", "GRU")
+        for pair in ((f"bptt {name} packed", f"nn.{name} packed"), (f"bptt {name} packed+record", f"nn.{name} packed"))
+    ],
 )
+
+
+def select(
+    table: dict[str, str],
+    cells: tuple[str, ...] | None = None,
+    only: tuple[str, ...] | None = None,
+    packed: bool = False,
+) -> list[str]:
+    """The variants of ``table`` (name -> cell) to time: of ``cells`` ("rnn", "lstm", "gru"), whose name
+    contains one of ``only`` (each variant's baseline comes along), packed ones where ``packed``, else dense."""
+    picked = [n for n, cell in table.items() if (" packed" in n) == packed and (cells is None or cell in cells)]
+    if only is None:
+        return picked
+    wanted = {n for n in picked if any(o.lower() in n.lower() for o in only)}
+    wanted |= {b for v, b in COMPARISONS if v in wanted and b in picked}
+    return [n for n in picked if n in wanted]
 
 
 def _train_step(variant: Variant, x: torch.Tensor, lengths: torch.Tensor) -> str:
@@ -188,41 +219,62 @@ def measure(
     dtype: torch.dtype = torch.float32,
     progress: Callable[[str], None] | None = None,
     input_size: int | None = None,
+    *,
+    packed_shapes: tuple[tuple[int, int, int], ...] | None = None,
+    cells: tuple[str, ...] | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> BenchResult:
     """Median training-step time of every variant on every (B, H, T) shape, and the ratios.
 
-    Variants run interleaved, ``repeats`` times each after one warm-up step;
-    ``variants`` picks names (default: all); ``input_size`` defaults to H.
+    Variants run interleaved, ``repeats`` times each after one warm-up step (a slow one, only its
+    first call: ``SLOW_CALL``); ``variants`` picks names (default: all); ``cells`` and ``only`` filter
+    them (``select``); ``input_size`` defaults to H. Packed variants run at ``packed_shapes`` (default:
+    the dense shapes themselves), dense ones at ``shapes``.
     """
     result = BenchResult(threads=torch.get_num_threads(), device=device)
     generator = torch.Generator().manual_seed(0)
-    for batch, hidden, seq_len in shapes:
+    plan = [(shape, False) for shape in shapes]
+    plan += [(shape, True) for shape in (shapes if packed_shapes is None else packed_shapes)]
+    for (batch, hidden, seq_len), packed in plan:
         torch.manual_seed(0)
         in_size = hidden if input_size is None else input_size
         table = _variants(in_size, hidden, device, dtype)
-        names = [n for n in table if variants is None or n in variants]
+        cell_of = {n: v.cell for n, v in table.items()}
+        names = [n for n in select(cell_of, cells, only, packed) if variants is None or n in variants]
+        if not names:
+            continue
         x = torch.randn(seq_len, batch, in_size, generator=generator, dtype=dtype).to(device)
         # A packed batch: lengths spread from T/2 to T.
         lengths = torch.randint(max(1, seq_len // 2), seq_len + 1, (batch,), generator=generator)
         lengths[0] = seq_len
         times: dict[str, list[float]] = {n: [] for n in names}
         engines: dict[str, str] = {}
+        slow: set[str] = set()
         for repeat in range(repeats + 1):
             for name in names:
+                if repeat and name in slow:
+                    continue
                 _sync(device)
                 start = time.perf_counter()
                 engines[name] = _train_step(table[name], x, lengths)
                 _sync(device)
+                elapsed = time.perf_counter() - start
                 if repeat:  # the first round is a warm-up
-                    times[name].append(time.perf_counter() - start)
+                    times[name].append(elapsed)
+                elif elapsed > SLOW_CALL:  # timed on this call alone
+                    times[name].append(elapsed)
+                    slow.add(name)
             if progress is not None:
-                progress(f"B={batch} H={hidden} T={seq_len}: round {repeat}/{repeats}")
+                kind = "packed " if packed else ""
+                progress(f"{kind}B={batch} H={hidden} T={seq_len}: round {repeat}/{repeats}")
         medians = {n: statistics.median(v) for n, v in times.items()}
         for name in names:
             cell = table[name].cell
             seconds = medians[name]
             gflops = flops_per_step(cell, batch, hidden, seq_len, in_size) / seconds / 1e9
-            result.timings.append(Timing(name, cell, batch, hidden, seq_len, seconds, gflops, engines[name]))
+            result.timings.append(
+                Timing(name, cell, batch, hidden, seq_len, seconds, gflops, engines[name], len(times[name]))
+            )
         for variant, baseline in COMPARISONS:
             if variant in medians and baseline in medians:
                 ratio = medians[baseline] / medians[variant]

@@ -22,7 +22,20 @@ import threading
 import click
 
 from bptt import __version__
-from bptt.cli import bench, checkpoint, demo, diagnose, explore, export, report, reproduce, runs, sweep, train
+from bptt.cli import (
+    bench,
+    checkpoint,
+    demo,
+    diagnose,
+    explore,
+    export,
+    report,
+    reproduce,
+    runs,
+    selfcheck,
+    sweep,
+    train,
+)
 from bptt.cli.output import one_line
 from bptt.config import ConfigError
 from bptt.registry import UnknownNameError
@@ -50,7 +63,7 @@ def cli() -> None:
     """Train recurrent networks by backpropagation through time, and see, measure and fix the vanishing gradient."""
 
 
-for module in (train, runs, demo, explore, diagnose, sweep, reproduce, report, export, bench, checkpoint):
+for module in (train, runs, demo, explore, diagnose, sweep, reproduce, report, export, bench, selfcheck, checkpoint):
     cli.add_command(module.command)
 
 

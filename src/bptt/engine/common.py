@@ -1,4 +1,5 @@
-"""Helpers shared by the fast cells: time chunks, projections, weight-gradient GEMMs.
+"""Helpers shared by the hand-written engines: time chunks, projections, the opening of every backward,
+weight-gradient GEMMs and the split of the bias gradient.
 
 Tensors are time-major, (T, B, features). The backward loops walk time in
 chunks of K steps: the per-step work fills (K, B, .) buffers, then the weight
@@ -15,7 +16,11 @@ the stored hidden states.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
+
+from bptt.engine.recording import LayerRecorders
 
 CHUNK_ELEMENTS = 1 << 18
 
@@ -136,3 +141,48 @@ def differentiable_grads(
     for i, grad in zip(wanted, got):
         result[i] = grad
     return result
+
+
+def open_backward(
+    record: LayerRecorders | None,
+    needs: tuple[bool, bool, bool, bool],
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    out: torch.Tensor,
+    weight_ih: torch.Tensor,
+    gate_width: int,
+) -> tuple[WeightGrads, LayerRecorders | None]:
+    """What every hand-written backward opens with: the weight-gradient accumulator for the inputs that
+    need gradients (``needs`` = (x, W_ih, W_hh, b_ih or b_hh)), and the layer's recorders when a record
+    is open now (else None: the norms are skipped)."""
+    T, B = out.shape[:2]
+    terms = None if record is None else record.terms()
+    grads = WeightGrads(needs, x.reshape(T * B, -1), h0, out, weight_ih, gate_width, terms)
+    return grads, (record if record is not None and record.active() else None)
+
+
+def differentiable_backward(
+    recompute: Callable[[], Sequence[torch.Tensor]],
+    inputs: tuple[torch.Tensor | None, ...],
+    grad_outputs: tuple[torch.Tensor | None, ...],
+    extra: int,
+) -> tuple[torch.Tensor | None, ...]:
+    """A backward under ``create_graph=True`` (``differentiable_grads``), followed by ``extra`` Nones for
+    the Function's arguments that are not tensors."""
+    return (*differentiable_grads(recompute, inputs, grad_outputs), *([None] * extra))
+
+
+def split_bias_grad(
+    grad_b: torch.Tensor | None, has_bias: tuple[bool, bool], last_block: torch.Tensor | None = None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(dL/db_ih, dL/db_hh) from dL/db, the bias gradient summed over steps and sequences: both biases
+    enter every gate pre-activation once, so each gets the same values (None where absent). ``last_block``
+    replaces dL/db_hh's last block: the GRU's b_hn, which enters through r * u_n."""
+    if grad_b is None:
+        return None, None
+    grad_ih = grad_b if has_bias[0] else None
+    if not has_bias[1]:
+        return grad_ih, None
+    if last_block is not None:
+        return grad_ih, torch.cat([grad_b[: grad_b.shape[0] - last_block.shape[0]], last_block])
+    return grad_ih, (grad_b.clone() if grad_ih is not None else grad_b)

@@ -9,8 +9,7 @@ With a projection (torch.nn.LSTM's ``proj_size`` P), m_t = o * tanh(c_t) and
 h_t = m_t W_hr^T (B, P); W_hh is (4H, P).
 
 Stored for backward: the activated gates (T, B, 4H), c_t and tanh(c_t)
-(T, B, H each), m_t with a projection, and the outputs h_t. Both tanh run as
-2 sigmoid(2a) - 1: torch.tanh costs about five torch.sigmoid on a CPU.
+(T, B, H each), m_t with a projection, and the outputs h_t.
 
 Backward, from t = T down to 1, with dG_t the gradient of the gate
 pre-activations and y_t the gradient of output t:
@@ -21,94 +20,134 @@ pre-activations and y_t the gradient of output t:
     dG_t = [dc * g * i(1-i),  dc * c_{t-1} * f(1-f),  dc * i * (1-g^2),  dm * tanh c_t * o(1-o)]
     dL/dW_hr = sum_t dL/dh_t^T m_t
 
-The factors that multiply dL/dc_t and dL/dh_t are computed for a whole chunk
-at once, so a step costs one matrix product and four elementwise products.
+``LSTMFunction`` holds what every way of running these loops shares (buffers, chunks, weight
+gradients, records); the loops themselves are ``LSTMLoops``: those of ``bptt.engine.python_loops``, or
+the compiled ones of ``bptt.engine.compiled``.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 
 from bptt.engine import reference
 from bptt.engine.common import (
-    WeightGrads,
     add_bias,
     chunk_steps,
     chunks_backward,
-    differentiable_grads,
-    last_step_grad,
+    differentiable_backward,
+    open_backward,
     project,
+    split_bias_grad,
 )
+from bptt.engine.python_loops import LSTM_LOOPS as PYTHON_LOOPS
 from bptt.engine.recording import LayerRecorders
+from bptt.engine.reference import StepWatch
+
+
+class LSTMLoops(Protocol):
+    """The two time loops of the LSTM, over buffers the caller made (contiguous, time-major)."""
+
+    def forward(
+        self,
+        gates: torch.Tensor,
+        cells: torch.Tensor,
+        tanh_cells: torch.Tensor,
+        cell_out: torch.Tensor,
+        out: torch.Tensor,
+        h0: torch.Tensor,
+        c0: torch.Tensor,
+        weight_hh: torch.Tensor,
+        weight_hr: torch.Tensor | None,
+    ) -> None:
+        """Over all steps: ``gates`` hold the input terms on entry and the activated gates on return."""
+
+    def backward(
+        self,
+        gates: torch.Tensor,
+        cells: torch.Tensor,
+        tanh_cells: torch.Tensor,
+        c_prev_first: torch.Tensor,
+        grad_h: torch.Tensor,
+        grad_gates: torch.Tensor,
+        grad_gates_next: torch.Tensor | None,
+        carry: torch.Tensor,
+        weight_hh: torch.Tensor,
+        weight_hr: torch.Tensor | None,
+        grad_m: torch.Tensor | None,
+        norms_h: torch.Tensor | None,
+        norms_c: torch.Tensor | None,
+    ) -> None:
+        """One chunk, last step first (the arguments are described in ``csrc/loops.cpp``)."""
+
+
+def _forward_chunk(loops, x, weights, bias, start, end, h_prev, c_prev, buffers, out) -> None:
+    """Steps start..end-1 from (h_prev, c_prev): the input projection into ``buffers``' gates, then the loop.
+    ``buffers`` = (gates, cells, tanh_cells, cell_out), each with end - start steps; ``out`` gets h_t."""
+    weight_ih, weight_hh, weight_hr = weights
+    gates = buffers[0]
+    n, B, G = gates.shape
+    project(x[start:end].reshape(n * B, -1), weight_ih, bias, gates.view(n * B, G))
+    loops.forward(*buffers, out, h_prev, c_prev, weight_hh, weight_hr)
+
+
+def _buffers(like: torch.Tensor, steps: int, batch: int, hidden: int, projected: bool) -> tuple:
+    """(gates, cells, tanh_cells, cell_out) for ``steps`` steps; cell_out only with a projection (else out)."""
+    make = lambda width: like.new_empty(steps, batch, width)  # noqa: E731
+    return make(4 * hidden), make(hidden), make(hidden), make(hidden) if projected else None
 
 
 class LSTMFunction(torch.autograd.Function):
-    """(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr) -> (output (T, B, P or H), h_T, c_T)."""
+    """(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr) -> (output (T, B, P or H), h_T, c_T), on ``loops``.
+
+    ``keep_every`` None stores every step for the backward. An integer K recomputes instead: the forward
+    keeps the outputs and c_t at the end of every chunk of K steps only, and the backward runs the forward
+    again over each chunk, from its kept state, just before it needs it (the "recompute" engine: about one
+    (T, B, P) tensor rather than seven, for one more forward).
+    """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, record: LayerRecorders | None):
+    def forward(
+        ctx,
+        x,
+        h0,
+        c0,
+        weight_ih,
+        weight_hh,
+        bias_ih,
+        bias_hh,
+        weight_hr,
+        record: LayerRecorders | None,
+        loops,
+        keep_every: int | None,
+    ):
         ctx.set_materialize_grads(False)
-        T, B, I = x.shape
+        T, B, _ = x.shape
         H = weight_hh.shape[0] // 4
-        x2d = x.reshape(T * B, I)
-        gates = x.new_empty(T, B, 4 * H)
-        project(x2d, weight_ih, add_bias(bias_ih, bias_hh), gates.view(T * B, 4 * H))
-        cells = x.new_empty(T, B, H)
-        tanh_cells = x.new_empty(T, B, H)
+        weights = (weight_ih, weight_hh.contiguous(), None if weight_hr is None else weight_hr.contiguous())
+        bias = add_bias(bias_ih, bias_hh)
         out = x.new_empty(T, B, H if weight_hr is None else weight_hr.shape[0])
-        cell_out = out if weight_hr is None else x.new_empty(T, B, H)  # m_t = o * tanh(c_t)
-        weight_hr_t = None if weight_hr is None else weight_hr.t().contiguous()  # (H, P)
-        # tanh(a) = 2 sigmoid(2a) - 1 (torch.tanh costs about five torch.sigmoid on a CPU):
-        # the g block's pre-activation is doubled, then one sigmoid covers all four gates.
-        blocks = gates.view(T, B, 4, H)
-        blocks[:, :, 2].mul_(2)
-        # A copy (not .contiguous(), which returns weight_hh itself when a side is 1): it is scaled in place below.
-        weight_hh_t = weight_hh.new_empty(weight_hh.shape[1], weight_hh.shape[0]).copy_(weight_hh.t())  # (H or P, 4H)
-        weight_hh_t[:, 2 * H : 3 * H].mul_(2)
-        i, f, g, o = (blocks[:, :, k].unbind(0) for k in range(4))
-        # 0-d tensors: a Python number costs a conversion per op; filled on the device, so a CUDA graph can
-        # capture the step (a copy from the host cannot be captured).
-        one, two = x.new_ones(()), x.new_full((), 2.0)
-        h, c = h0, c0
-        for t, (gates_t, c_t, tanh_c, m_t, h_t) in enumerate(
-            zip(gates.unbind(0), cells.unbind(0), tanh_cells.unbind(0), cell_out.unbind(0), out.unbind(0))
-        ):
-            gates_t.addmm_(h, weight_hh_t)
-            torch.sigmoid_(gates_t)
-            g[t].mul_(two).sub_(one)
-            torch.mul(f[t], c, out=c_t)
-            c_t.addcmul_(i[t], g[t])
-            torch.mul(c_t, two, out=tanh_c)
-            torch.sigmoid_(tanh_c)
-            tanh_c.mul_(two).sub_(one)
-            torch.mul(o[t], tanh_c, out=m_t)
-            if weight_hr_t is not None:
-                torch.mm(m_t, weight_hr_t, out=h_t)
-            h, c = h_t, c_t
-        ctx.record = record
+        K = T if keep_every is None else keep_every
+        gates, cells, tanh_cells, cell_out = _buffers(x, K, B, H, weight_hr is not None)
+        kept = x.new_empty((T + K - 1) // K, B, H)  # c_t at the last step of every chunk
+        h_prev, c_prev = h0.contiguous(), c0.contiguous()
+        for index, start in enumerate(range(0, T, K)):
+            end = min(start + K, T)
+            n = end - start
+            m = out[start:end] if cell_out is None else cell_out[:n]  # m_t = o * tanh(c_t)
+            chunk = (gates[:n], cells[:n], tanh_cells[:n], m)
+            _forward_chunk(loops, x, weights, bias, start, end, h_prev, c_prev, chunk, out[start:end])
+            h_prev, c_prev = out[end - 1], kept[index].copy_(cells[n - 1])
+        ctx.record, ctx.loops, ctx.keep_every = record, loops, keep_every
         ctx.has_bias = (bias_ih is not None, bias_hh is not None)
-        ctx.save_for_backward(
-            x,
-            h0,
-            c0,
-            weight_ih,
-            weight_hh,
-            bias_ih,
-            bias_hh,
-            weight_hr,
-            gates,
-            cells,
-            tanh_cells,
-            None if weight_hr is None else cell_out,
-            out,
-        )
-        return out, out[-1].clone(), cells[-1].clone()
+        stored = (None,) * 4 if keep_every is not None else (gates, cells, tanh_cells, cell_out)
+        ctx.save_for_backward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, out, kept, *stored)
+        return out, out[-1].clone(), kept[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_last, grad_c_last):
-        (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, gates, cells, tanh_cells, cell_out, out) = (
-            ctx.saved_tensors
-        )
+        (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, out, kept, *stored) = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: a backward that can itself be differentiated
             inputs = (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)
 
@@ -118,97 +157,113 @@ class LSTMFunction(torch.autograd.Function):
                 )
                 return output, h_n, c_n
 
-            return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last, grad_c_last)), None)
+            return differentiable_backward(recompute, inputs, (grad_out, grad_h_last, grad_c_last), 3)
         T, B, P = out.shape  # P = H without a projection
-        H = cells.shape[2]
-        x2d = x.reshape(T * B, -1)
+        H = weight_hh.shape[0] // 4
         need_x, need_h0, need_c0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_w_hr = ctx.needs_input_grad[:8]
-        grads = WeightGrads(
-            (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh),
-            x2d,
-            h0,
-            out,
-            weight_ih,
-            4 * H,
-            None if ctx.record is None else ctx.record.terms(),
+        grads, record = open_backward(
+            ctx.record, (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x, h0, out, weight_ih, 4 * H
         )
         grad_w_hr = out.new_zeros(P, H) if weight_hr is not None and need_w_hr else None
-        record = ctx.record if ctx.record is not None and ctx.record.active() else None
+        weights = (weight_ih, weight_hh.contiguous(), None if weight_hr is None else weight_hr.contiguous())
+        weight_hh, weight_hr = weights[1:]
+        h0, c0 = h0.contiguous(), c0.contiguous()
 
-        K = chunk_steps(T, B, H)
-        factors_buf = out.new_empty(K, B, 4, H)  # multiply [dc, dc, dc, dm]
-        cell_factor_buf = out.new_empty(K, B, H)  # o * (1 - tanh^2 c)
+        if ctx.keep_every is None:
+            K = chunk_steps(T, B, H)
+            gates, cells, tanh_cells, cell_out = stored
+
+            def chunk_values(start: int, end: int) -> tuple:
+                m = out[start:end] if cell_out is None else cell_out[start:end]
+                c_prev = cells[start - 1] if start > 0 else c0
+                return gates[start:end], cells[start:end], tanh_cells[start:end], m, c_prev
+
+        else:  # the forward once more, one chunk at a time, from the kept states
+            K = ctx.keep_every
+            buffers, scratch = _buffers(out, K, B, H, weight_hr is not None), out.new_empty(K, B, P)
+            bias = add_bias(bias_ih, bias_hh)
+
+            def chunk_values(start: int, end: int) -> tuple:
+                n = end - start
+                m = scratch[:n] if buffers[3] is None else buffers[3][:n]
+                chunk = (buffers[0][:n], buffers[1][:n], buffers[2][:n], m)
+                h_prev = out[start - 1] if start > 0 else h0
+                c_prev = kept[start // K - 1] if start > 0 else c0
+                _forward_chunk(ctx.loops, x, weights, bias, start, end, h_prev, c_prev, chunk, scratch[:n])
+                return (*chunk, c_prev)
+
         grad_h_buf = out.new_empty(K, B, P)
-        grad_m_buf = grad_h_buf if weight_hr is None else out.new_empty(K, B, H)  # dL/dm_t
-        grad_c_buf = out.new_empty(K, B, 1, H)
-        grad_gates_buf = out.new_empty(K, B, 4, H)
-        c_prev_first = out.new_empty(min(K, T), B, H)
-        carry = out.new_empty(B, H)  # dL/dc_{t+1} * f_{t+1}
-        blocks = gates.view(T, B, 4, H)
-        forget = blocks[:, :, 1].unbind(0)
+        grad_m_buf = None if weight_hr is None else out.new_empty(K, B, H)  # dL/dm_t
+        grad_gates_buf = out.new_empty(K, B, 4 * H)
         grad_gates_next = None
+        norms = [out.new_empty(K, B, dtype=torch.float64) for _ in range(2)] if record is not None else [None] * 2
+        carry = out.new_zeros(B, H) if grad_c_last is None else grad_c_last.contiguous().clone()  # dc_{t+1} f_{t+1}
         for start, end in chunks_backward(T, K):
             n = end - start
-            factors, cell_factor = factors_buf[:n], cell_factor_buf[:n]
-            grad_h, grad_c, grad_gates = grad_h_buf[:n], grad_c_buf[:n], grad_gates_buf[:n]
-            grad_m_steps = grad_m_buf[:n].unbind(0)
-            if start > 0:
-                c_prev = cells[start - 1 : end - 1]
-            else:
-                c_prev = c_prev_first[:n]
-                c_prev[0] = c0
-                c_prev[1:] = cells[0 : end - 1]
-            _chunk_factors(blocks[start:end], tanh_cells[start:end], c_prev, factors, cell_factor)
-            f_ifg, f_o = factors[:, :, 0:3].unbind(0), factors[:, :, 3].unbind(0)
-            dG_ifg, dG_o = grad_gates[:, :, 0:3].unbind(0), grad_gates[:, :, 3].unbind(0)
-            grad_gates_steps = grad_gates.view(n, B, 4 * H).unbind(0)
+            grad_h, grad_gates = grad_h_buf[:n], grad_gates_buf[:n]
             if grad_out is not None:
                 grad_h.copy_(grad_out[start:end])
-            grad_h_steps, grad_c_steps = grad_h.unbind(0), grad_c.unbind(0)
-            grad_c_flat = grad_c.view(n, B, H).unbind(0)
-            cell_factor_steps = cell_factor.unbind(0)
-            for k in range(n - 1, -1, -1):
-                t = start + k
-                dh, dc, dc_flat = grad_h_steps[k], grad_c_steps[k], grad_c_flat[k]  # dc: (B, 1, H)
-                if grad_gates_next is None:  # t = T - 1
-                    last_step_grad(dh, grad_out is not None, grad_h_last)
-                    last_step_grad(carry, False, grad_c_last)
-                elif grad_out is not None:
-                    dh.addmm_(grad_gates_next, weight_hh)
-                else:
-                    torch.mm(grad_gates_next, weight_hh, out=dh)
-                dm = dh if weight_hr is None else torch.mm(dh, weight_hr, out=grad_m_steps[k])
-                torch.addcmul(carry, dm, cell_factor_steps[k], out=dc_flat)
-                torch.mul(dc, f_ifg[k], out=dG_ifg[k])
-                torch.mul(dm, f_o[k], out=dG_o[k])
-                torch.mul(dc_flat, forget[t], out=carry)
-                grad_gates_next = grad_gates_steps[k]
+            else:
+                grad_h.zero_()
+            if end == T and grad_h_last is not None:
+                grad_h[-1] += grad_h_last
+            norms_h, norms_c = (None, None) if record is None else (norms[0][:n], norms[1][:n])
+            gates_k, cells_k, tanh_k, cell_out_k, c_prev = chunk_values(start, end)
+            grad_m = None if grad_m_buf is None else grad_m_buf[:n]
+            ctx.loops.backward(
+                gates_k, cells_k, tanh_k, c_prev, grad_h, grad_gates, grad_gates_next, carry, weight_hh, weight_hr,
+                grad_m, norms_h, norms_c,
+            )  # fmt: skip
             flat = grad_gates.view(n * B, 4 * H)
             grads.chunk(start, end, flat, flat)
             if grad_w_hr is not None:
-                grad_w_hr.addmm_(grad_h.view(n * B, P).t(), cell_out[start:end].reshape(n * B, H))
+                grad_w_hr.addmm_(grad_h.view(n * B, P).t(), cell_out_k.reshape(n * B, H))
             if record is not None:
-                record.hidden.put(start, grad_h)
-                record.cell.put(start, grad_c.view(n, B, H))
+                record.hidden.put_norms(start, norms_h, out.dtype)
+                if record.cell is not None:
+                    record.cell.put_norms(start, norms_c, out.dtype)
+            if grad_gates_next is None:
+                grad_gates_next = out.new_empty(B, 4 * H)
+            grad_gates_next.copy_(grad_gates[0])
         grad_h0 = torch.mm(grad_gates_next, weight_hh) if need_h0 else None
         grad_c0 = carry if need_c0 else None
-        grad_b_ih = grad_b_hh = None
-        if grads.grad_b is not None:
-            grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
-            grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
-        return grads.grad_x, grad_h0, grad_c0, grads.grad_w_ih, grads.grad_w_hh, grad_b_ih, grad_b_hh, grad_w_hr, None
+        grad_b_ih, grad_b_hh = split_bias_grad(grads.grad_b, ctx.has_bias)
+        return (
+            grads.grad_x,
+            grad_h0,
+            grad_c0,
+            grads.grad_w_ih,
+            grads.grad_w_hh,
+            grad_b_ih,
+            grad_b_hh,
+            grad_w_hr,
+            None,
+            None,
+            None,
+        )
 
 
-def _chunk_factors(
-    blocks: torch.Tensor, tanh_c: torch.Tensor, c_prev: torch.Tensor, factors: torch.Tensor, cell_factor: torch.Tensor
-) -> None:
-    """The per-step factors of a chunk: dG = factors * [dc, dc, dc, dh], dc += dh * cell_factor."""
-    i, f, g, o = blocks.unbind(2)
-    torch.mul(i, 1 - i, out=factors[:, :, 0]).mul_(g)
-    torch.mul(f, 1 - f, out=factors[:, :, 1]).mul_(c_prev)
-    torch.mul(g, g, out=factors[:, :, 2]).neg_().add_(1).mul_(i)
-    torch.mul(o, 1 - o, out=factors[:, :, 3]).mul_(tanh_c)
-    torch.mul(tanh_c, tanh_c, out=cell_factor).neg_().add_(1).mul_(o)
+def run(
+    x: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    record: LayerRecorders | None,
+    weight_hr: torch.Tensor | None,
+    loops: LSTMLoops,
+    keep_every: int | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """``lstm_layer`` on the given loops, storing every step or (``keep_every``) recomputing."""
+    if record is not None and record.cell is None:
+        raise ValueError("an LSTM's record needs a cell recorder as well as the hidden one")
+    if x.shape[0] == 0:
+        return reference.lstm_layer(x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr=weight_hr)
+    out, h_n, c_n = LSTMFunction.apply(
+        x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, record, loops, keep_every
+    )
+    return out, (h_n, c_n)
 
 
 def lstm_layer(
@@ -221,13 +276,13 @@ def lstm_layer(
     record: LayerRecorders | None = None,
     *,
     weight_hr: torch.Tensor | None = None,
+    watch: StepWatch | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """torch.nn.LSTM's cell over all steps, with the projection ``weight_hr`` when given; same signature
-    and results as ``bptt.engine.reference.lstm_layer`` (without its ``watch``). ``record`` needs both
-    recorders."""
-    if record is not None and record.cell is None:
-        raise ValueError("an LSTM's record needs a cell recorder as well as the hidden one")
-    if x.shape[0] == 0:
-        return reference.lstm_layer(x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr=weight_hr)
-    out, h_n, c_n = LSTMFunction.apply(x, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, record)
-    return out, (h_n, c_n)
+    and results as ``bptt.engine.reference.lstm_layer``, which runs instead while a ``watch`` is given.
+    ``record`` needs both recorders."""
+    if watch is not None:
+        return reference.lstm_layer(
+            x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr=weight_hr, watch=watch
+        )
+    return run(x, state, weight_ih, weight_hh, bias_ih, bias_hh, record, weight_hr, PYTHON_LOOPS)

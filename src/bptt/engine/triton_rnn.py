@@ -26,8 +26,9 @@ import torch
 from bptt.engine import reference
 from bptt.engine import rnn as fast_rnn
 from bptt.engine.activations import ACTIVATIONS, Slope
-from bptt.engine.common import WeightGrads, differentiable_grads
+from bptt.engine.common import differentiable_backward, open_backward, split_bias_grad
 from bptt.engine.recording import LayerRecorders
+from bptt.engine.reference import StepWatch
 
 try:  # optional: the triton extra, on a GPU (or its interpreter)
     import triton
@@ -265,10 +266,12 @@ class TritonRNNFunction(torch.autograd.Function):
             def recompute():
                 return reference.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, ctx.activation, slope)
 
-            return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None, None, None)
+            return differentiable_backward(recompute, inputs, (grad_out, grad_h_last), 3)
         T, B, H = out.shape
         need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh, need_slope = ctx.needs_input_grad[:7]
-        record = ctx.record if ctx.record is not None and ctx.record.active() else None
+        grads, record = open_backward(
+            ctx.record, (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh), x, h0, out, weight_ih, H
+        )
         delta = torch.empty_like(out)
         grad_h = torch.empty_like(out) if learned_slope is not None and need_slope else delta
         grad_h0 = torch.empty_like(h0)
@@ -303,23 +306,11 @@ class TritonRNNFunction(torch.autograd.Function):
         )
         if record is not None:
             record.hidden.put_norms(0, norms)
-        grads = WeightGrads(
-            (need_x, need_w_ih, need_w_hh, need_b_ih or need_b_hh),
-            x.reshape(T * B, -1),
-            h0,
-            out,
-            weight_ih,
-            H,
-            None if ctx.record is None else ctx.record.terms(),
-        )
         grads.chunk(0, T, delta.view(T * B, H), delta.view(T * B, H))
         grad_slope = None
         if grad_h is not delta:  # dL/dw_j = sum_{t,b} dL/dh_t[b,j] * min(a_t[b,j], 0)
             grad_slope = (grad_h * pre.clamp(max=0)).sum((0, 1))
-        grad_b_ih = grad_b_hh = None
-        if grads.grad_b is not None:
-            grad_b_ih = grads.grad_b if ctx.has_bias[0] else None
-            grad_b_hh = (grads.grad_b.clone() if grad_b_ih is not None else grads.grad_b) if ctx.has_bias[1] else None
+        grad_b_ih, grad_b_hh = split_bias_grad(grads.grad_b, ctx.has_bias)
         return (
             grads.grad_x,
             grad_h0 if need_h0 else None,
@@ -344,9 +335,15 @@ def rnn_layer(
     activation: str = "tanh",
     slope: Slope = None,
     record: LayerRecorders | None = None,
+    *,
+    watch: StepWatch | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The simple RNN on the kernels (float32); the fast engine where they cannot run (see the module
-    docstring)."""
+    docstring), the reference loop while a ``watch`` is given."""
+    if watch is not None:
+        return reference.rnn_layer(
+            x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, record, watch=watch
+        )
     if x.shape[0] == 0 or not available(x) or not supports(activation, weight_hh.shape[0]) or x.dtype != torch.float32:
         return fast_rnn.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, record)
     act = ACTIVATIONS.get(activation)

@@ -258,7 +258,7 @@ class RecurrentBase(TimeLoop, StateContract, nn.Module):
                 hx = self.permute_hidden(hx, sorted_indices)
                 self.check_forward_args(data, hx, batch_sizes)
             state = self._zero_state(x.shape[1], x) if hx is None else hx
-            engine = self.last_engine = self.engine_for(data)
+            engine = self.last_engine = self.engine_for(x, packed=True)
             if engine == "vendor":
                 packed, h_n = self._run_vendor(data, state, batch_sizes)
             else:

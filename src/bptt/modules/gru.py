@@ -47,5 +47,4 @@ class GRU(TorchTwin):
         record: LayerRecorders | None,
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        extra = {} if watch is None else {"watch": watch}
-        return ENGINES.get(engine).gru_layer(x, state, *self.layer_parameters(layer, direction), record, **extra)
+        return ENGINES.get(engine).gru_layer(x, state, *self.layer_parameters(layer, direction), record, watch=watch)

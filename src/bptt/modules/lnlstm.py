@@ -61,7 +61,7 @@ class LayerNormLSTM(RecurrentBase):
         stems = ("weight_ih", "weight_hh", "bias_ih", "ln_ih_weight", "ln_hh_weight", "ln_cell_weight", "ln_cell_bias")
         return tuple(getattr(self, self._name(stem, layer, direction), None) for stem in stems)
 
-    def _auto_engine(self, device: torch.device, recording: bool, record: Any) -> str:
+    def _auto_engine(self, input: torch.Tensor | None, recording: bool, record: Any, packed: bool) -> str:
         return "reference"
 
     @torch.no_grad()

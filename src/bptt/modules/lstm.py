@@ -78,14 +78,13 @@ class LSTM(TorchTwin):
         record: LayerRecorders | None,
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        extra = {} if watch is None else {"watch": watch}
         return ENGINES.get(engine).lstm_layer(
             x,
             state,
             *self.layer_parameters(layer, direction),
             record,
             weight_hr=self.projection(layer, direction),
-            **extra,
+            watch=watch,
         )
 
     def extra_repr(self) -> str:

@@ -111,7 +111,6 @@ class RNN(TorchTwin):
         record: LayerRecorders | None,
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        extra = {} if watch is None else {"watch": watch}
         return ENGINES.get(engine).rnn_layer(
             x,
             state,
@@ -119,7 +118,7 @@ class RNN(TorchTwin):
             self.activation,
             self.slope(layer, direction),
             record,
-            **extra,
+            watch=watch,
         )
 
     def extra_repr(self) -> str:

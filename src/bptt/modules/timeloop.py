@@ -5,8 +5,9 @@ Tensors are time-major, (T, B, features). A packed batch is run in pieces of
 constant batch size, longest sequences first, so each sequence stops at its
 own last step (and the reverse direction starts there). A layer names its
 engines (``ENGINE_CHOICES``); "auto" (the default) is the cell's choice per call
-(``_auto_engine``: for the torch twins see ``bptt.modules.twins``, for the other
-cells their hand-written "fast" engine). While a step watch is open on a layer
+(``_auto_engine``: for the torch twins the table of ``bptt.engine.choice``, see
+``bptt.modules.twins``; for the other cells their hand-written "fast" engine). Every
+engine can be asked for by name. While a step watch is open on a layer
 (``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
 the reference loop.
 """
@@ -90,12 +91,15 @@ class TimeLoop:
         return tuple(TimeLoop._merge_rows(n, o, rows) for n, o in zip(new, old))
 
     # -- which engine ----------------------------------------------------------------------
-    def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
-        """The engine a forward on ``input`` runs now: "vendor", "probe", "triton", "fast" or "reference".
+    def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None, packed: bool = False) -> str:
+        """The engine a forward on ``input`` runs now: "vendor", "probe", "compiled", "fast", "triton",
+        "recompute" or "reference".
 
-        ``recording``: whether a per-step record is wanted (default: whether one is open on this
-        layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it
-        depends on the layer's settings, the input's device and what is open, nothing else.
+        ``recording``: whether a per-step record is wanted (default: whether one is open on this layer
+        now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it); ``packed``: the input is a packed
+        batch (``input`` its padded (T, B, I) form). Under "auto" the cell decides (``_auto_engine``; for
+        the torch twins ``bptt.engine.choice``'s table, from the layer's settings, the input's device,
+        sizes and packing, what is open, and the free memory).
         """
         if getattr(self, WATCH_ATTRIBUTE, None) is not None:
             return "reference"
@@ -105,11 +109,13 @@ class TimeLoop:
             return self.engine
         record = getattr(self, RECORD_ATTRIBUTE, None)
         recording = record is not None if recording is None else recording
-        device = (input if input is not None else next(self.parameters())).device
-        return self._auto_engine(device, recording, record)
+        return self._auto_engine(input, recording, record, packed)
 
-    def _auto_engine(self, device: torch.device, recording: bool, record: GradientRecord | None) -> str:
-        """What "auto" runs on ``device``, with a record wanted or not (``record``: the open one)."""
+    def _auto_engine(
+        self, input: torch.Tensor | None, recording: bool, record: GradientRecord | None, packed: bool
+    ) -> str:
+        """What "auto" runs on ``input`` (None: on the layer's device), with a record wanted or not
+        (``record``: the open one), for a packed batch or not."""
         return "fast"
 
     def _autocast_dtypes(

@@ -34,7 +34,9 @@ import torch
 from torch import nn
 
 from bptt.checks import is_int
-from bptt.engine import ACTIVATIONS, ENGINE_NAMES, cells, triton_rnn
+from bptt.engine import ACTIVATIONS, ENGINE_NAMES, cells, compiled, triton_rnn
+from bptt.engine.choice import choose
+from bptt.engine.memory import fits, kept_bytes
 from bptt.engine.recording import GradientRecord
 from bptt.engine.vendor import run_stack
 from bptt.modules.base import RecurrentBase
@@ -190,26 +192,50 @@ class TorchTwin(RecurrentBase, nn.RNNBase):
         raise NotImplementedError
 
     # -- which engine ----------------------------------------------------------------------
-    def _auto_engine(self, device: torch.device, recording: bool, record: GradientRecord | None) -> str:
-        cuda = device.type == "cuda"
-        kernels = (
-            cuda
-            and self.MODE == "RNN"
-            and triton_rnn.available(torch.empty(0, device=device))
-            and triton_rnn.supports(self.activation, self.hidden_size)
-        )
+    def _auto_engine(
+        self, input: torch.Tensor | None, recording: bool, record: GradientRecord | None, packed: bool
+    ) -> str:
+        """``bptt.engine.choice``'s measured table, for this layer, ``input`` and what is open."""
+        like = input if input is not None else self._weights()[0]
+        cuda = like.device.type == "cuda"
+        wants = "nothing"
         if recording:
-            probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
             # Without an open record, what record_gradients records by default: dL/dc_t too for an LSTM.
             updates, cells = (False, True) if record is None else (record.updates, record.cells)
-            only_hidden = not (updates or (cells and self.MODE == "LSTM"))
-            if probe and only_hidden and (cuda or self.MODE == "LSTM"):  # where the vendor is the faster
-                return "probe"
-            return "triton" if kernels else "fast"
-        whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None
-        if whole_stack and (cuda or self.MODE == "LSTM"):
-            return "vendor"
-        return "triton" if kernels else "fast"
+            wants = "updates" if updates else ("cells" if cells and self.MODE == "LSTM" else "hidden")
+        if cuda:
+            kernels = (
+                self.MODE == "RNN"
+                and triton_rnn.available(like)
+                and triton_rnn.supports(self.activation, self.hidden_size)
+            )
+            ours = "triton" if kernels else "fast"
+        else:
+            ours = "compiled" if compiled.runs_on(like) else "fast"
+        return choose(
+            like.device.type,
+            self.MODE,
+            vendor_has=self.mode in VENDOR_MODES,
+            whole_stack=self.mode in VENDOR_MODES and not self.residual and self.truncate is None,
+            packed=packed,
+            wants=wants,
+            ours=ours,
+            fits=self._stored_steps_fit(input),
+        )
+
+    #: Below this many bytes of stored steps, the free memory is not read.
+    SMALL_STORE = 1 << 28
+
+    def _stored_steps_fit(self, input: torch.Tensor | None) -> bool:
+        """Whether the storing engines' values for ``input`` (T, B, I) fit in the free memory."""
+        if input is None or input.dim() != 3:
+            return True
+        seq_len, batch = input.shape[:2]
+        per_layer = kept_bytes(
+            self.MODE, "compiled", seq_len, batch, self.hidden_size, self.output_size, input.element_size()
+        )
+        needed = per_layer * self.num_layers * self.num_directions
+        return needed < self.SMALL_STORE or fits(needed, input.device)
 
     def _autocast_dtypes(
         self, x: torch.Tensor, state: State, lengths: list[int] | None

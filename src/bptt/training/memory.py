@@ -9,7 +9,9 @@ the allocator minutes later. The estimate counts float32 tensors (4 bytes):
   nothing) and s the optimizer's state per parameter (Adam 2, RMSprop 1 or 2, SGD 0 or 1);
 - a training batch's stored activations: L T B H m, with m the floats per unit and step the
   cell keeps for its backward (its registry entry's ``stored_per_step``: g + 3 for a cell of g
-  gate blocks, RNN 4, GRU 6, LSTM 7, IndRNN 4, ...);
+  gate blocks, RNN 4, GRU 6, LSTM 7, IndRNN 4, ...); L T B H 3 where the
+  LSTM or GRU runs on the "recompute" engine, which ``auto`` picks when the stored gates would not
+  fit (``bptt.engine.memory``);
 - the data: the fixed validation and test sets and a training batch;
 - an evaluation chunk (``EVAL_CHUNK`` examples, no gradients, one layer at a time): T C H (m - 1).
 
@@ -19,13 +21,12 @@ have finished; typical runs need a small fraction of a laptop's memory.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from bptt.config import RunConfig
+from bptt.engine.memory import available_memory, fits
 from bptt.models import build_recurrent
 from bptt.modules.cells import CELLS
 from bptt.tasks import Task
@@ -91,10 +92,13 @@ def count_parameters(config: RunConfig, task: Task) -> int:
     return count + hidden * task.output_size + task.output_size
 
 
-def estimate_memory(config: RunConfig, task: Task) -> MemoryEstimate:
-    """What a run of ``config`` on ``task`` needs, computed from the sizes (nothing is allocated)."""
+def estimate_memory(config: RunConfig, task: Task, recompute: bool | None = None) -> MemoryEstimate:
+    """What a run of ``config`` on ``task`` needs, computed from the sizes (nothing is allocated);
+    ``recompute``: whether the layers run on "recompute" (default: where the config asks for it)."""
     steps, batch, hidden, layers = _time_steps(task), config.batch_size, config.hidden_size, config.num_layers
-    stored = CELLS.get(config.cell).stored_per_step
+    recompute = config.engine == "recompute" if recompute is None else recompute
+    # What the recomputing engine keeps of an LSTM or GRU: h, and the gradients' two buffers.
+    stored = 3 if recompute and config.cell in ("lstm", "gru") else CELLS.get(config.cell).stored_per_step
     parameters = count_parameters(config, task)
     state = OPTIMIZER_STATE[config.optimizer] + (1 if config.momentum and config.optimizer != "adam" else 0)
     per_step = TOKEN_BYTES if task.input_kind == "tokens" else task.input_size * FLOAT_BYTES
@@ -111,48 +115,18 @@ def estimate_memory(config: RunConfig, task: Task) -> MemoryEstimate:
     )
 
 
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _cgroup_available() -> int | None:
-    """What a cgroup v2 memory limit leaves (in a container the machine's free memory may not be ours)."""
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return None if limit == "max" else max(0, int(limit) - used)
-
-
-def available_memory(device: str = "cpu") -> int | None:
-    """Bytes free for a run on ``device`` now (host memory for cpu), or None where it cannot be told."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    if kind != "cpu":
-        return None
-    found = [value for value in (_meminfo_available(), _cgroup_available()) if value is not None]
-    return min(found) if found else None
-
-
 def _gib(size: int) -> str:
     return f"{size / GIB:.3g} GiB" if size >= GIB / 100 else f"{size / 2**20:.3g} MiB"
 
 
 def check_memory(config: RunConfig, task: Task) -> MemoryEstimate:
-    """The run's estimate; a ``MemoryLimitError`` with the estimate when it exceeds the memory available."""
+    """The run's estimate; a ``MemoryLimitError`` with the estimate when it exceeds the memory available.
+    Under ``auto``, an LSTM or GRU whose stored gates would not fit is estimated on "recompute", as it runs."""
     estimate = estimate_memory(config, task)
+    if config.engine in (None, "auto") and config.cell in ("lstm", "gru"):
+        device = config.device if torch.device(config.device).type == "cuda" else "cpu"
+        if not fits(estimate.on_device if device != "cpu" else estimate.total, device):
+            estimate = estimate_memory(config, task, recompute=True)
     host = available_memory("cpu")
     if torch.device(config.device).type == "cuda":
         free = available_memory(config.device)

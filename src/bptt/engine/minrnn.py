@@ -69,7 +69,7 @@ def gates(cell: str, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def min_cell(cell: str, p: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """One step: h_t = (1 - z_t) h_{t-1} + z_t h~_t from p_t (B, G*H) and h_{t-1} (B, H)."""
     candidate, z = gates(cell, p)
-    return torch.lerp(h, candidate, z)
+    return (1 - z) * h + z * candidate
 
 
 def _check(cell: str) -> int:
@@ -289,17 +289,28 @@ def min_reference_layer(
     weight_ih: torch.Tensor,
     bias_ih: torch.Tensor | None,
     record: LayerRecorders | None = None,
+    *,
+    watch=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The plain autograd loop of ``min_cell``; ``record`` hooks every h_t."""
+    """The plain autograd loop of ``min_cell``; ``record`` hooks every h_t. A ``watch`` sees the loop as
+    the reference engine shows it (``bptt.engine.reference``), with ``recurrent`` = (1 - z_t) h_{t-1},
+    the part of h_t carried from h_{t-1}."""
     _check(cell)
-    candidate, z = gates(cell, F.linear(x, weight_ih, bias_ih))
+    projected = F.linear(x, weight_ih, bias_ih)
+    if watch is not None:
+        watch.input(x, projected)
+    candidate, z = gates(cell, projected)
     h = h0
     outputs = []
     for t, (candidate_t, z_t) in enumerate(zip(candidate.unbind(0), z.unbind(0))):
-        h = torch.lerp(h, candidate_t, z_t)
+        carried = (1 - z_t) * h
+        h_t = carried + z_t * candidate_t
         if record is not None:
-            record.hidden.hook(t, h)
-        outputs.append(h)
+            record.hidden.hook(t, h_t)
+        if watch is not None:
+            watch.step(t, h, carried, h_t)
+        outputs.append(h_t)
+        h = h_t
     if not outputs:
         return x.new_empty(0, x.shape[1], h0.shape[-1]), h0
     return torch.stack(outputs), h

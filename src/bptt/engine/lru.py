@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from bptt.engine.recording import LayerRecorders
-from bptt.engine.scan import diagonal_scan, reference_scan
+from bptt.engine.scan import diagonal_scan, put_state_grads
 
 METHODS = ("sequential", "parallel", "reference")
 
@@ -60,8 +60,14 @@ def lru_layer(
     weight_d: torch.Tensor,
     record: LayerRecorders | None = None,
     method: str = "sequential",
+    *,
+    watch=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The LRU over all steps: u (T, B, H) and x0 (B, N) complex to (y (T, B, H), x_T (B, N))."""
+    """The LRU over all steps: u (T, B, H) and x0 (B, N) complex to (y (T, B, H), x_T (B, N)).
+
+    A ``watch`` (the reference method only) sees the loop as the reference engine shows it
+    (``bptt.engine.reference``): ``watch.input(u, gamma B u)``, then at every step
+    ``watch.step(t, x_{t-1}, lambda x_{t-1}, x_t)``, complex."""
     if method not in METHODS:
         raise ValueError(f"unknown LRU method {method!r}; allowed: {', '.join(METHODS)}")
     T, B = u.shape[:2]
@@ -71,10 +77,27 @@ def lru_layer(
     lam = eigenvalues(nu_log, theta_log)
     recorder = None if record is None else record.hidden
     if method == "reference":
-        states = reference_scan(lam, driven, x0, recorder)
+        states = _reference(lam, driven, x0, recorder, u, watch)
     else:
         states = diagonal_scan(lam, driven, x0, recorder, method)
     y = F.linear(torch.view_as_real(states).view(T, B, 2 * N), output_weight(weight_c_re, weight_c_im))
     y = y + weight_d * u
     x_last = states[-1] if T else x0
     return y, x_last
+
+
+def _reference(lam, driven, x0, recorder, u, watch) -> torch.Tensor:
+    """The plain loop x_t = lambda x_{t-1} + driven_t, hooking every x_t for the record and showing a watch."""
+    if watch is not None:
+        watch.input(u, driven)
+    state, states = x0, []
+    for t, driven_t in enumerate(driven.unbind(0)):
+        carried = lam * state
+        new = carried + driven_t
+        if recorder is not None and new.requires_grad:
+            new.register_hook(lambda grad, t=t: put_state_grads(recorder, t, grad.unsqueeze(0)))
+        if watch is not None:
+            watch.step(t, state, carried, new)
+        states.append(new)
+        state = new
+    return torch.stack(states) if states else driven.new_empty(driven.shape)

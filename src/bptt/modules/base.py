@@ -204,6 +204,12 @@ class RecurrentBase(TimeLoop, StateContract, nn.Module):
         """The trained tensor that carries the recurrence (its gradient is the per-layer ``dL/dW_hh``)."""
         return getattr(self, self._name("weight_hh", layer, direction))
 
+    @property
+    def projection_width(self) -> int:
+        """The width of the input projection a step watch is shown (``watch.input``'s ``projected``):
+        G * hidden_size for G gate blocks (the LRU: its state_size)."""
+        return self.GATES * self.hidden_size
+
     def recurrent_matrix(self, layer: int, direction: int = 0) -> torch.Tensor:
         """What multiplies h_{t-1} (a matrix, or a vector for a diagonal recurrence), for Pascanu's bound."""
         return self.recurrent_weight(layer, direction)

@@ -71,6 +71,9 @@ class LRU(RecurrentBase):
     STATE_NAMES = ("x",)
     OUTPUT_IS_STATE = False
     DIAGONAL = True
+    FIXED_DIAGONAL = True  # lambda is the whole step Jacobian, whatever the input
+    COMPLEX_STATE = True
+    DIAGONAL_WORDS = ("lambda", "every state value")
     ENGINE_CHOICES = ("auto", "fast", "scan", "reference")
 
     def __init__(
@@ -137,6 +140,16 @@ class LRU(RecurrentBase):
         """nu_log: it sets |lambda| = exp(-exp(nu_log)), how much of x_{t-1} each step keeps."""
         return self._get("nu_log", layer, direction)
 
+    @property
+    def projection_width(self) -> int:
+        """N: a step watch is shown gamma B u_t, N complex values (``bptt.engine.lru``)."""
+        return self.state_size
+
+    def recurrent_matrix(self, layer: int, direction: int = 0) -> torch.Tensor:
+        """|lambda| (N,): the magnitudes of the diagonal that multiplies x_{t-1} (its singular values)."""
+        nu_log, theta_log = self.recurrence_parameters(layer, direction)[:2]
+        return eigenvalues(nu_log, theta_log).abs()
+
     def parameter_groups(self) -> list[tuple[list[torch.nn.Parameter], float]]:
         """nu_log, theta_log, gamma_log, B_re and B_im at ``lr_factor`` times the run's rate (the
         minimal-LRU code trains them at half its rate)."""
@@ -194,11 +207,11 @@ class LRU(RecurrentBase):
         return F.layer_norm(stream, (self.hidden_size,), weight, bias)
 
     def _block(
-        self, layer: int, direction: int, x: torch.Tensor, state: torch.Tensor, method: str, record: Any
+        self, layer: int, direction: int, x: torch.Tensor, state: torch.Tensor, method: str, record: Any, watch: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         stream = self._stream(layer, x, direction)
         u = self._normalised(layer, stream, direction)
-        y, x_last = lru_layer(u, state, *self.recurrence_parameters(layer, direction), record, method)
+        y, x_last = lru_layer(u, state, *self.recurrence_parameters(layer, direction), record, method, watch=watch)
         gate = F.linear(F.gelu(y), self._get("weight_glu", layer, direction), self._get("bias_glu", layer, direction))
         value, opening = gate.chunk(2, dim=-1)
         return stream + value * torch.sigmoid(opening), x_last
@@ -229,7 +242,7 @@ class LRU(RecurrentBase):
         record: LayerRecorders | None,
         watch: Any = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._block(layer, direction, x, state, METHOD_OF_ENGINE[engine], record)
+        return self._block(layer, direction, x, state, METHOD_OF_ENGINE[engine], record, watch)
 
     def _repr_cell(self) -> str:
         s = "" if self.state_size == self.hidden_size else f", state_size={self.state_size}"

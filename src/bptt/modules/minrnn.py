@@ -54,6 +54,13 @@ class _MinRNN(RecurrentBase):
         """The weights that set the recurrence: W_ih's gate rows (the cell has no W_hh; its gates read x_t only)."""
         return self.input_weight(layer, direction)
 
+    def recurrent_matrix(self, layer: int, direction: int = 0) -> torch.Tensor:
+        """(H,) what multiplies h_{t-1} at zero input, 1 - z (minLSTM: f'): the cell has no recurrent
+        weights, its retention is set by the input through the gates, and by the gate biases at x = 0."""
+        weight, bias = self.layer_parameters(layer, direction)
+        zero = weight.new_zeros(1, weight.shape[1])
+        return 1 - gates(self.CELL, F.linear(zero, weight, bias))[1][0]
+
     @torch.no_grad()
     def _initialise(self, generator: torch.Generator | None) -> None:
         """W_ih ~ U(-1/sqrt(I), 1/sqrt(I)) (torch.nn.Linear's, as in ``minGRU-pytorch``); the biases

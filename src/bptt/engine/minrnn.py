@@ -103,7 +103,7 @@ class _Chunk:
         torch.sigmoid_(candidate)  # s = sigmoid(min(v, 0)): sigmoid(v) below 0, 1/2 above
         if backward:
             slope = self.slope[:m]
-            torch.sign(p_h, out=slope).add_(1).clamp_(max=1)  # [v >= 0], exactly, 0 included
+            torch.ge(p_h, 0, out=slope)  # [v >= 0], 0 included
             torch.addcmul(candidate, candidate, candidate, value=-1, out=scratch)  # s(1 - s)
             torch.maximum(slope, scratch, out=slope)
         torch.clamp(p_h, min=0, out=scratch)
@@ -132,10 +132,20 @@ def _softplus(v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return torch._C._nn.softplus(v, 1, 20, out=out)
 
 
-def _blocks(weight_ih: torch.Tensor, bias_ih: torch.Tensor | None, G: int):
-    """The G gate blocks of W_ih (H, I) and of b_ih (H,) (None without a bias)."""
-    biases = [None] * G if bias_ih is None else list(bias_ih.chunk(G))
-    return list(weight_ih.chunk(G)), biases
+def _operands(
+    x2d: torch.Tensor, weight_ih: torch.Tensor, bias_ih: torch.Tensor | None, G: int
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor | None]]:
+    """(inputs, the G weight blocks, their biases) of the projection p_g = inputs W_g^T + b_g. A narrow
+    input carries a column of ones and each block its bias as a last column, so that one matrix
+    product per chunk and gate gives both dL/dW and dL/db (rather than one more pass to sum delta)."""
+    weights = list(weight_ih.chunk(G))
+    if bias_ih is None:
+        return x2d, weights, [None] * G
+    if x2d.shape[1] > RECOMPUTE_INPUT:
+        return x2d, weights, list(bias_ih.chunk(G))
+    ones = x2d.new_ones(x2d.shape[0], 1)
+    folded = [torch.cat([w, b.unsqueeze(1)], dim=1) for w, b in zip(weights, bias_ih.chunk(G))]
+    return torch.cat([x2d, ones], dim=1), folded, [None] * G
 
 
 class MinRNNFunction(torch.autograd.Function):
@@ -147,31 +157,29 @@ class MinRNNFunction(torch.autograd.Function):
         T, B, I = x.shape
         G = GATES[cell]
         H = weight_ih.shape[0] // G
-        x2d = x.reshape(T * B, I)
-        weights, biases = _blocks(weight_ih, bias_ih, G)
+        inputs, weights, biases = _operands(x.reshape(T * B, I), weight_ih, bias_ih, G)
         stored = None
         if I > RECOMPUTE_INPUT:
             stored = x.new_empty(G, T, B, H)
             for block, weight, bias in zip(stored, weights, biases):
-                project(x2d, weight, bias, block.view(T * B, H))
+                project(inputs, weight, bias, block.view(T * B, H))
         K = chunk_steps(T, B, G * H)
         chunk = _Chunk(cell, x, K, B, H)
         out = x.new_empty(T, B, H)
-        steps = out.unbind(0)
         h = h0
         for start in range(0, T, K):
             end = min(start + K, T)
             m = end - start
             if stored is None:
-                p = chunk.project(x2d[start * B : end * B], weights, biases, m)
+                p = chunk.project(inputs[start * B : end * B], weights, biases, m)
             else:
                 p = stored[:, start:end]
             chunk.activate(p, backward=False)
             added = chunk.candidate[:m].mul_(chunk.z[:m])  # z h~
-            for k, (added_t, keep_t) in enumerate(zip(added.unbind(0), chunk.keep[:m].unbind(0))):
-                torch.addcmul(added_t, keep_t, h, out=steps[start + k])
-                h = steps[start + k]
-        ctx.record, ctx.cell, ctx.has_bias = record, cell, bias_ih is not None
+            for added_t, keep_t, h_t in zip(added.unbind(0), chunk.keep[:m].unbind(0), out[start:end].unbind(0)):
+                torch.addcmul(added_t, keep_t, h, out=h_t)
+                h = h_t
+        ctx.record, ctx.cell = record, cell
         ctx.save_for_backward(x, h0, weight_ih, bias_ih, out, stored)
         return out, out[-1].clone()
 
@@ -187,37 +195,37 @@ class MinRNNFunction(torch.autograd.Function):
         H = out.shape[2]
         G = GATES[cell]
         need_x, need_h0, need_w, need_b = ctx.needs_input_grad[:4]
-        x2d = x.reshape(T * B, I)
-        weights, biases = _blocks(weight_ih, bias_ih, G)
+        inputs, weights, biases = _operands(x.reshape(T * B, I), weight_ih, bias_ih, G)
+        folded = bias_ih is not None and biases[0] is None  # the biases ride in the weights' last column
+        plain = weight_ih.chunk(G)
         grad_x = x.new_empty(T, B, I) if need_x else None
-        grad_w = weight_ih.new_zeros(G, I, H) if need_w else None  # transposed blocks
-        grad_b = weight_ih.new_zeros(G, H) if need_b and ctx.has_bias else None
+        grad_w = weight_ih.new_zeros(G, inputs.shape[1], H) if need_w or (need_b and folded) else None
+        grad_b = weight_ih.new_zeros(G, H) if need_b and not folded else None
         record = ctx.record.hidden if ctx.record is not None and ctx.record.active() else None
         K = chunk_steps(T, B, G * H)
         chunk = _Chunk(cell, x, K, B, H)
         grad_h_buf, delta_buf = out.new_empty(K, B, H), out.new_empty(G, K, B, H)
         h_prev_first = out.new_empty(min(K, T), B, H)
-        zero = out.new_zeros(B, H)
+        zeros = out.new_zeros(K, B, H) if grad_out is None else None
         keep_next = out.new_empty(B, H)  # 1 - z of the step after the chunk
         grad_next = out.new_empty(B, H)  # dL/dh of the step after the chunk
         for start, end in chunks_backward(T, K):
             m = end - start
             rows = slice(start * B, end * B)
-            p = chunk.project(x2d[rows], weights, biases, m) if stored is None else stored[:, start:end]
+            p = chunk.project(inputs[rows], weights, biases, m) if stored is None else stored[:, start:end]
             chunk.activate(p, backward=True)
-            keep, grad_h = chunk.keep[:m], grad_h_buf[:m]
-            steps = grad_h.unbind(0)
-            for k in range(m - 1, -1, -1):
-                t = start + k
-                direct = zero if grad_out is None else grad_out[t]
-                if t == T - 1:
-                    steps[k].copy_(direct)
-                    last_step_grad(steps[k], True, grad_h_last)
-                elif k == m - 1:
-                    torch.addcmul(direct, keep_next, grad_next, out=steps[k])
-                else:
-                    torch.addcmul(direct, keep[k + 1], steps[k + 1], out=steps[k])
-            keep_next.copy_(keep[0])
+            grad_h = grad_h_buf[:m]
+            steps, keeps = grad_h.unbind(0), chunk.keep[:m].unbind(0)
+            direct = (zeros[:m] if grad_out is None else grad_out[start:end]).unbind(0)
+            k = m - 1
+            if end == T:
+                steps[k].copy_(direct[k])
+                last_step_grad(steps[k], True, grad_h_last)
+            else:
+                torch.addcmul(direct[k], keep_next, grad_next, out=steps[k])
+            for k in range(m - 2, -1, -1):
+                torch.addcmul(direct[k], keeps[k + 1], steps[k + 1], out=steps[k])
+            keep_next.copy_(keeps[0])
             grad_next.copy_(steps[0])
             if record is not None:
                 record.put(start, grad_h)
@@ -234,18 +242,21 @@ class MinRNNFunction(torch.autograd.Function):
                 if need_x:
                     target = grad_x[start:end].view(m * B, I)
                     if g == 0:
-                        torch.mm(flat[g], weights[g], out=target)
+                        torch.mm(flat[g], plain[g], out=target)
                     else:
-                        target.addmm_(flat[g], weights[g])
+                        target.addmm_(flat[g], plain[g])
                 if grad_w is not None:
-                    grad_w[g].addmm_(x2d[rows].t(), flat[g])
+                    grad_w[g].addmm_(inputs[rows].t(), flat[g])
                 if grad_b is not None:
                     grad_b[g] += flat[g].sum(0)
         grad_h0 = torch.mul(keep_next, grad_next) if need_h0 else None
+        if folded and grad_w is not None:
+            grad_b = grad_w[:, I] if need_b else None
+            grad_w = grad_w[:, :I]
         if grad_w is not None:
-            grad_w = grad_w.transpose(1, 2).reshape(G * H, I)
+            grad_w = grad_w.transpose(1, 2).reshape(G * H, I) if need_w else None
         if grad_b is not None:
-            grad_b = grad_b.view(G * H)
+            grad_b = grad_b.reshape(G * H)
         return grad_x, grad_h0, grad_w, grad_b, None, None
 
 

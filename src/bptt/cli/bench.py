@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bptt import bench
+from bptt.bench import cells
 from bptt.checks import device_name
 
 
@@ -16,7 +17,13 @@ from bptt.checks import device_name
 @click.option("--quick", is_flag=True, help="One small shape, three repetitions: a few seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
 @click.option("--device", default="cpu", show_default=True, help="Device to run on (cpu, cuda, cuda:1, ...).")
-def command(quick: bool, as_json: bool, device: str) -> None:
+@click.option(
+    "--scan-cells",
+    is_flag=True,
+    help="Instead: minGRU, minLSTM and the LRU against bptt's GRU at the adding task's shape "
+    "(I=2, B=32, H=128, T=5000; T=500 with --quick), recording on, with each row's FLOP bound.",
+)
+def command(quick: bool, as_json: bool, device: str, scan_cells: bool) -> None:
     """Ratios of training-step time against torch.nn (same process, interleaved, medians), GFLOP/s
     and peak memory. Timings swing on a busy machine; compare ratios from one run."""
     try:
@@ -25,6 +32,9 @@ def command(quick: bool, as_json: bool, device: str) -> None:
         raise click.UsageError(str(error)) from None
     console = Console(stderr=True)
     progress = None if as_json else (lambda line: console.print(f"[dim]{line}[/dim]"))
+    if scan_cells:
+        _scan_cells(quick, as_json, device, progress)
+        return
     result = bench.run(quick=quick, device=device, progress=progress)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -61,3 +71,31 @@ def command(quick: bool, as_json: bool, device: str) -> None:
             f"{m['multiple']:.2f}",
         )
     out.print(memory)
+
+
+def _scan_cells(quick: bool, as_json: bool, device: str, progress) -> None:
+    result = cells.measure(
+        cells.QUICK_SHAPE if quick else cells.SHAPE, rounds=3 if quick else 5, device=device, progress=progress
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    I, B, H, T = result.shape
+    table = Table(
+        "variant",
+        "engine",
+        "s / step",
+        "speed-up (lowest-highest)",
+        "FLOP bound",
+        title=f"against {cells.BASELINE} ({result.baseline_seconds:.3f} s / step) at I={I} B={B} H={H} T={T}, "
+        f"{result.rounds} rounds, {result.threads} threads, {result.device}",
+    )
+    for row in result.rows:
+        table.add_row(
+            row.variant,
+            row.engine,
+            f"{row.seconds:.3f}",
+            f"{row.ratio:.2f}x ({row.lowest:.2f}-{row.highest:.2f})",
+            f"{row.flop_bound:.2f}x",
+        )
+    Console().print(table)

@@ -31,7 +31,8 @@ Engines:
 
   with g'(v) = 1 for v >= 0 (0 included, as autograd takes ``g``'s branch there) and
   s(1 - s), s = sigmoid(v), below; then the weight gradients, one matrix product per chunk
-  and gate. The record gets g_t.
+  and gate (a narrow input carries a column of ones, so that product gives the bias's too).
+  The record gets g_t.
 - ``min_scan_layer`` ("scan"): the gates by autograd, the recurrence by ``scan.diagonal_scan``
   in ceil(log2 T) parallel rounds, for a GPU.
 - ``min_reference_layer`` ("reference"): the plain autograd loop.
@@ -95,19 +96,20 @@ class _Chunk:
 
     def activate(self, p: torch.Tensor, backward: bool) -> None:
         """From p (G, m, B, H): h~ into ``candidate``, z and 1 - z into ``z`` and ``keep``; for the
-        backward also g'(p_h) into ``slope`` (1 for v >= 0, s(1 - s) with s = sigmoid(v) below)."""
+        backward also g'(p_h) into ``slope``.
+
+        g(v) = max(sigmoid(v), v + 1/2) exactly (sigmoid(v) - 1/2 - v is positive below 0 and negative
+        above), and g'(v) = max(s(1 - s), [v >= 0]) with s = sigmoid(v): 1 from 0 up, s(1 - s) below."""
         m = p.shape[1]
         candidate, z, scratch = self.candidate[:m], self.z[:m], self.scratch[:m]
         p_h = p[0]
-        torch.clamp(p_h, max=0, out=candidate)
-        torch.sigmoid_(candidate)  # s = sigmoid(min(v, 0)): sigmoid(v) below 0, 1/2 above
+        torch.sigmoid(p_h, out=candidate)
         if backward:
             slope = self.slope[:m]
-            torch.ge(p_h, 0, out=slope)  # [v >= 0], 0 included
+            torch.ge(p_h, 0, out=slope)
             torch.addcmul(candidate, candidate, candidate, value=-1, out=scratch)  # s(1 - s)
             torch.maximum(slope, scratch, out=slope)
-        torch.clamp(p_h, min=0, out=scratch)
-        candidate.add_(scratch)
+        torch.maximum(candidate, torch.add(p_h, 0.5, out=scratch), out=candidate)
         if self.cell == "mingru":
             torch.sigmoid(p[1], out=z)
         else:  # z = sigmoid(softplus(-p_f) - softplus(-p_i))

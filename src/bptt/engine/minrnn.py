@@ -49,6 +49,9 @@ from bptt.engine.scan import diagonal_scan
 
 #: Inputs at most this wide are projected again in the backward rather than stored.
 RECOMPUTE_INPUT = 16
+#: A chunk holds 1/CHUNK_SHARE of ``common.CHUNK_ELEMENTS`` gate values: the fused loops keep about
+#: ten (K, B, H) buffers at once, and chunks half the RNN's size measured faster (``bptt bench --scan-cells``).
+CHUNK_SHARE = 2
 #: Gate blocks of each cell's projection.
 GATES = {"mingru": 2, "minlstm": 3}
 
@@ -165,7 +168,7 @@ class MinRNNFunction(torch.autograd.Function):
             stored = x.new_empty(G, T, B, H)
             for block, weight, bias in zip(stored, weights, biases):
                 project(inputs, weight, bias, block.view(T * B, H))
-        K = chunk_steps(T, B, G * H)
+        K = chunk_steps(T, B, CHUNK_SHARE * G * H)
         chunk = _Chunk(cell, x, K, B, H)
         out = x.new_empty(T, B, H)
         h = h0
@@ -204,7 +207,7 @@ class MinRNNFunction(torch.autograd.Function):
         grad_w = weight_ih.new_zeros(G, inputs.shape[1], H) if need_w or (need_b and folded) else None
         grad_b = weight_ih.new_zeros(G, H) if need_b and not folded else None
         record = ctx.record.hidden if ctx.record is not None and ctx.record.active() else None
-        K = chunk_steps(T, B, G * H)
+        K = chunk_steps(T, B, CHUNK_SHARE * G * H)
         chunk = _Chunk(cell, x, K, B, H)
         grad_h_buf, delta_buf = out.new_empty(K, B, H), out.new_empty(G, K, B, H)
         h_prev_first = out.new_empty(min(K, T), B, H)

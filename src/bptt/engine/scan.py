@@ -133,11 +133,13 @@ class DiagonalScan(torch.autograd.Function):
         put_state_grads(ctx.recorder, 0, g)
         need_a, need_b, need_h0 = ctx.needs_input_grad[:3]
         grad_a = grad_h0 = None
-        if need_a:
-            h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])
-            grad_a = g * _conj(h_prev)
+        if need_a:  # g_t conj(h_{t-1}), h_{-1} = h0
             if a.dim() == 1:
-                grad_a = grad_a.sum((0, 1))
+                grad_a = (g[1:] * _conj(out[:-1])).sum((0, 1)) + (g[0] * _conj(h0)).sum(0)
+            else:
+                grad_a = torch.empty_like(g)
+                torch.mul(g[1:], _conj(out[:-1]), out=grad_a[1:])
+                torch.mul(g[0], _conj(h0), out=grad_a[0])
         if need_h0:
             grad_h0 = g[0] * _conj(a if a.dim() == 1 else a[0])
         return grad_a, (g if need_b else None), grad_h0, None, None

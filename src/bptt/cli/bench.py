@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bptt import bench
+from bptt.bench import cells as scan_bench
 from bptt.bench import long
 from bptt.checks import device_name
 
@@ -65,6 +66,12 @@ def _only(value: str | None) -> tuple[str, ...] | None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
 @click.option("--device", default="cpu", show_default=True, help="Device to run on (cpu, cuda, cuda:1, ...).")
+@click.option(
+    "--scan-cells",
+    is_flag=True,
+    help="Instead: minGRU, minLSTM and the LRU against bptt's GRU at the adding task's shape "
+    "(I=2, B=32, H=128, T=5000; T=500 with --quick), recording on, with each row's FLOP bound.",
+)
 def command(
     quick: bool,
     cells: str | None,
@@ -73,6 +80,7 @@ def command(
     long_steps: bool,
     as_json: bool,
     device: str,
+    scan_cells: bool,
 ) -> None:
     """Ratios of training-step time against torch.nn (same process, interleaved, medians), GFLOP/s
     and peak memory. Timings swing on a busy machine; compare ratios from one run. A variant whose
@@ -84,6 +92,9 @@ def command(
     chosen_cells, chosen_shapes, chosen_only = _cells(cells), _shapes(shapes), _only(only)
     console = Console(stderr=True)
     progress = None if as_json else (lambda line: console.print(f"[dim]{line}[/dim]"))
+    if scan_cells:
+        _scan_cells(quick, as_json, device, progress)
+        return
     if long_steps:
         rows = long.run(chosen_cells or CELLS, device=device, progress=progress)
         if as_json:
@@ -140,4 +151,35 @@ def _print_long(rows: list[dict]) -> None:
             m["cell"], m["ran"], str(m["seq_len"]), str(m["batch"]), str(m["hidden"]), f"{m['seconds']:.1f}",
             f"{m['extra_bytes'] / 2**30:.2f}", f"{m['estimate_bytes'] / 2**30:.2f}", "yes" if m["within"] else "NO",
         )  # fmt: skip
+    Console().print(table)
+
+
+def _scan_cells(quick: bool, as_json: bool, device: str, progress) -> None:
+    result = scan_bench.measure(
+        scan_bench.QUICK_SHAPE if quick else scan_bench.SHAPE,
+        rounds=3 if quick else 5,
+        device=device,
+        progress=progress,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    I, B, H, T = result.shape
+    table = Table(
+        "variant",
+        "engine",
+        "s / step",
+        "speed-up (lowest-highest)",
+        "FLOP bound",
+        title=f"against {scan_bench.BASELINE} ({result.baseline_seconds:.3f} s / step) at I={I} B={B} H={H} T={T}, "
+        f"{result.rounds} rounds, {result.threads} threads, {result.device}",
+    )
+    for row in result.rows:
+        table.add_row(
+            row.variant,
+            row.engine,
+            f"{row.seconds:.3f}",
+            f"{row.ratio:.2f}x ({row.lowest:.2f}-{row.highest:.2f})",
+            f"{row.flop_bound:.2f}x",
+        )
     Console().print(table)

@@ -322,7 +322,12 @@ def _measure(
     spectrum = None
     if chain.diagonal is not None:
         weights = recurrent.recurrent_matrix(top) if getattr(recurrent, "FIXED_DIAGONAL", False) else None
-        spectrum = diagonal_spectrum(chain, None if weights is None else weights.detach().double().cpu(), epsilon)
+        spectrum = diagonal_spectrum(
+            chain,
+            None if weights is None else weights.detach().double().cpu(),
+            epsilon,
+            *getattr(recurrent, "DIAGONAL_WORDS", ("u", "an always-active unit")),
+        )
     activation = (
         None if chain.activation_derivative is None else activation_decay(chain.activation_derivative, chain, lag)
     )

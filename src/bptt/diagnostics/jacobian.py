@@ -184,14 +184,21 @@ def _joined(calls: list[torch.Tensor]) -> torch.Tensor:
 
 def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """state (S,), x_t (I,) -> next state (S,) for one example, one step of the layer's cell (its ``step``),
-    in float64; S is the sum of the state's parts (an LSTM's h and c, coRNN's y and z)."""
+    in float64; S is the sum of the state's parts (an LSTM's h and c, coRNN's y and z), a complex state
+    (``COMPLEX_STATE``: the LRU's) counted as its real and imaginary parts, interleaved."""
     measured = copy.deepcopy(recurrent).double()
-    sizes = list(measured._state_sizes())
+    complex_state = getattr(measured, "COMPLEX_STATE", False)
+    sizes = [2 * n if complex_state else n for n in measured._state_sizes()]
 
     def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         parts = tuple(part.view(1, -1) for part in state.split(sizes))
+        if complex_state:
+            parts = tuple(torch.view_as_complex(part.reshape(1, -1, 2)) for part in parts)
         new = measured.step(layer, x.view(1, -1), parts[0] if len(parts) == 1 else parts)
-        return torch.cat([part.reshape(-1) for part in ((new,) if isinstance(new, torch.Tensor) else new)])
+        new = (new,) if isinstance(new, torch.Tensor) else new
+        if complex_state:
+            new = tuple(torch.view_as_real(part) for part in new)
+        return torch.cat([part.reshape(-1) for part in new])
 
     return step
 
@@ -207,7 +214,7 @@ def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, e
     recurrent = recurrent_of(recurrent)
     step = _step_function(recurrent, layer)
     x = inputs[:, example].detach().double()  # (T, I)
-    size = sum(recurrent._state_sizes())
+    size = sum(recurrent._state_sizes()) * (2 if getattr(recurrent, "COMPLEX_STATE", False) else 1)
     state = torch.zeros(size, dtype=torch.float64, device=x.device)
     jacobians = []
     for x_t in x.unbind(0):
@@ -226,7 +233,9 @@ def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, e
         lags = torch.arange(1, len(jacobians) + 1, dtype=torch.float64)
         bound = torch.exp(lags * math.log(max(condition.gamma * condition.sigma_max, 1e-300)))
     diagonal = derivative = None
-    if getattr(recurrent, "DIAGONAL", False):
+    if getattr(recurrent, "COMPLEX_STATE", False):  # 2x2 blocks (re, im): the complex diagonal is the layer's own
+        diagonal = recurrent.diagonal_jacobian(layer, inputs)[:, example].detach().cpu().to(torch.complex128)
+    elif getattr(recurrent, "DIAGONAL", False):
         diagonal = torch.stack([j.diagonal() for j in jacobians]).cpu()
     if getattr(recurrent, "ORTHOGONAL", False):  # J_t = diag(act') W with W orthogonal: diag(act') = J_t W^T
         weight = recurrent.recurrent_matrix(layer).detach().double().to(x.device)

@@ -9,8 +9,9 @@ product of them over the last k steps is again diagonal,
 
 the most any one unit carries back over k steps. The *implied horizon* is the largest lag k
 at which that still reaches epsilon (the measured profile's horizon uses the same epsilon).
-Where the cell has fixed recurrent weights (IndRNN's u), the weights alone bound it too: an
-always-active unit keeps |u_i|^k, so max_i |u_i| < 1 implies a horizon of
+Where the cell has fixed recurrent weights (IndRNN's u; the LRU's lambda, which is its whole step
+Jacobian), the weights alone bound it too: an always-active unit keeps |u_i|^k, so max_i |u_i| < 1
+implies a horizon of
 log(epsilon) / log(max_i |u_i|) steps, and max_i |u_i| >= 1 no horizon at all.
 
 **Orthogonal recurrences** (exprnn): W_hh is orthogonal, every singular value 1, so
@@ -40,13 +41,17 @@ class DiagonalSpectrum:
     """The exact spectrum of a diagonal step Jacobian along one sequence (see the module docstring).
 
     diagonal: (T, H) d_{t,i}, the eigenvalues of J_t by step t. product: (T,) max_i prod |d| over the
-    last k = 1 .. T steps. weights: (H,) |u_i| where the cell has fixed recurrent weights, else None.
+    last k = 1 .. T steps. weights: (H,) |u_i| where the cell has fixed recurrent weights, else None;
+    symbol and carrier name them in the statement ("u", "an always-active unit"; the LRU's "lambda",
+    "every state value").
     """
 
     diagonal: torch.Tensor
     product: torch.Tensor
     weights: torch.Tensor | None
     epsilon: float
+    symbol: str = "u"
+    carrier: str = "an always-active unit"
 
     @property
     def implied_horizon(self) -> int:
@@ -76,7 +81,8 @@ class DiagonalSpectrum:
             largest = float(self.weights.max())
             limit = "no limit" if math.isinf(weight) else f"{weight:.0f} steps"
             parts.append(
-                f"max |u| = {largest:.4g}: an always-active unit keeps |u|^k, {limit} (epsilon {self.epsilon:g})"
+                f"max |{self.symbol}| = {largest:.4g}: {self.carrier} keeps |{self.symbol}|^k, {limit} "
+                f"(epsilon {self.epsilon:g})"
             )
         return "; ".join(parts)
 
@@ -89,12 +95,20 @@ class DiagonalSpectrum:
         }
 
 
-def diagonal_spectrum(chain: JacobianChain, weights: torch.Tensor | None, epsilon: float) -> DiagonalSpectrum:
+def diagonal_spectrum(
+    chain: JacobianChain,
+    weights: torch.Tensor | None,
+    epsilon: float,
+    symbol: str = "u",
+    carrier: str = "an always-active unit",
+) -> DiagonalSpectrum:
     """The spectrum of a diagonal cell from its Jacobian chain (which holds each J_t's diagonal)."""
     assert chain.diagonal is not None, "the chain of a diagonal cell holds its diagonals"
     logs = chain.diagonal.abs().clamp(min=1e-300).log()  # (T, H)
     product = logs.flip(0).cumsum(0).max(dim=1).values.exp()  # over the last k steps, k = 1 .. T
-    return DiagonalSpectrum(chain.diagonal, product, None if weights is None else weights.abs(), epsilon)
+    return DiagonalSpectrum(
+        chain.diagonal, product, None if weights is None else weights.abs(), epsilon, symbol, carrier
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -84,18 +84,21 @@ def _step_terms(
 ) -> torch.Tensor:
     """(T, G*H, I) G_t = grad_t^T factor_t in float64, over all steps of the calls in order; for a
     diagonal recurrence (``diagonal``: a weight vector u multiplies h_{t-1} unit by unit) the term of
-    dL/du, (T, H) sum_b grad_t[b] * factor_t[b]."""
+    dL/du, (T, H) sum_b grad_t[b] * factor_t[b]. A complex state (the LRU's) gives complex128 terms,
+    grad_t^T conj(factor_t): torch's convention for the gradient of a product."""
     terms = []
     for factor, grad in zip(factors, grads):  # factor (K, B, I), grad (K, B, G*H) or (B, G*H) per step
+        steps, kind = factor.shape[0], torch.complex128 if factor.is_complex() else torch.float64
         if grad is None:  # the loss does not depend on these steps
-            shape = (factor.shape[0], width) if diagonal else (factor.shape[0], width, factor.shape[2])
-            terms.append(torch.zeros(shape, dtype=torch.float64))
+            shape = (steps, factor.shape[2]) if diagonal else (steps, width, factor.shape[2])
+            terms.append(torch.zeros(shape, dtype=kind))
             continue
-        grad = grad.view(factor.shape[0], factor.shape[1], width)
+        kind = torch.complex128 if grad.is_complex() or factor.is_complex() else torch.float64
+        grad, factor = grad.reshape(steps, factor.shape[1], -1).to(kind), factor.to(kind).conj()
         if diagonal:
-            terms.append((grad.double() * factor.double()).sum(1).cpu())  # (K, H)
+            terms.append((grad * factor).sum(1).cpu())  # (K, H)
         else:
-            terms.append(torch.bmm(grad.double().transpose(1, 2), factor.double()).cpu())  # (K, G*H, I)
+            terms.append(torch.bmm(grad.transpose(1, 2), factor).cpu())  # (K, G*H, I)
     return torch.cat(terms)
 
 
@@ -118,7 +121,7 @@ def update_terms(model: nn.Module, objective: Objective) -> UpdateTerms:
     backward; the per-step terms of each layer sum to that layer's gradient.
     """
     recurrent = recurrent_of(model)
-    width = recurrent.GATES * recurrent.hidden_size
+    width = recurrent.projection_width
     layers = [_Factors(width) for _ in range(recurrent.num_layers)]
     # The forward direction's terms (a bidirectional layer's reverse direction is not watched).
     with watch_steps(recurrent, lambda layer, direction, offset: None if direction else _FactorWatch(layers[layer])):

@@ -19,6 +19,10 @@ steps with ``rnn_layer``, ``lstm_layer`` and ``gru_layer`` (the signatures of
 - "triton": fused kernels of our own for the simple RNN with every activation, the per-step
   norms written from inside the backward (``triton_rnn``; Triton on a GPU, else "fast").
 
+The scan cells (LRU, minGRU, minLSTM) run their diagonal linear recurrence through ``scan``
+(step by step or in parallel doubling rounds, each with its hand-written reverse pass), called from
+``lru`` and ``minrnn``; their layers name those engines "fast", "scan" and "reference".
+
 Two more names run a whole stack rather than one layer at a time, and are the layers' to
 resolve: "vendor" (torch.nn's own kernel, ``vendor.run_stack``: no per-step view) and "auto"
 (the default: per call, the fastest engine that gives what was asked for; see

@@ -216,3 +216,20 @@ def test_a_run_stops_at_its_target_metric_and_records_the_step(tmp_path):
     trainer = Trainer(config(task="temporal_order", seq_len=10, target_metric=0.9))
     assert trainer.reached_target(0.95) and not trainer.reached_target(0.5)
     assert Trainer(config(target_metric=0.1)).reached_target(0.05)
+
+
+def test_a_run_stops_at_its_target_loss_whatever_its_metric(tmp_path):
+    db = Database(tmp_path / "r.db")
+    # temporal order's metric is an accuracy; the target here is its validation cross-entropy (ln 4 at chance)
+    target = config(task="temporal_order", seq_len=10, steps=2000, target_loss=1.0, hidden_size=16)
+    result = train(target, db)
+    step = result.final.target_step
+    assert result.status == "finished" and step is not None and step == result.steps_done < 2000
+    assert result.final.target_loss == 1.0 and result.final.target_metric is None
+    vals = {e.step: e.loss for e in db.evals(result.run_id, "val")}
+    assert vals[step] <= 1.0 and all(loss > 1.0 for s, loss in vals.items() if s < step)
+    again = train(target.model_copy(update={"steps": 4000}), db, resume=True)
+    assert again.run_id == result.run_id and again.steps_done == step
+    trainer = Trainer(config(task="copy", seq_len=5, target_loss=0.1))
+    assert trainer.reached_target(0.0, 0.05) and not trainer.reached_target(1.0, 0.2)
+    assert not trainer.reached_target(1.0, float("nan")) and not trainer.reached_target(1.0)

@@ -26,7 +26,7 @@ class RunSummary:
     task's metric (``test_metric``, ``val_metric`` and ``chance_metric`` are its values);
     baseline: the memoryless baseline of the loss; solved: whether the test metric counts
     as solving the task; target_step: the step whose evaluation first reached
-    ``target_metric``; version, commit: the code that trained it (``bptt.provenance``);
+    ``target_metric`` or ``target_loss``; version, commit: the code that trained it (``bptt.provenance``);
     resumed_from: the step a sweep's worker started its last attempt at (sweeps only).
     """
 
@@ -46,6 +46,7 @@ class RunSummary:
     chance_metric: float | None = None
     solved: bool | None = None
     target_metric: float | None = None
+    target_loss: float | None = None
     target_step: int | None = None
     skipped_steps: int | None = None
     clipped_steps: int | None = None
@@ -149,11 +150,17 @@ class RunRow:
         """The run's controlled length, (name, value): see ``controlled_length``."""
         return controlled_length(self.config, self.final)
 
-    def done(self, steps: int, target_metric: float | None) -> bool:
-        """Whether this row already holds the run a config of ``steps`` and ``target_metric`` asks for:
-        finished with at least ``steps`` steps, or stopped early at that same target."""
+    def done(self, steps: int, target_metric: float | None, target_loss: float | None = None) -> bool:
+        """Whether this row already holds the run a config of ``steps``, ``target_metric`` and
+        ``target_loss`` asks for: finished with at least ``steps`` steps, or stopped early at those
+        same targets."""
         if self.status != "finished":
             return False
         final = self.final or RunSummary()
-        at_target = target_metric is not None and final.target_step is not None and final.target_metric == target_metric
+        at_target = (
+            (target_metric is not None or target_loss is not None)
+            and final.target_step is not None
+            and final.target_metric == target_metric
+            and final.target_loss == target_loss
+        )
         return self.steps_done >= steps or at_target

@@ -99,7 +99,7 @@ class Trainer:
         self.run_id: int | None = None
         self.saved_step: int | None = None  # the step of the run's newest checkpoint
         self._stop = StopOnInterrupt()
-        self.target_step: int | None = None  # the step whose evaluation first reached target_metric
+        self.target_step: int | None = None  # the step whose evaluation first reached the target
         self.losses: list[float] = []
         self._steps: list[StepRow] = []
         self._evals: list[EvalRow] = []
@@ -243,10 +243,13 @@ class Trainer:
         self.optimizer.step()
         return loss_value, grad_norm, clipped, False
 
-    def reached_target(self, metric: float) -> bool:
+    def reached_target(self, metric: float, loss: float | None = None) -> bool:
         """Whether a validation metric reaches ``target_metric`` (at or below it for a loss-like
-        metric, at or above it for an accuracy)."""
-        target = self.config.target_metric
+        metric, at or above it for an accuracy), or the validation loss ``target_loss`` (at or below)."""
+        config = self.config
+        if loss is not None and config.target_loss is not None and math.isfinite(loss) and loss <= config.target_loss:
+            return True
+        target = config.target_metric
         if target is None or not math.isfinite(metric):
             return False
         return metric >= target if self.task.higher_is_better else metric <= target
@@ -305,7 +308,7 @@ class Trainer:
                         val_loss, val_metric = evaluate(self.model, self.task, self.val_set, config.device)
                         self._evals.append(EvalRow(self.step, "val", val_loss, val_metric))
                         bar.show(val_loss=val_loss)
-                        if self.reached_target(val_metric):
+                        if self.reached_target(val_metric, val_loss):
                             self.target_step = self.step
                             break
                     bar.advance(1, loss=loss)

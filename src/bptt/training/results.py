@@ -100,6 +100,7 @@ def run_summary(
         chance_metric=task.chance_metric,
         solved=bool(test_metric is not None and math.isfinite(test_metric) and task.solved(test_metric)),
         target_metric=config.target_metric,
+        target_loss=config.target_loss,
         target_step=target_step,
         skipped_steps=skipped,
         clipped_steps=clipped,

@@ -34,7 +34,7 @@ def take_up(trainer: Trainer, resume: bool) -> RunResult | None:
             "are taken up); starting a new run afresh"
         )
         return None
-    if previous.done(trainer.config.steps, trainer.config.target_metric):
+    if previous.done(trainer.config.steps, trainer.config.target_metric, trainer.config.target_loss):
         trainer.say(f"run {previous.id} already finished at step {previous.steps_done}; nothing more to train")
         trainer.run_id = previous.id
         done = trainer.checkpoint_path()

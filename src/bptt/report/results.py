@@ -63,11 +63,15 @@ class ResultRow:
     role: str | None = None  # "rung" or "timing" on a length ladder
     target_loss: float | None = None
     note: str | None = None  # why a planned run did not run
+    cpu_seconds: float | None = None  # CPU time of the training steps
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 _INTS = {"seq_len", "seed", "hidden_size", "steps", "target_step"}
-_FLOATS = {"target_metric", "test_metric", "test_loss", "baseline", "chance_metric", "train_seconds", "target_loss"}
+_FLOATS = {
+    *("target_metric", "test_metric", "test_loss", "baseline", "chance_metric"),
+    *("train_seconds", "target_loss", "cpu_seconds"),
+}
 
 
 def _unrun(run: PlannedRun, why: str) -> ResultRow:
@@ -145,6 +149,7 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
                 commit=final.commit or "",
                 role=_role(run),
                 target_loss=config.target_loss,
+                cpu_seconds=final.cpu_seconds,
             )
         )
     return rows

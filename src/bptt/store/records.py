@@ -26,7 +26,8 @@ class RunSummary:
     task's metric (``test_metric``, ``val_metric`` and ``chance_metric`` are its values);
     baseline: the memoryless baseline of the loss; solved: whether the test metric counts
     as solving the task; target_step: the step whose evaluation first reached
-    ``target_metric`` or ``target_loss``; version, commit: the code that trained it (``bptt.provenance``);
+    ``target_metric`` or ``target_loss``; train_seconds, cpu_seconds: the wall-clock and CPU time of
+    the training steps (evaluations left out); version, commit: the code that trained it (``bptt.provenance``);
     resumed_from: the step a sweep's worker started its last attempt at (sweeps only).
     """
 
@@ -51,6 +52,7 @@ class RunSummary:
     skipped_steps: int | None = None
     clipped_steps: int | None = None
     train_seconds: float | None = None
+    cpu_seconds: float | None = None
     steps_per_second: float | None = None
     device: str | None = None
     version: str | None = None

@@ -94,6 +94,7 @@ class Trainer:
         self.val_set = self.task.eval_set("val")
         self.step = 0
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0  # this process's CPU time in the training steps (every thread)
         self.skipped = 0
         self.clipped = 0
         self.run_id: int | None = None
@@ -119,6 +120,7 @@ class Trainer:
             "data_generator": self.data_generator.get_state(),
             "dropout_rng": list(self.dropout_state),
             "train_seconds": self.train_seconds,
+            "cpu_seconds": self.cpu_seconds,
             "skipped": self.skipped,
             "clipped": self.clipped,
             "config": self.config.model_dump(),
@@ -131,6 +133,7 @@ class Trainer:
         self.data_generator.set_state(state["data_generator"])
         self.dropout_state = tuple(state["dropout_rng"])
         self.train_seconds = state["train_seconds"]
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)  # absent from checkpoints of older versions
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
         self.model.trained_steps = self.step
@@ -267,6 +270,7 @@ class Trainer:
             skipped=self.skipped,
             clipped=self.clipped,
             train_seconds=self.train_seconds,
+            cpu_seconds=self.cpu_seconds,
         )
 
     def run(self, resume: bool = False) -> RunResult:
@@ -287,10 +291,11 @@ class Trainer:
         try:
             with bar:
                 while self.step < config.steps:
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     record = config.record_every > 0 and (self.step + 1) % config.record_every == 0
                     loss, grad_norm, clipped, skipped = self.train_step(record)
                     self.train_seconds += time.perf_counter() - started
+                    self.cpu_seconds += time.process_time() - cpu_started
                     self.step += 1
                     self.model.trained_steps = self.step
                     self.skipped += skipped

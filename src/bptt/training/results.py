@@ -80,6 +80,7 @@ def run_summary(
     skipped: int,
     clipped: int,
     train_seconds: float,
+    cpu_seconds: float | None = None,
 ) -> RunSummary:
     """The summary a run ends with (stored in the database): its test and validation results and counters."""
     test_loss, test_metric = test if test is not None else (None, None)
@@ -105,6 +106,7 @@ def run_summary(
         skipped_steps=skipped,
         clipped_steps=clipped,
         train_seconds=round(train_seconds, 3),
+        cpu_seconds=None if cpu_seconds is None else round(cpu_seconds, 3),
         steps_per_second=round(steps / train_seconds, 2) if train_seconds > 0 else None,
         device=config.device,
         **provenance(),

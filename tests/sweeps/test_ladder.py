@@ -176,3 +176,10 @@ def test_a_bad_ladder_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
     assert main(["sweep", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ladder.rungs.adding.seq_len" in err
+
+
+def test_a_filter_may_keep_the_timing_runs_alone():
+    spec = expand_spec(
+        spec_data(timing={"task": "adding", "seq_len": 30, "steps": 3, "eval_size": 4}), filters={"eval_size": [4]}
+    )
+    assert [(r.variant, r.timing) for r in spec.runs] == [("GRU", True), ("tanh RNN", True)]

@@ -226,7 +226,7 @@ def test_a_run_stops_at_its_target_loss_whatever_its_metric(tmp_path):
     step = result.final.target_step
     assert result.status == "finished" and step is not None and step == result.steps_done < 2000
     assert result.final.target_loss == 1.0 and result.final.target_metric is None
-    assert 0 < result.final.cpu_seconds and 0 < result.final.train_seconds  # CPU and wall-clock time of the steps
+    assert result.final.cpu_seconds > 0 and result.final.train_seconds > 0  # CPU and wall-clock time of the steps
     vals = {e.step: e.loss for e in db.evals(result.run_id, "val")}
     assert vals[step] <= 1.0 and all(loss > 1.0 for s, loss in vals.items() if s < step)
     again = train(target.model_copy(update={"steps": 4000}), db, resume=True)

@@ -46,7 +46,7 @@ import yaml
 
 from bptt.build import make_task
 from bptt.config import ConfigError, RunConfig, build_config, load_yaml, unknown_setting
-from bptt.sweeps.ladder import Ladder, Rung, model_key, parse_ladder
+from bptt.sweeps.ladder import Ladder, Rung, parse_ladder
 from bptt.tasks import Task, TaskError
 from bptt.training import MemoryLimitError, check_memory
 
@@ -226,6 +226,7 @@ def expand_spec(
     seen: set[str] = set()
     values_seen: dict[str, set[str]] = {key: set() for key in filters}
     baselines: dict[tuple[Any, ...], float] = {}
+    models: dict[str, PlannedRun] = {}  # each ladder model's first run, filtered or not
     for where, variant, settings in combos:
         for seed in seed_list:
             shown = ", ".join(f"{k}={v}" for k, v in settings.items())
@@ -236,6 +237,7 @@ def expand_spec(
                 rung = None if ladder is None else ladder.rung(config, _baseline(config, baselines, source))
                 if rung is not None:
                     config = _build({**rung_values, "target_loss": rung.threshold}, label, source)
+                    models.setdefault(rung.model, PlannedRun(config, variant, rung))
                 for key in filters:
                     values_seen[key].add(repr(getattr(config, key)))
                 if filters and not _matches(config, filters):
@@ -245,7 +247,7 @@ def expand_spec(
                 seen.add(config.identity())
                 runs.append(PlannedRun(config, variant, rung))
     if ladder is not None and ladder.timing:
-        runs = _timing_runs(runs, ladder, filters, seen, source) + runs
+        runs = _timing_runs(list(models.values()), ladder, filters, seen, source) + runs
     if filters and not runs:
         shown = "; ".join(f"{key} is one of {', '.join(sorted(values_seen[key]))}" for key in filters)
         raise SweepSpecError(f"sweep {source}: --filter keeps no run; in this sweep {shown}")
@@ -272,15 +274,13 @@ def _baseline(config: RunConfig, cache: dict[tuple[Any, ...], float], source: st
 
 
 def _timing_runs(
-    runs: list[PlannedRun], ladder: Ladder, filters: dict[str, list[Any]], seen: set[str], source: str
+    models: list[PlannedRun], ladder: Ladder, filters: dict[str, list[Any]], seen: set[str], source: str
 ) -> list[PlannedRun]:
-    """One timing run per model on the timing task: its first planned run with the timing settings on top."""
-    timing, models = ladder.timing, {}
-    for run in runs:
-        if run.rung is not None and run.rung.task == timing["task"]:
-            models.setdefault(model_key(run.config), run)
-    result = []
-    for run in models.values():
+    """One timing run per model on the timing task: its first run with the timing settings on top."""
+    timing, result = ladder.timing, []
+    for run in models:
+        if run.config.task != timing["task"]:
+            continue
         values = {**run.config.model_dump(), "target_loss": None, "target_metric": None, **timing}
         config = _build(values, f"ladder.timing for {run.variant or run.config.label()}", source)
         if config.identity() in seen:

@@ -26,7 +26,7 @@ def test_yaml_and_overrides_build_the_same_object(tmp_path):
 @pytest.mark.parametrize(
     "values,expected",
     [
-        ({"cell": "transformer"}, "cell: Input should be 'rnn', 'lstm' or 'gru'"),
+        ({"cell": "transformer"}, "cell: must be one of rnn, lstm, gru, indrnn"),
         ({"activation": "swish"}, "activation: must be one of leaky_relu, prelu, relu, sigmoid, tanh"),
         ({"init": "he"}, "init: must be one of pytorch, chrono, identity, kaiming, orthogonal, xavier"),
         ({"task": "chess"}, "task: must be one of adding, copy"),
@@ -34,7 +34,7 @@ def test_yaml_and_overrides_build_the_same_object(tmp_path):
         ({"steps": -5}, "steps: Input should be greater than 0"),
         ({"hiden_size": 8}, "unknown setting 'hiden_size'; did you mean 'hidden_size'?"),
         ({"colour": 8}, "unknown setting 'colour'; the settings are listed by `bptt train --help`"),
-        ({"cell": "lstm", "activation": "relu"}, "activation applies to cell 'rnn' only"),
+        ({"cell": "lstm", "activation": "relu"}, "activation applies to cells rnn, indrnn"),
         ({"cell": "gru", "forget_bias": 1.0}, "forget_bias applies to cell 'lstm' only"),
     ],
 )

@@ -58,7 +58,7 @@ def _error(capsys, argv):
 def test_help_shows_each_settings_type_or_choices():
     text = _help("train")
     for shown in (
-        "--cell [rnn|lstm|gru]",
+        "--cell [rnn|lstm|gru|indrnn",
         "--activation [leaky_relu|prelu|relu|sigmoid|tanh]",
         "--optimizer [adam|sgd|rmsprop]",
         "--readout [last|mean|attention]",
@@ -94,7 +94,7 @@ def test_diagnose_offers_the_model_settings_and_no_training_ones():
     offered = {p.name for p in diagnose_command.params} & set(RunConfig.model_fields)
     assert offered == set(RunConfig.model_fields) - TRAINING_FIELDS
     text = _help("diagnose")
-    assert "--cell [rnn|lstm|gru]" in text and "--tbptt" in text and "--seed" in text
+    assert "--cell [rnn|lstm|gru|indrnn" in text and "--tbptt" in text and "--seed" in text
     for training in ("--optimizer", "--lr ", "--steps", "--clip-norm", "--checkpoint-every", "--batch-size"):
         assert training not in text, training
 

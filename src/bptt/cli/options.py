@@ -20,6 +20,7 @@ from bptt.config import (
     field_choices,
     load_config,
 )
+from bptt.modules.cells import CELLS
 from bptt.store import Database
 from bptt.tasks import TaskError
 
@@ -29,9 +30,32 @@ SWITCHED_OFF_BY_NONE = frozenset({"clip_norm", "forget_bias"})
 TASK_ALIASES = {"variant": "task_variant", "options": "task_options"}
 
 
+#: The prefix of the parameters that hold one of a cell's own settings (``--magnitude`` -> ``cell__magnitude``).
+CELL_SETTING = "cell__"
+
+
 def flag(name: str) -> str:
     """The command-line spelling of a setting: ``seq_len`` -> ``--seq-len``."""
-    return "--task-option" if name == "task_options" else "--" + name.replace("_", "-")
+    special = {"task_options": "--task-option", "cell_options": "--cell-option"}
+    return special.get(name, "--" + name.replace("_", "-"))
+
+
+def _cell_setting_options(reserved: Collection[str]) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """One option per setting of the cells' own (``--magnitude``, ...), each into ``cell_options``;
+    a name in ``reserved`` (a command's own option) is given with ``--cell-option NAME=VALUE`` only."""
+    settings: dict[str, list[tuple[str, Any]]] = {}
+    for cell in CELLS.in_order():
+        for setting in CELLS.get(cell).settings:
+            settings.setdefault(setting.name, []).append((cell, setting))
+    options = []
+    for name, owners in settings.items():
+        if name in reserved or name in RunConfig.model_fields:
+            continue
+        choices = owners[0][1].choices
+        metavar = "[" + "|".join(choices) + "]" if choices else type(owners[0][1].default).__name__.upper()
+        text = "; ".join(f"{s.help} [{cell} default: {s.default}]" for cell, s in owners)
+        options.append(click.option(flag(name), CELL_SETTING + name, default=None, metavar=metavar, help=text))
+    return options
 
 
 def _metavar(name: str) -> str:
@@ -44,7 +68,9 @@ def _metavar(name: str) -> str:
     return kind + ("|none" if name in SWITCHED_OFF_BY_NONE else "")
 
 
-def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _options(
+    names: Collection[str], reserved: Collection[str] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A decorator adding one option per named RunConfig field (``seq_len`` -> ``--seq-len``).
 
     Options carry no defaults of their own: an option left out is simply not
@@ -55,14 +81,16 @@ def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[
     """
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(_cell_setting_options(reserved)):
+            command = option(command)
         for name, field in reversed(list(RunConfig.model_fields.items())):
             if name not in names or name in INTERNAL_FIELDS:
                 continue
             shown = field.default is not None and name not in CELL_DEPENDENT_FIELDS
             help_text = field.description + (f"  [default: {field.default}]" if shown else "")
-            if name == "task_options":
+            if name in ("task_options", "cell_options"):
                 option = click.option(
-                    "--task-option",
+                    flag(name),
                     name,
                     multiple=True,
                     metavar="KEY=VALUE",
@@ -82,7 +110,9 @@ def _options(names: Collection[str]) -> Callable[[Callable[..., Any]], Callable[
 #: Every run setting as an option (``bptt train``, ``bptt reproduce``...).
 run_options = _options(RunConfig.model_fields)
 #: The settings that shape a model as built, for ``bptt diagnose``: the task, the model, seed and device.
-model_options = _options([name for name in RunConfig.model_fields if name not in TRAINING_FIELDS])
+model_options = _options(
+    [name for name in RunConfig.model_fields if name not in TRAINING_FIELDS], reserved=("epsilon", "lag", "recent")
+)
 
 
 def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict | None:
@@ -92,17 +122,21 @@ def _parse_task_options(ctx: click.Context, param: click.Parameter, values: tupl
     for item in values:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--task-option")
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag(param.name))
         try:
             options[key] = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise click.BadParameter(f"malformed value in {item!r}", param_hint="--task-option") from None
+            raise click.BadParameter(f"malformed value in {item!r}", param_hint=flag(param.name)) from None
     return options
 
 
 def given(values: dict[str, Any]) -> dict[str, Any]:
-    """The run settings the user actually set on the command line."""
-    return {k: v for k, v in values.items() if k in RunConfig.model_fields and v is not None}
+    """The run settings the user actually set on the command line (a cell's own settings in ``cell_options``)."""
+    settings = {k: v for k, v in values.items() if k in RunConfig.model_fields and v is not None}
+    own = {k.removeprefix(CELL_SETTING): v for k, v in values.items() if k.startswith(CELL_SETTING) and v is not None}
+    if own:
+        settings["cell_options"] = {**settings.get("cell_options", {}), **own}
+    return settings
 
 
 def spelled_as_flags(message: str, flags: Collection[str]) -> str:

@@ -21,7 +21,7 @@ import click
 from rich.table import Table
 
 from bptt.build import make_task
-from bptt.cli.options import as_flags, config_from, given, run_options
+from bptt.cli.options import as_flags, config_from, flag, given, run_options
 from bptt.cli.output import console
 from bptt.config import RunConfig
 from bptt.store import Database, RunRow, RunSummary
@@ -59,8 +59,8 @@ def resume_command(
     else:
         args = ["train", "--db", db_path, *(["--config", config_path] if config_path else [])]
         for name, value in given(settings).items():
-            if name == "task_options":
-                args += [item for key, option in value.items() for item in ("--task-option", f"{key}={option}")]
+            if name in ("task_options", "cell_options"):
+                args += [item for key, option in value.items() for item in (flag(name), f"{key}={option}")]
             elif isinstance(value, bool):
                 args.append(f"--{'' if value else 'no-'}{name.replace('_', '-')}")
             else:

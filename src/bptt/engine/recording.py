@@ -52,6 +52,9 @@ class GradientRecord:
     lengths: (B,) the true lengths of the recorded batch (in the layer's internal order:
         longest first for a packed batch), or None when every sequence has T steps.
 
+    names: what the layer's state holds, e.g. ("h",), ("h", "c") for an LSTM, ("y", "z") for coRNN:
+        the first part is recorded as ``hidden``, a second as ``cell`` (``series`` takes either name).
+
     ``per_sample`` gives the norms of every sequence and ``by_lag`` the means by lag.
     ``cells`` says whether an LSTM's dL/dc_t is wanted (the probe engine records dL/dh_t only).
     With ``updates``, the backward also records each step's term of dL/dW_hh,
@@ -66,6 +69,7 @@ class GradientRecord:
     num_directions: int = 1
     updates: bool = False
     cells: bool = True
+    names: tuple[str, ...] = ("h", "c")
     lengths: torch.Tensor | None = None
     dtype: torch.dtype = torch.float64
     tables: dict[str, torch.Tensor] = field(default_factory=dict)  # field -> (layers, directions, T, B)
@@ -122,6 +126,18 @@ class GradientRecord:
         """(num_layers, T) ||delta_t^T h_{t-1}||_F of the forward direction by step t, or None."""
         table = self.tables.get("update")
         return None if table is None else table[:, 0, :, 0]
+
+    def table_name(self, series: str) -> str:
+        """The table of the state part named ``series`` ("h", "c", "y", "z", ...): "hidden" or "cell"."""
+        if series in ("hidden", "cell"):
+            return series
+        if series not in self.names:
+            raise ValueError(f"unknown series {series!r}; this layer's state holds {', '.join(self.names)}")
+        return ("hidden", "cell")[self.names.index(series)]
+
+    def series(self, name: str, direction: int = 0) -> torch.Tensor | None:
+        """(num_layers, T) the batch mean of ||dL/d{name}_t|| by step t, for a part of the state by its name."""
+        return self.mean(self.table_name(name), direction)
 
     @property
     def hidden(self) -> torch.Tensor | None:
@@ -242,9 +258,17 @@ class TermRecorder:
             return
         d, h = delta.double(), h_prev.double()
         squares = (torch.bmm(d, d.transpose(1, 2)) * torch.bmm(h, h.transpose(1, 2))).sum((1, 2))
-        table = record.table("update", self.seq_len, 1, None, delta)[self.layer, 0, :, 0]
+        self.put_norms(start, squares.clamp(min=0).sqrt())
+
+    def put_norms(self, start: int, norms: torch.Tensor) -> None:
+        """Steps start .. start + K - 1 from their term norms (K,), in float64: for a cell whose recurrent
+        weight is not a matrix (IndRNN's vector u: the term is sum_b delta_t[b] * h_{t-1}[b])."""
+        record = getattr(self.module, RECORD_ATTRIBUTE, None)
+        if record is None or not record.updates:
+            return
+        table = record.table("update", self.seq_len, 1, None, norms)[self.layer, 0, :, 0]
         first = self.offset + start
-        table[first : first + delta.shape[0]] = squares.clamp(min=0).sqrt()
+        table[first : first + norms.shape[0]] = norms
 
 
 @dataclass(frozen=True)

@@ -11,35 +11,39 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from bptt.config import RunConfig
 from bptt.models.readout import AdditiveAttention, last_state, mean_state
-from bptt.modules import GRU, LSTM, RNN, init
+from bptt.modules import init
+from bptt.modules.base import RecurrentBase
+from bptt.modules.cells import CELLS
 from bptt.tasks.base import Task
 
 
 def build_recurrent(
-    config: RunConfig, input_size: int, generator: torch.Generator | None = None, t_max: int | None = None
-) -> RNN | LSTM | GRU:
-    """The recurrent stack a config describes (truncated BPTT included), initialised from ``generator``.
+    config: RunConfig,
+    input_size: int,
+    generator: torch.Generator | None = None,
+    t_max: int | None = None,
+    device: torch.device | str | None = None,
+) -> RecurrentBase:
+    """The recurrent stack a config describes (truncated BPTT included), initialised from ``generator``;
+    the cell's layer and its own arguments come from its registry entry (``bptt.modules.cells``).
 
-    ``t_max`` is chrono init's longest dependency when the config leaves it unset.
+    ``t_max`` is the longest dependency expected when the config leaves it unset (the task's length:
+    chrono init's and IndRNN's bound read it).
     """
-    common = {
-        "num_layers": config.num_layers,
-        "dropout": config.dropout,
-        "init": config.init,
-        "init_scale": config.init_scale,
-        "t_max": (config.t_max or t_max) if config.init == "chrono" else None,
-        "residual": config.residual,
-        "engine": config.engine,
-        "truncate": config.tbptt,
-        "generator": generator,
-    }
-    if config.cell == "rnn":
-        return RNN(
-            input_size, config.hidden_size, activation=config.activation, negative_slope=config.negative_slope, **common
-        )
-    if config.cell == "lstm":
-        return LSTM(input_size, config.hidden_size, forget_bias=config.forget_bias, **common)
-    return GRU(input_size, config.hidden_size, **common)
+    spec = CELLS.get(config.cell)
+    values = {**config.model_dump(), "t_max": config.t_max or t_max}
+    return spec.layer(
+        input_size,
+        config.hidden_size,
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+        residual=config.residual,
+        engine=config.engine,
+        truncate=config.tbptt,
+        generator=generator,
+        device=device,
+        **spec.layer_arguments(values),
+    )
 
 
 class SequenceModel(nn.Module):

@@ -6,18 +6,23 @@ engine, never the reverse.
 
 import torch
 
+from bptt.modules.cells import CELLS
 from bptt.modules.convert import convert
 from bptt.modules.gru import GRU
+from bptt.modules.indrnn import IndRNN
 from bptt.modules.init import INIT_NAMES
 from bptt.modules.lstm import LSTM
-from bptt.modules.recording import find_recurrent, record_gradients, require_recurrent, watch_steps
+from bptt.modules.recording import constrain, find_recurrent, record_gradients, require_recurrent, watch_steps
 from bptt.modules.rnn import RNN
 
 __all__ = [
+    "CELLS",
     "GRU",
     "INIT_NAMES",
     "LSTM",
     "RNN",
+    "IndRNN",
+    "constrain",
     "convert",
     "find_recurrent",
     "record_gradients",
@@ -27,4 +32,4 @@ __all__ = [
 
 # A whole model saved with torch.save loads with torch.load(weights_only=True) (torch's default)
 # wherever bptt is imported: the layers hold only tensors, numbers and strings.
-torch.serialization.add_safe_globals([RNN, LSTM, GRU])
+torch.serialization.add_safe_globals([CELLS.get(name).layer for name in CELLS])

@@ -1,14 +1,24 @@
-"""What the drop-in recurrent layers share: parameters, the checks torch.nn makes, initial states
-and the forward: input, packed sequences and states in, outputs out.
+"""The one base of every bptt recurrent layer: arguments, parameters, states, the forward (input,
+packed sequences and states in, outputs out), the checks torch.nn makes and ``extra_repr``.
 
-Same constructor arguments, shapes, state-dict names (``weight_ih_l{k}``,
-``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``*_reverse`` for the
-reverse direction, ``weight_hr_l{k}`` for an LSTM's projection) and gate order as
-torch.nn, so ``ours.load_state_dict(theirs.state_dict())`` gives the same outputs
-and gradients. The layers are ``torch.nn.RNNBase`` instances and keep its API
-(``flatten_parameters``, ``all_weights``, ``_flat_weights``, ``mode``,
-``check_forward_args``) and its error contract. On top: ``init``, ``init_scale``,
-``t_max``, ``residual``, ``engine`` and ``truncate``; the cells add their own.
+A layer is a stack of ``num_layers`` layers, each run in one or two directions
+over a time-major input (``bptt.modules.timeloop`` runs them). What a cell adds:
+
+- ``MODE``: the cell family ("RNN", "LSTM", "INDRNN", ...); ``mode`` is torch.nn's own
+  attribute and exists on the torch twins only;
+- ``STATE_NAMES``: the state it carries, the first being the layer's output h_t, e.g.
+  ``("h",)``, ``("h", "c")`` for an LSTM, ``("y", "z")`` for coRNN; a state of one part
+  is a tensor, of two a tuple. ``record_gradients`` records the first as ``hidden`` and
+  a second as ``cell``;
+- ``_parameter_shapes(layer, layer_input)``: the stems and shapes of one layer and direction's
+  parameters, named ``{stem}_l{layer}`` (``_reverse`` for the reverse direction), and
+  ``_initialise(generator)``, which draws their values;
+- ``_engine_call``: one layer and direction on a named engine (``ENGINE_CHOICES``).
+
+Parameters are made on the meta device and then given storage with the public
+``to_empty``, so building draws nothing from torch's global random state: every value
+comes from ``generator``. The torch twins (``bptt.modules.twins``) make theirs through
+``torch.nn.RNNBase.__init__`` itself.
 
 How a forward runs over time, and on which engine, is ``bptt.modules.timeloop``.
 """
@@ -23,10 +33,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from bptt.checks import is_int, positive_int
-from bptt.engine import DEFAULT_ENGINE, ENGINE_NAMES
-from bptt.modules.init import GATE_INITS, INIT_NAMES, chrono_bias, init_layer, pytorch_uniform
-from bptt.modules.timeloop import VENDOR_MODES, State, TimeLoop
+from bptt.checks import positive_int
+from bptt.engine import DEFAULT_ENGINE
+from bptt.modules.states import StateContract
+from bptt.modules.timeloop import State, TimeLoop
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -34,11 +44,23 @@ def _check_bool(name: str, value: Any) -> None:
         raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
 
 
-class RecurrentBase(TimeLoop, nn.RNNBase):
-    """The shared machinery of ``bptt.RNN``, ``bptt.LSTM`` and ``bptt.GRU`` (see the module docstring)."""
+def dropout_warning(dropout: float, num_layers: int) -> None:
+    """torch.nn's warning for dropout on a single layer, in its words."""
+    warnings.warn(
+        "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+        f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+        stacklevel=4,
+    )
 
+
+class RecurrentBase(TimeLoop, StateContract, nn.Module):
+    """What every bptt recurrent layer shares (see the module docstring)."""
+
+    MODE = "RNN"
     GATES = 1
-    MODE = "RNN"  # the cell family; ``mode`` is torch.nn's name for the layer
+    STATE_NAMES: tuple[str, ...] = ("h",)
+    #: The engines this cell runs on, by name ("auto" picks among them per call).
+    ENGINE_CHOICES: tuple[str, ...] = ("auto", "fast", "reference")
 
     def __init__(
         self,
@@ -50,10 +72,6 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
-        proj_size: int = 0,
-        init: str = "pytorch",
-        init_scale: float = 1.0,
-        t_max: int | None = None,
         residual: bool = False,
         engine: str | None = None,
         truncate: int | None = None,
@@ -61,7 +79,6 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        nn.Module.__init__(self)
         for name, value in (
             ("bias", bias),
             ("batch_first", batch_first),
@@ -77,115 +94,88 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
                 "dropout should be a number in range [0, 1] representing the probability of an "
                 f"element being zeroed, got {dropout!r}"
             )
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
-                f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
-                stacklevel=3,
-            )
-        if not is_int(proj_size) or proj_size < 0:
-            raise ValueError("proj_size should be a positive integer or zero to disable projections")
-        if proj_size >= hidden_size:
-            raise ValueError("proj_size has to be smaller than hidden_size")
-        if init not in INIT_NAMES:
-            raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INIT_NAMES)}")
-        if init in GATE_INITS and self.MODE == "RNN":
-            raise ValueError(
-                f"init {init!r} sets gate biases: it applies to LSTM and GRU; allowed for RNN: "
-                f"{', '.join(n for n in INIT_NAMES if n not in GATE_INITS)}"
-            )
-        if init == "chrono":
-            if t_max is None:
-                raise ValueError(
-                    "init 'chrono' needs t_max, the longest dependency expected (e.g. the sequence length)"
-                )
-            chrono_bias(1, t_max, None)  # checks t_max
-        elif t_max is not None:
-            raise ValueError(f"t_max applies to init 'chrono' only, got init {init!r}")
         engine = DEFAULT_ENGINE if engine is None else engine
-        if engine not in ENGINE_NAMES:
-            raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINE_NAMES)}")
-        self.mode = self._torch_mode()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.proj_size = proj_size
-        self.init = init
-        self.init_scale = float(init_scale)
-        self.t_max = t_max
+        if engine not in self.ENGINE_CHOICES:
+            raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(self.ENGINE_CHOICES)}")
+        if truncate is not None:
+            positive_int("truncate", truncate)
+        self._create_module(
+            input_size, hidden_size, num_layers, bias, batch_first, float(dropout), bidirectional, dtype
+        )
         self.residual = residual
         self.engine = engine
         self.truncate = truncate
-        self._flat_weight_refs = []
-        self._flat_weights_names: list[str] = []
-        self._all_weights: list[list[str]] = []
-        # A generator draws on its own device: build there, initialise, then move (e.g. a CPU generator
-        # for a CUDA layer, so the same seed gives the same weights on every device).
-        target = None if device is None else torch.device(device)
-        staged = (
-            generator is not None
-            and target is not None
-            and target.type != "meta"
-            and target.type != generator.device.type
-        )
-        factory = {"device": generator.device if staged else device, "dtype": dtype}
-        gate_size, out_size, D = self.GATES * hidden_size, self.output_size, self.num_directions
+        meta = {"device": "meta", "dtype": dtype}
+        out_size, D = self.output_size, self.num_directions
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else out_size * D
-            for direction in range(D):
-                shapes = [("weight_ih", (gate_size, layer_input)), ("weight_hh", (gate_size, out_size))]
-                if bias:
-                    shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
-                if proj_size:
-                    shapes += [("weight_hr", (proj_size, hidden_size))]
-                names = []
-                for stem, shape in shapes:
-                    name = self._name(stem, layer, direction)
-                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory)))
-                    names.append(name)
-                self._flat_weights_names.extend(names)
-                self._all_weights.append(names)
             if residual and layer_input != out_size * D:
                 # Projection of the skip path where the sizes differ (layer 0 only).
                 self.register_parameter(
-                    f"residual_weight_l{layer}", nn.Parameter(torch.empty(out_size * D, layer_input, **factory))
+                    f"residual_weight_l{layer}", nn.Parameter(torch.empty(out_size * D, layer_input, **meta))
                 )
-        self._extra_parameters(factory)
-        self._init_flat_weights()
+        self._extra_parameters(meta)
+        # A generator draws on its own device: give the parameters storage there, initialise, then
+        # move (e.g. a CPU generator for a CUDA layer, so the same seed gives the same weights on
+        # every device).
+        target = torch.get_default_device() if device is None else torch.device(device)
+        staged = generator is not None and target.type not in ("meta", generator.device.type)
+        self.to_empty(device=generator.device if staged else target)
         self.reset_parameters(generator)
         if staged:
             self.to(target)
 
-    # -- what the layer is -----------------------------------------------------------------
-    def _torch_mode(self) -> str:
-        return self.MODE
+    def _create_module(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bias: bool,
+        batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        dtype: torch.dtype | None,
+    ) -> None:
+        """Start the module and make every layer and direction's parameters on the meta device."""
+        nn.Module.__init__(self)
+        if dropout > 0 and num_layers == 1:
+            dropout_warning(dropout, num_layers)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else self.output_size * self.num_directions
+            for direction in range(self.num_directions):
+                for stem, shape in self._parameter_shapes(layer, layer_input):
+                    empty = torch.empty(shape, device="meta", dtype=dtype)
+                    self.register_parameter(self._name(stem, layer, direction), nn.Parameter(empty))
 
+    def _parameter_shapes(self, layer: int, layer_input: int) -> list[tuple[str, tuple[int, ...]]]:
+        """(stem, shape) of each parameter of one layer and direction that reads ``layer_input`` features."""
+        raise NotImplementedError
+
+    # -- what the layer is -----------------------------------------------------------------
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
     @property
     def output_size(self) -> int:
-        """The size of h_t: ``proj_size`` with a projection, else ``hidden_size``."""
-        return self.proj_size or self.hidden_size
+        """The size of h_t."""
+        return self.hidden_size
 
     @staticmethod
     def _name(stem: str, layer: int, direction: int = 0) -> str:
         return f"{stem}_l{layer}{'_reverse' if direction else ''}"
 
     def _extra_parameters(self, factory: dict[str, Any]) -> None:
-        pass
+        """Parameters beyond the per-layer ones (e.g. a learned activation slope), made with ``factory``."""
 
     @property
     def truncate(self) -> int | None:
         """Truncated BPTT: cut the gradient every ``truncate`` steps (None: full BPTT).
 
         The state is carried across the cut, detached: each layer runs on
-        chunks of ``truncate`` steps, h (and c) passed on with ``.detach()``.
+        chunks of ``truncate`` steps, its state passed on with ``.detach()``.
         """
         return self._truncate
 
@@ -195,49 +185,43 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
             positive_int("truncate", value)
         self._truncate = value
 
-    def layer_parameters(
-        self, layer: int, direction: int = 0
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
+    def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor, ...]:
+        """The parameters of one layer and direction, in the order of ``_parameter_shapes``."""
+        layer_input = self.input_size if layer == 0 else self.output_size * self.num_directions
         return tuple(
-            getattr(self, self._name(stem, layer, direction), None)  # type: ignore[return-value]
-            for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            getattr(self, self._name(stem, layer, direction)) for stem, _ in self._parameter_shapes(layer, layer_input)
         )
 
-    def flatten_parameters(self) -> None:
-        """torch.nn.RNNBase's: on a GPU with cuDNN, the weights the vendor kernel reads become one
-        block of memory; elsewhere, and for cells the vendor does not run, a no-op."""
-        if self.mode in VENDOR_MODES:
-            super().flatten_parameters()
+    def input_weight(self, layer: int, direction: int = 0) -> torch.Tensor:
+        """The weight that reads the layer's input (its gradient is the per-layer ``dL/dW_ih``)."""
+        return getattr(self, self._name("weight_ih", layer, direction))
+
+    def recurrent_weight(self, layer: int, direction: int = 0) -> torch.Tensor:
+        """The trained tensor that carries the recurrence (its gradient is the per-layer ``dL/dW_hh``)."""
+        return getattr(self, self._name("weight_hh", layer, direction))
+
+    def constrain_(self) -> None:
+        """Put the parameters back inside the set the cell allows; the Trainer calls it after each
+        optimiser step (``bptt.modules.constrain``). Cells without a constraint do nothing."""
+
+    def parameter_groups(self) -> list[tuple[list[nn.Parameter], float]]:
+        """(parameters, learning-rate factor) for parameters the cell trains at a rate of its own;
+        the rest train at the run's rate."""
+        return []
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        recurrent = [p for n, p in self.named_parameters() if n.startswith(("weight_", "bias_"))]
-        pytorch_uniform(recurrent, self.hidden_size, generator)
-        if self.init not in ("pytorch", *GATE_INITS):
-            for layer in range(self.num_layers):
-                for direction in range(self.num_directions):
-                    w_ih, w_hh, b_ih, b_hh = self.layer_parameters(layer, direction)
-                    biases = [b for b in (b_ih, b_hh) if b is not None]
-                    init_layer(self.init, w_ih, w_hh, biases, self.GATES, self.init_scale, generator)
+        """Draw every parameter from ``generator`` (torch's global one when None). Meta tensors hold no
+        values: a layer on the meta device is left as it is."""
+        if any(p.is_meta for p in self.parameters()):
+            return
+        self._initialise(generator)
         for name, p in self.named_parameters():
             if name.startswith("residual_weight_"):
                 bound = math.sqrt(6.0 / (p.shape[0] + p.shape[1]))
                 p.uniform_(-bound, bound, generator=generator)
-        self._reset_extra()
-        if self.init == "chrono" and self.bias:
-            for layer in range(self.num_layers):
-                for direction in range(self.num_directions):
-                    _, _, b_ih, b_hh = self.layer_parameters(layer, direction)
-                    b_ih.zero_()
-                    b_hh.zero_()
-                    self._chrono(b_ih, chrono_bias(self.hidden_size, self.t_max, generator).to(b_ih))
 
-    def _reset_extra(self) -> None:
-        pass
-
-    def _chrono(self, bias_ih: torch.Tensor, keep: torch.Tensor) -> None:
-        """Put the chrono biases ``keep`` (one per unit) into a layer's input-side bias."""
+    def _initialise(self, generator: torch.Generator | None) -> None:
         raise NotImplementedError
 
     def __prepare_scriptable__(self) -> nn.Module:
@@ -247,27 +231,6 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
             "bptt.convert(model, back=True) for torch.nn layers to script"
         )
 
-    # -- states ----------------------------------------------------------------------------
-    def _zero_state(self, batch: int, like: torch.Tensor) -> State:
-        return like.new_zeros(self.num_layers * self.num_directions, batch, self.output_size)
-
-    def _state_at(self, state: State, index: int) -> State:
-        return state[index]
-
-    def _stack_states(self, states: list[State]) -> State:
-        return torch.stack(states)
-
-    def _check_state_dims(self, hx: State, batched: bool) -> State:
-        """torch.nn's check that hx has the input's batchedness; an unbatched hx gains its batch axis."""
-        want = 3 if batched else 2
-        if hx.dim() != want:
-            kind = "batched 3-D" if batched else "unbatched 2-D"
-            raise RuntimeError(f"For {kind} input, hx should also be {want}-D but got {hx.dim()}-D tensor")
-        return hx if batched else hx.unsqueeze(1)
-
-    def _unbatch_state(self, state: State) -> State:
-        return state.squeeze(1)
-
     # -- forward ---------------------------------------------------------------------------
     @torch.compiler.disable
     def forward(self, input: torch.Tensor | PackedSequence, hx: State | None = None) -> tuple[Any, State]:
@@ -276,7 +239,6 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
                 f"torch.jit.trace cannot record bptt.{type(self).__name__} (its time loop is Python): "
                 "use torch.compile(model), or bptt.convert(model, back=True) for torch.nn layers"
             )
-        self._update_flat_weights()
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
             self.check_input(data, batch_sizes)
@@ -319,10 +281,26 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
             return output.squeeze(0 if self.batch_first else 1), self._unbatch_state(h_n)
         return output, h_n
 
+    def _run_vendor(
+        self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State]:
+        raise RuntimeError(f"bptt.{type(self).__name__} has no vendor kernel")
+
+    # -- how it prints ---------------------------------------------------------------------
+    def _repr_sizes(self) -> str:
+        """The part of ``extra_repr`` between the sizes and ``num_layers`` (an LSTM's projection)."""
+        return ""
+
+    def _repr_settings(self) -> str:
+        """The part of ``extra_repr`` between ``bidirectional`` and ``residual`` (the init)."""
+        return ""
+
+    def _repr_cell(self) -> str:
+        """The cell's own settings, at the end of ``extra_repr``."""
+        return ""
+
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.proj_size:
-            s += f", proj_size={self.proj_size}"
+        s = f"{self.input_size}, {self.hidden_size}" + self._repr_sizes()
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -333,16 +311,11 @@ class RecurrentBase(TimeLoop, nn.RNNBase):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
-        if self.init != "pytorch":
-            s += f", init={self.init!r}"
-            if self.t_max is not None:
-                s += f", t_max={self.t_max}"
-            if self.init_scale != 1.0:
-                s += f", init_scale={self.init_scale}"
+        s += self._repr_settings()
         if self.residual:
             s += ", residual=True"
         if self.engine != DEFAULT_ENGINE:
             s += f", engine={self.engine!r}"
         if self.truncate is not None:
             s += f", truncate={self.truncate}"
-        return s
+        return s + self._repr_cell()

@@ -24,7 +24,11 @@ TWINS: dict[type[nn.RNNBase], type[RecurrentBase]] = {nn.RNN: RNN, nn.LSTM: LSTM
 BACK: dict[type[RecurrentBase], type[nn.RNNBase]] = {RNN: nn.RNN, LSTM: nn.LSTM, GRU: nn.GRU}
 
 #: The hook tables of torch.nn.Module that a swapped layer takes over, as they are (their
-#: removable handles keep working).
+#: removable handles keep working). This is the one place bptt writes torch's private
+#: attributes: torch has no public API that lists a module's hooks or moves them to another
+#: module, and a hook registered on the old layer must keep firing (and stay removable by its
+#: handle) on the new one. The swapped weights themselves go through the public setattr, which
+#: torch.nn.RNNBase's own __setattr__ keeps in step with its flat weights.
 HOOK_TABLES = (
     "_forward_hooks",
     "_forward_hooks_with_kwargs",
@@ -50,7 +54,7 @@ def _common(layer: nn.RNNBase) -> dict[str, Any]:
         "dropout": layer.dropout,
         "bidirectional": layer.bidirectional,
         "device": "meta",
-        "dtype": layer._flat_weights[0].dtype,
+        "dtype": next(layer.parameters()).dtype,
     }
 
 
@@ -100,8 +104,6 @@ def _take_over(old: nn.Module, new: nn.Module, where: str) -> None:
             "over; remove them first",
             stacklevel=3,
         )
-    if hasattr(new, "_init_flat_weights"):
-        new._init_flat_weights()
 
 
 def convert(model: nn.Module, back: bool = False, **options: Any) -> nn.Module:

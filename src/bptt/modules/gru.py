@@ -6,13 +6,13 @@ from typing import Any
 
 import torch
 
-from bptt.engine import Engine
+from bptt.engine import ENGINES
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
-from bptt.modules.base import RecurrentBase
+from bptt.modules.twins import TorchTwin
 
 
-class GRU(RecurrentBase):
+class GRU(TorchTwin):
     r"""GRU with torch.nn.GRU's equations and gate order (r, z, n):
 
     .. math::
@@ -39,7 +39,7 @@ class GRU(RecurrentBase):
 
     def _engine_call(
         self,
-        engine: Engine,
+        engine: str,
         layer: int,
         direction: int,
         x: torch.Tensor,
@@ -48,4 +48,4 @@ class GRU(RecurrentBase):
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.gru_layer(x, state, *self.layer_parameters(layer, direction), record, **extra)
+        return ENGINES.get(engine).gru_layer(x, state, *self.layer_parameters(layer, direction), record, **extra)

@@ -6,13 +6,13 @@ from typing import Any
 
 import torch
 
-from bptt.engine import Engine
+from bptt.engine import ENGINES
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
-from bptt.modules.base import RecurrentBase
+from bptt.modules.twins import TorchTwin
 
 
-class LSTM(RecurrentBase):
+class LSTM(TorchTwin):
     r"""LSTM with torch.nn.LSTM's equations and gate order (i, f, g, o):
 
     .. math::
@@ -32,6 +32,7 @@ class LSTM(RecurrentBase):
 
     GATES = 4
     MODE = "LSTM"
+    STATE_NAMES = ("h", "c")
 
     def __init__(self, *args: Any, forget_bias: float | None = None, **kwargs: Any) -> None:
         if forget_bias is not None and kwargs.get("init") == "chrono":
@@ -40,7 +41,7 @@ class LSTM(RecurrentBase):
         super().__init__(*args, **kwargs)
 
     @torch.no_grad()
-    def _reset_extra(self) -> None:
+    def _reset_extra(self, generator: torch.Generator | None) -> None:
         if self.forget_bias is None or not self.bias:
             return
         H = self.hidden_size
@@ -56,58 +57,12 @@ class LSTM(RecurrentBase):
         bias_ih[:H] = -keep  # input gate
 
     # -- the state is (h, c) -------------------------------------------------------------------
+    def _state_sizes(self) -> tuple[int, int]:
+        return self.output_size, self.hidden_size
+
     def get_expected_cell_size(self, input: torch.Tensor, batch_sizes: torch.Tensor | None) -> tuple[int, int, int]:
         """(D * num_layers, B, H): the shape c_0 must have."""
-        batch = int(batch_sizes[0]) if batch_sizes is not None else input.size(0 if self.batch_first else 1)
-        return self.num_layers * self.num_directions, batch, self.hidden_size
-
-    def check_forward_args(
-        self,
-        input: torch.Tensor,
-        hidden: tuple[torch.Tensor, torch.Tensor],  # type: ignore[override]
-        batch_sizes: torch.Tensor | None,
-    ) -> None:
-        self.check_input(input, batch_sizes)
-        self.check_hidden_size(
-            hidden[0], self.get_expected_hidden_size(input, batch_sizes), "Expected hidden[0] size {}, got {}"
-        )
-        self.check_hidden_size(
-            hidden[1], self.get_expected_cell_size(input, batch_sizes), "Expected hidden[1] size {}, got {}"
-        )
-
-    def permute_hidden(
-        self,
-        hx: tuple[torch.Tensor, torch.Tensor],  # type: ignore[override]
-        permutation: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if permutation is None:
-            return hx
-        return hx[0].index_select(1, permutation), hx[1].index_select(1, permutation)
-
-    def _check_state_dims(self, hx: Any, batched: bool) -> Any:
-        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"LSTM hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-        want = 3 if batched else 2
-        if hx[0].dim() != want or hx[1].dim() != want:
-            kind = "batched 3-D" if batched else "unbatched 2-D"
-            raise RuntimeError(
-                f"For {kind} input, hx and cx should also be {want}-D but got "
-                f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
-            )
-        return tuple(hx) if batched else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-
-    def _zero_state(self, batch: int, like: torch.Tensor) -> Any:
-        layers = self.num_layers * self.num_directions
-        return like.new_zeros(layers, batch, self.output_size), like.new_zeros(layers, batch, self.hidden_size)
-
-    def _state_at(self, state: Any, index: int) -> Any:
-        return state[0][index], state[1][index]
-
-    def _stack_states(self, states: list[Any]) -> Any:
-        return torch.stack([h for h, _ in states]), torch.stack([c for _, c in states])
-
-    def _unbatch_state(self, state: Any) -> Any:
-        return state[0].squeeze(1), state[1].squeeze(1)
+        return self._expected_state_size(1, input, batch_sizes)
 
     def projection(self, layer: int, direction: int = 0) -> torch.Tensor | None:
         """W_hr (P, H) of one layer and direction, or None without ``proj_size``."""
@@ -115,7 +70,7 @@ class LSTM(RecurrentBase):
 
     def _engine_call(
         self,
-        engine: Engine,
+        engine: str,
         layer: int,
         direction: int,
         x: torch.Tensor,
@@ -124,7 +79,7 @@ class LSTM(RecurrentBase):
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, Any]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.lstm_layer(
+        return ENGINES.get(engine).lstm_layer(
             x,
             state,
             *self.layer_parameters(layer, direction),

@@ -22,7 +22,7 @@ from bptt.modules.timeloop import WATCH_ATTRIBUTE
 
 
 def find_recurrent(model: nn.Module) -> RecurrentBase | None:
-    """The first bptt RNN/LSTM/GRU in ``model.modules()`` (``model`` itself if it is one), or None."""
+    """The first bptt recurrent layer in ``model.modules()`` (``model`` itself if it is one), or None."""
     return next((m for m in model.modules() if isinstance(m, RecurrentBase)), None)
 
 
@@ -34,6 +34,14 @@ def require_recurrent(model: nn.Module, needed_by: str, hint: str = "") -> Recur
             f"{needed_by} needs a bptt RNN, LSTM or GRU inside the model; found none in {type(model).__name__}{hint}"
         )
     return found
+
+
+def constrain(model: nn.Module) -> None:
+    """Apply every recurrent layer's constraint in ``model`` (``RecurrentBase.constrain_``, e.g. IndRNN's
+    bound on |u|): call it after each ``optimizer.step()`` in your own loop; the Trainer does."""
+    for module in model.modules():
+        if isinstance(module, RecurrentBase):
+            module.constrain_()
 
 
 @contextmanager
@@ -58,7 +66,11 @@ def record_gradients(model: nn.Module, updates: bool = False, cells: bool = True
     module = require_recurrent(model, "record_gradients")
     previous = getattr(module, RECORD_ATTRIBUTE, None)
     record = GradientRecord(
-        num_layers=module.num_layers, num_directions=module.num_directions, updates=updates, cells=cells
+        num_layers=module.num_layers,
+        num_directions=module.num_directions,
+        updates=updates,
+        cells=cells,
+        names=module.STATE_NAMES,
     )
     object.__setattr__(module, RECORD_ATTRIBUTE, record)
     try:

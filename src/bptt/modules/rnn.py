@@ -7,13 +7,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, Engine
+from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINES
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
-from bptt.modules.base import RecurrentBase
+from bptt.modules.twins import TorchTwin
 
 
-class RNN(RecurrentBase):
+class RNN(TorchTwin):
     r"""Elman RNN with a choice of activation:
 
     .. math:: h_t = \mathrm{act}(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
@@ -26,7 +26,8 @@ class RNN(RecurrentBase):
         init: "pytorch" (U(-1/sqrt(H), 1/sqrt(H)), for parity), "xavier", "orthogonal",
             "identity" (IRNN: W_hh = init_scale * I) or "kaiming".
         residual: add each layer's input to its output (projected where sizes differ).
-        engine: "fast" (hand-written BPTT, the default) or "reference" (plain autograd loop).
+        engine: "auto" (the default: see ``bptt.modules.twins``), "fast" (hand-written BPTT),
+            "reference" (plain autograd loop), "probe", "triton" or "vendor".
         truncate: truncated BPTT, cut the gradient every ``truncate`` steps (None: never).
 
     Shapes: input (T, B, I) or (B, T, I) with batch_first, (T, I) unbatched, or a
@@ -80,7 +81,7 @@ class RNN(RecurrentBase):
                     )
 
     @torch.no_grad()
-    def _reset_extra(self) -> None:
+    def _reset_extra(self, generator: torch.Generator | None) -> None:
         if ACTIVATIONS.get(self.activation).learned_slope:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
@@ -96,7 +97,7 @@ class RNN(RecurrentBase):
 
     def _engine_call(
         self,
-        engine: Engine,
+        engine: str,
         layer: int,
         direction: int,
         x: torch.Tensor,
@@ -105,7 +106,7 @@ class RNN(RecurrentBase):
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {} if watch is None else {"watch": watch}
-        return engine.rnn_layer(
+        return ENGINES.get(engine).rnn_layer(
             x,
             state,
             *self.layer_parameters(layer, direction),

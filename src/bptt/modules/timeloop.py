@@ -3,13 +3,10 @@ directions, the pieces of a packed batch, truncation, and the calls into the eng
 
 Tensors are time-major, (T, B, features). A packed batch is run in pieces of
 constant batch size, longest sequences first, so each sequence stops at its
-own last step (and the reverse direction starts there). The engines:
-"auto" (the default) takes the vendor's kernel where it is the fastest and no
-per-step record is open (on a GPU, every cell it has; on a CPU, the LSTM, where
-torch.nn's loop beats ours); the probe for a record that needs only dL/dh_t
-(on a GPU; on a CPU, for the LSTM), on a GPU our Triton kernels for the simple RNN the vendor lacks (sigmoid,
-leaky ReLU, PReLU) or records; "fast" otherwise. "fast", "reference", "probe",
-"triton" and "vendor" can be asked for by name. While a step watch is open on a layer
+own last step (and the reverse direction starts there). A layer names its
+engines (``ENGINE_CHOICES``); "auto" (the default) is the cell's choice per call
+(``_auto_engine``: for the torch twins see ``bptt.modules.twins``, for the other
+cells their hand-written "fast" engine). While a step watch is open on a layer
 (``bptt.modules.watch_steps``), or under a ``torch.func`` transform, it runs on
 the reference loop.
 """
@@ -22,17 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import ENGINES, Engine, triton_rnn
-from bptt.engine.recording import RECORD_ATTRIBUTE, LayerRecorders, StepRecorder, TermRecorder
+from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord, LayerRecorders, StepRecorder, TermRecorder
 from bptt.engine.reference import StepWatch
-from bptt.engine.vendor import run_stack
 
 #: The attribute of a layer holding its open step watch (see ``bptt.modules.watch_steps``).
 WATCH_ATTRIBUTE = "_step_watch"
-#: The modes torch.nn's own kernels run (cuDNN, oneDNN, native).
-VENDOR_MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
-
-State = Any  # a (B, H) tensor, or (h, c) for an LSTM
+State = Any  # a (B, H) tensor, or a tuple of them (an LSTM's (h, c))
 
 
 def _under_functorch(*tensors: torch.Tensor | None) -> bool:
@@ -91,7 +83,7 @@ class TimeLoop:
 
     # -- which engine ----------------------------------------------------------------------
     def engine_for(self, input: torch.Tensor | None = None, recording: bool | None = None) -> str:
-        """The engine a forward on ``input`` runs now: "vendor", "probe", "fast" or "reference".
+        """The engine a forward on ``input`` runs now: "vendor", "probe", "triton", "fast" or "reference".
 
         ``recording``: whether a per-step record is wanted (default: whether one is open on this
         layer now, as ``bptt.record_gradients`` or ``bptt.watch`` opens it). Deterministic: it
@@ -99,49 +91,18 @@ class TimeLoop:
         """
         if getattr(self, WATCH_ATTRIBUTE, None) is not None:
             return "reference"
-        if _under_functorch(input, *self._flat_weights):
+        if _under_functorch(input, *self.parameters()):
             return "reference"  # the hand-written loops write into buffers, which transforms cannot follow
         if self.engine != "auto":
             return self.engine
         record = getattr(self, RECORD_ATTRIBUTE, None)
         recording = record is not None if recording is None else recording
-        device = (input if input is not None else self._flat_weights[0]).device
-        cuda = device.type == "cuda"
-        kernels = (
-            cuda
-            and self.MODE == "RNN"
-            and triton_rnn.available(input)
-            and triton_rnn.supports(self.activation, self.hidden_size)
-        )
-        if recording:
-            probe = self.mode in ("RNN_TANH", "RNN_RELU", "LSTM")
-            # Without an open record, what record_gradients records by default: dL/dc_t too for an LSTM.
-            updates, cells = (False, True) if record is None else (record.updates, record.cells)
-            only_hidden = not (updates or (cells and self.MODE == "LSTM"))
-            if probe and only_hidden and (cuda or self.MODE == "LSTM"):  # where the vendor is the faster
-                return "probe"
-            return "triton" if kernels else "fast"
-        whole_stack = self.mode in VENDOR_MODES and not self.residual and self.truncate is None
-        if whole_stack and (cuda or self.MODE == "LSTM"):
-            return "vendor"
-        return "triton" if kernels else "fast"
+        device = (input if input is not None else next(self.parameters())).device
+        return self._auto_engine(device, recording, record)
 
-    def _run_vendor(
-        self, x: torch.Tensor, state: State, batch_sizes: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, State]:
-        """torch.nn's kernel over the whole stack (time-major ``x``, or packed data with ``batch_sizes``)."""
-        return run_stack(
-            self.mode,
-            x,
-            state,
-            self._flat_weights,
-            self.bias,
-            self.num_layers,
-            self.dropout,
-            self.training,
-            self.bidirectional,
-            batch_sizes,
-        )
+    def _auto_engine(self, device: torch.device, recording: bool, record: GradientRecord | None) -> str:
+        """What "auto" runs on ``device``, with a record wanted or not (``record``: the open one)."""
+        return "fast"
 
     def _run_stack(
         self, x: torch.Tensor, lengths: list[int] | None, state: State, engine: str = "fast"
@@ -218,7 +179,8 @@ class TimeLoop:
             return StepRecorder(self, layer, offset, seq_len, field, direction=direction, batch=batch, lengths=lengths)
 
         terms = TermRecorder(self, layer, offset, seq_len) if direction == 0 else None
-        return LayerRecorders(recorder("hidden"), recorder("cell") if self.MODE == "LSTM" else None, terms)
+        second = recorder("cell") if len(self.STATE_NAMES) > 1 else None
+        return LayerRecorders(recorder("hidden"), second, terms)
 
     def _call_engine(
         self,
@@ -237,14 +199,14 @@ class TimeLoop:
         watch_for = getattr(self, WATCH_ATTRIBUTE, None)
         watch = None if watch_for is None else watch_for(layer, direction, offset)
         if watch is not None:
-            return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record, watch=watch)
+            return self._engine_call("reference", layer, direction, x, state, record, watch=watch)
         if engine == "reference" or _under_functorch(x, *(state if isinstance(state, tuple) else (state,))):
-            return self._engine_call(ENGINES.get("reference"), layer, direction, x, state, record)
-        return self._engine_call(ENGINES.get(engine), layer, direction, x, state, record)
+            return self._engine_call("reference", layer, direction, x, state, record)
+        return self._engine_call(engine, layer, direction, x, state, record)
 
     def _engine_call(
         self,
-        engine: Engine,
+        engine: str,
         layer: int,
         direction: int,
         x: torch.Tensor,
@@ -252,5 +214,5 @@ class TimeLoop:
         record: LayerRecorders | None,
         watch: StepWatch | None = None,
     ) -> tuple[torch.Tensor, State]:
-        """The cell family's call into ``engine`` (``watch``: the reference engine only)."""
+        """The cell's call into the engine named ``engine`` (``watch``: the reference engine only)."""
         raise NotImplementedError

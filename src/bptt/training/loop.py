@@ -29,7 +29,7 @@ import torch
 
 from bptt.build import make_model, make_task
 from bptt.config import RunConfig, build_config
-from bptt.modules import record_gradients
+from bptt.modules import constrain, record_gradients
 from bptt.store import Database, EvalRow, ProfileRow, RunSummary, StepRow
 from bptt.tasks import Task, generator
 from bptt.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -84,7 +84,7 @@ class Trainer:
         check_memory(config, self.task)  # before the model and data sets take it
         self.model = make_model(config, self.task)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(config, self.params)
+        self.optimizer = build_optimizer(config, self.params, self.model)
         self.data_generator = generator(config.seed, stream=0)
         # (CPU state, CUDA state or None): dropout draws from torch's default generators.
         self.dropout_state: tuple[torch.Tensor, torch.Tensor | None] = (
@@ -244,6 +244,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             return loss_value, grad_norm, False, True
         self.optimizer.step()
+        constrain(self.model)  # the layers' own constraints (e.g. IndRNN's bound on |u|)
         return loss_value, grad_norm, clipped, False
 
     def reached_target(self, metric: float, loss: float | None = None) -> bool:

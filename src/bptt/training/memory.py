@@ -5,11 +5,13 @@ estimate, before its model, data or database row exist, rather than failing in
 the allocator minutes later. The estimate counts float32 tensors (4 bytes):
 
 - weights, gradients and optimizer state: P (1 + 1 + s) with P the parameter
-  count and s the optimizer's state per parameter (Adam 2, RMSprop 1 or 2, SGD 0 or 1);
-- a training batch's stored activations: L T B H (g + 3), with g the cell's gates
-  (RNN 1, GRU 3, LSTM 4) and the rest for hidden states and their gradients;
+  count (the recurrent stack's counted by building it on the meta device, which allocates
+  nothing) and s the optimizer's state per parameter (Adam 2, RMSprop 1 or 2, SGD 0 or 1);
+- a training batch's stored activations: L T B H m, with m the floats per unit and step the
+  cell keeps for its backward (its registry entry's ``stored_per_step``: g + 3 for a cell of g
+  gate blocks, RNN 4, GRU 6, LSTM 7, IndRNN 4, ...);
 - the data: the fixed validation and test sets and a training batch;
-- an evaluation chunk (``EVAL_CHUNK`` examples, no gradients, one layer at a time): T C H (g + 2).
+- an evaluation chunk (``EVAL_CHUNK`` examples, no gradients, one layer at a time): T C H (m - 1).
 
 It is a lower bound of what the run allocates, so a run it refuses could not
 have finished; typical runs need a small fraction of a laptop's memory.
@@ -24,10 +26,11 @@ from pathlib import Path
 import torch
 
 from bptt.config import RunConfig
+from bptt.models import build_recurrent
+from bptt.modules.cells import CELLS
 from bptt.tasks import Task
 from bptt.training.evaluation import EVAL_CHUNK
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 OPTIMIZER_STATE = {"adam": 2, "rmsprop": 1, "sgd": 0}
 FLOAT_BYTES, TOKEN_BYTES = 4, 8
 GIB = 2**30
@@ -72,18 +75,14 @@ def _eval_examples(config: RunConfig, task: Task) -> int:
 
 def count_parameters(config: RunConfig, task: Task) -> int:
     """The number of parameters the model of ``config`` has on ``task``, from the sizes alone."""
-    hidden, gates = config.hidden_size, GATES[config.cell]
+    hidden = config.hidden_size
     count = 0
     layer_input = task.input_size
     if task.input_kind == "tokens":
         count += task.input_size * config.embedding_size
         layer_input = config.embedding_size
-    if config.residual and layer_input != hidden:
-        count += hidden * layer_input
-    count += gates * hidden * (layer_input + hidden) + 2 * gates * hidden
-    count += (config.num_layers - 1) * (gates * hidden * 2 * hidden + 2 * gates * hidden)
-    if config.activation == "prelu":
-        count += config.num_layers * hidden
+    recurrent = build_recurrent(config, layer_input, t_max=2, device="meta")  # nothing allocated, nothing drawn
+    count += sum(p.numel() for p in recurrent.parameters())
     if config.readout == "attention":
         count += hidden * hidden + 2 * hidden
     return count + hidden * task.output_size + task.output_size
@@ -92,7 +91,7 @@ def count_parameters(config: RunConfig, task: Task) -> int:
 def estimate_memory(config: RunConfig, task: Task) -> MemoryEstimate:
     """What a run of ``config`` on ``task`` needs, computed from the sizes (nothing is allocated)."""
     steps, batch, hidden, layers = _time_steps(task), config.batch_size, config.hidden_size, config.num_layers
-    gates = GATES[config.cell]
+    stored = CELLS.get(config.cell).stored_per_step
     parameters = count_parameters(config, task)
     state = OPTIMIZER_STATE[config.optimizer] + (1 if config.momentum and config.optimizer != "adam" else 0)
     per_step = TOKEN_BYTES if task.input_kind == "tokens" else task.input_size * FLOAT_BYTES
@@ -102,9 +101,9 @@ def estimate_memory(config: RunConfig, task: Task) -> MemoryEstimate:
     return MemoryEstimate(
         parameters=parameters,
         training_state=parameters * (2 + state) * FLOAT_BYTES,
-        activations=layers * steps * batch * hidden * (gates + 3) * FLOAT_BYTES + steps * batch * per_step,
+        activations=layers * steps * batch * hidden * stored * FLOAT_BYTES + steps * batch * per_step,
         data=(examples + batch) * (steps * per_step + targets),
-        evaluation=steps * chunk * hidden * (gates + 2) * FLOAT_BYTES,
+        evaluation=steps * chunk * hidden * (stored - 1) * FLOAT_BYTES,
         device=config.device,
     )
 

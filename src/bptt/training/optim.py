@@ -4,18 +4,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
+from torch import nn
 
 from bptt.config import RunConfig
+from bptt.modules.base import RecurrentBase
 
 
-def build_optimizer(config: RunConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def parameter_groups(model: nn.Module, params: Iterable[nn.Parameter], lr: float) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: ``params`` at ``lr``, except those a recurrent layer of
+    ``model`` declares a rate of its own for (``RecurrentBase.parameter_groups``: e.g. expRNN's skew
+    matrix), each group at ``lr`` times its factor. One group when no layer declares any."""
+    wanted = {id(p) for p in params}
+    groups: list[dict[str, Any]] = []
+    claimed: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, RecurrentBase):
+            for members, factor in module.parameter_groups():
+                mine = [p for p in members if id(p) in wanted and id(p) not in claimed]
+                claimed.update(id(p) for p in mine)
+                if mine:
+                    groups.append({"params": mine, "lr": lr * factor})
+    rest = [p for p in params if id(p) not in claimed]
+    return [{"params": rest, "lr": lr}, *groups]
+
+
+def build_optimizer(
+    config: RunConfig, params: Iterable[torch.nn.Parameter], model: nn.Module | None = None
+) -> torch.optim.Optimizer:
+    """The optimiser a config names over ``params``, in the groups the layers of ``model`` declare."""
+    params = list(params)
+    groups = parameter_groups(model, params, config.lr) if model is not None else [{"params": params}]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum)
-    return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.RMSprop(groups, lr=config.lr, momentum=config.momentum)
+    return torch.optim.Adam(groups, lr=config.lr)
 
 
 def total_norm(grads: Sequence[torch.Tensor]) -> tuple[float, float]:

@@ -132,6 +132,7 @@ def test_a_climb_still_under_way_and_one_at_the_top_rung():
     assert "| 100; T=500 not run yet |" in ladder_table(waiting)
     # solved needs a finished run with its test loss below the threshold (not at it)
     assert "| - (top rung" not in ladder_table([row(seq_len=100, loss=0.01)])
+    assert "| IndRNN | not run yet |" in ladder_table([row(status="not run", steps=0, loss=None, note="not run yet")])
 
 
 def test_the_csv_holds_every_planned_run_those_not_run_saying_why(tmp_path):

@@ -13,7 +13,7 @@ from bptt.diagnostics import figures
 from bptt.diagnostics.diagnosis import Diagnosis
 from bptt.diagnostics.history import moving_mean
 from bptt.plotting.axes import data_limits
-from bptt.plotting.html import Section, Table, write_page
+from bptt.plotting.html import Link, Section, Table, write_page
 from bptt.plotting.style import legend_outside, series_styles
 
 ACCURACY_TITLE = "Test accuracy at a short and a long delay"
@@ -283,4 +283,12 @@ def write_demo_page(result: DemoResult, path: str | Path) -> Path:
         f" + {extra} extra seeds ({', '.join(label for label in SEED_MODELS if label in long)}), "
         f"in {result.seconds:.0f} s."
     )
-    return write_page(path, title(result), [story, gradient, remedies, impacts, verdicts], lead)
+    beyond = Section(
+        "Beyond the notes",
+        [
+            Link(
+                "The cells that reached thousands of steps, at a delay of 200 words (bptt demo --beyond)", "beyond.html"
+            )
+        ],
+    )
+    return write_page(path, title(result), [story, gradient, remedies, impacts, verdicts, beyond], lead)

@@ -49,9 +49,17 @@ class Table:
 
 
 @dataclass
+class Link:
+    """A paragraph that is one link: ``text`` to ``href`` (a page beside this one)."""
+
+    text: str
+    href: str
+
+
+@dataclass
 class Section:
     title: str
-    blocks: list[Any] = field(default_factory=list)  # str (a paragraph), Table, Figure
+    blocks: list[Any] = field(default_factory=list)  # str (a paragraph), Table, Figure, Link
 
     def add(self, block: Any) -> Section:
         self.blocks.append(block)
@@ -72,6 +80,8 @@ def _block(block: Any) -> str:
         body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in block.rows)
         caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if isinstance(block, Link):
+        return f'<p><a href="{html.escape(block.href)}">{html.escape(block.text)}</a></p>'
     return f"<p>{html.escape(str(block))}</p>"
 
 

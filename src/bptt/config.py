@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from bptt.cell_settings import (
+    ALL_ACTIVATIONS,
+    activations_by_cell,
+    cell_label,
+    check_cell_settings,
+    fill_cell_settings,
+    without_empty_added_fields,
+)
 from bptt.checks import available_devices, device_name
-from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINE_NAMES
-from bptt.modules.cells import CELL_LR, CELLS, CellSpec
+from bptt.engine import DEFAULT_SLOPE, ENGINE_NAMES
+from bptt.modules.cells import CELL_LR, CELLS
 from bptt.modules.init import GATE_INITS, INIT_NAMES
 from bptt.tasks import TASKS, task_names
 
@@ -50,9 +58,6 @@ INTERNAL_FIELDS = frozenset({"progress"})
 #: Settings whose value when unset depends on another (the cell, or the task's recommendation):
 #: no single default to show.
 CELL_DEPENDENT_FIELDS = frozenset({"lr", "forget_bias", "steps", "activation", "num_layers"})
-#: Settings added after run identities were first stored: left out of a run's identity while they
-#: hold their empty value, so every run stored before keeps its identity.
-ADDED_FIELDS = {"cell_options": {}, "cell_preset": None}
 #: Seeds run from 0 to 2^32 - 1 (NumPy's range); every generator stream of a run is derived from one.
 SEED_MAX = 2**32 - 1
 #: Deeper stacks than this are refused before anything is built.
@@ -63,19 +68,9 @@ MAX_LAYERS = 1000
 #: so the cell state (and its gradient) is carried across steps from the first update
 #: (Gers et al. 2000; Jozefowicz et al. 2015). ``forget_bias: null`` keeps torch's init.
 LSTM_FORGET_BIAS = 1.0
-#: Adam's learning rate when a config (and its task) leaves it unset is the cell's (``CELL_LR``,
-#: from ``bptt.modules.cells``): the gated cells learn the shipped tasks fastest at 0.01 (with
-#: clipping at norm 1); a plain RNN at that rate does not learn even ``digits``, and learns at 0.001.
 
-#: Every activation some cell takes.
-ALL_ACTIVATIONS = sorted(set(ACTIVATIONS.names()).union(*(CELLS.get(c).activations for c in CELLS)))
 #: The settings checked against a registry's names rather than a ``Literal``: their allowed values.
-NAMED_CHOICES = {
-    "activation": ALL_ACTIVATIONS,
-    "init": INIT_NAMES,
-    "engine": ENGINE_NAMES,
-    "cell": CELLS.in_order(),
-}
+NAMED_CHOICES = {"activation": ALL_ACTIVATIONS, "init": INIT_NAMES, "engine": ENGINE_NAMES, "cell": CELLS.in_order()}
 
 
 class ConfigError(ValueError):
@@ -115,24 +110,6 @@ def _recommendations(name: str) -> str:
         return ""
     shown = ", ".join(f"{task.replace(':', ':NAME')} {value:g}" for task, value in values.items())
     return f"; a task's own recommendation first: {shown}"
-
-
-def _activations_by_cell() -> str:
-    """Which cells take an activation, and each one's default."""
-    return "; ".join(
-        f"{name}: {CELLS.get(name).activations[0]} (default)"
-        + ("" if len(CELLS.get(name).activations) < 2 else ", " + ", ".join(CELLS.get(name).activations[1:]))
-        for name in CELLS.in_order()
-        if CELLS.get(name).activations
-    )
-
-
-def _cell_of(cell: Any) -> CellSpec | None:
-    return CELLS.get(cell) if isinstance(cell, str) and cell in CELLS else None
-
-
-def _task_family(task: Any) -> str | None:
-    return task.partition(":")[0] if isinstance(task, str) else None
 
 
 def _by_cell(values: dict[str, float]) -> str:
@@ -191,13 +168,10 @@ class RunConfig(BaseModel):
 
     cell: str = Field(default="rnn", description="recurrent cell: " + ", ".join(CELLS.in_order()))
     cell_options: dict[str, bool | int | float | str] = Field(
-        default_factory=dict,
-        description="the cell's own settings, e.g. dt=0.042 (cornn); unset ones take the cell's defaults",
+        default_factory=dict, description="the cell's own settings, e.g. magnitude=2 (indrnn); unset: its defaults"
     )
-    cell_preset: str | None = Field(
-        default=None, description="a named set of the cell's own settings (default: the one named as the task, if any)"
-    )
-    activation: str = Field(default="tanh", description="activation (unset: the cell's): " + _activations_by_cell())
+    cell_preset: str | None = Field(default=None, description="a named set of them (unset: the one named as the task)")
+    activation: str = Field(default="tanh", description="activation (unset: the cell's): " + activations_by_cell())
     negative_slope: float = Field(
         default=DEFAULT_SLOPE, description="slope below zero of leaky_relu, initial slope of prelu"
     )
@@ -269,20 +243,7 @@ class RunConfig(BaseModel):
         task = data.get("task", cls.model_fields["task"].default)
         filled = {**(recommended_settings(task) if isinstance(task, str) else {}), **data}
         cell = filled.get("cell", cls.model_fields["cell"].default)
-        spec = _cell_of(cell)
-        if spec is not None:
-            for name, value in spec.defaults.items():
-                filled.setdefault(name, value)
-            if spec.activations:
-                filled.setdefault("activation", spec.activations[0])
-            if spec.settings:
-                preset = filled.get("cell_preset")
-                family = _task_family(task)
-                if preset is None and family in spec.presets:
-                    filled["cell_preset"] = preset = family
-                given = filled.get("cell_options") or {}
-                if isinstance(given, dict):
-                    filled["cell_options"] = spec.options_for(preset if isinstance(preset, str) else None, given)
+        fill_cell_settings(filled, cell, task)
         if cell == "lstm" and "forget_bias" not in filled and filled.get("init") != "chrono":
             filled["forget_bias"] = LSTM_FORGET_BIAS
         return filled
@@ -301,11 +262,11 @@ class RunConfig(BaseModel):
         except ValueError:
             raise ValueError(f"must be a device this machine has: {', '.join(available_devices())}") from None
 
-    @field_validator("activation")
+    @field_validator("activation", "cell")
     @classmethod
-    def _activation(cls, value: str) -> str:
-        if value not in ALL_ACTIVATIONS:
-            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['activation'])}")
+    def _named(cls, value: str, info: ValidationInfo) -> str:
+        if value not in NAMED_CHOICES[info.field_name]:
+            raise ValueError(f"must be one of {', '.join(NAMED_CHOICES[info.field_name])}")
         return value
 
     @field_validator("init")
@@ -313,13 +274,6 @@ class RunConfig(BaseModel):
     def _init(cls, value: str) -> str:
         if value not in INIT_NAMES:
             raise ValueError(f"must be one of {', '.join(NAMED_CHOICES['init'])}")
-        return value
-
-    @field_validator("cell")
-    @classmethod
-    def _cell(cls, value: str) -> str:
-        if value not in CELLS:
-            raise ValueError(f"must be one of {', '.join(CELLS.in_order())}")
         return value
 
     @field_validator("task")
@@ -339,47 +293,13 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cell_settings(self) -> RunConfig:
-        spec = CELLS.get(self.cell)
-        takes = [name for name in CELLS.in_order() if CELLS.get(name).activations]
-        if self.activation not in (spec.activations or ("tanh",)):
-            if not spec.activations:
-                raise ValueError(
-                    f"activation applies to cells {', '.join(takes)}; cell {self.cell!r} takes the default 'tanh'"
-                )
-            raise ValueError(f"activation: cell {self.cell!r} takes {', '.join(spec.activations)}")
+        check_cell_settings(self)
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(f"forget_bias applies to cell 'lstm' only, got cell {self.cell!r}")
         if self.init in GATE_INITS and self.cell == "rnn":
             raise ValueError(f"init {self.init!r} sets gate biases: it applies to cells lstm and gru, not rnn")
-        if (self.init != "pytorch" or self.init_scale != 1.0) and "init" not in spec.options:
-            twins = [name for name in CELLS.in_order() if "init" in CELLS.get(name).options]
-            raise ValueError(
-                f"init and init_scale apply to cells {', '.join(twins)}; cell {self.cell!r} starts from its "
-                "paper's init"
-            )
         if self.init == "chrono" and self.forget_bias is not None:
             raise ValueError("forget_bias and init 'chrono' both set the forget-gate bias; give one")
-        if self.t_max is not None and self.init != "chrono" and not spec.uses_t_max:
-            bounded = [name for name in CELLS.in_order() if CELLS.get(name).uses_t_max]
-            raise ValueError(
-                f"t_max applies to init 'chrono' only (and to cells {', '.join(bounded)}), got init {self.init!r}"
-            )
-        if self.engine is not None and self.engine not in spec.layer.ENGINE_CHOICES:
-            raise ValueError(f"engine: cell {self.cell!r} runs on {', '.join(spec.layer.ENGINE_CHOICES)}")
-        if self.cell_preset is not None and self.cell_preset not in spec.presets:
-            known = ", ".join(spec.presets) or "none"
-            raise ValueError(f"cell_preset: cell {self.cell!r} has presets {known}")
-        for key, value in self.cell_options.items():
-            setting = spec.setting(key)
-            if setting is None:
-                known = ", ".join(s.name for s in spec.settings) or "none"
-                raise ValueError(f"cell_options: cell {self.cell!r} has no setting {key!r}; its settings: {known}")
-            try:
-                checked = setting.check(value)
-            except ValueError as error:
-                raise ValueError(f"cell_options.{key}: {error} (got {value!r})") from None
-            if checked != value or type(checked) is not type(value):
-                self.cell_options[key] = checked  # text from a flag, as the setting's type
         if self.momentum and self.optimizer == "adam":
             raise ValueError("momentum applies to optimizer sgd or rmsprop, not adam")
         return self
@@ -387,25 +307,14 @@ class RunConfig(BaseModel):
     # -- identity -------------------------------------------------------------------
     def identity(self) -> str:
         """A stable hash of what is trained (schedule fields excluded), the same in every process."""
-        data = {
-            k: v
-            for k, v in self.model_dump().items()
-            if k not in SCHEDULE_FIELDS and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])
-        }
+        data = without_empty_added_fields({k: v for k, v in self.model_dump().items() if k not in SCHEDULE_FIELDS})
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:
         """A short human name: cell, activation and the remedies switched on."""
         parts = [self.activation if self.cell == "rnn" else self.cell]
-        if (
-            self.cell != "rnn"
-            and CELLS.get(self.cell).activations[1:]
-            and self.activation != CELLS.get(self.cell).activations[0]
-        ):
-            parts.append(self.activation)
-        if self.cell_preset is not None:
-            parts.append(self.cell_preset)
+        parts += cell_label(self)
         if self.init != "pytorch":
             parts.append(self.init if self.t_max is None else f"{self.init}{self.t_max}")
         if self.forget_bias is not None:

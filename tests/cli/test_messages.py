@@ -59,7 +59,7 @@ def test_help_shows_each_settings_type_or_choices():
     text = _help("train")
     for shown in (
         "--cell [rnn|lstm|gru|indrnn",
-        "--activation [leaky_relu|prelu|relu|sigmoid|tanh]",
+        "--activation [leaky_relu|modrelu|prelu|relu|sigmoid|tanh]",
         "--optimizer [adam|sgd|rmsprop]",
         "--readout [last|mean|attention]",
         "--nonfinite [skip|raise]",

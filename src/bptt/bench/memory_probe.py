@@ -22,17 +22,17 @@ import resource
 import torch
 from torch import nn
 
-import bptt
+from bptt.modules import CELLS
 
 TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-BPTT_CELLS = {"rnn": bptt.RNN, "lstm": bptt.LSTM, "gru": bptt.GRU}
 
 
 def build_layer(cell: str, engine: str, input_size: int, hidden_size: int) -> nn.Module:
-    """torch.nn's layer for ``engine`` "torch", else bptt's layer on that engine."""
+    """torch.nn's layer for ``engine`` "torch" (rnn, lstm, gru), else bptt's layer of any registered cell
+    (``bptt.modules.CELLS``, at its defaults) on that engine."""
     if engine == "torch":
         return TORCH_CELLS[cell](input_size, hidden_size)
-    return BPTT_CELLS[cell](input_size, hidden_size, engine=engine)
+    return CELLS.get(cell).layer(input_size, hidden_size, engine=engine)
 
 
 def training_step(module: nn.Module, x: torch.Tensor) -> None:
@@ -76,7 +76,7 @@ def extra_bytes(module: nn.Module, x: torch.Tensor, device: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bptt.bench.memory_probe", description=__doc__.splitlines()[0])
-    parser.add_argument("cell", choices=sorted(TORCH_CELLS))
+    parser.add_argument("cell", choices=CELLS.in_order())
     parser.add_argument("engine", help='"torch" (torch.nn), or a bptt engine ("fast", "reference")')
     parser.add_argument("seq_len", type=int)
     parser.add_argument("batch", type=int)

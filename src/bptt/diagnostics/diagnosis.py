@@ -38,6 +38,7 @@ from bptt.diagnostics.profile import (
     memory_horizon,
     profile_and_layers,
 )
+from bptt.diagnostics.spectrum import ActivationDecay, DiagonalSpectrum, activation_decay, diagonal_spectrum
 from bptt.diagnostics.updates import UpdateShare, update_share
 from bptt.plotting.html import figure_svg
 from bptt.tasks import Batch, Task
@@ -107,6 +108,10 @@ class Diagnosis:
     epsilon: float = DEFAULT_EPSILON
     recent: int = DEFAULT_RECENT
     trained_steps: int | None = None
+    #: A diagonal cell's exact step-Jacobian spectrum and the horizon it implies, else None.
+    spectrum: DiagonalSpectrum | None = None
+    #: For an orthogonal W_hh, the decay the activation alone causes, else None.
+    activation: ActivationDecay | None = None
 
     @property
     def seq_len(self) -> int:
@@ -162,6 +167,10 @@ class Diagnosis:
         condition = self.chain.condition
         if condition.applies and not condition.vanishing_guaranteed:
             parts.append(self._measured_steps(classification))
+        if self.spectrum is not None:
+            parts.append(self.spectrum.statement(horizon))
+        if self.activation is not None:
+            parts.append(self.activation.statement())
         return "; ".join(parts)
 
     def _measured_steps(self, classification: str) -> str:
@@ -213,6 +222,8 @@ class Diagnosis:
             "update_terms": self.updates.to_dict(),
             "jacobian": self.chain.to_dict(),
             "layers": self.layers.to_dict(),
+            "spectrum": None if self.spectrum is None else self.spectrum.to_dict(),
+            "activation_decay": None if self.activation is None else self.activation.to_dict(),
         }
 
 
@@ -301,6 +312,13 @@ def _measure(
         measured, _time_major(inputs, batch_first), at=encoder, forward=_time_major_forward(forward, batch_first)
     )
     horizon = [memory_horizon(profile.hidden[layer], epsilon) for layer in range(profile.num_layers)]
+    spectrum = None
+    if chain.diagonal is not None:
+        weights = recurrent.recurrent_matrix(top) if getattr(recurrent, "FIXED_DIAGONAL", False) else None
+        spectrum = diagonal_spectrum(chain, None if weights is None else weights.detach().double().cpu(), epsilon)
+    activation = (
+        None if chain.activation_derivative is None else activation_decay(chain.activation_derivative, chain, lag)
+    )
     return Diagnosis(
         name,
         recurrent.MODE.lower(),
@@ -316,6 +334,8 @@ def _measure(
         epsilon,
         recent,
         trained_steps,
+        spectrum,
+        activation,
     )
 
 

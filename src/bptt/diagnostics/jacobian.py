@@ -21,6 +21,7 @@ module measures the singular values of every J_t along a real trajectory and
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,8 +31,12 @@ import torch
 from torch import nn
 
 from bptt.diagnostics.common import recurrent_of
-from bptt.engine import ACTIVATIONS, cells
-from bptt.modules import watch_steps
+from bptt.engine import ACTIVATIONS
+from bptt.modules import CELLS, watch_steps
+
+#: The cells Pascanu's condition is stated for (expRNN's orthogonal W_hh has sigma_max = 1 by construction:
+#: its verdict says what that means instead).
+SIMPLE_RECURRENCES = ("RNN",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class PascanuCondition:
     sigma_max: float
     gamma: float | None
     activation: str | None
+    #: How the cell keeps its gradient, in words, where the condition does not apply to it and it is
+    #: not a gated cell (its registry entry's ``mechanism``).
+    mechanism: str | None = None
 
     @property
     def vanishing_guaranteed(self) -> bool:
@@ -57,6 +65,8 @@ class PascanuCondition:
     def statement(self) -> str:
         """What the condition says for this layer, e.g.
         ``sigma_max(W_hh) = 2.1 < 1/gamma = 4 (sigmoid): Pascanu's sufficient condition holds, so gradients must vanish``."""
+        if not self.applies and self.mechanism is not None:
+            return f"{self.mechanism}; the largest recurrent weight (sigma_max) is {self.sigma_max:.3g}"
         if not self.applies:
             return (
                 f"sigma_max(W_hh) = {self.sigma_max:.3g}; gated cell: the bound gamma^k sigma_max^k "
@@ -88,10 +98,12 @@ class PascanuCondition:
 def pascanu_condition(recurrent: nn.Module, layer: int = 0) -> PascanuCondition:
     """Pascanu et al.'s sufficient condition for vanishing, for layer ``layer`` of ``recurrent``."""
     recurrent = recurrent_of(recurrent)
-    weight_hh = getattr(recurrent, f"weight_hh_l{layer}").detach().double()
-    sigma_max = float(torch.linalg.matrix_norm(weight_hh, ord=2))
-    if recurrent.MODE != "RNN":
-        return PascanuCondition(False, sigma_max, None, None)
+    weight_hh = recurrent.recurrent_matrix(layer).detach().double()
+    # A diagonal recurrence keeps its weights as a vector: its largest singular value is max |u_i|.
+    sigma_max = float(torch.linalg.matrix_norm(weight_hh, ord=2) if weight_hh.dim() == 2 else weight_hh.abs().max())
+    if recurrent.MODE not in SIMPLE_RECURRENCES:
+        mechanism = None if recurrent.MODE in ("LSTM", "GRU") else CELLS.get(recurrent.MODE.lower()).mechanism
+        return PascanuCondition(False, sigma_max, None, None, mechanism)
     gamma = ACTIVATIONS.get(recurrent.activation).derivative_bound(recurrent.slope(layer))
     return PascanuCondition(True, sigma_max, float(gamma), recurrent.activation)
 
@@ -102,6 +114,10 @@ class JacobianChain:
 
     singular_values: (T, S) singular values of J_t = ds_t/ds_{t-1}, by step t, descending
         (S = H, or 2H for an LSTM's (h, c)).
+    diagonal: (T, S) the diagonal of each J_t, for a cell whose step Jacobian is diagonal
+        (``DIAGONAL``: its exact eigenvalues, unit by unit), else None.
+    activation_derivative: (T, H) act'(a_t) = diag(J_t W_hh^T) for a cell whose W_hh is orthogonal
+        (``ORTHOGONAL``), else None.
     product_norm: (T,) ||P_k||_2 for k = 1 .. T (entry k - 1), P_k the product of the last k Jacobians.
     bound: (T,) (gamma * sigma_max(W_hh))^k for a simple RNN, else None.
     condition: Pascanu's condition for this layer.
@@ -111,6 +127,8 @@ class JacobianChain:
     product_norm: torch.Tensor
     bound: torch.Tensor | None
     condition: PascanuCondition
+    diagonal: torch.Tensor | None = None
+    activation_derivative: torch.Tensor | None = None
 
     @property
     def step_gains(self) -> torch.Tensor:
@@ -127,6 +145,7 @@ class JacobianChain:
             "product_norm": self.product_norm.tolist(),
             "bound": None if self.bound is None else self.bound.tolist(),
             "condition": self.condition.to_dict(),
+            "diagonal": None if self.diagonal is None else self.diagonal.tolist(),
         }
 
 
@@ -164,24 +183,15 @@ def _joined(calls: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _step_function(recurrent: nn.Module, layer: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """state (S,), x_t (I,) -> next state (S,) for one example, one step of the layer's cell, in float64
-    (S = H, or P + H for an LSTM's (h, c), P the size of h: ``proj_size`` or H)."""
-    params = [None if p is None else p.detach().double() for p in recurrent.layer_parameters(layer)]
-    H, P, mode = recurrent.hidden_size, recurrent.output_size, recurrent.MODE
-    projection = recurrent.projection(layer) if mode == "LSTM" else None
-    projection = None if projection is None else projection.detach().double()
-    activation, slope = None, None
-    if mode == "RNN":
-        activation = ACTIVATIONS.get(recurrent.activation)
-        slope = recurrent.slope(layer)
-        slope = slope.detach().double() if isinstance(slope, torch.Tensor) else slope
+    """state (S,), x_t (I,) -> next state (S,) for one example, one step of the layer's cell (its ``step``),
+    in float64; S is the sum of the state's parts (an LSTM's h and c, coRNN's y and z)."""
+    measured = copy.deepcopy(recurrent).double()
+    sizes = list(measured._state_sizes())
 
     def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        x = x.view(1, -1)
-        if mode == "LSTM":
-            h, c = cells.step(mode, x, (state[:P].view(1, P), state[P:].view(1, H)), *params, weight_hr=projection)
-            return torch.cat([h.view(P), c.view(H)])
-        return cells.step(mode, x, state.view(1, H), *params, activation, slope).view(H)
+        parts = tuple(part.view(1, -1) for part in state.split(sizes))
+        new = measured.step(layer, x.view(1, -1), parts[0] if len(parts) == 1 else parts)
+        return torch.cat([part.reshape(-1) for part in ((new,) if isinstance(new, torch.Tensor) else new)])
 
     return step
 
@@ -197,7 +207,7 @@ def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, e
     recurrent = recurrent_of(recurrent)
     step = _step_function(recurrent, layer)
     x = inputs[:, example].detach().double()  # (T, I)
-    size = recurrent.output_size + (recurrent.hidden_size if recurrent.MODE == "LSTM" else 0)
+    size = sum(recurrent._state_sizes())
     state = torch.zeros(size, dtype=torch.float64, device=x.device)
     jacobians = []
     for x_t in x.unbind(0):
@@ -215,4 +225,11 @@ def jacobian_chain(recurrent: nn.Module, inputs: torch.Tensor, layer: int = 0, e
     if condition.applies:
         lags = torch.arange(1, len(jacobians) + 1, dtype=torch.float64)
         bound = torch.exp(lags * math.log(max(condition.gamma * condition.sigma_max, 1e-300)))
-    return JacobianChain(singular_values, torch.tensor(norms, dtype=torch.float64), bound, condition)
+    diagonal = derivative = None
+    if getattr(recurrent, "DIAGONAL", False):
+        diagonal = torch.stack([j.diagonal() for j in jacobians]).cpu()
+    if getattr(recurrent, "ORTHOGONAL", False):  # J_t = diag(act') W with W orthogonal: diag(act') = J_t W^T
+        weight = recurrent.recurrent_matrix(layer).detach().double().to(x.device)
+        derivative = torch.stack([(j @ weight.t()).diagonal() for j in jacobians]).cpu()
+    norms_tensor = torch.tensor(norms, dtype=torch.float64)
+    return JacobianChain(singular_values, norms_tensor, bound, condition, diagonal, derivative)

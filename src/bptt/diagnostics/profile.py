@@ -131,15 +131,16 @@ def profile_and_layers(model: nn.Module, objective: Objective) -> tuple[Gradient
     model.zero_grad(set_to_none=True)
     profile = gradient_profile(model, objective)
 
-    def frobenius(name: str) -> torch.Tensor:
+    def frobenius(weight_of) -> torch.Tensor:
         """||dL/dW^{(l)}||_F of every layer l (0 for a layer the loss does not reach)."""
         norms = []
         for layer in range(recurrent.num_layers):
-            grad = getattr(recurrent, f"{name}_l{layer}").grad
-            norms.append(0.0 if grad is None else float(torch.linalg.matrix_norm(grad.detach().double())))
+            grad = weight_of(layer).grad
+            norms.append(0.0 if grad is None else float(torch.linalg.vector_norm(grad.detach().double())))
         return torch.tensor(norms, dtype=torch.float64)
 
-    return profile, LayerGradients(frobenius("weight_ih"), frobenius("weight_hh"), profile.hidden.mean(dim=1))
+    weights = (frobenius(recurrent.input_weight), frobenius(recurrent.recurrent_weight))
+    return profile, LayerGradients(*weights, profile.hidden.mean(dim=1))
 
 
 def layer_gradients(model: nn.Module, objective: Objective) -> LayerGradients:

@@ -79,15 +79,23 @@ class _FactorWatch:
         _keep_grad(recurrent, self.factors.state_grads)
 
 
-def _step_terms(factors: list[torch.Tensor], grads: list[torch.Tensor | None], width: int) -> torch.Tensor:
-    """(T, G*H, I) G_t = grad_t^T factor_t in float64, over all steps of the calls in order."""
+def _step_terms(
+    factors: list[torch.Tensor], grads: list[torch.Tensor | None], width: int, diagonal: bool = False
+) -> torch.Tensor:
+    """(T, G*H, I) G_t = grad_t^T factor_t in float64, over all steps of the calls in order; for a
+    diagonal recurrence (``diagonal``: a weight vector u multiplies h_{t-1} unit by unit) the term of
+    dL/du, (T, H) sum_b grad_t[b] * factor_t[b]."""
     terms = []
     for factor, grad in zip(factors, grads):  # factor (K, B, I), grad (K, B, G*H) or (B, G*H) per step
         if grad is None:  # the loss does not depend on these steps
-            terms.append(torch.zeros(factor.shape[0], width, factor.shape[2], dtype=torch.float64))
+            shape = (factor.shape[0], width) if diagonal else (factor.shape[0], width, factor.shape[2])
+            terms.append(torch.zeros(shape, dtype=torch.float64))
             continue
         grad = grad.view(factor.shape[0], factor.shape[1], width)
-        terms.append(torch.bmm(grad.double().transpose(1, 2), factor.double()).cpu())  # (K, G*H, I)
+        if diagonal:
+            terms.append((grad.double() * factor.double()).sum(1).cpu())  # (K, H)
+        else:
+            terms.append(torch.bmm(grad.double().transpose(1, 2), factor.double()).cpu())  # (K, G*H, I)
     return torch.cat(terms)
 
 
@@ -116,8 +124,9 @@ def update_terms(model: nn.Module, objective: Objective) -> UpdateTerms:
     with watch_steps(recurrent, lambda layer, direction, offset: None if direction else _FactorWatch(layers[layer])):
         loss = objective()
     loss.backward()
+    diagonal = getattr(recurrent, "DIAGONAL", False)
     return UpdateTerms(
-        [_step_terms(f.states, f.state_grads, width) for f in layers],
+        [_step_terms(f.states, f.state_grads, width, diagonal) for f in layers],
         [_step_terms(f.inputs, f.input_grads, width) for f in layers],
     )
 
@@ -160,5 +169,5 @@ class UpdateShare:
 def update_share(model: nn.Module, objective: Objective) -> UpdateShare:
     """The Frobenius norm of every step's term of dL/dW_hh and dL/dW_ih (see ``update_terms``)."""
     terms = update_terms(model, objective)
-    norms = lambda table: torch.stack([torch.linalg.matrix_norm(t) for t in table])  # noqa: E731
+    norms = lambda table: torch.stack([torch.linalg.vector_norm(t.flatten(1), dim=1) for t in table])  # noqa: E731
     return UpdateShare(weight_hh=norms(terms.weight_hh), weight_ih=norms(terms.weight_ih))

@@ -53,6 +53,8 @@ class Activation:
     default_slope: float | None = None
     learned_slope: bool = False
     slope_factor: Callable[[torch.Tensor, torch.Tensor | None, Slope, torch.Tensor], None] | None = None
+    #: The name stem of the learned per-unit parameter (``learned_slope``): ``prelu_weight_l{k}``, ...
+    parameter: str = "prelu_weight"
 
     @property
     def has_slope(self) -> bool:
@@ -170,5 +172,37 @@ ACTIVATIONS.add(
         default_slope=DEFAULT_SLOPE,
         learned_slope=True,
         slope_factor=_prelu_slope_factor,
+    ),
+)
+
+
+# -- modReLU (Arjovsky et al. 2016), real-valued: a learned per-unit bias b ----------------------
+# modrelu(a) = sign(a) relu(|a| + b). h = 0 exactly where |a| + b <= 0, and h has a's sign
+# elsewhere, so act' = [h != 0] and d act / d b = sign(a) [|a| + b > 0] = sign(h) are read off h.
+def _modrelu(a: torch.Tensor, bias: Slope) -> torch.Tensor:
+    if not isinstance(bias, torch.Tensor):
+        raise TypeError("modrelu needs its per-unit bias tensor as slope")
+    return torch.sign(a) * torch.relu(a.abs() + bias)
+
+
+def _modrelu_derivative(h: torch.Tensor, a: torch.Tensor | None, slope: Slope, out: torch.Tensor) -> None:
+    torch.ne(h, 0, out=out)
+
+
+def _modrelu_bias_factor(h: torch.Tensor, a: torch.Tensor | None, slope: Slope, out: torch.Tensor) -> None:
+    torch.sign(h, out=out)
+
+
+ACTIVATIONS.add(
+    "modrelu",
+    Activation(
+        "modrelu",
+        _modrelu,
+        1.0,
+        _modrelu_derivative,
+        lambda a, s: a.copy_(_modrelu(a, s)),
+        learned_slope=True,
+        slope_factor=_modrelu_bias_factor,
+        parameter="modrelu_bias",
     ),
 )

@@ -124,12 +124,12 @@ class IndRNNFunction(torch.autograd.Function):
         grad_u = out.new_zeros(H) if need_u else None
         grad_b = out.new_zeros(H) if need_b else None
         K = chunk_steps(T, B, H)
-        grad_h_buf, delta_buf = out.new_empty(K, B, H), out.new_empty(K, B, H)
+        grad_h_buf, delta_buf, deriv_buf = (out.new_empty(K, B, H) for _ in range(3))
         delta_next = None
         for start, end in chunks_backward(T, K):
             n = end - start
-            grad_h, delta = grad_h_buf[:n], delta_buf[:n]
-            act.derivative(out[start:end], None, None, delta)  # act'(a_t), read off h_t
+            grad_h, delta, deriv = grad_h_buf[:n], delta_buf[:n], deriv_buf[:n]
+            act.derivative(out[start:end], None, None, deriv)  # act'(a_t), read off h_t
             if grad_out is not None:
                 grad_h.copy_(grad_out[start:end])
             for i in range(n - 1, -1, -1):
@@ -140,7 +140,7 @@ class IndRNNFunction(torch.autograd.Function):
                     g.addcmul_(delta_next, weight_hh)
                 else:
                     torch.mul(delta_next, weight_hh, out=g)
-                delta_next = delta[i].mul_(g)
+                delta_next = torch.mul(g, deriv[i], out=delta[i])
             h_prev = out[start - 1 : end - 1] if start > 0 else torch.cat([h0.unsqueeze(0), out[: end - 1]])
             if grad_u is not None or terms is not None:
                 step_terms = delta * h_prev  # (n, B, H): each step's term of dL/du, per sequence

@@ -200,6 +200,15 @@ class RecurrentBase(TimeLoop, StateContract, nn.Module):
         """The trained tensor that carries the recurrence (its gradient is the per-layer ``dL/dW_hh``)."""
         return getattr(self, self._name("weight_hh", layer, direction))
 
+    def recurrent_matrix(self, layer: int, direction: int = 0) -> torch.Tensor:
+        """What multiplies h_{t-1} (a matrix, or a vector for a diagonal recurrence), for Pascanu's bound."""
+        return self.recurrent_weight(layer, direction)
+
+    def step(self, layer: int, x: torch.Tensor, state: State, direction: int = 0) -> State:
+        """One step of one layer and direction from x_t (B, I) and the state, in plain autograd (the
+        Jacobian diagnostics differentiate it)."""
+        raise NotImplementedError
+
     def constrain_(self) -> None:
         """Put the parameters back inside the set the cell allows; the Trainer calls it after each
         optimiser step (``bptt.modules.constrain``). Cells without a constraint do nothing."""

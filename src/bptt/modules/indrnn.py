@@ -12,6 +12,9 @@ from bptt.engine.indrnn import INDRNN_ACTIVATIONS, indrnn_cell, indrnn_layer, re
 from bptt.engine.recording import LayerRecorders
 from bptt.modules.base import RecurrentBase
 
+#: The standard deviation of the input weights at init (the reference code's): the state starts
+#: near zero, so a unit with u near 1 does not start as a large running sum of its inputs.
+INPUT_STD = 1e-3
 #: The paper's gradient magnitude M: over t_max steps a unit may grow its gradient at most M-fold.
 DEFAULT_MAGNITUDE = 2.0
 
@@ -49,7 +52,7 @@ class IndRNN(RecurrentBase):
 
     Init (the reference code's): u ~ U(0, min(1, bound)) in every layer but the last, whose units
     start with long memory, u ~ U((1/M)^(1/t_max), bound) (U(0, 1) everywhere without t_max);
-    W_ih ~ U(-1/sqrt(I), 1/sqrt(I)) for I input features; b = 0.
+    W_ih ~ N(0, 0.001^2), b = 0.
 
     Parameters: ``weight_ih_l{k}`` (H, I), ``weight_hh_l{k}`` (H,) the recurrent weights u,
     ``bias_ih_l{k}`` (H,); ``*_reverse`` for the reverse direction. State: h (D * num_layers, B, H).
@@ -59,6 +62,7 @@ class IndRNN(RecurrentBase):
 
     MODE = "INDRNN"
     DIAGONAL = True
+    FIXED_DIAGONAL = True  # the diagonal's scale is the weight vector u itself
 
     def __init__(
         self,
@@ -109,8 +113,7 @@ class IndRNN(RecurrentBase):
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 weight_ih, u, bias = self.layer_parameters(layer, direction)
-                scale = 1 / math.sqrt(weight_ih.shape[1])
-                weight_ih.uniform_(-scale, scale, generator=generator)
+                weight_ih.normal_(0, INPUT_STD, generator=generator)
                 if bias is not None:
                     bias.zero_()
                 if bound is None:

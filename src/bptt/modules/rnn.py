@@ -72,27 +72,33 @@ class RNN(TorchTwin):
         return self.activation
 
     def _extra_parameters(self, factory: dict[str, Any]) -> None:
-        if ACTIVATIONS.get(self.activation).learned_slope:
+        act = ACTIVATIONS.get(self.activation)
+        if act.learned_slope:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
                     self.register_parameter(
-                        self._name("prelu_weight", layer, direction),
+                        self._name(act.parameter, layer, direction),
                         nn.Parameter(torch.empty(self.hidden_size, **factory)),
                     )
 
     @torch.no_grad()
     def _reset_extra(self, generator: torch.Generator | None) -> None:
-        if ACTIVATIONS.get(self.activation).learned_slope:
+        act = ACTIVATIONS.get(self.activation)
+        if act.learned_slope:
             for layer in range(self.num_layers):
                 for direction in range(self.num_directions):
-                    getattr(self, self._name("prelu_weight", layer, direction)).fill_(self.negative_slope)
+                    parameter = getattr(self, self._name(act.parameter, layer, direction))
+                    if act.has_slope:
+                        parameter.fill_(self.negative_slope)
+                    else:  # modReLU's bias, as the expRNN reference code starts it
+                        parameter.uniform_(-0.01, 0.01, generator=generator)
 
     def slope(self, layer: int, direction: int = 0) -> torch.Tensor | float | None:
         """The activation's negative-side slope at one layer and direction: prelu's learned (H,)
         weights, leaky_relu's ``negative_slope``, or None."""
         act = ACTIVATIONS.get(self.activation)
         if act.learned_slope:
-            return getattr(self, self._name("prelu_weight", layer, direction))
+            return getattr(self, self._name(act.parameter, layer, direction))
         return self.negative_slope if act.has_slope else None
 
     def _engine_call(

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from bptt.checks import is_int
-from bptt.engine import ENGINE_NAMES, triton_rnn
+from bptt.engine import ACTIVATIONS, ENGINE_NAMES, cells, triton_rnn
 from bptt.engine.recording import GradientRecord
 from bptt.engine.vendor import run_stack
 from bptt.modules.base import RecurrentBase
@@ -140,6 +140,15 @@ class TorchTwin(RecurrentBase, nn.RNNBase):
             getattr(self, self._name(stem, layer, direction), None)  # type: ignore[return-value]
             for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         )
+
+    def step(self, layer: int, x: torch.Tensor, state: State, direction: int = 0) -> State:
+        """One step of the cell (``bptt.engine.cells.step``) from x_t (B, I) and the state, in plain autograd."""
+        params = self.layer_parameters(layer, direction)
+        if self.MODE == "LSTM":
+            return cells.step("LSTM", x, state, *params, weight_hr=self.projection(layer, direction))
+        if self.MODE == "RNN":
+            return cells.step("RNN", x, state, *params, ACTIVATIONS.get(self.activation), self.slope(layer, direction))
+        return cells.step(self.MODE, x, state, *params)
 
     def flatten_parameters(self) -> None:
         """torch.nn.RNNBase's: on a GPU with cuDNN, the weights the vendor kernel reads become one

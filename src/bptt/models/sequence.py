@@ -84,7 +84,8 @@ class SequenceModel(nn.Module):
     def hidden_states(
         self, inputs: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(output (T, B, H) of the top layer, its final hidden state (B, H)).
+        """(output (T, B, H) of the top layer, its final hidden state (B, H); for a layer whose output is
+        not its state (``OUTPUT_IS_STATE``), the final state's first part, e.g. the LRU's complex x).
 
         With ``lengths``, the batch runs packed: each sequence stops at its own last step
         (its final state is taken there) and its padded steps come out as zeros.
@@ -107,7 +108,7 @@ class SequenceModel(nn.Module):
             summary = self.attention(output, lengths)
         elif self.config.readout == "mean":
             summary = mean_state(output, lengths)
-        elif lengths is None and not self.recurrent.residual:
+        elif lengths is None and not self.recurrent.residual and self.recurrent.OUTPUT_IS_STATE:
             # h_T itself rather than output[-1]: the loss then needs no gradient
             # buffer for the whole (T, B, H) output.
             summary = h_last

@@ -9,7 +9,8 @@ over a time-major input (``bptt.modules.timeloop`` runs them). What a cell adds:
 - ``STATE_NAMES``: the state it carries, the first being the layer's output h_t, e.g.
   ``("h",)``, ``("h", "c")`` for an LSTM, ``("y", "z")`` for coRNN; a state of one part
   is a tensor, of two a tuple. ``record_gradients`` records the first as ``hidden`` and
-  a second as ``cell``;
+  a second as ``cell``. ``OUTPUT_IS_STATE = False`` where the output is read from the state
+  rather than being its first part (the LRU: y_t = Re(C x_t) + D u_t);
 - ``_parameter_shapes(layer, layer_input)``: the stems and shapes of one layer and direction's
   parameters, named ``{stem}_l{layer}`` (``_reverse`` for the reverse direction), and
   ``_initialise(generator)``, which draws their values;
@@ -59,6 +60,9 @@ class RecurrentBase(TimeLoop, StateContract, nn.Module):
     MODE = "RNN"
     GATES = 1
     STATE_NAMES: tuple[str, ...] = ("h",)
+    #: Whether the layer's output at step t is the first part of its state (then a model may read its
+    #: final state h_n instead of the last output).
+    OUTPUT_IS_STATE = True
     #: The engines this cell runs on, by name ("auto" picks among them per call).
     ENGINE_CHOICES: tuple[str, ...] = ("auto", "fast", "reference")
 

@@ -54,7 +54,9 @@ from bptt.modules.base import RecurrentBase
 from bptt.modules.exprnn import EXPRNN_ACTIVATIONS, ORTHOGONAL_INITS, ORTHOGONAL_MAPS, ExpRNN
 from bptt.modules.gru import GRU
 from bptt.modules.indrnn import IndRNN
+from bptt.modules.lru import LR_FACTOR, LRU, MAX_PHASE, R_MAX, R_MIN
 from bptt.modules.lstm import LSTM
+from bptt.modules.minrnn import MinGRU, MinLSTM
 from bptt.modules.rnn import RNN
 from bptt.registry import Registry
 
@@ -70,6 +72,8 @@ class CellSetting:
     help: str
     choices: tuple[str, ...] | None = None
     above: float | None = None  # numbers must lie above this
+    at_least: float | None = None  # ... or at least this
+    below: float | None = None  # ... and below this
 
     def check(self, value: Any) -> Value:
         """``value`` as this setting's type (text from a flag is converted); ValueError saying what is allowed."""
@@ -90,8 +94,14 @@ class CellSetting:
             number = None
         if number is None or (kind is int and isinstance(value, float) and value != number):
             raise ValueError(f"must be {'an integer' if kind is int else 'a number'}")
-        if not math.isfinite(number) or (self.above is not None and number <= self.above):
-            raise ValueError("must be a finite number" + ("" if self.above is None else f" above {self.above:g}"))
+        low = (self.above is not None and number <= self.above) or (
+            self.at_least is not None and number < self.at_least
+        )
+        if not math.isfinite(number) or low or (self.below is not None and number >= self.below):
+            bounds = [f"above {self.above:g}"] if self.above is not None else []
+            bounds += [f"at least {self.at_least:g}"] if self.at_least is not None else []
+            bounds += [f"below {self.below:g}"] if self.below is not None else []
+            raise ValueError("must be a finite number" + (" " + " and ".join(bounds) if bounds else ""))
         return number
 
 
@@ -199,6 +209,53 @@ CELLS.add(
         activations=INDRNN_ACTIVATIONS,
         settings=(CellSetting("magnitude", 2.0, "IndRNN: |u| <= magnitude^(1/t_max) (the paper's M)", above=1.0),),
         defaults={"lr": 2e-4, "num_layers": 2},
+        stored_per_step=4,
+        uses_t_max=True,
+    ),
+)
+CELLS.add(
+    "lru",
+    CellSpec(
+        LRU,
+        "LRU (Orvieto et al. 2023), x = lambda * x + gamma * B u, y = Re(C x) + D u, in blocks with a GLU",
+        "LRU: a linear recurrence with a complex diagonal state, dx_t/dx_{t-1} = diag(lambda) at every step "
+        "whatever the input, so dL/dx decays exactly as |lambda_n|^k per state value (|lambda| < 1, trained, "
+        "started on a ring near 1)",
+        settings=(
+            CellSetting("state_size", 0, "LRU: complex state values N per block (0: hidden_size)", at_least=0),
+            CellSetting("r_min", R_MIN, "LRU: smallest |lambda| of the ring init", at_least=0, below=1),
+            CellSetting("r_max", R_MAX, "LRU: largest |lambda| of the ring init (at least r_min)", at_least=0, below=1),
+            CellSetting("max_phase", MAX_PHASE, "LRU: largest phase of lambda at init (radians)", above=0),
+            CellSetting("lr_factor", LR_FACTOR, "LRU: learning-rate factor of nu, theta, gamma and B", above=0),
+        ),
+        defaults={"lr": 3e-3, "num_layers": 2},
+        stored_per_step=12,
+        arguments=lambda v: {
+            **{k: val for k, val in v["cell_options"].items() if k != "state_size"},
+            "state_size": v["cell_options"].get("state_size") or None,
+        },
+    ),
+)
+CELLS.add(
+    "mingru",
+    CellSpec(
+        MinGRU,
+        "minGRU (Feng et al. 2024), h = (1 - z) * h + z * g(W_h x), z = sigmoid(W_z x): no W_hh",
+        "minGRU: the gates read x_t alone, so dh_t/dh_{t-1} = diag(1 - z_t): a unit carries its gradient "
+        "through the product of its own retentions 1 - z, which the input sets (near 1 where it writes nothing)",
+        defaults={"lr": 3e-3},
+        stored_per_step=3,
+        uses_t_max=True,
+    ),
+)
+CELLS.add(
+    "minlstm",
+    CellSpec(
+        MinLSTM,
+        "minLSTM (Feng et al. 2024), h = f' * h + i' * g(W_h x), f' + i' = 1: no W_hh, no output gate",
+        "minLSTM: the gates read x_t alone, so dh_t/dh_{t-1} = diag(f'_t): a unit carries its gradient "
+        "through the product of its own normalised forget gates, which the input sets",
+        defaults={"lr": 3e-3},
         stored_per_step=4,
         uses_t_max=True,
     ),

@@ -1,0 +1,316 @@
+r"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs all we needed?"), in the paper's log-space form.
+
+Tensors are time-major, (T, B, .). Neither cell reads h_{t-1} in its gates, so a layer is
+one input projection p_t = x_t W_ih^T + b_ih for all steps and then the diagonal recurrence
+
+    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t,    h~_t = g(p_h),  g(v) = v + 1/2 (v >= 0), sigmoid(v) (v < 0)
+
+with the gates, blocks of p in order:
+
+- minGRU, p = [p_h, p_z]:        z_t = sigmoid(p_z);
+- minLSTM, p = [p_h, p_f, p_i]:  z_t = i'_t = sigmoid(i) / (sigmoid(f) + sigmoid(i))
+  = sigmoid(d), d = softplus(-p_f) - softplus(-p_i), and 1 - z_t = f'_t.
+
+g keeps h~ > 0 (so h_t > 0 from h_0 >= 0), which is what lets the paper run the recurrence as a
+scan in log space; the block order and g are ``minGRU-pytorch``'s, so its weights load as
+``weight_ih``. minLSTM's state is h alone: with the output gate dropped, c_t = h_t.
+
+Engines:
+
+- ``min_layer`` ("fast"): hand-written, fused. The forward walks time in chunks of K steps
+  (``common.chunk_steps``): the chunk's projection, g and the gates in cache, each gate block
+  a contiguous buffer, then one multiply-add per step, h_t = (1 - z_t) h_{t-1} + (z_t h~_t).
+  With a narrow input (I <= ``RECOMPUTE_INPUT``) the projection is not stored but computed
+  again from x in the backward, which then keeps nothing of size (T, B, G*H) but the
+  outputs. The backward runs g_t = dL/dh_t = e_t + (1 - z_{t+1}) g_{t+1}, one multiply-add
+  per step, and per chunk
+
+      dL/dp_h = g_t z_t g'(p_h),   dL/dz_t = g_t (h~_t - h_{t-1}),
+      minGRU: dL/dp_z = dL/dz_t z_t (1 - z_t);
+      minLSTM: dL/dd = dL/dz_t z_t (1 - z_t), dL/dp_f = -dL/dd sigmoid(-p_f), dL/dp_i = dL/dd sigmoid(-p_i),
+
+  with g'(v) = 1 for v >= 0 (0 included, as autograd takes ``g``'s branch there) and
+  s(1 - s), s = sigmoid(v), below; then the weight gradients, one matrix product per chunk
+  and gate. The record gets g_t.
+- ``min_scan_layer`` ("scan"): the gates by autograd, the recurrence by ``scan.diagonal_scan``
+  in ceil(log2 T) parallel rounds, for a GPU.
+- ``min_reference_layer`` ("reference"): the plain autograd loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from bptt.engine.common import chunk_steps, chunks_backward, differentiable_grads, last_step_grad, project
+from bptt.engine.recording import LayerRecorders
+from bptt.engine.scan import diagonal_scan
+
+#: Inputs at most this wide are projected again in the backward rather than stored.
+RECOMPUTE_INPUT = 16
+#: Gate blocks of each cell's projection.
+GATES = {"mingru": 2, "minlstm": 3}
+
+
+def g(v: torch.Tensor) -> torch.Tensor:
+    """The paper's g: v + 1/2 for v >= 0, sigmoid(v) below; positive, continuous, increasing."""
+    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+
+
+def gates(cell: str, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h~_t, z_t) from the projection p (..., G*H) of ``cell`` ("mingru" or "minlstm")."""
+    if cell == "mingru":
+        p_h, p_z = p.chunk(2, dim=-1)
+        return g(p_h), torch.sigmoid(p_z)
+    p_h, p_f, p_i = p.chunk(3, dim=-1)
+    return g(p_h), torch.sigmoid(F.softplus(-p_f) - F.softplus(-p_i))
+
+
+def min_cell(cell: str, p: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """One step: h_t = (1 - z_t) h_{t-1} + z_t h~_t from p_t (B, G*H) and h_{t-1} (B, H)."""
+    candidate, z = gates(cell, p)
+    return (1 - z) * h + z * candidate
+
+
+def _check(cell: str) -> int:
+    if cell not in GATES:
+        raise ValueError(f"unknown cell {cell!r}; allowed: {', '.join(GATES)}")
+    return GATES[cell]
+
+
+class _Chunk:
+    """The gates of one chunk of up to K steps, each gate block its own contiguous (K, B, H) buffer."""
+
+    def __init__(self, cell: str, like: torch.Tensor, K: int, B: int, H: int) -> None:
+        self.cell, self.G = cell, GATES[cell]
+        self.projected = like.new_empty(self.G, K, B, H)
+        self.candidate, self.z, self.keep, self.slope, self.scratch = (like.new_empty(K, B, H) for _ in range(5))
+
+    def project(self, x2d: torch.Tensor, blocks: list[torch.Tensor], biases: list[torch.Tensor | None], m: int):
+        """The chunk's projection p (G, m, B, H) of its input rows ``x2d`` (m*B, I)."""
+        p = self.projected[:, :m]
+        for block, weight, bias in zip(p, blocks, biases):
+            project(x2d, weight, bias, block.view(-1, weight.shape[0]))
+        return p
+
+    def activate(self, p: torch.Tensor, backward: bool) -> None:
+        """From p (G, m, B, H): h~ into ``candidate``, z and 1 - z into ``z`` and ``keep``; for the
+        backward also g'(p_h) into ``slope`` (1 for v >= 0, s(1 - s) with s = sigmoid(v) below)."""
+        m = p.shape[1]
+        candidate, z, scratch = self.candidate[:m], self.z[:m], self.scratch[:m]
+        p_h = p[0]
+        torch.clamp(p_h, max=0, out=candidate)
+        torch.sigmoid_(candidate)  # s = sigmoid(min(v, 0)): sigmoid(v) below 0, 1/2 above
+        if backward:
+            slope = self.slope[:m]
+            torch.sign(p_h, out=slope).add_(1).clamp_(max=1)  # [v >= 0], exactly, 0 included
+            torch.addcmul(candidate, candidate, candidate, value=-1, out=scratch)  # s(1 - s)
+            torch.maximum(slope, scratch, out=slope)
+        torch.clamp(p_h, min=0, out=scratch)
+        candidate.add_(scratch)
+        if self.cell == "mingru":
+            torch.sigmoid(p[1], out=z)
+        else:  # z = sigmoid(softplus(-p_f) - softplus(-p_i))
+            _softplus(torch.neg(p[1], out=scratch), z)
+            z.sub_(_softplus(torch.neg(p[2], out=scratch), scratch))
+            torch.sigmoid_(z)
+        torch.sub(1, z, out=self.keep[:m])
+
+    def deltas(self, p: torch.Tensor, grad_h: torch.Tensor, h_prev: torch.Tensor, delta: torch.Tensor) -> None:
+        """dL/dp of the chunk into ``delta`` (G, m, B, H) from its dL/dh_t (see the module docstring)."""
+        m = p.shape[1]
+        candidate, z, keep, slope = self.candidate[:m], self.z[:m], self.keep[:m], self.slope[:m]
+        torch.mul(grad_h, z, out=delta[0]).mul_(slope)
+        grad_z = delta[1] if self.cell == "mingru" else self.scratch[:m]  # dL/dp_z, or dL/dd for minLSTM
+        torch.sub(candidate, h_prev, out=grad_z).mul_(grad_h).mul_(z).mul_(keep)
+        if self.cell == "minlstm":
+            torch.sigmoid(torch.neg(p[1], out=delta[1]), out=delta[1]).mul_(grad_z).neg_()
+            torch.sigmoid(torch.neg(p[2], out=delta[2]), out=delta[2]).mul_(grad_z)
+
+
+def _softplus(v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch._C._nn.softplus(v, 1, 20, out=out)
+
+
+def _blocks(weight_ih: torch.Tensor, bias_ih: torch.Tensor | None, G: int):
+    """The G gate blocks of W_ih (H, I) and of b_ih (H,) (None without a bias)."""
+    biases = [None] * G if bias_ih is None else list(bias_ih.chunk(G))
+    return list(weight_ih.chunk(G)), biases
+
+
+class MinRNNFunction(torch.autograd.Function):
+    """(x, h0, W_ih, b_ih) -> (output (T, B, H), h_T) of minGRU or minLSTM (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, weight_ih, bias_ih, record: LayerRecorders | None, cell: str):
+        ctx.set_materialize_grads(False)
+        T, B, I = x.shape
+        G = GATES[cell]
+        H = weight_ih.shape[0] // G
+        x2d = x.reshape(T * B, I)
+        weights, biases = _blocks(weight_ih, bias_ih, G)
+        stored = None
+        if I > RECOMPUTE_INPUT:
+            stored = x.new_empty(G, T, B, H)
+            for block, weight, bias in zip(stored, weights, biases):
+                project(x2d, weight, bias, block.view(T * B, H))
+        K = chunk_steps(T, B, G * H)
+        chunk = _Chunk(cell, x, K, B, H)
+        out = x.new_empty(T, B, H)
+        steps = out.unbind(0)
+        h = h0
+        for start in range(0, T, K):
+            end = min(start + K, T)
+            m = end - start
+            if stored is None:
+                p = chunk.project(x2d[start * B : end * B], weights, biases, m)
+            else:
+                p = stored[:, start:end]
+            chunk.activate(p, backward=False)
+            added = chunk.candidate[:m].mul_(chunk.z[:m])  # z h~
+            for k, (added_t, keep_t) in enumerate(zip(added.unbind(0), chunk.keep[:m].unbind(0))):
+                torch.addcmul(added_t, keep_t, h, out=steps[start + k])
+                h = steps[start + k]
+        ctx.record, ctx.cell, ctx.has_bias = record, cell, bias_ih is not None
+        ctx.save_for_backward(x, h0, weight_ih, bias_ih, out, stored)
+        return out, out[-1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h_last):
+        x, h0, weight_ih, bias_ih, out, stored = ctx.saved_tensors
+        cell = ctx.cell
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the plain loop instead
+            inputs = (x, h0, weight_ih, bias_ih)
+            recompute = lambda: min_reference_layer(cell, *inputs)  # noqa: E731
+            return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None, None)
+        T, B, I = x.shape
+        H = out.shape[2]
+        G = GATES[cell]
+        need_x, need_h0, need_w, need_b = ctx.needs_input_grad[:4]
+        x2d = x.reshape(T * B, I)
+        weights, biases = _blocks(weight_ih, bias_ih, G)
+        grad_x = x.new_empty(T, B, I) if need_x else None
+        grad_w = weight_ih.new_zeros(G, I, H) if need_w else None  # transposed blocks
+        grad_b = weight_ih.new_zeros(G, H) if need_b and ctx.has_bias else None
+        record = ctx.record.hidden if ctx.record is not None and ctx.record.active() else None
+        K = chunk_steps(T, B, G * H)
+        chunk = _Chunk(cell, x, K, B, H)
+        grad_h_buf, delta_buf = out.new_empty(K, B, H), out.new_empty(G, K, B, H)
+        h_prev_first = out.new_empty(min(K, T), B, H)
+        zero = out.new_zeros(B, H)
+        keep_next = out.new_empty(B, H)  # 1 - z of the step after the chunk
+        grad_next = out.new_empty(B, H)  # dL/dh of the step after the chunk
+        for start, end in chunks_backward(T, K):
+            m = end - start
+            rows = slice(start * B, end * B)
+            p = chunk.project(x2d[rows], weights, biases, m) if stored is None else stored[:, start:end]
+            chunk.activate(p, backward=True)
+            keep, grad_h = chunk.keep[:m], grad_h_buf[:m]
+            steps = grad_h.unbind(0)
+            for k in range(m - 1, -1, -1):
+                t = start + k
+                direct = zero if grad_out is None else grad_out[t]
+                if t == T - 1:
+                    steps[k].copy_(direct)
+                    last_step_grad(steps[k], True, grad_h_last)
+                elif k == m - 1:
+                    torch.addcmul(direct, keep_next, grad_next, out=steps[k])
+                else:
+                    torch.addcmul(direct, keep[k + 1], steps[k + 1], out=steps[k])
+            keep_next.copy_(keep[0])
+            grad_next.copy_(steps[0])
+            if record is not None:
+                record.put(start, grad_h)
+            if start > 0:
+                h_prev = out[start - 1 : end - 1]
+            else:
+                h_prev = h_prev_first[:m]
+                h_prev[0] = h0
+                h_prev[1:] = out[: end - 1]
+            delta = delta_buf[:, :m]
+            chunk.deltas(p, grad_h, h_prev, delta)
+            flat = delta.view(G, m * B, H)
+            for g in range(G):
+                if need_x:
+                    target = grad_x[start:end].view(m * B, I)
+                    if g == 0:
+                        torch.mm(flat[g], weights[g], out=target)
+                    else:
+                        target.addmm_(flat[g], weights[g])
+                if grad_w is not None:
+                    grad_w[g].addmm_(x2d[rows].t(), flat[g])
+                if grad_b is not None:
+                    grad_b[g] += flat[g].sum(0)
+        grad_h0 = torch.mul(keep_next, grad_next) if need_h0 else None
+        if grad_w is not None:
+            grad_w = grad_w.transpose(1, 2).reshape(G * H, I)
+        if grad_b is not None:
+            grad_b = grad_b.view(G * H)
+        return grad_x, grad_h0, grad_w, grad_b, None, None
+
+
+def min_layer(
+    cell: str,
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    weight_ih: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    record: LayerRecorders | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """minGRU or minLSTM (``cell``) over all steps on the fused hand-written loops. Returns
+    (output (T, B, H), h_T); same results as ``min_reference_layer``."""
+    _check(cell)
+    if x.shape[0] == 0:
+        return min_reference_layer(cell, x, h0, weight_ih, bias_ih, record)
+    return MinRNNFunction.apply(x, h0, weight_ih, bias_ih, record, cell)
+
+
+def min_scan_layer(
+    cell: str,
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    weight_ih: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    record: LayerRecorders | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same, the recurrence run as a parallel scan (``scan.diagonal_scan``, "parallel")."""
+    _check(cell)
+    if x.shape[0] == 0:
+        return min_reference_layer(cell, x, h0, weight_ih, bias_ih, record)
+    candidate, z = gates(cell, F.linear(x, weight_ih, bias_ih))
+    out = diagonal_scan(1 - z, z * candidate, h0, None if record is None else record.hidden, "parallel")
+    return out, out[-1]
+
+
+def min_reference_layer(
+    cell: str,
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    weight_ih: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    record: LayerRecorders | None = None,
+    *,
+    watch=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The plain autograd loop of ``min_cell``; ``record`` hooks every h_t. A ``watch`` sees the loop as
+    the reference engine shows it (``bptt.engine.reference``), with ``recurrent`` = (1 - z_t) h_{t-1},
+    the part of h_t carried from h_{t-1}."""
+    _check(cell)
+    projected = F.linear(x, weight_ih, bias_ih)
+    if watch is not None:
+        watch.input(x, projected)
+    candidate, z = gates(cell, projected)
+    h = h0
+    outputs = []
+    for t, (candidate_t, z_t) in enumerate(zip(candidate.unbind(0), z.unbind(0))):
+        carried = (1 - z_t) * h
+        h_t = carried + z_t * candidate_t
+        if record is not None:
+            record.hidden.hook(t, h_t)
+        if watch is not None:
+            watch.step(t, h, carried, h_t)
+        outputs.append(h_t)
+        h = h_t
+    if not outputs:
+        return x.new_empty(0, x.shape[1], h0.shape[-1]), h0
+    return torch.stack(outputs), h

@@ -68,6 +68,10 @@ def test_every_ladder_run_becomes_one_run_per_rung_with_its_target():
     [
         ({"rungs": {"adding": {"seq_len": [10, 5], "solved_below": 0.1}}}, "increasing lengths"),
         ({"rungs": {"adding": {"seq_len": [10]}}}, "give one of solved_below"),
+        (
+            {"rungs": {"adding": {"seq_len": [10, 20], "solved_below": 1, "max_steps": [5]}}},
+            "one step count > 0 per length",
+        ),
         ({"rungs": {"adding": {"seq_len": [10], "solved_below": 1, "solved_below_baseline": 0.1}}}, "give one of"),
         ({"rungs": {"adding": {"seq_len": [10], "solved_below": -1}}}, "a number > 0"),
         ({"rungs": {"nope": {"seq_len": [10], "solved_below": 1}}}, "ladder.rungs.nope: unknown task"),
@@ -183,3 +187,11 @@ def test_a_filter_may_keep_the_timing_runs_alone():
         spec_data(timing={"task": "adding", "seq_len": 30, "steps": 3, "eval_size": 4}), filters={"eval_size": [4]}
     )
     assert [(r.variant, r.timing) for r in spec.runs] == [("GRU", True), ("tanh RNN", True)]
+
+
+def test_max_steps_caps_each_rung_and_a_smaller_budget_stands():
+    data = spec_data()
+    data["ladder"]["rungs"]["adding"]["max_steps"] = [5, 3, 1]
+    data["base"] = {**TINY, "steps": 4}
+    spec = expand_spec(data, filters={"task": ["adding"], "seed": [0], "cell": ["gru"]})
+    assert [(r.config.seq_len, r.config.steps) for r in spec.runs] == [(10, 4), (20, 3), (30, 1)]

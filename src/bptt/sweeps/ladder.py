@@ -5,14 +5,15 @@ In a spec::
     ladder:
       rungs:                                   # task -> its lengths, and what counts as solved
         adding: {seq_len: [100, 500, 1000, 2000, 5000], solved_below: 0.01}
-        copy: {seq_len: [100, 500, 1000], solved_below_baseline: 0.1}
+        copy: {seq_len: [100, 500, 1000], solved_below_baseline: 0.1, max_steps: [3000, 3000, 2000]}
       timing: {task: adding, seq_len: 1000, steps: 30, eval_size: 100}   # optional
 
 Every run of the spec on a ladder task (its ``seq_len`` left unset) becomes one run per
 rung. A run is solved when its test loss is below ``solved_below``, or below
 ``solved_below_baseline`` times the task's memoryless baseline at that length (adding's
 loss is its MSE; copy's the cross-entropy over every step). Each rung's run stops at that
-same value on the validation set (``target_loss``).
+same value on the validation set (``target_loss``). ``max_steps`` (optional, one per length)
+caps the steps of a rung's runs: the long rungs cost the most per step.
 
 A model is the runs that differ only in length and seed. Its runs at a rung wait until
 every seed of the rung below is done; they run when at least one of those seeds solved
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from bptt.sweeps.spec import PlannedRun
 
 LADDER_KEYS = ("rungs", "timing")
-RUNG_KEYS = ("seq_len", "solved_below", "solved_below_baseline")
+RUNG_KEYS = ("seq_len", "solved_below", "solved_below_baseline", "max_steps")
 Gate = Literal["go", "wait", "stop"]
 
 
@@ -65,6 +66,7 @@ class TaskLadder:
     seq_lens: tuple[int, ...]
     solved_below: float | None
     solved_below_baseline: float | None
+    max_steps: tuple[int, ...] | None = None
 
     def threshold(self, baseline: float) -> float:
         if self.solved_below is not None:
@@ -85,7 +87,13 @@ class Ladder:
             return [values]
         if values.get("seq_len") is not None:
             raise error(f"{where}: seq_len: the ladder sets the lengths of task {task!r}; leave seq_len unset")
-        return [{**values, "seq_len": seq_len} for seq_len in self.tasks[task].seq_lens]
+        ladder = self.tasks[task]
+        caps = ladder.max_steps or (None,) * len(ladder.seq_lens)
+        steps = values.get("steps", RunConfig.model_fields["steps"].default)
+        return [
+            {**values, "seq_len": seq_len, **({} if cap is None else {"steps": min(cap, steps)})}
+            for seq_len, cap in zip(ladder.seq_lens, caps)
+        ]
 
     def rung(self, config: RunConfig, baseline: float) -> Rung | None:
         """The rung a built config stands on (None off the ladder), its threshold from the task's baseline."""
@@ -140,7 +148,19 @@ def parse_ladder(data: Any, source: str, error: Callable[[str], Exception]) -> L
                 f"sweep {source}: {where}: give one of solved_below (a test loss) or solved_below_baseline "
                 f"(a fraction of the memoryless baseline), a number > 0"
             )
-        tasks[task] = TaskLadder(tuple(lengths), entry.get("solved_below"), entry.get("solved_below_baseline"))
+        caps = entry.get("max_steps")
+        if caps is not None and (
+            not isinstance(caps, list)
+            or len(caps) != len(lengths)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in caps)
+        ):
+            raise error(f"sweep {source}: {where}.max_steps: one step count > 0 per length, got {caps!r}")
+        tasks[task] = TaskLadder(
+            tuple(lengths),
+            entry.get("solved_below"),
+            entry.get("solved_below_baseline"),
+            None if caps is None else tuple(caps),
+        )
     timing = data.get("timing") or {}
     if not isinstance(timing, dict):
         raise error(f"sweep {source}: ladder.timing: must be a mapping of run settings")

@@ -10,12 +10,16 @@ from bptt.cli.main import main
 from bptt.demo import beyond
 from bptt.modules.cells import CELLS
 from bptt.plotting.html import Link, Section, render_page
+from bptt.report.published import CLAIM_OF_CELL
 
 
 def test_the_page_has_every_cell_beyond_the_notes_and_the_references():
-    labels = [label for label, _ in beyond.models()]
-    assert labels[:2] == ["tanh RNN", "GRU"]
-    assert set(labels[2:]) == {name for name in CELLS.in_order() if name not in ("rnn", "lstm", "gru")}
+    chosen = beyond.models()
+    assert [label for label, _ in chosen[:2]] == ["tanh RNN", "GRU"]
+    assert {s["cell"] for _, s in chosen[2:]} == {
+        name for name in CELLS.in_order() if name not in ("rnn", "lstm", "gru")
+    }
+    assert all(label == CLAIM_OF_CELL[s["cell"]] for label, s in chosen[2:])  # IndRNN, not indrnn
     assert beyond.BASE["delay"] == beyond.DELAY == 200
 
 

@@ -118,6 +118,11 @@ def test_one_line_per_model_with_the_longest_length_each_seed_solved_and_why_it_
     assert "adding: solved at T=5000 (Li et al. 2018, read from Fig. 2)" in indrnn
     assert tanh.startswith("| tanh RNN | -, -, -; stopped: every seed failed at T=100 | not run yet | 0.1 |")
     assert "(Bai et al. 2018, Table 1)" in tanh
+    corn = next(line for line in lines if line.startswith("| coRNN |"))  # a claim this sweep did not train
+    assert corn.startswith(
+        "| coRNN | not in this sweep | not in this sweep | not in this sweep | adding: solved at T=5000"
+    )
+    assert not any(line.startswith("| IndRNN | not in this sweep") for line in lines)
     assert table.endswith(WHAT_SOLVED_MEANS + "\n")
     # the README's table is markdown_table of the CSV: it picks this table for a ladder's rows
     assert markdown_table(read_csv(write_csv(rows(), tmp_path / "runs.csv"))) == table

@@ -27,6 +27,7 @@ from bptt.config import build_config
 from bptt.modules import record_gradients
 from bptt.modules.cells import CELLS
 from bptt.plotting.html import Section, Table, write_page
+from bptt.report.published import CLAIM_OF_CELL
 from bptt.training import Trainer
 
 DELAY = 200
@@ -73,7 +74,7 @@ class BeyondModel:
 
 def models() -> list[tuple[str, dict[str, Any]]]:
     """(label, settings) of every model on the page: the references, then each cell beyond the notes."""
-    beyond = [(name, {"cell": name}) for name in CELLS.in_order() if name not in CLASSIC]
+    beyond = [(CLAIM_OF_CELL.get(name, name), {"cell": name}) for name in CELLS.in_order() if name not in CLASSIC]
     return [*REFERENCES, *beyond]
 
 

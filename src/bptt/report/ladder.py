@@ -12,7 +12,8 @@ For each model, in the order its rows first appear:
 - the published claim beside ours (``bptt.report.published.CLAIMS``).
 
 A run is solved when its test loss is below its rung's threshold (the run's ``target_loss``).
-Models whose runs did not run say so, and why.
+Models whose runs did not run say so, and why; a model with a published claim that the sweep does
+not train has a line saying so.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bptt.report.published import claim
+from bptt.report.published import CLAIMS, claim, claim_name
 
 if TYPE_CHECKING:
     from bptt.report.results import ResultRow
@@ -118,4 +119,8 @@ def ladder_table(rows: Sequence[ResultRow]) -> str:
         first = group[0]
         cells.append(claim(first.cell, first.activation, first.init))
         lines.append("| " + " | ".join(cells) + " |")
+    present = {claim_name(r.cell, r.activation, r.init) for r in rows}
+    for name, text in CLAIMS.items():  # the models with a published claim that this sweep did not train
+        if name not in present:
+            lines.append("| " + " | ".join([name, *["not in this sweep"] * (len(header) - 2), text]) + " |")
     return "\n".join(lines) + "\n\n" + WHAT_SOLVED_MEANS + "\n"

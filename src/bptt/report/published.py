@@ -169,12 +169,15 @@ CLAIM_OF_CELL = {
 }
 
 
+def claim_name(cell: str, activation: str, init: str) -> str:
+    """The name of the model in ``CLAIMS`` that a run of this cell, activation and init stands for ("": none)."""
+    if cell == "lstm":
+        return "LSTM chrono" if init == "chrono" else "LSTM"
+    if cell == "rnn":
+        return {"relu": "IRNN" if init == "identity" else "", "tanh": "tanh RNN"}.get(activation, "")
+    return CLAIM_OF_CELL.get(cell, "")
+
+
 def claim(cell: str, activation: str, init: str) -> str:
     """The published claim for a model of this cell, activation and init ("-" where none is known)."""
-    if cell == "lstm":
-        name = "LSTM chrono" if init == "chrono" else "LSTM"
-    elif cell == "rnn":
-        name = {"relu": "IRNN" if init == "identity" else "", "tanh": "tanh RNN"}.get(activation, "")
-    else:
-        name = CLAIM_OF_CELL.get(cell, "")
-    return CLAIMS.get(name, "-")
+    return CLAIMS.get(claim_name(cell, activation, init), "-")

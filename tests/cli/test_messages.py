@@ -82,7 +82,7 @@ def test_help_shows_each_settings_type_or_choices():
 def test_help_claims_no_single_default_for_the_cells_own():
     lines = " ".join(_help("train").split())
     lr = lines[lines.index("--lr FLOAT") : lines.index("--momentum")]
-    assert "0.001 rnn, 0.01 lstm/gru" in lr and "[default:" not in lr
+    assert "0.001 rnn" in lr and "0.01 lstm/gru" in lr and "[default:" not in lr
     forget_bias = lines[lines.index("--forget-bias") : lines.index("--residual")]
     assert "[default:" not in forget_bias
     steps = lines[lines.index("--steps INTEGER") : lines.index("--target-metric")]  # the task may recommend its own

@@ -51,9 +51,11 @@ from typing import Any
 from bptt.engine import ACTIVATIONS
 from bptt.engine.indrnn import INDRNN_ACTIVATIONS
 from bptt.modules.base import RecurrentBase
+from bptt.modules.cornn import CORNN_PRESETS, CoRNN
 from bptt.modules.exprnn import EXPRNN_ACTIVATIONS, ORTHOGONAL_INITS, ORTHOGONAL_MAPS, ExpRNN
 from bptt.modules.gru import GRU
 from bptt.modules.indrnn import IndRNN
+from bptt.modules.lnlstm import LayerNormLSTM
 from bptt.modules.lru import LR_FACTOR, LRU, MAX_PHASE, R_MAX, R_MIN
 from bptt.modules.lstm import LSTM
 from bptt.modules.minrnn import MinGRU, MinLSTM
@@ -290,6 +292,36 @@ CELLS.add(
         },
         defaults={"lr": 1e-3},
         stored_per_step=4,
+    ),
+)
+
+CELLS.add(
+    "cornn",
+    CellSpec(
+        CoRNN,
+        "coRNN (Rusch & Mishra 2021), coupled damped oscillators (y, z) stepped with dt",
+        "coRNN: each unit a damped oscillator whose state (y, z) moves by dt per step, so the gradient "
+        "neither explodes nor decays exponentially with the lag (bounded below by the paper's theorem)",
+        settings=(
+            CellSetting("dt", 0.042, "cornn: the time step", above=0.0),
+            CellSetting("gamma", 2.7, "cornn: the stiffness, pulling y back to 0", above=0.0),
+            CellSetting("epsilon", 4.7, "cornn: the damping of z", above=0.0),
+        ),
+        presets=CORNN_PRESETS,
+        defaults={"lr": 2.1e-3},
+        stored_per_step=6,
+    ),
+)
+
+CELLS.add(
+    "lnlstm",
+    CellSpec(
+        LayerNormLSTM,
+        "layer-normalised LSTM (Ba et al. 2016) in Haste's formulation",
+        "layer-normalised LSTM: " + GATED + "; layer normalisation fixes the scale of the gate inputs",
+        settings=(CellSetting("forget_bias", 1.0, "lnlstm: the forget-gate bias at init"),),
+        defaults={"lr": 1e-2},
+        stored_per_step=12,
     ),
 )
 

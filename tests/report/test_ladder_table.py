@@ -4,8 +4,11 @@ the CSV, those not run saying why."""
 
 from __future__ import annotations
 
+import pytest
+
+from bptt.cli.main import main
 from bptt.report.ladder import WHAT_SOLVED_MEANS, ladder_table
-from bptt.report.results import ResultRow, markdown_table, read_csv, result_rows, write_csv
+from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, result_rows, write_csv
 from bptt.store import Database, RunSummary
 from bptt.sweeps import expand_spec
 
@@ -167,3 +170,24 @@ def test_the_csv_holds_every_planned_run_those_not_run_saying_why(tmp_path):
     assert by["rung", "adding", 20, 0].note == "not run: every seed failed at T=10"
     assert by["rung", "adding", 30, 1].note == "not run: every seed failed at T=10"
     assert by[None, "digits", None, 0].note == "not run yet" and by[None, "digits", None, 0].role is None
+
+
+@pytest.mark.slow
+def test_reproduce_modern_end_to_end_on_a_tiny_budget(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# r\n<!-- bptt:results modern -->\n<!-- /bptt:results -->\n")
+    out = tmp_path / "results"
+    argv = ["reproduce", "modern", "--out", str(out), "--readme", str(readme), "--workers", "1", "--seeds", "0,1"]
+    for setting in ("steps=2", "eval_size=8", "eval_every=1", "checkpoint_every=1", "hidden_size=8"):
+        argv += ["--set", setting]
+    argv += ["--filter", "cell=gru", "--filter", "task=adding,mnist5k"]
+    assert main(argv) == 0
+    rows = read_csv(out / "modern" / "runs.csv")
+    by = {(r.role, r.task, r.seq_len, r.seed): r for r in rows}
+    assert by["timing", "adding", 1000, 0].status == "finished" and by["timing", "adding", 1000, 0].cpu_seconds > 0
+    assert by["rung", "adding", 100, 1].status == "finished"  # two steps solve nothing: the climb stops there
+    assert by["rung", "adding", 500, 0].note == "not run: every seed failed at T=100"
+    table = (out / "modern" / "table.md").read_text()
+    assert table == markdown_table(rows) == readme_table(readme, "modern")
+    gru = next(line for line in table.splitlines() if line.startswith("| GRU |"))
+    assert gru.startswith("| GRU | -, -; stopped: every seed failed at T=100 | ")

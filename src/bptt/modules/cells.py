@@ -216,54 +216,6 @@ CELLS.add(
     ),
 )
 CELLS.add(
-    "lru",
-    CellSpec(
-        LRU,
-        "LRU (Orvieto et al. 2023), x = lambda * x + gamma * B u, y = Re(C x) + D u, in blocks with a GLU",
-        "LRU: a linear recurrence with a complex diagonal state, dx_t/dx_{t-1} = diag(lambda) at every step "
-        "whatever the input, so dL/dx decays exactly as |lambda_n|^k per state value (|lambda| < 1, trained, "
-        "started on a ring near 1)",
-        settings=(
-            CellSetting("state_size", 0, "LRU: complex state values N per block (0: hidden_size)", at_least=0),
-            CellSetting("r_min", R_MIN, "LRU: smallest |lambda| of the ring init", at_least=0, below=1),
-            CellSetting("r_max", R_MAX, "LRU: largest |lambda| of the ring init (at least r_min)", at_least=0, below=1),
-            CellSetting("max_phase", MAX_PHASE, "LRU: largest phase of lambda at init (radians)", above=0),
-            CellSetting("lr_factor", LR_FACTOR, "LRU: learning-rate factor of nu, theta, gamma and B", above=0),
-        ),
-        defaults={"lr": 3e-3, "num_layers": 2},
-        stored_per_step=12,
-        arguments=lambda v: {
-            **{k: val for k, val in v["cell_options"].items() if k != "state_size"},
-            "state_size": v["cell_options"].get("state_size") or None,
-        },
-    ),
-)
-CELLS.add(
-    "mingru",
-    CellSpec(
-        MinGRU,
-        "minGRU (Feng et al. 2024), h = (1 - z) * h + z * g(W_h x), z = sigmoid(W_z x): no W_hh",
-        "minGRU: the gates read x_t alone, so dh_t/dh_{t-1} = diag(1 - z_t): a unit carries its gradient "
-        "through the product of its own retentions 1 - z, which the input sets (near 1 where it writes nothing)",
-        defaults={"lr": 3e-3},
-        stored_per_step=3,
-        uses_t_max=True,
-    ),
-)
-CELLS.add(
-    "minlstm",
-    CellSpec(
-        MinLSTM,
-        "minLSTM (Feng et al. 2024), h = f' * h + i' * g(W_h x), f' + i' = 1: no W_hh, no output gate",
-        "minLSTM: the gates read x_t alone, so dh_t/dh_{t-1} = diag(f'_t): a unit carries its gradient "
-        "through the product of its own normalised forget gates, which the input sets",
-        defaults={"lr": 3e-3},
-        stored_per_step=4,
-        uses_t_max=True,
-    ),
-)
-
-CELLS.add(
     "exprnn",
     CellSpec(
         ExpRNN,
@@ -310,6 +262,54 @@ CELLS.add(
         presets=CORNN_PRESETS,
         defaults={"lr": 2.1e-3},
         stored_per_step=6,
+    ),
+)
+
+CELLS.add(
+    "lru",
+    CellSpec(
+        LRU,
+        "LRU (Orvieto et al. 2023), x = lambda * x + gamma * B u, y = Re(C x) + D u, in blocks with a GLU",
+        "LRU: a linear recurrence with a complex diagonal state, dx_t/dx_{t-1} = diag(lambda) at every step "
+        "whatever the input, so dL/dx decays exactly as |lambda_n|^k per state value (|lambda| < 1, trained, "
+        "started on a ring near 1)",
+        settings=(
+            CellSetting("state_size", 0, "LRU: complex state values N per block (0: hidden_size)", at_least=0),
+            CellSetting("r_min", R_MIN, "LRU: smallest |lambda| of the ring init", at_least=0, below=1),
+            CellSetting("r_max", R_MAX, "LRU: largest |lambda| of the ring init (at least r_min)", at_least=0, below=1),
+            CellSetting("max_phase", MAX_PHASE, "LRU: largest phase of lambda at init (radians)", above=0),
+            CellSetting("lr_factor", LR_FACTOR, "LRU: learning-rate factor of nu, theta, gamma and B", above=0),
+        ),
+        defaults={"lr": 3e-3, "num_layers": 2},
+        stored_per_step=12,
+        arguments=lambda v: {
+            **{k: val for k, val in v["cell_options"].items() if k != "state_size"},
+            "state_size": v["cell_options"].get("state_size") or None,
+        },
+    ),
+)
+CELLS.add(
+    "mingru",
+    CellSpec(
+        MinGRU,
+        "minGRU (Feng et al. 2024), h = (1 - z) * h + z * g(W_h x), z = sigmoid(W_z x): no W_hh",
+        "minGRU: the gates read x_t alone, so dh_t/dh_{t-1} = diag(1 - z_t): a unit carries its gradient "
+        "through the product of its own retentions 1 - z, which the input sets (near 1 where it writes nothing)",
+        defaults={"lr": 3e-3},
+        stored_per_step=3,
+        uses_t_max=True,
+    ),
+)
+CELLS.add(
+    "minlstm",
+    CellSpec(
+        MinLSTM,
+        "minLSTM (Feng et al. 2024), h = f' * h + i' * g(W_h x), f' + i' = 1: no W_hh, no output gate",
+        "minLSTM: the gates read x_t alone, so dh_t/dh_{t-1} = diag(f'_t): a unit carries its gradient "
+        "through the product of its own normalised forget gates, which the input sets",
+        defaults={"lr": 3e-3},
+        stored_per_step=4,
+        uses_t_max=True,
     ),
 )
 

@@ -57,7 +57,8 @@ BASE: dict[str, Any] = {
     "progress": False,
 }
 EXAMPLES = 64
-#: Seconds on a quiet 2-core machine (one torch thread) per model: measured under load at about 8-15 s.
+#: Seconds on a quiet 2-core machine (one torch thread) per model: the nine models of the page measured
+#: 64 CPU seconds in all (the wall-clock time of a quiet machine), LN-LSTM's autograd loop the slowest.
 EXPECTED_SECONDS_PER_MODEL = 12
 
 

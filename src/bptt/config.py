@@ -32,7 +32,7 @@ from bptt.tasks import TASKS, task_names
 #: Settings that say how long or how often, not what is trained: a run keeps its
 #: identity when they change, so ``--resume`` can extend a run to more steps.
 SCHEDULE_FIELDS = frozenset(
-    {"steps", "target_metric", "eval_every", "checkpoint_every", "record_every", "progress", "device"}
+    {"steps", "target_metric", "target_loss", "eval_every", "checkpoint_every", "record_every", "progress", "device"}
 )
 #: How a model is trained, not what is built: ``bptt diagnose`` (which measures a model as built) takes none.
 TRAINING_FIELDS = frozenset(
@@ -43,6 +43,7 @@ TRAINING_FIELDS = frozenset(
         "batch_size",
         "steps",
         "target_metric",
+        "target_loss",
         "clip_norm",
         "clip_value",
         "nonfinite",
@@ -128,7 +129,8 @@ class RunConfig(BaseModel):
     ``init_scale``, ``t_max`` (init chrono), ``forget_bias`` (LSTM), ``residual``, ``hidden_size``,
     ``num_layers``, ``dropout``, ``readout``, ``embedding_size`` (token tasks), ``engine``.
     Training: ``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``steps``,
-    ``target_metric`` (stop early once the validation metric reaches it),
+    ``target_metric`` (stop early once the validation metric reaches it), ``target_loss`` (once the
+    validation loss is at or below it),
     ``clip_norm`` (global L2 norm) and ``clip_value`` (elementwise), ``nonfinite``
     (what a non-finite gradient does: "skip" the step and count it, or "raise"),
     ``tbptt`` (truncate backpropagation every K steps), ``eval_every``,
@@ -211,6 +213,9 @@ class RunConfig(BaseModel):
     target_metric: float | None = Field(
         default=None,
         description="stop once the validation metric reaches this value (mse: at or below; accuracy: at or above)",
+    )
+    target_loss: float | None = Field(
+        default=None, description="stop once the validation loss is at or below this value"
     )
     clip_norm: float | None = Field(
         default=1.0, gt=0, description="clip the global gradient L2 norm to this value (none: no clipping)"

@@ -298,6 +298,7 @@ FLOATS = {
     "forget_bias": ["--cell", "lstm"],
     "dropout": [],
     "target_metric": [],
+    "target_loss": [],
     "clip_norm": [],
     "clip_value": [],
 }

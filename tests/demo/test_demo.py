@@ -48,12 +48,13 @@ def test_quick_demo_writes_a_self_contained_page_with_every_figure(quick_demo):
     for title in PAGE_FIGURES:
         assert title in page, title
     references = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
-    # Nothing loaded from elsewhere; the one link out is to the explorable written beside the page.
-    assert all(ref.startswith(("#", "data:", "explore.html")) for ref in references), references
+    # Nothing loaded from elsewhere; the links out are to the explorable and the page of demo --beyond, beside it.
+    assert all(ref.startswith(("#", "data:", "explore.html")) or ref == "beyond.html" for ref in references), references
     assert re.findall(r'src\s*=\s*"(?!data:|#)', page) == []
     # Its scripts (the interactive layer) are inline: nothing is loaded from outside.
     assert "<link" not in page and re.findall(r"<script[^>]*\bsrc", page) == [] and "url(http" not in page
     assert (out / "explore.html").is_file() and 'href="explore.html"' in page
+    assert '<a href="beyond.html">' in page
     assert "The six impacts of the vanishing gradient, measured" in page
     assert page.count("<table>") == 5  # the story, three impact tables, the verdicts
     assert "; tanh RNN:" not in page  # the impacts as tables, not semicolon prose

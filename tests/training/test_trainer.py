@@ -269,3 +269,21 @@ def test_a_device_that_is_not_here_is_refused_where_training_starts(tmp_path):
             with pytest.raises(ConfigError, match=r"device: must be a device this machine has: cpu \(got"):
                 start(config(device=device))
     assert Trainer(config(device="cpu")).config.device == "cpu"
+
+
+def test_a_run_stops_at_its_target_loss_whatever_its_metric(tmp_path):
+    db = Database(tmp_path / "r.db")
+    # temporal order's metric is an accuracy; the target here is its validation cross-entropy (ln 4 at chance)
+    target = config(task="temporal_order", seq_len=10, steps=2000, target_loss=1.0, hidden_size=16)
+    result = train(target, db)
+    step = result.final.target_step
+    assert result.status == "finished" and step is not None and step == result.steps_done < 2000
+    assert result.final.target_loss == 1.0 and result.final.target_metric is None
+    assert result.final.cpu_seconds > 0 and result.final.train_seconds > 0  # CPU and wall-clock time of the steps
+    vals = {e.step: e.loss for e in db.evals(result.run_id, "val")}
+    assert vals[step] <= 1.0 and all(loss > 1.0 for s, loss in vals.items() if s < step)
+    again = train(target.model_copy(update={"steps": 4000}), db, resume=True)
+    assert again.run_id == result.run_id and again.steps_done == step
+    trainer = Trainer(config(task="copy", seq_len=5, target_loss=0.1))
+    assert trainer.reached_target(0.0, 0.05) and not trainer.reached_target(1.0, 0.2)
+    assert not trainer.reached_target(1.0, float("nan")) and not trainer.reached_target(1.0)

@@ -24,6 +24,7 @@ from rich.table import Table
 from bptt.checks import device_name
 from bptt.cli.output import console
 from bptt.cli.paths import writable_folder
+from bptt.demo import beyond
 from bptt.demo.experiment import DemoResult, DemoSettings, ModelResult, demo_plan, format_accuracy, run_demo
 from bptt.demo.experiment import Progress as DemoProgress
 from bptt.demo.page import EXPLORABLE, write_demo_page
@@ -55,6 +56,13 @@ def _cpu_seconds() -> float:
     help="The quick version: the same story, smaller (fewer models, a long "
     "delay of 20 words, fewer steps), in well under a minute.",
 )
+@click.option(
+    "--beyond",
+    "beyond_",
+    is_flag=True,
+    help=f"Instead: the cells beyond the notes (IndRNN, ...) on delayed sentiment at delay {beyond.DELAY}, "
+    "on their own page, OUT/beyond.html, in about two minutes.",
+)
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of every run.")
 @click.option(
     "--out",
@@ -71,14 +79,20 @@ def _cpu_seconds() -> float:
     metavar="cpu|cuda",
     help="Where every model trains and is measured (cuda: a GPU this machine has).",
 )
-def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
+def command(quick: bool, beyond_: bool, seed: int, out_dir: str, device: str) -> None:
     """Train a sigmoid RNN, its remedies, an LSTM and a GRU on delayed sentiment at a short and a long
-    delay; measure how the gradient vanishes; say what each remedy did; write the page to OUT/index.html."""
+    delay; measure how the gradient vanishes; say what each remedy did; write the page to OUT/index.html.
+    With --beyond, the cells that reached thousands of steps instead, on OUT/beyond.html."""
     try:
         device = device_name("--device", device)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     writable_folder(out_dir, "--out")  # before minutes of training, not after
+    if beyond_:
+        if quick:
+            raise click.UsageError("--beyond has no quick version; give one of --quick and --beyond")
+        _beyond(seed, out_dir, device)
+        return
     settings = DemoSettings.quick(seed, device) if quick else DemoSettings(seed=seed, device=device)
     started, cpu = time.perf_counter(), _cpu_seconds()
     plan = demo_plan(settings)
@@ -115,6 +129,36 @@ def command(quick: bool, seed: int, out_dir: str, device: str) -> None:
         f"and the explorable beside it ({path.parent / EXPLORABLE}; bptt explore writes it on its own)",
         highlight=False,
     )
+
+
+def _beyond(seed: int, out_dir: str, device: str) -> None:
+    chosen = beyond.models()
+    _say(
+        f"bptt demo --beyond: {len(chosen)} models ({', '.join(label for label, _ in chosen)}) on delayed sentiment "
+        f"at delay {beyond.DELAY}; {budget(beyond.EXPECTED_SECONDS_PER_MODEL * len(chosen))} on a quiet 2-core machine."
+    )
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = beyond.run_beyond(
+            seed,
+            device,
+            lambda m, i, n: _say(
+                f"[{i}/{n}] {m.label}: accuracy {format_accuracy(m.accuracy)}, ||dL/dh|| lag {beyond.DELAY} / lag 0 "
+                f"{'-' if m.ratio is None else f'{m.ratio:.2g}'} ({_clock(time.perf_counter() - started)})"
+            ),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    seconds = time.perf_counter() - started
+    path = beyond.write_beyond_page(results, Path(out_dir) / "beyond.html", seconds)
+    table = Table(*beyond.TABLE_HEADER, title=f"delayed sentiment at delay {beyond.DELAY} (chance 50 %)")
+    for row in beyond.table_rows(results):
+        table.add_row(*row)
+    out = console()
+    out.print(table)
+    out.print(f"wrote {path} in {seconds:.0f} s (CPU {_cpu_seconds() - cpu:.0f} s)", highlight=False)
 
 
 def budget(seconds: float) -> str:

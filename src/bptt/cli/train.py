@@ -87,7 +87,7 @@ def _earlier(db: Database, config: RunConfig) -> RunRow | None:
     previous = db.latest_run(config.identity(), None)
     if previous is None:
         return None
-    if previous.done(config.steps, config.target_metric):
+    if previous.done(config.steps, config.target_metric, config.target_loss):
         return previous
     if previous.status in ("interrupted", "finished"):
         _note(

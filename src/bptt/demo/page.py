@@ -23,7 +23,7 @@ from bptt.diagnostics import figures
 from bptt.diagnostics.curves import moving_mean
 from bptt.explore.page import write_explorable
 from bptt.plotting import interactive
-from bptt.plotting.html import Note, Raw, Section, Table, write_page
+from bptt.plotting.html import Link, Note, Raw, Section, Table, write_page
 from bptt.plotting.style import family_panels, legend_outside, series_key, series_styles
 
 __all__ = ["IMPACTS_TITLE", "PAGE_FIGURES", "jacobian_text", "table_header", "table_rows", "write_demo_page"]
@@ -226,11 +226,19 @@ def write_demo_page(result: DemoResult, path: str | Path) -> Path:
         f" + {extra} extra seeds ({', '.join(label for label in SEED_MODELS if label in long)}), "
         f"in {result.seconds:.0f} s."
     )
+    beyond = Section(
+        "Beyond the notes",
+        [
+            Link(
+                "The cells that reached thousands of steps, at a delay of 200 words (bptt demo --beyond)", "beyond.html"
+            )
+        ],
+    )
     write_explorable(path.parent / EXPLORABLE)
     return write_page(
         path,
         title(result),
-        [story, gradient, remedies, impacts, verdicts],
+        [story, gradient, remedies, impacts, verdicts, beyond],
         lead,
         data=data,
         scripts=interactive.scripts(),

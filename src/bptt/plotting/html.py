@@ -116,9 +116,17 @@ class Raw:
 
 
 @dataclass
+class Link:
+    """A paragraph that is one link: ``text`` to ``href`` (a page beside this one)."""
+
+    text: str
+    href: str
+
+
+@dataclass
 class Section:
     title: str
-    blocks: list[Any] = field(default_factory=list)  # str (a paragraph), Table, Figure, Note, Raw
+    blocks: list[Any] = field(default_factory=list)  # str (a paragraph), Table, Figure, Note, Raw, Link
 
     def add(self, block: Any) -> Section:
         self.blocks.append(block)
@@ -168,6 +176,8 @@ def _block(block: Any) -> str:
         )
     if isinstance(block, Raw):
         return block.markup
+    if isinstance(block, Link):
+        return f'<p><a href="{html.escape(block.href)}">{html.escape(block.text)}</a></p>'
     return f"<p>{html.escape(str(block))}</p>"
 
 

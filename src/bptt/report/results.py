@@ -18,6 +18,10 @@ ANSI escape in a name cannot break the table or the README.
 The number shown per task is the published rows' quantity: test MSE for adding,
 test cross-entropy (mean over every step) for copy, test accuracy (%) for the
 classification tasks.
+
+A sweep with a length ladder has another table, one line per model
+(``bptt.report.ladder``); its CSV says which row is a rung's run or a timing run
+(``role``), and holds a row for every planned run, those not run with why (``note``).
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from bptt.files import read_text, write_bytes, write_text
+from bptt.report.ladder import ladder_table
 from bptt.report.published import MODELS, PUBLISHED, PublishedResult
 from bptt.store import Database, RunSummary
-from bptt.sweeps import SweepSpec
+from bptt.sweeps import PlannedRun, SweepSpec, decide
 
 
 @dataclass(frozen=True)
@@ -64,19 +69,66 @@ class ResultRow:
     device: str
     version: str
     commit: str
+    role: str | None = None  # "rung" or "timing" on a length ladder
+    target_loss: float | None = None
+    note: str | None = None  # why a planned run did not run
+    cpu_seconds: float | None = None  # CPU time of the training steps
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 _INTS = {"seq_len", "seed", "hidden_size", "steps", "target_step"}
-_FLOATS = {"target_metric", "test_metric", "test_loss", "baseline", "chance_metric", "train_seconds"}
+_FLOATS = {
+    *("target_metric", "test_metric", "test_loss", "baseline", "chance_metric"),
+    *("train_seconds", "target_loss", "cpu_seconds"),
+}
+
+
+def _unrun(run: PlannedRun, why: str) -> ResultRow:
+    config = run.config
+    return ResultRow(
+        **{
+            **dict.fromkeys(COLUMNS),
+            "task": config.task,
+            "variant": config.task_variant or "default",
+            "seq_len": config.seq_len,
+            "model": run.variant or config.label(),
+            "seed": config.seed,
+            "cell": config.cell,
+            "activation": config.activation,
+            "init": config.init,
+            "hidden_size": config.hidden_size,
+            "status": "not run",
+            "steps": 0,
+            "target_metric": config.target_metric,
+            "metric": "",
+            "train_seconds": 0.0,
+            "device": config.device,
+            "version": "",
+            "commit": "",
+            "role": _role(run),
+            "target_loss": config.target_loss,
+            "note": why,
+        }
+    )
+
+
+def _role(run: PlannedRun) -> str | None:
+    return "timing" if run.timing else "rung" if run.rung is not None else None
 
 
 def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
-    """Every run of ``spec`` that ``db`` holds (its latest row), in the spec's order."""
+    """Every run of ``spec`` that ``db`` holds (its latest row), in the spec's order; on a length
+    ladder, the runs not run too, each saying why (not reached yet, or the ladder stopped below it)."""
     rows = []
+    notes = {}
+    if spec.ladder is not None:
+        notes = {d.run.identity: d.note for d in decide(spec, db) if d.row is None}
     for run in spec.runs:
         found = db.runs(sweep=spec.name, identity=run.identity)
         if not found:
+            if run.identity in notes:
+                why = notes[run.identity]
+                rows.append(_unrun(run, "not run yet" if why == "new" else why.replace("waits", "not run yet: waits")))
             continue
         row, config = found[-1], run.config
         final = row.final or RunSummary()
@@ -104,6 +156,9 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
                 device=final.device or config.device,
                 version=final.version or "",
                 commit=final.commit or "",
+                role=_role(run),
+                target_loss=config.target_loss,
+                cpu_seconds=final.cpu_seconds,
             )
         )
     return rows
@@ -129,8 +184,9 @@ def _parse(name: str, text: str) -> Any:
 
 
 def read_csv(path: str | Path) -> list[ResultRow]:
+    """The rows of a results CSV (one written before a column existed reads it as empty)."""
     with open(path, newline="", encoding="utf-8") as handle:
-        return [ResultRow(**{k: _parse(k, v) for k, v in record.items()}) for record in csv.DictReader(handle)]
+        return [ResultRow(**{k: _parse(k, record.get(k) or "") for k in COLUMNS}) for record in csv.DictReader(handle)]
 
 
 # -- the markdown table ---------------------------------------------------------------------------
@@ -188,7 +244,10 @@ def _published(row: ResultRow) -> tuple[PublishedResult, str] | None:
 
 
 def markdown_table(rows: Sequence[ResultRow]) -> str:
-    """One line per (task, variant, length, model), in the order the rows first appear."""
+    """One line per (task, variant, length, model), in the order the rows first appear; for the runs
+    of a length ladder, one line per model (``bptt.report.ladder``)."""
+    if any(row.role is not None for row in rows):
+        return ladder_table(rows)
     groups: dict[tuple[Any, ...], list[ResultRow]] = {}
     for row in rows:
         groups.setdefault((row.task, row.variant, row.seq_len, row.model), []).append(row)

@@ -26,8 +26,10 @@ class RunSummary:
     task's metric (``test_metric``, ``val_metric`` and ``chance_metric`` are its values);
     baseline: the memoryless baseline of the loss; solved: whether the test metric counts
     as solving the task; target_step: the step whose evaluation first reached
-    ``target_metric``; threads: the intra-op thread count it trained with (on a CPU, the order of
-    its sums); version, commit: the code that trained it (``bptt.provenance``); resumed_from: the step a sweep's worker started its last attempt at (sweeps only).
+    ``target_metric`` or ``target_loss``; train_seconds, cpu_seconds: the wall-clock and CPU time of
+    the training steps (evaluations left out); threads: the intra-op thread count it trained with (on a
+    CPU, the order of its sums); version, commit: the code that trained it (``bptt.provenance``);
+    resumed_from: the step a sweep's worker started its last attempt at (sweeps only).
     """
 
     run_id: int | None = None
@@ -46,10 +48,12 @@ class RunSummary:
     chance_metric: float | None = None
     solved: bool | None = None
     target_metric: float | None = None
+    target_loss: float | None = None
     target_step: int | None = None
     skipped_steps: int | None = None
     clipped_steps: int | None = None
     train_seconds: float | None = None
+    cpu_seconds: float | None = None
     steps_per_second: float | None = None
     device: str | None = None
     threads: int | None = None
@@ -150,11 +154,17 @@ class RunRow:
         """The run's controlled length, (name, value): see ``controlled_length``."""
         return controlled_length(self.config, self.final)
 
-    def done(self, steps: int, target_metric: float | None) -> bool:
-        """Whether this row already holds the run a config of ``steps`` and ``target_metric`` asks for:
-        finished with at least ``steps`` steps, or stopped early at that same target."""
+    def done(self, steps: int, target_metric: float | None, target_loss: float | None = None) -> bool:
+        """Whether this row already holds the run a config of ``steps``, ``target_metric`` and
+        ``target_loss`` asks for: finished with at least ``steps`` steps, or stopped early at those
+        same targets."""
         if self.status != "finished":
             return False
         final = self.final or RunSummary()
-        at_target = target_metric is not None and final.target_step is not None and final.target_metric == target_metric
+        at_target = (
+            (target_metric is not None or target_loss is not None)
+            and final.target_step is not None
+            and final.target_metric == target_metric
+            and final.target_loss == target_loss
+        )
         return self.steps_done >= steps or at_target

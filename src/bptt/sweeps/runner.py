@@ -26,6 +26,10 @@ Nothing lost, nothing twice:
   runs, a folder of another database, one no row names, or a symbolic link on the
   way to one is refused in one line. A new run's folder is emptied only when its
   ``run.json`` names this database, and never through a symbolic link.
+* On a length ladder (``bptt.sweeps.ladder``) a rung's runs wait until the rung
+  below has its results, and are not run when every seed failed there. Waiting
+  runs are decided again after each run ends; they are started, as every run,
+  in the spec's order.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import os
 import socket
 import time
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +59,14 @@ from bptt.store.folders import (
 )
 from bptt.store.schema import check_writable
 from bptt.sweeps.backends import Backend, WorkerLost, make_backend
+from bptt.sweeps.ladder import gates
 from bptt.sweeps.locks import lock_database, lock_sweep
 from bptt.sweeps.spec import PlannedRun, SweepSpec
 from bptt.sweeps.timing import SweepClock
 from bptt.sweeps.worker import Assignment, Outcome, SpoolWarning, claim_folder, pending, quarantine
 from bptt.training.progress import ProgressBar
 
-Action = Literal["skip", "new", "resume"]
+Action = Literal["skip", "new", "resume", "wait"]
 #: A run whose worker process dies without having moved on is started again once, from its
 #: checkpoint. A death after progress is not counted: a crash of one pool process brings
 #: down every process of the pool, and the runs beside the one that crashed did nothing wrong.
@@ -76,8 +81,9 @@ class Decision:
     note: str
 
     def describe(self) -> str:
-        """What happens to the run, said once: ``new``, ``finished`` (skipped), ``resume: extend 4 -> 8 steps``."""
-        return self.note if self.action in ("new", "skip") else f"{self.action}: {self.note}"
+        """What happens to the run, said once: ``new``, ``finished`` (skipped), ``resume: extend 4 -> 8 steps``,
+        ``waits for T=500 (1 of 3 seeds done)``."""
+        return self.note if self.action in ("new", "skip", "wait") else f"{self.action}: {self.note}"
 
 
 @dataclass
@@ -95,6 +101,16 @@ class SweepSummary:
         return 60.0 * self.ran / self.seconds if self.seconds > 0 else 0.0
 
 
+def run_statuses(db: Database, spec: SweepSpec) -> dict[str, int]:
+    """How many of the spec's runs stand at each status; ``not run`` for those with no row (a ladder
+    run not reached, or stopped)."""
+    statuses: Counter[str] = Counter()
+    for run in spec.runs:
+        rows = db.runs(sweep=spec.name, identity=run.identity)
+        statuses[rows[-1].status if rows else "not run"] += 1
+    return dict(statuses)
+
+
 def checkpoint_root_for(db_path: str | Path) -> Path:
     """Run folders live next to the database by default (``bptt.store.database.sweeps_folder_for``)."""
     return sweeps_folder_for(db_path)
@@ -104,16 +120,28 @@ def run_directory(root: str | Path, sweep: str, identity: str) -> Path:
     return Path(root) / sweep / identity
 
 
-def decide(spec: SweepSpec, db: Database | None, retry_failed: bool = False) -> list[Decision]:
-    """What each planned run needs, from the latest row of the same sweep and identity (no database: all new)."""
-    decisions = []
+def decide(
+    spec: SweepSpec, db: Database | None, retry_failed: bool = False, only: set[str] | None = None
+) -> list[Decision]:
+    """What each planned run needs, from the latest row of the same sweep and identity (no database: all new);
+    ``only``: the identities to decide (the ladder still reads every run)."""
+    latest: dict[str, RunRow | None] = {}
     for run in spec.runs:
         rows = [] if db is None else db.runs(sweep=spec.name, identity=run.identity)
-        row = rows[-1] if rows else None
+        latest[run.identity] = rows[-1] if rows else None
+    ladder = gates(spec.runs, lambda run: latest[run.identity]) if spec.ladder is not None else {}
+    decisions = []
+    for run in spec.runs:
+        if only is not None and run.identity not in only:
+            continue
+        row = latest[run.identity]
         steps = run.config.steps
-        if row is None:
+        gate, why = ladder.get(run.identity, ("go", ""))
+        if row is None and gate != "go":
+            decisions.append(Decision(run, "wait" if gate == "wait" else "skip", None, why))
+        elif row is None:
             decisions.append(Decision(run, "new", None, "new"))
-        elif row.done(steps, run.config.target_metric):
+        elif row.done(steps, run.config.target_metric, run.config.target_loss):
             decisions.append(Decision(run, "skip", row, "finished"))
         elif row.status == "finished":
             decisions.append(Decision(run, "resume", row, f"extend {row.steps_done} -> {steps} steps"))
@@ -163,6 +191,7 @@ class SweepDriver:
         self.progress = progress
         self.on_outcome = on_outcome
         self.warn = warn or (lambda message: warnings.warn(message, SpoolWarning, stacklevel=2))
+        self.order = {run.identity: index for index, run in enumerate(spec.runs)}  # the spec's order
 
     # -- the spool -----------------------------------------------------------------------
     def _steps_done(self, job: _Job) -> int:
@@ -257,21 +286,39 @@ class SweepDriver:
             self.on_outcome(job.run, outcome)
 
     # -- the sweep -------------------------------------------------------------------------
+    def _climb(self, waiting: dict[str, Decision], todo: list[Decision]) -> int:
+        """Decide the waiting ladder runs again: those now ready join ``todo`` (in the spec's order),
+        those the ladder stopped leave. Returns how many left for good (skipped)."""
+        if not waiting:
+            return 0
+        skipped = 0
+        for decision in decide(self.spec, self.db, only=set(waiting)):
+            if decision.action == "wait":
+                continue
+            del waiting[decision.run.identity]
+            if decision.action == "skip":
+                skipped += 1
+            else:
+                todo.append(decision)
+        todo.sort(key=lambda d: self.order[d.run.identity])
+        return skipped
+
     def run(self, decisions: list[Decision]) -> SweepSummary:
         started = time.perf_counter()
-        todo = deque(d for d in decisions if d.action != "skip")
-        skipped = len(decisions) - len(todo)
+        todo = [d for d in decisions if d.action in ("new", "resume")]
+        waiting = {d.run.identity: d for d in decisions if d.action == "wait"}
+        skipped = len(decisions) - len(todo) - len(waiting)
         in_flight: dict[Any, _Job] = {}
         problems: list[tuple[str, str, str]] = []
         ran = 0
-        bar = ProgressBar(len(todo), f"sweep {self.spec.name}", enabled=self.progress)
+        bar = ProgressBar(len(todo) + len(waiting), f"sweep {self.spec.name}", enabled=self.progress)
         try:
             with bar:
                 self.clock = SweepClock.of(self.spec.name, todo, skipped, bar, self.backend.capacity, self.progress)
                 self.clock.tell()
                 while todo or in_flight:
                     while todo and len(in_flight) < self.backend.capacity:
-                        job = self.prepare(todo.popleft())
+                        job = self.prepare(todo.pop(0))
                         in_flight[self.submit(job)] = job
                     done = self.backend.wait(list(in_flight), timeout=0.5)
                     for job in in_flight.values():
@@ -295,6 +342,9 @@ class SweepDriver:
                             problems.append((job.run.config.label(), outcome.status, outcome.reason or ""))
                             bar.show(problems=len(problems))
                         bar.advance(1)
+                        stopped = self._climb(waiting, todo)
+                        skipped += stopped
+                        bar.advance(stopped)
         except BaseException:
             # Ctrl-C or a driver error: stop the workers, keep what they flushed, mark the rest.
             self.backend.close(cancel=True)
@@ -303,9 +353,14 @@ class SweepDriver:
                 self.db.finish_run(job.row_id, "interrupted", None, "sweep stopped before the run ended")
             raise
         self.backend.close()
-        statuses = Counter(self.db.runs(sweep=self.spec.name, identity=d.run.identity)[-1].status for d in decisions)
         return SweepSummary(
-            self.spec.name, len(decisions), skipped, ran, time.perf_counter() - started, dict(statuses), problems
+            self.spec.name,
+            len(decisions),
+            skipped + len(waiting),
+            ran,
+            time.perf_counter() - started,
+            run_statuses(self.db, self.spec),
+            problems,
         )
 
 
@@ -346,11 +401,10 @@ def run_sweep(
             refuse_links(root, spec.name)
             locks.append(lock_sweep(root, spec.name))
             decisions = decide(spec, db, retry_failed)
-            if all(d.action == "skip" for d in decisions):  # nothing to run: no backend to start
-                statuses = Counter(d.row.status for d in decisions if d.row is not None)
-                return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, dict(statuses))
-            for decision in decisions:  # every folder checked before anything runs
-                if decision.action != "skip":
+            if all(d.action in ("skip", "wait") for d in decisions):  # nothing to run: no backend to start
+                return SweepSummary(spec.name, len(decisions), len(decisions), 0, 0.0, run_statuses(db, spec))
+            for decision in decisions:  # every folder checked before anything runs (a waiting run's when it starts)
+                if decision.action not in ("skip", "wait"):
                     own_folder(root, spec.name, decision, db)
             driver = SweepDriver(
                 spec,

@@ -14,6 +14,7 @@ A spec::
     include:                       # optional: extra single runs (base + entry), not crossed with the grid
       - {name: lstm, cell: lstm, seq_len: 100}
     seeds: [0, 1, 2]               # every run above once per seed
+    ladder: ...                    # optional: climb a task's length per model (``bptt.sweeps.ladder``)
 
 ``grid`` may also be a list of such mappings: the union of their products (so
 one sweep can vary ``delay`` for one task and ``seq_len`` for another). Later
@@ -48,10 +49,11 @@ from bptt import yamlfile
 from bptt.build import make_task
 from bptt.checks import brief
 from bptt.config import ConfigError, RunConfig, build_config, check_device, load_yaml, unknown_setting
+from bptt.sweeps.ladder import Ladder, Rung, parse_ladder
 from bptt.tasks import Task, TaskError
 from bptt.training import MemoryLimitError, check_memory
 
-SPEC_KEYS = ("name", "description", "base", "grid", "variants", "include", "seeds")
+SPEC_KEYS = ("name", "description", "base", "grid", "variants", "include", "seeds", "ladder")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: A sweep's name becomes a folder and a lock file's name: at most this long.
 MAX_NAME = 100
@@ -67,10 +69,13 @@ class SweepSpecError(ConfigError):
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a sweep: its config and, when it came from a named variant, that name."""
+    """One run of a sweep: its config and, when it came from a named variant, that name; on a
+    ladder, its rung (or ``timing``: the model's one timing run)."""
 
     config: RunConfig
     variant: str | None = None
+    rung: Rung | None = None
+    timing: bool = False
 
     @property
     def identity(self) -> str:
@@ -83,6 +88,7 @@ class SweepSpec:
     runs: tuple[PlannedRun, ...]
     description: str = ""
     source: str = ""
+    ladder: Ladder | None = None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -208,10 +214,13 @@ def expand_spec(
     seed_list = _seeds(data, base, source) if seeds is None else seeds
     overrides = _check_settings(overrides or {}, "--set", source)
     filters = _check_settings(filters or {}, "--filter", source)
+    ladder = parse_ladder(data.get("ladder"), source, SweepSpecError)
 
     crossed = grids or variants or not includes
     products = sum(math.prod(len(values) for values in block.values()) for _, block in grids) if grids else 1
     planned = ((products * max(1, len(variants)) if crossed else 0) + len(includes)) * len(seed_list)
+    if ladder is not None:
+        planned *= max(len(task.seq_lens) for task in ladder.tasks.values())
     if planned > MAX_RUNS and not allow_large:
         raise SweepSpecError(
             f"sweep {source}: expands to {planned:,} runs, more than {MAX_RUNS:,}; "
@@ -236,29 +245,74 @@ def expand_spec(
     runs: list[PlannedRun] = []
     seen: set[str] = set()
     values_seen: dict[str, set[str]] = {key: set() for key in filters}
+    baselines: dict[tuple[Any, ...], float] = {}
+    models: dict[str, PlannedRun] = {}  # each ladder model's first run, filtered or not
     for where, variant, settings in combos:
         for seed in seed_list:
+            shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+            label = f"{where or 'base'}{f' ({shown})' if shown else ''}"
             values = {**base, **settings, "seed": seed, **overrides}
-            try:
-                config = build_config(values)
-            except ConfigError as error:
-                shown = ", ".join(f"{k}={brief(v)}" for k, v in settings.items())
-                detail = f" ({shown})" if shown else ""
-                raise SweepSpecError(f"sweep {source}: {where or 'base'}{detail}: {error}") from None
-            for key in filters:
-                values_seen[key].add(repr(getattr(config, key)))
-            if filters and not _matches(config, filters):
-                continue
-            if config.identity() in seen:
-                continue
-            seen.add(config.identity())
-            runs.append(PlannedRun(config, variant))
+            for rung_values in [values] if ladder is None else ladder.rungs(values, label, SweepSpecError):
+                config = _build(rung_values, label, source)
+                rung = None if ladder is None else ladder.rung(config, _baseline(config, baselines, source))
+                if rung is not None:
+                    config = _build({**rung_values, "target_loss": rung.threshold}, label, source)
+                    models.setdefault(rung.model, PlannedRun(config, variant, rung))
+                for key in filters:
+                    values_seen[key].add(repr(getattr(config, key)))
+                if filters and not _matches(config, filters):
+                    continue
+                if config.identity() in seen:
+                    continue
+                seen.add(config.identity())
+                runs.append(PlannedRun(config, variant, rung))
+    if ladder is not None and ladder.timing:
+        runs = _timing_runs(list(models.values()), ladder, filters, seen, source) + runs
     if filters and not runs:
         shown = "; ".join(f"{key} is one of {', '.join(sorted(values_seen[key]))}" for key in filters)
         raise SweepSpecError(f"sweep {source}: --filter keeps no run; in this sweep {shown}")
     if check_tasks:
         _check_tasks(runs, source)
-    return SweepSpec(name, tuple(runs), str(data.get("description") or ""), source)
+    return SweepSpec(name, tuple(runs), str(data.get("description") or ""), source, ladder)
+
+
+def _build(values: dict[str, Any], label: str, source: str) -> RunConfig:
+    try:
+        return build_config(values)
+    except ConfigError as error:
+        raise SweepSpecError(f"sweep {source}: {label}: {error}") from None
+
+
+def _baseline(config: RunConfig, cache: dict[tuple[Any, ...], float], source: str) -> float:
+    """The memoryless baseline of a run's task (a ladder's threshold may be a fraction of it)."""
+    key = _task_key(config)
+    if key not in cache:
+        try:
+            cache[key] = make_task(config.model_copy(update={"eval_size": 1})).baseline
+        except TaskError as error:
+            raise SweepSpecError(f"sweep {source}: run {config.label()} on {config.task}: {error}") from None
+    return cache[key]
+
+
+def _timing_runs(
+    models: list[PlannedRun], ladder: Ladder, filters: dict[str, list[Any]], seen: set[str], source: str
+) -> list[PlannedRun]:
+    """One timing run per model on the timing task: its first run with the timing settings on top."""
+    timing, result = ladder.timing, []
+    for run in models:
+        if run.config.task != timing["task"]:
+            continue
+        values = {**run.config.model_dump(), "target_loss": None, "target_metric": None, **timing}
+        config = _build(values, f"ladder.timing for {run.variant or run.config.label()}", source)
+        if config.identity() in seen:
+            raise SweepSpecError(
+                f"sweep {source}: ladder.timing: its run of {run.variant or run.config.label()} is a rung's run; "
+                "set something that changes what is trained, e.g. a smaller eval_size"
+            )
+        if not filters or _matches(config, filters):
+            seen.add(config.identity())
+            result.append(PlannedRun(config, run.variant, None, timing=True))
+    return result
 
 
 def _task_key(c: RunConfig) -> tuple[Any, ...]:

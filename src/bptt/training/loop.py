@@ -97,13 +97,14 @@ class Trainer:
         self.threads = torch.get_num_threads()  # the order of its sums on a CPU; a resume takes the checkpoint's
         self.step = 0
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0  # this process's CPU time in the training steps (every thread)
         self.skipped = 0
         self.clipped = 0
         self.run_id: int | None = None
         self.saved_step: int | None = None  # the step of the run's newest checkpoint
         self._folder_checked: int | None = None  # the run whose folder was found to be its own
         self._stop = StopOnInterrupt()
-        self.target_step: int | None = None  # the step whose evaluation first reached target_metric
+        self.target_step: int | None = None  # the step whose evaluation first reached the target
         self.losses: list[float] = []
         self._steps: list[StepRow] = []
         self._evals: list[EvalRow] = []
@@ -123,6 +124,7 @@ class Trainer:
             "data_generator": self.data_generator.get_state(),
             "dropout_rng": list(self.dropout_state),
             "train_seconds": self.train_seconds,
+            "cpu_seconds": self.cpu_seconds,
             "skipped": self.skipped,
             "clipped": self.clipped,
             "threads": self.threads,
@@ -136,6 +138,7 @@ class Trainer:
         self.data_generator.set_state(state["data_generator"])
         self.dropout_state = tuple(state["dropout_rng"])
         self.train_seconds = state["train_seconds"]
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)  # absent from checkpoints of older versions
         self.skipped = state["skipped"]
         self.clipped = state["clipped"]
         self.threads = int(state.get("threads", self.threads))
@@ -247,10 +250,13 @@ class Trainer:
         constrain(self.model)  # the layers' own constraints (e.g. IndRNN's bound on |u|)
         return loss_value, grad_norm, clipped, False
 
-    def reached_target(self, metric: float) -> bool:
+    def reached_target(self, metric: float, loss: float | None = None) -> bool:
         """Whether a validation metric reaches ``target_metric`` (at or below it for a loss-like
-        metric, at or above it for an accuracy)."""
-        target = self.config.target_metric
+        metric, at or above it for an accuracy), or the validation loss ``target_loss`` (at or below)."""
+        config = self.config
+        if loss is not None and config.target_loss is not None and math.isfinite(loss) and loss <= config.target_loss:
+            return True
+        target = config.target_metric
         if target is None or not math.isfinite(metric):
             return False
         return metric >= target if self.task.higher_is_better else metric <= target
@@ -276,10 +282,11 @@ class Trainer:
         try:
             with bar:
                 while self.step < config.steps:
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     record = config.record_every > 0 and (self.step + 1) % config.record_every == 0
                     loss, grad_norm, clipped, skipped = self.train_step(record)
                     self.train_seconds += time.perf_counter() - started
+                    self.cpu_seconds += time.process_time() - cpu_started
                     self.step += 1
                     self.model.trained_steps = self.step
                     self.skipped += skipped
@@ -297,7 +304,7 @@ class Trainer:
                         val_loss, val_metric = evaluate(self.model, self.task, self.val_set, config.device)
                         self._evals.append(EvalRow(self.step, "val", val_loss, val_metric))
                         bar.show(val_loss=val_loss)
-                        if self.reached_target(val_metric):
+                        if self.reached_target(val_metric, val_loss):
                             self.target_step = self.step
                             break
                     bar.advance(1, loss=loss)

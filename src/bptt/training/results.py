@@ -76,6 +76,7 @@ def run_summary(
 ) -> RunSummary:
     """The summary a run ends with (stored in the database): its test and validation results and counters."""
     config, task, steps, train_seconds = trainer.config, trainer.task, trainer.step, trainer.train_seconds
+    cpu_seconds = trainer.cpu_seconds
     test_loss, test_metric = test if test is not None else (None, None)
     return RunSummary(
         run_id=trainer.run_id,
@@ -97,7 +98,9 @@ def run_summary(
         target_step=trainer.target_step,
         skipped_steps=trainer.skipped,
         clipped_steps=trainer.clipped,
+        target_loss=config.target_loss,
         train_seconds=round(train_seconds, 3),
+        cpu_seconds=None if cpu_seconds is None else round(cpu_seconds, 3),
         steps_per_second=round(steps / train_seconds, 2) if train_seconds > 0 else None,
         device=config.device,
         threads=trainer.threads,

@@ -112,7 +112,7 @@ def take_up(trainer: Trainer, resume: bool) -> RunResult | None:
     path = trainer.checkpoint_path()
     assert path is not None
     own_run_folder(trainer, previous)
-    if previous.done(trainer.config.steps, trainer.config.target_metric):
+    if previous.done(trainer.config.steps, trainer.config.target_metric, trainer.config.target_loss):
         trainer.say(f"run {previous.id} already finished at step {previous.steps_done}; nothing more to train")
         if path.is_file():  # the trained model comes back with the result
             trainer.resume_from(path)

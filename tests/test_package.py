@@ -40,7 +40,7 @@ MAY_IMPORT = {
     "diagnostics": {"build", "checks", "config", "engine", "lazy", "modules", "plotting", "store", "tasks"},
     "watcher": {"checks", "diagnostics", "engine", "lazy", "modules", "plotting"},
     "integrations": {"watcher"},
-    "sweeps": {"build", "checks", "config", "files", "store", "tasks", "training", "yamlfile"},
+    "sweeps": {"build", "checks", "config", "files", "modules", "store", "tasks", "training", "yamlfile"},
     "report": {"diagnostics", "experiments", "files", "plotting", "store", "sweeps"},
     "explore": {"diagnostics", "engine", "modules", "plotting"},
     "demo": {"config", "diagnostics", "explore", "modules", "plotting", "store", "training"},

@@ -3,6 +3,7 @@
 import pytest
 from rich.progress import Progress
 
+from bptt.modules.cells import CELLS
 from bptt.sweeps import expand_spec, run_sweep
 from bptt.sweeps.timing import FORWARD_SHARE, SweepEstimate, run_work, step_work
 from bptt.training.progress import SteadyTimeRemainingColumn
@@ -17,6 +18,14 @@ def test_a_step_costs_in_proportion_to_its_length_and_grows_with_the_cell():
     assert step_work("rnn", 128, 2, 2, 64, 100) > 2 * rnn  # the second layer's inputs are 128 wide
     # A GRU of 150 units on adding T=600 against an RNN of 256 units on temporal order L=100.
     assert step_work("gru", 150, 2, 1, 64, 600) > 5 * step_work("rnn", 256, 8, 1, 64, 100)
+
+
+def test_every_registered_cell_has_a_cost_and_a_sweep_of_the_new_cells_gets_its_estimate(tmp_path):
+    for cell in CELLS.in_order():
+        assert step_work(cell, 128, 2, 1, 32, 100) >= step_work("rnn", 128, 2, 1, 32, 100) > 0, cell
+    spec = expand_spec({"name": "new", "base": {**BASE, "steps": 3}, "grid": {"cell": ["indrnn", "mingru", "lru"]}})
+    estimate = SweepEstimate.of([(run, 0) for run in spec.runs], workers=1)
+    assert all(estimate.work_per_step[run.identity] > 0 for run in spec.runs)
 
 
 def test_a_run_counts_its_evaluations():

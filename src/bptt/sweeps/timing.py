@@ -27,11 +27,10 @@ import torch
 
 from bptt.build import make_task
 from bptt.config import RunConfig
+from bptt.modules.cells import CELLS
 from bptt.sweeps.spec import PlannedRun
 from bptt.training.progress import ProgressBar
 
-#: Gate blocks per cell: the rows of W_hh and W_ih in units of the hidden size.
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 #: What a step costs besides the matrix products, per time step and gate unit, in multiply-adds
 #: per sequence: the elementwise gate arithmetic and the time loop's own cost. Fitted to the
 #: step times of the 20 shapes of canonical-quick on a 2-core CPU (the fast engine, one thread
@@ -46,8 +45,11 @@ FORWARD_SHARE = 0.45
 def step_work(cell: str, hidden_size: int, input_size: int, num_layers: int, batch_size: int, length: int) -> float:
     """One training step's work in multiply-adds (a model of its cost, not a count of FLOPs):
     ``length`` time steps of ``batch_size`` sequences through ``num_layers`` layers, each time step
-    ``GATES[cell] * hidden_size * (hidden_size + inputs + PER_UNIT)`` per sequence."""
-    gates = GATES[cell] * hidden_size
+    ``gates * hidden_size * (hidden_size + inputs + PER_UNIT)`` per sequence, ``gates`` the cell's gate
+    blocks (its layer's ``GATES``: 1 for the RNN, 3 for the GRU, 4 for the LSTM). The cells beyond the
+    notes are priced as that many blocks of the same work; the model was fitted on the RNN, LSTM and
+    GRU alone, so their estimates are rougher."""
+    gates = CELLS.get(cell).layer.GATES * hidden_size
     per_time_step = 0.0
     for layer in range(num_layers):
         inputs = input_size if layer == 0 else hidden_size

@@ -43,7 +43,7 @@ MAY_IMPORT = {
     "sweeps": {"build", "checks", "config", "files", "modules", "store", "tasks", "training", "yamlfile"},
     "report": {"diagnostics", "experiments", "files", "plotting", "store", "sweeps"},
     "explore": {"diagnostics", "engine", "modules", "plotting"},
-    "demo": {"config", "diagnostics", "explore", "modules", "plotting", "store", "training"},
+    "demo": {"config", "diagnostics", "explore", "modules", "plotting", "report", "store", "training"},
     "bench": {"bptt", "engine", "modules"},
     "cli": {
         "bptt",

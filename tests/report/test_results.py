@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from bptt.cli.main import main
 from bptt.cli.report import command as report_command
+from bptt.report.reproduce import spec_for
 from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, update_readme, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,8 +144,10 @@ def test_reproduce_runs_a_table_end_to_end_on_a_tiny_budget(tmp_path):
     assert code == 0
     folder = out / "canonical-quick"
     rows = read_csv(folder / "runs.csv")
-    assert len(rows) == 9 * 2 and {r.status for r in rows} == {"finished"} and {r.seed for r in rows} == {0, 1}
-    assert {r.model for r in rows} == {"tanh RNN", "sigmoid RNN", "IRNN", "LSTM", "GRU"}
+    planned = spec_for("canonical", True, {}, [0, 1], {"task": ["temporal_order"]}, check_tasks=False)[1].runs
+    assert len(rows) == len(planned) == 11 * 2  # eleven rows per seed at L = 100 and 200
+    assert {r.status for r in rows} == {"finished"} and {r.seed for r in rows} == {0, 1}
+    assert {r.model for r in rows} == {"tanh RNN", "sigmoid RNN", "IRNN", "LSTM", "LSTM chrono", "GRU"}
     assert all(r.steps == 2 and r.commit for r in rows)
     assert "Sweep canonical-quick" in (folder / "report.html").read_text()
     table = (folder / "table.md").read_text()

@@ -16,7 +16,7 @@ from bptt.modules.cells import CELLS
 
 #: Settings added after run identities were first stored: left out of a run's identity while they
 #: hold their empty value, so every run stored before keeps its identity.
-ADDED_FIELDS = {"cell_options": {}, "cell_preset": None}
+ADDED_FIELDS: dict[str, object] = {"cell_options": {}, "cell_preset": None}
 #: Every activation some cell takes.
 ALL_ACTIVATIONS = sorted(set(ACTIVATIONS.names()).union(*(CELLS.get(c).activations for c in CELLS)))
 

@@ -66,7 +66,9 @@ def _check_depth(text: str) -> None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise YAMLRefused(f"it nests more than {MAX_DEPTH} levels deep (line {event.start_mark.line + 1})")
+                mark = event.start_mark
+                where = "" if mark is None else f" (line {mark.line + 1})"
+                raise YAMLRefused(f"it nests more than {MAX_DEPTH} levels deep{where}")
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 

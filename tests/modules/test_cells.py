@@ -10,6 +10,7 @@ from bptt.cli.main import main
 from bptt.config import ConfigError, build_config
 from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord, StepRecorder
 from bptt.modules import CELLS, constrain
+from bptt.modules.cells import CellSetting
 from bptt.modules.indrnn import IndRNN, recurrent_bound
 from bptt.training import Trainer
 from bptt.training.memory import count_parameters
@@ -61,6 +62,18 @@ def test_a_cells_defaults_fill_what_the_run_leaves_unset_and_are_recorded():
 def test_a_cells_settings_are_checked_with_one_line(values, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build_config(values)
+
+
+def test_a_text_setting_without_choices_takes_text_and_refuses_anything_else():
+    setting = CellSetting("label", "plain", "a free-text setting")
+    assert setting.check("striped") == "striped"
+    with pytest.raises(ValueError, match="must be text"):
+        setting.check(3)
+    # the other kinds keep their checks
+    assert CellSetting("flag", False, "a switch").check("true") is True
+    assert CellSetting("count", 2, "a count", at_least=1).check("3") == 3
+    with pytest.raises(ValueError, match="must be an integer"):
+        CellSetting("count", 2, "a count").check(2.5)
 
 
 def test_cell_flags_and_cell_option_reach_the_config(tmp_path, capsys):

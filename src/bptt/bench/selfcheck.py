@@ -102,10 +102,9 @@ def parity(device: str) -> Check:
 def gradchecks(device: str) -> Check:
     started, failures, count = time.perf_counter(), [], 0
     T, B, I, H = 4, 3, 2, 4
-    make = {"device": device, "dtype": torch.float64}
 
     def tensor(*shape):
-        return (torch.randn(*shape, **make) * 0.5).requires_grad_()
+        return (torch.randn(*shape, device=device, dtype=torch.float64) * 0.5).requires_grad_()
 
     cells = {
         "RNN(tanh)": (1, lambda e, x, h, c, *w: e.rnn_layer(x, h, *w, "tanh")[0]),

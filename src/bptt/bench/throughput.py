@@ -133,12 +133,12 @@ def _variants(input_size: int, hidden: int, device: str, dtype: torch.dtype) -> 
     out["nn.LSTM bidirectional"] = Variant("lstm", nn.LSTM(I, H, bidirectional=True, **make))
     out["bptt LSTM bidirectional"] = Variant("lstm", bptt.LSTM(I, H, bidirectional=True, **make))
     out["bptt LSTM bidirectional+record"] = Variant("lstm", out["bptt LSTM bidirectional"].module, record=True)
-    for name, theirs, ours in (("RNN(tanh)", "nn.RNN(tanh)", "bptt RNN(tanh)"), ("LSTM", "nn.LSTM", "bptt LSTM"),
-                               ("GRU", "nn.GRU", "bptt GRU")):  # fmt: skip
-        cell = out[theirs].cell
-        out[f"nn.{name} packed"] = Variant(cell, out[theirs].module, packed=True)
-        out[f"bptt {name} packed"] = Variant(cell, out[ours].module, packed=True)
-        out[f"bptt {name} packed+record"] = Variant(cell, out[ours].module, record=True, packed=True)
+    for name, torch_name, bptt_name in (("RNN(tanh)", "nn.RNN(tanh)", "bptt RNN(tanh)"), ("LSTM", "nn.LSTM", "bptt LSTM"),
+                                        ("GRU", "nn.GRU", "bptt GRU")):  # fmt: skip
+        cell = out[torch_name].cell
+        out[f"nn.{name} packed"] = Variant(cell, out[torch_name].module, packed=True)
+        out[f"bptt {name} packed"] = Variant(cell, out[bptt_name].module, packed=True)
+        out[f"bptt {name} packed+record"] = Variant(cell, out[bptt_name].module, record=True, packed=True)
     return out
 
 

@@ -47,7 +47,7 @@ def _cell_setting_options(reserved: Collection[str]) -> list[Callable[[Callable[
     for cell in CELLS.in_order():
         for setting in CELLS.get(cell).settings:
             settings.setdefault(setting.name, []).append((cell, setting))
-    options = []
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = []
     for name, owners in settings.items():
         if name in reserved or name in RunConfig.model_fields:
             continue

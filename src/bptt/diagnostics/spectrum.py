@@ -77,7 +77,7 @@ class DiagonalSpectrum:
             f"{self.implied_horizon} steps, beside the measured horizon of {measured}"
         ]
         weight = self.weight_horizon
-        if weight is not None:
+        if weight is not None and self.weights is not None:  # a horizon exactly where there are weights
             largest = float(self.weights.max())
             limit = "no limit" if math.isinf(weight) else f"{weight:.0f} steps"
             parts.append(

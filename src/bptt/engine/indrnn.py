@@ -112,7 +112,8 @@ class IndRNNFunction(torch.autograd.Function):
             inputs = (x, h0, weight_ih, weight_hh, bias)
             recompute = lambda: reference_layer(x, h0, weight_ih, weight_hh, bias, ctx.activation)  # noqa: E731
             return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None, None)
-        act = ACTIVATIONS.get(ctx.activation)
+        derivative = ACTIVATIONS.get(ctx.activation).derivative
+        assert derivative is not None, "every IndRNN activation reads act' off h_t"
         record = ctx.record if ctx.record is not None and ctx.record.active() else None
         terms = None if ctx.record is None else ctx.record.terms()
         need_x, need_h0, need_w_ih, need_u, need_b = ctx.needs_input_grad[:5]
@@ -129,7 +130,7 @@ class IndRNNFunction(torch.autograd.Function):
         for start, end in chunks_backward(T, K):
             n = end - start
             grad_h, delta, deriv = grad_h_buf[:n], delta_buf[:n], deriv_buf[:n]
-            act.derivative(out[start:end], None, None, deriv)  # act'(a_t), read off h_t
+            derivative(out[start:end], None, None, deriv)  # act'(a_t), read off h_t
             if grad_out is not None:
                 grad_h.copy_(grad_out[start:end])
             for i in range(n - 1, -1, -1):

@@ -134,7 +134,8 @@ class _Chunk:
 
 
 def _softplus(v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    return torch._C._nn.softplus(v, 1, 20, out=out)
+    # torch's stub for the binding lacks the out= overload (softplus.out) that it accepts.
+    return torch._C._nn.softplus(v, 1, 20, out=out)  # type: ignore[call-arg]
 
 
 def _operands(
@@ -193,9 +194,9 @@ class MinRNNFunction(torch.autograd.Function):
         x, h0, weight_ih, bias_ih, out, stored = ctx.saved_tensors
         cell = ctx.cell
         if torch.is_grad_enabled():  # create_graph=True: differentiate the plain loop instead
-            inputs = (x, h0, weight_ih, bias_ih)
-            recompute = lambda: min_reference_layer(cell, *inputs)  # noqa: E731
-            return (*differentiable_grads(recompute, inputs, (grad_out, grad_h_last)), None, None)
+            saved = (x, h0, weight_ih, bias_ih)
+            recompute = lambda: min_reference_layer(cell, *saved)  # noqa: E731
+            return (*differentiable_grads(recompute, saved, (grad_out, grad_h_last)), None, None)
         T, B, I = x.shape
         H = out.shape[2]
         G = GATES[cell]

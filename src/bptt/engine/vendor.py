@@ -55,7 +55,7 @@ def run_stack(
     training: bool,
     bidirectional: bool,
     batch_sizes: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, object]:
+) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
     """torch.nn's kernel for ``mode`` ("RNN_TANH", "RNN_RELU", "LSTM", "GRU") over a time-major input
     (or packed data with ``batch_sizes``). Returns (output, h_n) or, for the LSTM, (output, (h_n, c_n))."""
     args = (hx, flat_weights, bias, num_layers, dropout, training, bidirectional)
@@ -212,10 +212,11 @@ def rnn_layer(
         return fast_rnn.rnn_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation, slope, record)
     wide, weight, assembler = _probe(x, weight_ih, weight_hh, record)
     weights = [weight, weight_hh] + ([bias_ih, bias_hh] if bias_ih is not None else [])
-    out, h_n = run_stack(
+    out, final = run_stack(
         f"RNN_{activation.upper()}", wide, h0.unsqueeze(0), weights, bias_ih is not None, 1, 0.0, False, False
     )
-    h_n = h_n.squeeze(0)
+    assert isinstance(final, torch.Tensor)  # an RNN's final state is h_n alone
+    h_n = final.squeeze(0)
     _watch_outputs(assembler, out, h_n)
     return out, h_n
 
@@ -245,10 +246,11 @@ def lstm_layer(
     wide, weight, assembler = _probe(x, weight_ih, weight_hh, record, lstm)
     weights = [weight, weight_hh] + ([bias_ih, bias_hh] if bias_ih is not None else [])
     weights += [weight_hr] if weight_hr is not None else []
-    out, (h_n, c_n) = run_stack(
+    out, final = run_stack(
         "LSTM", wide, (state[0].unsqueeze(0), state[1].unsqueeze(0)), weights, bias_ih is not None, 1, 0.0, False, False
     )
-    h_n, c_n = h_n.squeeze(0), c_n.squeeze(0)
+    assert isinstance(final, tuple)  # an LSTM's is (h_n, c_n)
+    h_n, c_n = final[0].squeeze(0), final[1].squeeze(0)
     if assembler is not None:
         assembler.lstm = (*lstm[:3], out.detach(), detached)
     _watch_outputs(assembler, out, h_n, c_n)

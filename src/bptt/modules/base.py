@@ -171,6 +171,14 @@ class RecurrentBase(TimeLoop, StateContract, nn.Module):
     def _name(stem: str, layer: int, direction: int = 0) -> str:
         return f"{stem}_l{layer}{'_reverse' if direction else ''}"
 
+    def _param(self, stem: str, layer: int, direction: int = 0) -> torch.Tensor:
+        """The parameter ``stem`` of one layer and direction, one every layer of the cell has."""
+        return getattr(self, self._name(stem, layer, direction))
+
+    def _optional(self, stem: str, layer: int, direction: int = 0) -> torch.Tensor | None:
+        """The parameter ``stem`` of one layer and direction where the layer has it (a bias), else None."""
+        return getattr(self, self._name(stem, layer, direction), None)
+
     def _extra_parameters(self, factory: dict[str, Any]) -> None:
         """Parameters beyond the per-layer ones (e.g. a learned activation slope), made with ``factory``."""
 
@@ -189,8 +197,10 @@ class RecurrentBase(TimeLoop, StateContract, nn.Module):
             positive_int("truncate", value)
         self._truncate = value
 
-    def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor, ...]:
-        """The parameters of one layer and direction, in the order of ``_parameter_shapes``."""
+    def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor | None, ...]:
+        """The parameters of one layer and direction, in the order of ``_parameter_shapes``. A cell
+        whose tuple has a fixed place for an optional parameter (a bias) holds None there when the
+        layer lacks it."""
         layer_input = self.input_size if layer == 0 else self.output_size * self.num_directions
         return tuple(
             getattr(self, self._name(stem, layer, direction)) for stem, _ in self._parameter_shapes(layer, layer_input)

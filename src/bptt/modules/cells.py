@@ -87,13 +87,18 @@ class CellSetting:
             if value not in self.choices:
                 raise ValueError(f"must be one of {', '.join(self.choices)}")
             return value
-        kind = type(self.default)
-        if kind is bool:
+        default = self.default
+        if isinstance(default, bool):
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
             if not isinstance(value, bool):
                 raise ValueError("must be true or false")
             return value
+        if isinstance(default, str):  # free text: a text setting without choices
+            if not isinstance(value, str):
+                raise ValueError("must be text")
+            return value
+        kind = type(default)
         try:
             number = kind(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
         except ValueError:

@@ -75,10 +75,12 @@ class CoRNN(RecurrentBase):
         shapes = [("weight_ih", (H, layer_input)), ("weight_hz", (H, H)), ("weight_hy", (H, H))]
         return shapes + ([("bias_ih", (H,))] if self.bias else [])
 
-    def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor, ...]:
+    def layer_parameters(
+        self, layer: int, direction: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(weight_ih, weight_hz, weight_hy, bias_ih or None) of one layer and direction."""
-        get = lambda stem: getattr(self, self._name(stem, layer, direction), None)  # noqa: E731
-        return get("weight_ih"), get("weight_hz"), get("weight_hy"), get("bias_ih")
+        get = lambda stem: self._param(stem, layer, direction)  # noqa: E731
+        return get("weight_ih"), get("weight_hz"), get("weight_hy"), self._optional("bias_ih", layer, direction)
 
     def recurrent_weight(self, layer: int, direction: int = 0) -> torch.Tensor:
         """W_y, the coupling of the positions (the per-layer ``dL/dW_hh``)."""

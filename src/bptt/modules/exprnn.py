@@ -115,7 +115,7 @@ class ExpRNN(RecurrentBase):
 
     def _parameter_shapes(self, layer: int, layer_input: int) -> list[tuple[str, tuple[int, ...]]]:
         H = self.hidden_size
-        shapes = [("weight_ih", (H, layer_input)), ("weight_hh", (H, H))]
+        shapes: list[tuple[str, tuple[int, ...]]] = [("weight_ih", (H, layer_input)), ("weight_hh", (H, H))]
         shapes += [("bias_ih", (H,))] if self.bias else []
         return shapes + ([("modrelu_bias", (H,))] if self.activation == "modrelu" else [])
 
@@ -123,8 +123,8 @@ class ExpRNN(RecurrentBase):
         self, layer: int, direction: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(weight_ih, the orthogonal weight_hh, bias_ih or None) of one layer and direction."""
-        get = lambda stem: getattr(self, self._name(stem, layer, direction), None)  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih")
+        weight_ih, weight_hh = self._param("weight_ih", layer, direction), self._param("weight_hh", layer, direction)
+        return weight_ih, weight_hh, self._optional("bias_ih", layer, direction)
 
     def slope(self, layer: int, direction: int = 0) -> torch.Tensor | None:
         """modReLU's per-unit bias b, or None for tanh."""

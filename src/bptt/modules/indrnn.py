@@ -104,22 +104,24 @@ class IndRNN(RecurrentBase):
         self, layer: int, direction: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(weight_ih, weight_hh = u, bias_ih or None) of one layer and direction."""
-        get = lambda stem: getattr(self, self._name(stem, layer, direction), None)  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih")
+        weight_ih, weight_hh = self._param("weight_ih", layer, direction), self._param("weight_hh", layer, direction)
+        return weight_ih, weight_hh, self._optional("bias_ih", layer, direction)
 
     @torch.no_grad()
     def _initialise(self, generator: torch.Generator | None) -> None:
-        bound = self.bound
+        t_max, bound = self.t_max, self.bound
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 weight_ih, u, bias = self.layer_parameters(layer, direction)
                 weight_ih.normal_(0, INPUT_STD, generator=generator)
                 if bias is not None:
                     bias.zero_()
-                if bound is None:
+                if t_max is None or bound is None:
                     u.uniform_(0, 1, generator=generator)
                 elif layer == self.num_layers - 1:
-                    u.uniform_((1 / self.magnitude) ** (1 / self.t_max), bound, generator=generator)
+                    u.uniform_(
+                        recurrent_bound(t_max, 1 / self.magnitude), bound, generator=generator
+                    )  # (1/M)^(1/t_max)
                 else:
                     u.uniform_(0, min(1.0, bound), generator=generator)
 

@@ -46,7 +46,7 @@ class LayerNormLSTM(RecurrentBase):
 
     def _parameter_shapes(self, layer: int, layer_input: int) -> list[tuple[str, tuple[int, ...]]]:
         H = self.hidden_size
-        shapes = [("weight_ih", (4 * H, layer_input)), ("weight_hh", (4 * H, H))]
+        shapes: list[tuple[str, tuple[int, ...]]] = [("weight_ih", (4 * H, layer_input)), ("weight_hh", (4 * H, H))]
         shapes += [("bias_ih", (4 * H,))] if self.bias else []
         return [
             *shapes,
@@ -56,10 +56,20 @@ class LayerNormLSTM(RecurrentBase):
             ("ln_cell_bias", (H,)),
         ]
 
-    def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor | None, ...]:
+    def layer_parameters(
+        self, layer: int, direction: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(weight_ih, weight_hh, bias_ih or None, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias)."""
-        stems = ("weight_ih", "weight_hh", "bias_ih", "ln_ih_weight", "ln_hh_weight", "ln_cell_weight", "ln_cell_bias")
-        return tuple(getattr(self, self._name(stem, layer, direction), None) for stem in stems)
+        get = lambda stem: self._param(stem, layer, direction)  # noqa: E731
+        return (
+            get("weight_ih"),
+            get("weight_hh"),
+            self._optional("bias_ih", layer, direction),
+            get("ln_ih_weight"),
+            get("ln_hh_weight"),
+            get("ln_cell_weight"),
+            get("ln_cell_bias"),
+        )
 
     def _auto_engine(self, input: torch.Tensor | None, recording: bool, record: Any, packed: bool) -> str:
         return "reference"

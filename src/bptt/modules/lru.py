@@ -123,22 +123,32 @@ class LRU(RecurrentBase):
         shapes += [("weight_d", (H,)), ("weight_glu", (2 * H, H))] + ([("bias_glu", (2 * H,))] if self.bias else [])
         return shapes
 
-    def _get(self, stem: str, layer: int, direction: int = 0) -> torch.Tensor | None:
-        return getattr(self, self._name(stem, layer, direction), None)
-
-    def recurrence_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor, ...]:
+    def recurrence_parameters(
+        self, layer: int, direction: int = 0
+    ) -> tuple[
+        torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor
+    ]:
         """(nu_log, theta_log, gamma_log, B_re, B_im, C_re, C_im, D) of one block: ``bptt.engine.lru``'s order."""
-        stems = ("nu_log", "theta_log", "gamma_log", "weight_b_re", "weight_b_im", "weight_c_re", "weight_c_im")
-        return tuple(self._get(stem, layer, direction) for stem in (*stems, "weight_d"))
+        get = lambda stem: self._param(stem, layer, direction)  # noqa: E731
+        return (
+            get("nu_log"),
+            get("theta_log"),
+            get("gamma_log"),
+            get("weight_b_re"),
+            get("weight_b_im"),
+            get("weight_c_re"),
+            get("weight_c_im"),
+            get("weight_d"),
+        )
 
     def input_weight(self, layer: int, direction: int = 0) -> torch.Tensor:
         """The weight that reads the block's input: the encoder where there is one, else B's real part."""
-        found = self._get("weight_in", layer, direction)
-        return found if found is not None else self._get("weight_b_re", layer, direction)
+        found = self._optional("weight_in", layer, direction)
+        return found if found is not None else self._param("weight_b_re", layer, direction)
 
     def recurrent_weight(self, layer: int, direction: int = 0) -> torch.Tensor:
         """nu_log: it sets |lambda| = exp(-exp(nu_log)), how much of x_{t-1} each step keeps."""
-        return self._get("nu_log", layer, direction)
+        return self._param("nu_log", layer, direction)
 
     @property
     def projection_width(self) -> int:
@@ -155,7 +165,7 @@ class LRU(RecurrentBase):
         minimal-LRU code trains them at half its rate)."""
         stems = ("nu_log", "theta_log", "gamma_log", "weight_b_re", "weight_b_im")
         members = [
-            self._get(stem, layer, direction)
+            self.get_parameter(self._name(stem, layer, direction))
             for layer in range(self.num_layers)
             for direction in range(self.num_directions)
             for stem in stems
@@ -167,7 +177,7 @@ class LRU(RecurrentBase):
         H, N = self.hidden_size, self.state_size
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
-                get = lambda stem: self._get(stem, layer, direction)  # noqa: E731, B023
+                get = lambda stem: self._optional(stem, layer, direction)  # noqa: E731, B023
                 weight_in = get("weight_in")
                 if weight_in is not None:
                     scale = 1 / math.sqrt(weight_in.shape[1])
@@ -199,11 +209,11 @@ class LRU(RecurrentBase):
     # -- running ---------------------------------------------------------------------------
     def _stream(self, layer: int, x: torch.Tensor, direction: int) -> torch.Tensor:
         """r (T, B, H): the block's input, mapped to H features where it is not H wide."""
-        weight_in = self._get("weight_in", layer, direction)
-        return x if weight_in is None else F.linear(x, weight_in, self._get("bias_in", layer, direction))
+        weight_in = self._optional("weight_in", layer, direction)
+        return x if weight_in is None else F.linear(x, weight_in, self._optional("bias_in", layer, direction))
 
     def _normalised(self, layer: int, stream: torch.Tensor, direction: int) -> torch.Tensor:
-        weight, bias = self._get("norm_weight", layer, direction), self._get("norm_bias", layer, direction)
+        weight, bias = self._optional("norm_weight", layer, direction), self._optional("norm_bias", layer, direction)
         return F.layer_norm(stream, (self.hidden_size,), weight, bias)
 
     def _block(
@@ -212,7 +222,9 @@ class LRU(RecurrentBase):
         stream = self._stream(layer, x, direction)
         u = self._normalised(layer, stream, direction)
         y, x_last = lru_layer(u, state, *self.recurrence_parameters(layer, direction), record, method, watch=watch)
-        gate = F.linear(F.gelu(y), self._get("weight_glu", layer, direction), self._get("bias_glu", layer, direction))
+        gate = F.linear(
+            F.gelu(y), self._param("weight_glu", layer, direction), self._optional("bias_glu", layer, direction)
+        )
         value, opening = gate.chunk(2, dim=-1)
         return stream + value * torch.sigmoid(opening), x_last
 

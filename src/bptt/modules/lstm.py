@@ -6,9 +6,10 @@ from typing import Any
 
 import torch
 
-from bptt.engine import ENGINES
+from bptt.engine import ENGINES, cells
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
+from bptt.modules.timeloop import State
 from bptt.modules.twins import TorchTwin
 
 
@@ -67,6 +68,11 @@ class LSTM(TorchTwin):
     def projection(self, layer: int, direction: int = 0) -> torch.Tensor | None:
         """W_hr (P, H) of one layer and direction, or None without ``proj_size``."""
         return getattr(self, self._name("weight_hr", layer, direction), None) if self.proj_size else None
+
+    def step(self, layer: int, x: torch.Tensor, state: State, direction: int = 0) -> State:
+        """One step of the cell (``bptt.engine.cells.step``) with its projection W_hr, in plain autograd."""
+        params = self.layer_parameters(layer, direction)
+        return cells.step("LSTM", x, state, *params, weight_hr=self.projection(layer, direction))
 
     def _engine_call(
         self,

@@ -45,10 +45,7 @@ class _MinRNN(RecurrentBase):
 
     def layer_parameters(self, layer: int, direction: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weight_ih, bias_ih or None) of one layer and direction."""
-        return (
-            getattr(self, self._name("weight_ih", layer, direction)),
-            getattr(self, self._name("bias_ih", layer, direction), None),
-        )
+        return self._param("weight_ih", layer, direction), self._optional("bias_ih", layer, direction)
 
     def recurrent_weight(self, layer: int, direction: int = 0) -> torch.Tensor:
         """The weights that set the recurrence: W_ih's gate rows (the cell has no W_hh; its gates read x_t only)."""

@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINES
+from bptt.engine import ACTIVATIONS, DEFAULT_SLOPE, ENGINES, cells
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
+from bptt.modules.timeloop import State
 from bptt.modules.twins import TorchTwin
 
 
@@ -100,6 +101,11 @@ class RNN(TorchTwin):
         if act.learned_slope:
             return getattr(self, self._name(act.parameter, layer, direction))
         return self.negative_slope if act.has_slope else None
+
+    def step(self, layer: int, x: torch.Tensor, state: State, direction: int = 0) -> State:
+        """One step of the cell (``bptt.engine.cells.step``) with its activation, in plain autograd."""
+        params = self.layer_parameters(layer, direction)
+        return cells.step("RNN", x, state, *params, ACTIVATIONS.get(self.activation), self.slope(layer, direction))
 
     def _engine_call(
         self,

@@ -63,9 +63,8 @@ def pieces(
         edges.update(range(truncate, seq_len, truncate))
     if lengths is not None:
         edges.update(n for n in lengths if 0 < n < seq_len)
-    edges = sorted(edges)
     result = []
-    for start, end in pairwise(edges):
+    for start, end in pairwise(sorted(edges)):
         rows = batch if lengths is None else sum(1 for n in lengths if n > start)
         cut = truncate is not None and start > 0 and start % truncate == 0
         result.append((start, end, rows, cut))

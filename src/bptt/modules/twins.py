@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from bptt.checks import is_int
-from bptt.engine import ACTIVATIONS, ENGINE_NAMES, cells, compiled, triton_rnn
+from bptt.engine import ENGINE_NAMES, cells, compiled, triton_rnn
 from bptt.engine.choice import choose
 from bptt.engine.memory import fits, kept_bytes
 from bptt.engine.recording import GradientRecord
@@ -141,19 +141,18 @@ class TorchTwin(RecurrentBase, nn.RNNBase):
         self, layer: int, direction: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
-        return tuple(
-            getattr(self, self._name(stem, layer, direction), None)  # type: ignore[return-value]
-            for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weight_ih, weight_hh = self._param("weight_ih", layer, direction), self._param("weight_hh", layer, direction)
+        return (
+            weight_ih,
+            weight_hh,
+            self._optional("bias_ih", layer, direction),
+            self._optional("bias_hh", layer, direction),
         )
 
     def step(self, layer: int, x: torch.Tensor, state: State, direction: int = 0) -> State:
-        """One step of the cell (``bptt.engine.cells.step``) from x_t (B, I) and the state, in plain autograd."""
-        params = self.layer_parameters(layer, direction)
-        if self.MODE == "LSTM":
-            return cells.step("LSTM", x, state, *params, weight_hr=self.projection(layer, direction))
-        if self.MODE == "RNN":
-            return cells.step("RNN", x, state, *params, ACTIVATIONS.get(self.activation), self.slope(layer, direction))
-        return cells.step(self.MODE, x, state, *params)
+        """One step of the cell (``bptt.engine.cells.step``) from x_t (B, I) and the state, in plain
+        autograd (the RNN adds its activation, the LSTM its projection)."""
+        return cells.step(self.MODE, x, state, *self.layer_parameters(layer, direction))
 
     def flatten_parameters(self) -> None:
         """torch.nn.RNNBase's: on a GPU with cuDNN, the weights the vendor kernel reads become one
@@ -255,9 +254,9 @@ class TorchTwin(RecurrentBase, nn.RNNBase):
         states = state if isinstance(state, tuple) else (state,)
         mode = self.mode if self.mode in VENDOR_MODES else "RNN_TANH"  # the same weights, in the same layout
         uneven = lengths is not None and len(set(lengths)) > 1
-        key = (device, torch.get_autocast_dtype(device), mode, lengths is not None, uneven, self.num_layers)
-        key += (self.bidirectional, self.proj_size > 0, self.bias, x.dtype, *(s.dtype for s in states))
-        key += (self._weights()[0].dtype,)
+        key: tuple[Any, ...] = (device, torch.get_autocast_dtype(device), mode, lengths is not None, uneven)
+        key += (self.num_layers, self.bidirectional, self.proj_size > 0, self.bias, x.dtype)
+        key += (*(s.dtype for s in states), self._weights()[0].dtype)
         if key not in _AUTOCAST_DTYPES:
             sizes = [2, 1] if uneven else [1]
             rows = sizes[0]

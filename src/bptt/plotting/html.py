@@ -81,7 +81,8 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     plain_text(fig)
-    for path, options in zip(paths, ({"format": "png", "dpi": 130}, {"format": "svg"})):
+    formats: list[dict[str, Any]] = [{"format": "png", "dpi": 130}, {"format": "svg"}]
+    for path, options in zip(paths, formats):
         buffer = io.BytesIO()
         fig.savefig(buffer, bbox_inches="tight", **options)
         write_bytes(path, buffer.getvalue())  # whole or not at all (bptt.files)

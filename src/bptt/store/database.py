@@ -175,7 +175,8 @@ class Database:
         (the row as this process read it), only if the row is still exactly that (same status and last
         write), in one transaction: of two processes claiming it together exactly one gets it, and the
         checkpoint read before the claim is still the run's newest. Returns whether this one got it."""
-        where, params = "", ()
+        where = ""
+        params: tuple[str | float, ...] = ()
         if seen is not None:
             where, params = " AND status = ? AND updated_at = ?", (seen.status, seen.updated_at)
         with self.transaction() as db:

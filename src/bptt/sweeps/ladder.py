@@ -187,10 +187,10 @@ def gates(runs: Sequence[PlannedRun], latest: Callable[[PlannedRun], RunRow | No
 
     ``latest`` gives a run's latest row (None: never started).
     """
-    by_model: dict[str, dict[int, list[PlannedRun]]] = {}
+    by_model: dict[str, dict[int, list[tuple[Rung, PlannedRun]]]] = {}
     for run in runs:
         if run.rung is not None:
-            by_model.setdefault(run.rung.model, {}).setdefault(run.rung.seq_len, []).append(run)
+            by_model.setdefault(run.rung.model, {}).setdefault(run.rung.seq_len, []).append((run.rung, run))
     result: dict[str, tuple[Gate, str]] = {}
     for levels in by_model.values():
         lengths = sorted(levels)
@@ -198,14 +198,14 @@ def gates(runs: Sequence[PlannedRun], latest: Callable[[PlannedRun], RunRow | No
         for below, length in itertools.pairwise(lengths):
             if gate[0] == "go":
                 lower = levels[below]
-                rows = [latest(run) for run in lower]
-                if not all(_done(row, run.config) for row, run in zip(rows, lower)):
-                    finished = sum(_done(row, run.config) for row, run in zip(rows, lower))
+                rows = [latest(run) for _, run in lower]
+                if not all(_done(row, run.config) for row, (_, run) in zip(rows, lower)):
+                    finished = sum(_done(row, run.config) for row, (_, run) in zip(rows, lower))
                     gate = ("wait", f"waits for T={below} ({finished} of {len(lower)} seeds done)")
-                elif not any(run.rung.solved(None if row is None else row.final) for row, run in zip(rows, lower)):
+                elif not any(rung.solved(None if row is None else row.final) for row, (rung, _) in zip(rows, lower)):
                     gate = ("stop", f"not run: every seed failed at T={below}")
             elif gate[0] == "wait":
                 gate = ("wait", f"waits for T={below}")
-            for run in levels[length]:
+            for _, run in levels[length]:
                 result[run.identity] = gate
     return result

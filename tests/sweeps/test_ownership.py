@@ -189,3 +189,18 @@ def test_a_run_stopped_before_any_checkpoint_is_taken_up_again_from_step_0(tmp_p
     assert [s.step for s in db.steps(row.id)] == list(range(1, 11))
     whole = train(build_config({**SMALL, "steps": 10, "checkpoint_every": 5}))
     assert whole.final.test_loss == resumed.final.test_loss
+
+
+def test_a_runs_row_is_born_with_its_steps_so_no_moment_shows_it_at_0(tmp_path, monkeypatch):
+    # The process dies right after the row is made, before the history that follows it is written.
+    db = Database(tmp_path / "r.db")
+    trainer = Trainer(build_config({**SMALL, "steps": 10, "checkpoint_every": 5}), db)
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(db, "record_progress", killed)
+    with pytest.raises(SystemExit):
+        trainer.run()
+    (row,) = db.runs()
+    assert row.steps_done == 5 and row.train_seconds > 0 and row.status == "running"

@@ -159,13 +159,36 @@ class Database:
                 )
         return len(dead)
 
-    def create_run(self, identity: str, label: str, task: str, config: dict[str, Any], sweep: str | None = None) -> int:
+    def create_run(
+        self,
+        identity: str,
+        label: str,
+        task: str,
+        config: dict[str, Any],
+        sweep: str | None = None,
+        steps_done: int = 0,
+        train_seconds: float = 0.0,
+    ) -> int:
+        """A new row, status running, owned by this process; ``steps_done`` and ``train_seconds``: the
+        counters it is born with (a run whose first row comes after some steps is never seen at 0)."""
         now = time.time()
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO runs (identity, sweep, label, task, config, status, created_at, updated_at, pid, host) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-                (identity, sweep, label, task, json.dumps(config), now, now, os.getpid(), socket.gethostname()),
+                "INSERT INTO runs (identity, sweep, label, task, config, status, steps_done, train_seconds, "
+                "created_at, updated_at, pid, host) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (
+                    identity,
+                    sweep,
+                    label,
+                    task,
+                    json.dumps(config),
+                    steps_done,
+                    train_seconds,
+                    now,
+                    now,
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
             )
             assert cursor.lastrowid is not None  # an INSERT always sets it
             return cursor.lastrowid

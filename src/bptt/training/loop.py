@@ -169,6 +169,8 @@ class Trainer:
                 self.config.task,
                 self.config.model_dump(),
                 sweep=self.sweep,
+                steps_done=self.step,
+                train_seconds=self.train_seconds,
             )
         path = self.checkpoint_path() if checkpoint else None
         if self.db is not None and self.run_id is not None:

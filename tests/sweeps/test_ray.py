@@ -48,7 +48,9 @@ def test_ray_backend_gives_the_same_rows_as_the_local_pool(tmp_path):
 
             def keep(final):
                 return {
-                    k: v for k, v in final.to_dict().items() if k not in ("run_id", "train_seconds", "cpu_seconds", "steps_per_second")
+                    k: v
+                    for k, v in final.to_dict().items()
+                    if k not in ("run_id", "train_seconds", "cpu_seconds", "steps_per_second")
                 }
 
             assert keep(row.final) == keep(other.final)

@@ -8,7 +8,15 @@ import pytest
 
 from bptt.cli.main import main
 from bptt.report.ladder import WHAT_SOLVED_MEANS, ladder_table
-from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, result_rows, write_csv
+from bptt.report.results import (
+    ResultRow,
+    markdown_table,
+    merge_rows,
+    read_csv,
+    readme_table,
+    result_rows,
+    write_csv,
+)
 from bptt.store import Database, RunSummary
 from bptt.sweeps import expand_spec
 
@@ -191,3 +199,31 @@ def test_reproduce_modern_end_to_end_on_a_tiny_budget(tmp_path):
     assert table == markdown_table(rows) == readme_table(readme, "modern")
     gru = next(line for line in table.splitlines() if line.startswith("| GRU |"))
     assert gru.startswith("| GRU | -, -; stopped: every seed failed at T=100 | ")
+
+
+def test_a_database_that_lacks_a_run_never_erases_its_row_and_a_new_plan_is_no_replacement():
+    timing = row(seq_len=1000, steps=30, role="timing", target_loss=None, cpu_seconds=12.0)
+    waiting = row(seq_len=1000, status="not run", steps=0, test_loss=None, test_metric=None, note="not run yet")
+    earlier = [timing, waiting]
+    # The database holds neither run: its rows are placeholders, the rung's with a new note.
+    fresh = [
+        row(seq_len=1000, status="not run", steps=0, role="timing", target_loss=None, test_loss=None, note="x"),
+        row(seq_len=1000, status="not run", steps=0, test_loss=None, test_metric=None, note="not run yet: waits"),
+    ]
+    merged = merge_rows(earlier, fresh)
+    assert merged.rows == [timing, fresh[1]] and merged.replaced == [] and merged.kept == []
+    # A run the database holds replaces the row, and is named.
+    ran = row(seq_len=1000, steps=30, role="timing", target_loss=None, cpu_seconds=9.0)
+    merged = merge_rows(earlier, [ran, fresh[1]])
+    assert merged.rows == [ran, fresh[1]] and len(merged.replaced) == 1
+
+
+def test_before_any_rung_ran_a_model_reads_where_its_lowest_rung_stands():
+    planned = [
+        row(seq_len=1000, status="not run", test_loss=None, note="not run yet: waits for T=500"),
+        row(seq_len=100, status="not run", test_loss=None, note="not run yet"),
+        row(seq_len=500, status="not run", test_loss=None, note="not run yet: waits for T=100 (0 of 3 seeds done)"),
+    ]
+    table = ladder_table(planned)
+    line = next(line for line in table.splitlines() if line.startswith("| IndRNN"))
+    assert line.split(" | ")[1] == "not run yet"

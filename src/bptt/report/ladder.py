@@ -41,8 +41,8 @@ def solved(row: ResultRow) -> bool:
 
 def _climb(rows: list[ResultRow], seeds: list[int]) -> str:
     """Longest length solved per seed, then where the climb stands (or, before any rung ran, why)."""
-    if all(r.status == "not run" for r in rows):
-        return rows[0].note or "not run yet"
+    if all(r.status == "not run" for r in rows):  # the lowest rung says where the climb stands
+        return min(rows, key=lambda r: r.seq_len or 0).note or "not run yet"
     longest = []
     for seed in seeds:
         lengths = [r.seq_len or 0 for r in rows if r.seed == seed and solved(r)]

@@ -76,6 +76,8 @@ class ResultRow:
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
+#: The status of a planned run that has no row in the database (a ladder's rung not reached, say).
+NOT_RUN = "not run"
 _INTS = {"seq_len", "seed", "hidden_size", "steps", "target_step"}
 _FLOATS = {
     *("target_metric", "test_metric", "test_loss", "baseline", "chance_metric"),
@@ -95,7 +97,7 @@ def _unrun(run: PlannedRun, why: str) -> ResultRow:
         activation=config.activation,
         init=config.init,
         hidden_size=config.hidden_size,
-        status="not run",
+        status=NOT_RUN,
         steps=0,
         target_metric=config.target_metric,
         target_step=None,
@@ -354,6 +356,13 @@ class Merged:
     kept: list[RowKey]
 
 
+def _over(fresh: list[ResultRow], earlier: list[ResultRow]) -> list[ResultRow]:
+    """The fresh rows of one key, each "not run" row (a planned run the database does not hold) giving
+    way to an earlier row of the same role that ran: a database that lacks a run never erases it."""
+    ran = {row.role: row for row in earlier if row.status != NOT_RUN}
+    return [ran.get(row.role, row) if row.status == NOT_RUN else row for row in fresh]
+
+
 def merge_rows(earlier: Sequence[ResultRow], fresh: Sequence[ResultRow]) -> Merged:
     """``fresh`` (a database's rows, in its spec's order) laid over ``earlier`` (the CSV's): the fresh rows
     of a key (``row_key``) take the place of the earlier rows of that key; an earlier row that no fresh
@@ -377,8 +386,9 @@ def merge_rows(earlier: Sequence[ResultRow], fresh: Sequence[ResultRow]) -> Merg
     kept: list[RowKey] = []
     for key, rows in earlier_by_key.items():
         if key in by_key:
-            merged += by_key[key]
-            if by_key[key] != rows:
+            laid = _over(by_key[key], rows)
+            merged += laid
+            if any(row.status != NOT_RUN and row not in rows for row in laid):  # a plan's new note is no result
                 replaced.append(key)
         else:
             merged += rows

@@ -1,6 +1,7 @@
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -273,3 +274,12 @@ def browser(tmp_path_factory):
         yield Browser(driver, Keys)
     finally:
         driver.quit()
+
+
+def pytest_configure(config):
+    """Python's own SIGINT and SIGTERM handling, however the suite was started. A shell without job
+    control starts a background command with SIGINT ignored; bptt then leaves Ctrl-C alone, as it
+    should, and the tests of its Ctrl-C and SIGTERM handling would test nothing."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

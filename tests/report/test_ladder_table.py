@@ -227,3 +227,11 @@ def test_before_any_rung_ran_a_model_reads_where_its_lowest_rung_stands():
     table = ladder_table(planned)
     line = next(line for line in table.splitlines() if line.startswith("| IndRNN"))
     assert line.split(" | ")[1] == "not run yet"
+
+
+def test_a_rung_is_solved_by_its_threshold_not_by_the_validation_stop_below_it():
+    # stop_at 0.5: the run stopped at validation 0.005; test 0.008 is below the threshold 0.01.
+    line = ladder_table([row(seq_len=100, loss=0.008, target_loss=0.005, solved_below=0.01)]).splitlines()[2]
+    assert line.split(" | ")[1] == "100 (top rung T=100)"
+    older = ladder_table([row(seq_len=100, loss=0.008, target_loss=0.005)]).splitlines()[2]  # a CSV without it
+    assert older.split(" | ")[1] == "-"

@@ -195,3 +195,21 @@ def test_max_steps_caps_each_rung_and_a_smaller_budget_stands():
     data["base"] = {**TINY, "steps": 4}
     spec = expand_spec(data, filters={"task": ["adding"], "seed": [0], "cell": ["gru"]})
     assert [(r.config.seq_len, r.config.steps) for r in spec.runs] == [(10, 4), (20, 3), (30, 1)]
+
+
+def test_stop_at_stops_a_rung_on_validation_below_the_threshold_that_test_must_meet(tmp_path):
+    data = spec_data()
+    data["ladder"]["rungs"]["adding"]["stop_at"] = 0.5
+    spec = expand_spec(data)
+    adding = [run for run in spec.runs if run.config.task == "adding"]
+    assert {run.config.target_loss for run in adding} == {0.005}
+    assert {run.rung.threshold for run in adding} == {0.01}
+    assert not adding[0].rung.solved(RunSummary(test_loss=0.0102)) and adding[0].rung.solved(
+        RunSummary(test_loss=0.009)
+    )
+    copy = [run for run in spec.runs if run.config.task == "copy"]
+    assert all(run.config.target_loss == run.rung.threshold for run in copy)  # stop_at is 1 unless given
+    for bad in (0, 1.5, "half", float("nan")):
+        data["ladder"]["rungs"]["adding"]["stop_at"] = bad
+        with pytest.raises(SweepSpecError, match=r"stop_at: a fraction of the threshold in \(0, 1\]"):
+            expand_spec(data)

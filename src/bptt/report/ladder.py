@@ -35,7 +35,9 @@ WHAT_SOLVED_MEANS = (
 
 
 def solved(row: ResultRow) -> bool:
-    loss, threshold = row.test_loss, row.target_loss
+    """Test loss below the rung's threshold (a row of an older CSV, without one: its target_loss)."""
+    loss = row.test_loss
+    threshold = row.solved_below if row.solved_below is not None else row.target_loss
     return row.status == "finished" and loss is not None and threshold is not None and loss < threshold
 
 

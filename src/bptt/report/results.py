@@ -73,6 +73,7 @@ class ResultRow:
     target_loss: float | None = None
     note: str | None = None  # why a planned run did not run
     cpu_seconds: float | None = None  # CPU time of the training steps
+    solved_below: float | None = None  # a ladder rung's threshold: test loss below it solves the rung
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
@@ -81,7 +82,7 @@ NOT_RUN = "not run"
 _INTS = {"seq_len", "seed", "hidden_size", "steps", "target_step"}
 _FLOATS = {
     *("target_metric", "test_metric", "test_loss", "baseline", "chance_metric"),
-    *("train_seconds", "target_loss", "cpu_seconds"),
+    *("train_seconds", "target_loss", "cpu_seconds", "solved_below"),
 }
 
 
@@ -113,6 +114,7 @@ def _unrun(run: PlannedRun, why: str) -> ResultRow:
         role=_role(run),
         target_loss=config.target_loss,
         note=why,
+        solved_below=None if run.rung is None else run.rung.threshold,
         cpu_seconds=None,
     )
 
@@ -163,6 +165,7 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
                 commit=final.commit or "",
                 role=_role(run),
                 target_loss=config.target_loss,
+                solved_below=None if run.rung is None else run.rung.threshold,
                 cpu_seconds=final.cpu_seconds,
             )
         )

@@ -4,15 +4,17 @@ In a spec::
 
     ladder:
       rungs:                                   # task -> its lengths, and what counts as solved
-        adding: {seq_len: [100, 500, 1000, 2000, 5000], solved_below: 0.01}
+        adding: {seq_len: [100, 500, 1000, 2000, 5000], solved_below: 0.01, stop_at: 0.5}
         copy: {seq_len: [100, 500, 1000], solved_below_baseline: 0.1, max_steps: [3000, 3000, 2000]}
       timing: {task: adding, seq_len: 1000, steps: 30, eval_size: 100}   # optional
 
 Every run of the spec on a ladder task (its ``seq_len`` left unset) becomes one run per
 rung. A run is solved when its test loss is below ``solved_below``, or below
 ``solved_below_baseline`` times the task's memoryless baseline at that length (adding's
-loss is its MSE; copy's the cross-entropy over every step). Each rung's run stops at that
-same value on the validation set (``target_loss``). ``max_steps`` (optional, one per length)
+loss is its MSE; copy's the cross-entropy over every step). Each rung's run stops once its
+validation loss is below ``stop_at`` times that value (``target_loss``; ``stop_at`` is 1 unless
+given): the claim is about the test set, and a run stopped on validation at the threshold
+itself leaves its test loss on either side of it. ``max_steps`` (optional, one per length)
 caps the steps of a rung's runs: the long rungs cost the most per step.
 
 A model is the runs that differ only in length and seed. Its runs at a rung wait until
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from bptt.sweeps.spec import PlannedRun
 
 LADDER_KEYS = ("rungs", "timing")
-RUNG_KEYS = ("seq_len", "solved_below", "solved_below_baseline", "max_steps")
+RUNG_KEYS = ("seq_len", "solved_below", "solved_below_baseline", "max_steps", "stop_at")
 Gate = Literal["go", "wait", "stop"]
 
 
@@ -54,7 +56,8 @@ class Rung:
     model: str  # the identity of the run's settings without its length and seed
     task: str
     seq_len: int
-    threshold: float  # solved: test loss below this (also the run's target_loss)
+    threshold: float  # solved: test loss below this
+    stop: float  # the run's target_loss: it stops once its validation loss is below this
 
     def solved(self, final: RunSummary | None) -> bool:
         loss = None if final is None else final.test_loss
@@ -67,6 +70,7 @@ class TaskLadder:
     solved_below: float | None
     solved_below_baseline: float | None
     max_steps: tuple[int, ...] | None = None
+    stop_at: float = 1.0
 
     def threshold(self, baseline: float) -> float:
         if self.solved_below is not None:
@@ -100,7 +104,8 @@ class Ladder:
         ladder = self.tasks.get(config.task)
         if ladder is None or config.seq_len is None:
             return None
-        return Rung(model_key(config), config.task, config.seq_len, ladder.threshold(baseline))
+        threshold = ladder.threshold(baseline)
+        return Rung(model_key(config), config.task, config.seq_len, threshold, threshold * ladder.stop_at)
 
 
 def model_key(config: RunConfig) -> str:
@@ -155,11 +160,15 @@ def parse_ladder(data: Any, source: str, error: Callable[[str], Exception]) -> L
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in caps)
         ):
             raise error(f"sweep {source}: {where}.max_steps: one step count > 0 per length, got {caps!r}")
+        stop_at = entry.get("stop_at", 1.0)
+        if not _positive(stop_at) or stop_at > 1:
+            raise error(f"sweep {source}: {where}.stop_at: a fraction of the threshold in (0, 1], got {stop_at!r}")
         tasks[task] = TaskLadder(
             tuple(lengths),
             entry.get("solved_below"),
             entry.get("solved_below_baseline"),
             None if caps is None else tuple(caps),
+            float(stop_at),
         )
     timing = data.get("timing") or {}
     if not isinstance(timing, dict):

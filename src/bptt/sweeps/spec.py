@@ -256,7 +256,7 @@ def expand_spec(
                 config = _build(rung_values, label, source)
                 rung = None if ladder is None else ladder.rung(config, _baseline(config, baselines, source))
                 if rung is not None:
-                    config = _build({**rung_values, "target_loss": rung.threshold}, label, source)
+                    config = _build({**rung_values, "target_loss": rung.stop}, label, source)
                     models.setdefault(rung.model, PlannedRun(config, variant, rung))
                 for key in filters:
                     values_seen[key].add(repr(getattr(config, key)))

@@ -276,10 +276,13 @@ def browser(tmp_path_factory):
         driver.quit()
 
 
-def pytest_configure(config):
-    """Python's own SIGINT and SIGTERM handling, however the suite was started. A shell without job
-    control starts a background command with SIGINT ignored; bptt then leaves Ctrl-C alone, as it
-    should, and the tests of its Ctrl-C and SIGTERM handling would test nothing."""
+@pytest.fixture(autouse=True)
+def python_signal_handling():
+    """Every test starts from Python's own SIGINT and SIGTERM handling, however the suite was started
+    and whatever ran before it. A shell without job control starts a background command with SIGINT
+    ignored, and a library may leave a handler of its own behind (Ray's driver does, for SIGTERM);
+    bptt then rightly leaves those signals alone, and its Ctrl-C and SIGTERM tests would test nothing,
+    or a SIGTERM raised by a test would end the whole suite."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield

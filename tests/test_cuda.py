@@ -87,6 +87,10 @@ def test_auto_picks_the_vendor_the_probe_and_our_kernels(monkeypatch):
     with bptt.record_gradients(lstm, updates=True):
         assert lstm.engine_for(x) == "fast"  # the probe has no W_hh terms
     assert sigmoid.engine_for(x) in ("triton", "fast")  # triton where it is installed
+    from bptt.modules import LRU, IndRNN, MinGRU
+
+    assert MinGRU(8, 16).cuda().engine_for(x) == LRU(8, 16).cuda().engine_for(x) == "scan"  # GPU_ENGINE
+    assert IndRNN(8, 16).cuda().engine_for(x) == "fast"
     monkeypatch.setattr(timeloop.TimeLoop, "SMALL_STORE", 0)
     monkeypatch.setattr(timeloop, "fits", lambda needed, device: False)
     assert lstm.engine_for(x) == gru.engine_for(x, recording=True) == "recompute"

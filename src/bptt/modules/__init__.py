@@ -14,7 +14,9 @@ from bptt.modules.gru import GRU
 from bptt.modules.indrnn import IndRNN
 from bptt.modules.init import INIT_NAMES
 from bptt.modules.lnlstm import LayerNormLSTM
+from bptt.modules.lru import LRU
 from bptt.modules.lstm import LSTM
+from bptt.modules.minrnn import MinGRU, MinLSTM
 from bptt.modules.recording import constrain, find_recurrent, record_gradients, require_recurrent, watch_steps
 from bptt.modules.rnn import RNN
 
@@ -22,12 +24,15 @@ __all__ = [
     "CELLS",
     "GRU",
     "INIT_NAMES",
+    "LRU",
     "LSTM",
     "RNN",
     "CoRNN",
     "ExpRNN",
     "IndRNN",
     "LayerNormLSTM",
+    "MinGRU",
+    "MinLSTM",
     "constrain",
     "convert",
     "find_recurrent",

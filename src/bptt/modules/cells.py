@@ -21,7 +21,8 @@ Adding a cell is three things:
    not ``hidden_size`` wide, ``_parameter_shapes(layer, layer_input)``, ``_initialise(generator)``
    (every value drawn from the generator), ``step(layer, x, state)`` (one plain step, for the
    Jacobian diagnostics), ``_engine_call(engine, layer, direction, x, state, record, watch)``
-   (``ENGINE_CHOICES`` lists the engine names; ``_auto_engine`` picks one for "auto"), and
+   (``ENGINE_CHOICES`` lists the engine names; ``_auto_engine`` picks one for "auto", by default
+   "fast", or ``GPU_ENGINE`` on a GPU), and
    where they apply ``constrain_()`` (run after each optimiser step), ``parameter_groups()``
    (parameters at a learning rate of their own), ``DIAGONAL = True`` (the step Jacobian is
    diagonal: the diagnostics then report its exact spectrum from ``step``; ``FIXED_DIAGONAL``

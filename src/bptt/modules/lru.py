@@ -75,6 +75,8 @@ class LRU(RecurrentBase):
     COMPLEX_STATE = True
     DIAGONAL_WORDS = ("lambda", "every state value")
     ENGINE_CHOICES = ("auto", "fast", "scan", "reference")
+    #: "auto": step by step on a CPU; on a GPU, the parallel scan (log2 T launches, not T).
+    GPU_ENGINE = "scan"
 
     def __init__(
         self,
@@ -239,11 +241,6 @@ class LRU(RecurrentBase):
         """(T, B, N) dx_t/dx_{t-1} = lambda, complex, the same at every step and for every input."""
         nu_log, theta_log = self.recurrence_parameters(layer, direction)[:2]
         return eigenvalues(nu_log, theta_log).expand(x.shape[0], x.shape[1], -1)
-
-    def _auto_engine(self, input: torch.Tensor | None, recording: bool, record: Any, packed: bool) -> str:
-        """The recurrence step by step on a CPU; on a GPU, the parallel scan (log2 T launches, not T)."""
-        device = input.device if input is not None else next(self.parameters()).device
-        return "scan" if device.type == "cuda" else "fast"
 
     def _engine_call(
         self,

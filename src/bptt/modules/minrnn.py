@@ -20,6 +20,8 @@ class _MinRNN(RecurrentBase):
     CELL = "mingru"
     DIAGONAL = True
     ENGINE_CHOICES = ("auto", "fast", "scan", "reference")
+    #: "auto": step by step on a CPU; on a GPU, the parallel scan (log2 T launches, not T).
+    GPU_ENGINE = "scan"
 
     def __init__(
         self,
@@ -91,11 +93,6 @@ class _MinRNN(RecurrentBase):
         (T, B, I): the gates read x_t alone, so it does not depend on the state."""
         _, z = gates(self.CELL, F.linear(x, *self.layer_parameters(layer, direction)))
         return 1 - z
-
-    def _auto_engine(self, input: torch.Tensor | None, recording: bool, record: Any, packed: bool) -> str:
-        """The fused step-by-step loops on a CPU; on a GPU, the parallel scan (log2 T launches, not T)."""
-        device = input.device if input is not None else next(self.parameters()).device
-        return "scan" if device.type == "cuda" else "fast"
 
     def _engine_call(
         self,

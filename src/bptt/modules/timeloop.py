@@ -74,6 +74,9 @@ def pieces(
 class TimeLoop:
     """The running half of ``RecurrentBase``: everything between a checked input and its outputs."""
 
+    #: What "auto" runs on a GPU where a cell does not decide otherwise (``_auto_engine``); on a CPU, "fast".
+    GPU_ENGINE = "fast"
+
     @staticmethod
     def _detach(state: State) -> State:
         return state.detach() if isinstance(state, torch.Tensor) else tuple(s.detach() for s in state)
@@ -114,8 +117,11 @@ class TimeLoop:
         self, input: torch.Tensor | None, recording: bool, record: GradientRecord | None, packed: bool
     ) -> str:
         """What "auto" runs on ``input`` (None: on the layer's device), with a record wanted or not
-        (``record``: the open one), for a packed batch or not."""
-        return "fast"
+        (``record``: the open one), for a packed batch or not: ``GPU_ENGINE`` on a GPU, else "fast"."""
+        if self.GPU_ENGINE == "fast":
+            return "fast"
+        device = input.device if input is not None else next(self.parameters()).device
+        return self.GPU_ENGINE if device.type == "cuda" else "fast"
 
     def _autocast_dtypes(
         self, x: torch.Tensor, state: State, lengths: list[int] | None

@@ -1,15 +1,22 @@
-"""minGRU and minLSTM: gradcheck of the fused backward, parity of the three engines, the record, g."""
+"""minGRU and minLSTM: gradcheck of the fused backwards (Python and compiled loops), parity of the engines,
+the record, g."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from bptt.engine import common, minrnn
+from bptt.engine import common, compiled, extension, minrnn
 from bptt.engine.minrnn import GATES, g, min_layer, min_reference_layer, min_scan_layer
 
 T, B, H = 7, 3, 4
 CELLS = list(GATES)
-ENGINES = {"fast": min_layer, "scan": min_scan_layer, "reference": min_reference_layer}
+ENGINES = {
+    "fast": min_layer,
+    "compiled": compiled.min_layer,
+    "scan": min_scan_layer,
+    "reference": min_reference_layer,
+}
+FUSED = ["fast", "compiled"]  # the hand-written backwards
 
 
 def _inputs(cell, input_size, bias=True, scale=0.7):
@@ -31,23 +38,45 @@ def chunked(request, monkeypatch):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("input_size", [2, minrnn.RECOMPUTE_INPUT + 1], ids=["recomputed", "stored"])
 @pytest.mark.parametrize("which", ["both", "output", "final"])
-def test_gradcheck(cell, input_size, which, chunked):
+@pytest.mark.parametrize("engine", FUSED)
+def test_gradcheck(cell, input_size, which, engine, chunked):
     def f(x, h0, w, b):
-        out, h_n = min_layer(cell, x, h0, w, b)
+        out, h_n = ENGINES[engine](cell, x, h0, w, b)
         return {"both": (out, h_n), "output": (out,), "final": (h_n,)}[which]
 
     assert torch.autograd.gradcheck(f, _inputs(cell, input_size))
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_gradcheck_without_bias_and_double_backward(cell):
+@pytest.mark.parametrize("engine", FUSED)
+def test_gradcheck_without_bias_and_double_backward(cell, engine):
     x, h0, w, _ = _inputs(cell, 3, bias=False)
-    assert torch.autograd.gradcheck(lambda x, h0, w: min_layer(cell, x, h0, w, None), [x, h0, w])
-    assert torch.autograd.gradgradcheck(lambda x, h0, w: min_layer(cell, x, h0, w, None), [x, h0, w])
+    layer = ENGINES[engine]
+    assert torch.autograd.gradcheck(lambda x, h0, w: layer(cell, x, h0, w, None), [x, h0, w])
+    assert torch.autograd.gradgradcheck(lambda x, h0, w: layer(cell, x, h0, w, None), [x, h0, w])
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("engine", ["fast", "scan"])
+@pytest.mark.parametrize("input_size", [2, minrnn.RECOMPUTE_INPUT + 1], ids=["recomputed", "stored"])
+def test_the_compiled_loops_match_the_python_loops_in_float32(cell, input_size, chunked):
+    """float32 runs the compiled loops' own exp (about 1 ulp): the same numbers as the Python loops to
+    float32's rounding, over gates driven into both of g's branches and far into the sigmoids' tails."""
+    if not compiled.available():
+        pytest.skip(f"the compiled loops are not available here: {extension.status()}")
+    inputs = [None if t is None else (t.detach() * 8).float().requires_grad_() for t in _inputs(cell, input_size)]
+    inputs[1] = inputs[1].detach().div(8).requires_grad_()  # h0 in [0, 1)
+    weights = torch.randn(T, B, H)
+    results = []
+    for layer in (compiled.min_layer, min_layer):
+        out, h_n = layer(cell, *inputs)
+        results.append([out, *torch.autograd.grad((out * weights).sum() + h_n.sum(), inputs)])
+    assert results[0][0].grad_fn is not None
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("engine", ["fast", "compiled", "scan"])
 @pytest.mark.parametrize("input_size", [2, minrnn.RECOMPUTE_INPUT + 1], ids=["recomputed", "stored"])
 def test_matches_the_plain_loop(cell, engine, input_size, chunked):
     inputs = _inputs(cell, input_size)
@@ -91,9 +120,10 @@ def test_g_is_positive_and_its_slope_at_zero_is_one():
     h0 = torch.rand(B, H, dtype=torch.float64)
     w = torch.randn(2 * H, 2, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(2 * H, dtype=torch.float64, requires_grad=True)
-    grads = torch.autograd.grad(min_layer("mingru", x, h0, w, b)[0].sum(), b)
     expected = torch.autograd.grad(min_reference_layer("mingru", x, h0, w, b)[0].sum(), b)
-    torch.testing.assert_close(grads, expected)
+    for engine in FUSED:
+        grads = torch.autograd.grad(ENGINES[engine]("mingru", x, h0, w, b)[0].sum(), b)
+        torch.testing.assert_close(grads, expected)
 
 
 @pytest.mark.parametrize("cell", CELLS)

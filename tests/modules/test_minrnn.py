@@ -7,11 +7,12 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import bptt
+from bptt.engine import compiled
 from bptt.engine.minrnn import min_reference_layer
 from bptt.modules.minrnn import MinGRU, MinLSTM
 
 LAYERS = [MinGRU, MinLSTM]
-ENGINES = ["fast", "scan", "reference"]
+ENGINES = ["compiled", "fast", "scan", "reference"]
 T, B, I, H = 9, 4, 3, 5
 
 
@@ -35,7 +36,7 @@ def test_every_engine_gives_the_same_outputs_gradients_and_record(cls, bidirecti
         layer.engine = engine
         results[engine] = _run(layer, x, hx)
         assert layer.last_engine == engine
-    for engine in ("fast", "scan"):
+    for engine in ("compiled", "fast", "scan"):
         out, h_n, grads, record = results[engine]
         ref_out, ref_h_n, ref_grads, ref_record = results["reference"]
         torch.testing.assert_close(out, ref_out)
@@ -79,9 +80,11 @@ def test_packed_and_batch_first_input(cls):
 @pytest.mark.parametrize("cls", LAYERS)
 def test_auto_runs_the_fused_loops_on_a_cpu(cls):
     layer = cls(I, H)
-    assert layer.engine_for(torch.zeros(T, B, I)) == "fast"
-    assert cls.ENGINE_CHOICES == ("auto", "fast", "scan", "reference")
-    with pytest.raises(ValueError, match="allowed: auto, fast, scan, reference"):
+    x = torch.zeros(T, B, I)
+    assert layer.engine_for(x) == ("compiled" if compiled.available() else "fast")
+    assert layer.engine_for(x.bfloat16()) == "fast"  # a dtype the compiled loops do not take
+    assert cls.ENGINE_CHOICES == ("auto", "compiled", "fast", "scan", "reference")
+    with pytest.raises(ValueError, match="allowed: auto, compiled, fast, scan, reference"):
         cls(I, H, engine="probe")
 
 

@@ -213,3 +213,17 @@ def test_stop_at_stops_a_rung_on_validation_below_the_threshold_that_test_must_m
         data["ladder"]["rungs"]["adding"]["stop_at"] = bad
         with pytest.raises(SweepSpecError, match=r"stop_at: a fraction of the threshold in \(0, 1\]"):
             expand_spec(data)
+
+
+def test_the_progress_counts_the_waiting_rungs_and_lets_go_of_those_a_ladder_stops(tmp_path, capsys):
+    """6 runs planned (2 seeds x 3 rungs); none solves T=10, so the 4 above leave the plan: the count
+    ends at 2 of 2, never more runs ended than planned."""
+    hard = expand_spec(spec_data(solved_below=1e-9), filters={"cell": ["rnn"]}, name="hard")
+    summary = run_sweep(hard, tmp_path / "r.db", workers=1)
+    assert summary.ran == 2 and summary.skipped == 4
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep hard:")]
+    assert lines[0].startswith("sweep hard: 0 of 6 runs ended, 0 of 12 steps;")
+    assert lines[-1].startswith("sweep hard: 2 of 2 runs ended, 4 of 4 steps;")
+    for line in lines:
+        ended, planned = (int(n) for n in line.split(": ", 1)[1].split(" runs ended")[0].split(" of "))
+        assert ended <= planned

@@ -17,9 +17,11 @@ scales both alike):
 - LRU (one block, state N): I H (the encoder) + 2 N H (B, real and imaginary) + 2 N H (Re(C x))
   + 2 H^2 (the GLU), every one a product over all T steps at once.
 
-Two more rows show what the step-by-step loop is measured against: the same minGRU on the
-parallel scan ("scan", ceil(log2 T) doubling rounds, for a GPU), and the paper's log-space
-scan (Heinsen's ``logcumsumexp`` form, as ``minGRU-pytorch`` runs it, autograd, no record).
+minGRU and minLSTM run what "auto" picks on a CPU, their compiled loops ("compiled", where they
+build). Three more rows show what those are measured against: the same minGRU on the Python
+loops ("fast"), on the parallel scan ("scan", ceil(log2 T) doubling rounds, for a GPU), and
+the paper's log-space scan (Heinsen's ``logcumsumexp`` form, as ``minGRU-pytorch`` runs it,
+autograd, no record).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def variants(input_size: int, hidden: int, device: str = "cpu") -> dict[str, tup
         "bptt minGRU+record": (MinGRU(input_size, hidden, **make), True),
         "bptt minLSTM+record": (MinLSTM(input_size, hidden, **make), True),
         "bptt LRU+record (1 block)": (LRU(input_size, hidden, num_layers=1, **make), True),
+        "bptt minGRU fast+record": (MinGRU(input_size, hidden, engine="fast", **make), True),
         "bptt minGRU scan+record": (MinGRU(input_size, hidden, engine="scan", **make), True),
         "minGRU log-space scan (paper, autograd)": (LogSpaceMinGRU(input_size, hidden).to(device), False),
     }

@@ -21,7 +21,8 @@ steps with ``rnn_layer``, ``lstm_layer`` and ``gru_layer`` (the signatures of
 
 The scan cells (LRU, minGRU, minLSTM) run their diagonal linear recurrence through ``scan``
 (step by step or in parallel doubling rounds, each with its hand-written reverse pass), called from
-``lru`` and ``minrnn``; their layers name those engines "fast", "scan" and "reference".
+``lru`` and ``minrnn``; their layers name those engines "fast", "scan" and "reference", and minGRU's and
+minLSTM's "compiled" runs their fused loops in C++ (``compiled.min_layer``).
 
 Two more names run a whole stack rather than one layer at a time, and are the layers' to
 resolve: "vendor" (torch.nn's own kernel, ``vendor.run_stack``: no per-step view) and "auto"

@@ -1,5 +1,5 @@
-"""The "compiled" engine: the fast engine's Functions on compiled time loops (``csrc/loops.cpp``, built by
-``bptt.engine.extension``), for the simple RNN, the LSTM and the GRU on a CPU.
+"""The "compiled" engine: the fast engine's Functions on compiled time loops (``csrc/``, built by
+``bptt.engine.extension``), for the simple RNN, the LSTM, the GRU, minGRU and minLSTM on a CPU.
 
 Same buffers, same chunks, same results as "fast" (``bptt.engine.rnn``, ``lstm``, ``gru``): only the
 per-step work moves from one torch operation at a time into one compiled pass per step, around the same
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from bptt.engine import extension, gru, lstm, python_loops, reference, rnn
+from bptt.engine import extension, gru, lstm, minrnn, python_loops, reference, rnn
 from bptt.engine.activations import Activation, Slope
 from bptt.engine.recording import LayerRecorders
 from bptt.engine.reference import StepWatch
@@ -69,6 +69,22 @@ class LSTMLoops:
         extension.loops().lstm_backward(*args)
 
 
+class MinLoops:
+    """minGRU's and minLSTM's loops (``bptt.engine.minrnn.MinLoops``): one compiled pass per step."""
+
+    @staticmethod
+    def workspace(cell, like, K, B, H) -> None:
+        return None
+
+    @staticmethod
+    def forward(work, cell, p, h_prev, out) -> None:
+        extension.loops().min_forward(p, h_prev, out)
+
+    @staticmethod
+    def backward(work, cell, p, out, h_prev_first, grad_h, delta, carry, norms) -> None:
+        extension.loops().min_backward(p, out, h_prev_first, grad_h, delta, carry, norms)
+
+
 class GRULoops:
     @staticmethod
     def forward(gates, candidate, out, h0, weight_hh, bias_hn) -> None:
@@ -80,7 +96,7 @@ class GRULoops:
         extension.loops().gru_backward(*args)
 
 
-RNN_LOOPS, LSTM_LOOPS, GRU_LOOPS = RNNLoops(), LSTMLoops(), GRULoops()
+RNN_LOOPS, LSTM_LOOPS, GRU_LOOPS, MIN_LOOPS = RNNLoops(), LSTMLoops(), GRULoops(), MinLoops()
 
 
 def rnn_layer(
@@ -142,3 +158,16 @@ def gru_layer(
         return reference.gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record, watch=watch)
     loops = GRU_LOOPS if runs_on(x) else python_loops.GRU_LOOPS
     return gru.run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, record, loops)
+
+
+def min_layer(
+    cell: str,
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    weight_ih: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    record: LayerRecorders | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bptt.engine.minrnn.min_layer`` (minGRU, minLSTM) on the compiled loops where they run."""
+    loops = MIN_LOOPS if runs_on(x) else minrnn.PYTHON_LOOPS
+    return minrnn.min_layer(cell, x, h0, weight_ih, bias_ih, record, loops)

@@ -1,5 +1,5 @@
-"""The compiled time loops (``csrc/``: the loops in ``rnn.cpp``, ``lstm.cpp``, ``gru.cpp``, described in
-``loops.h``; torch's side in ``ops.cpp``): built with torch's extension tools at first use, cached, and
+"""The compiled time loops (``csrc/``: the loops in ``rnn.cpp``, ``lstm.cpp``, ``gru.cpp`` and ``minrnn.cpp``,
+described in ``loops.h``; torch's side in ``ops.cpp``): built with torch's extension tools at first use, cached, and
 loaded as the ``torch.ops.bptt_loops`` operators that ``bptt.engine.compiled`` runs.
 
 The first call of ``loops()`` in a process loads the library from the cache, building it first when the
@@ -25,7 +25,7 @@ import torch
 
 SOURCES = Path(__file__).with_name("csrc")
 #: The files compiled, torch's side first (only it includes torch's headers, the slow part of the build).
-FILES = ("ops.cpp", "rnn.cpp", "lstm.cpp", "gru.cpp")
+FILES = ("ops.cpp", "rnn.cpp", "lstm.cpp", "gru.cpp", "minrnn.cpp")
 #: The operators' namespace: ``torch.ops.bptt_loops``.
 NAMESPACE = "bptt_loops"
 

@@ -40,6 +40,8 @@ Engines:
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import torch
 import torch.nn.functional as F
 
@@ -83,19 +85,13 @@ def _check(cell: str) -> int:
 
 
 class _Chunk:
-    """The gates of one chunk of up to K steps, each gate block its own contiguous (K, B, H) buffer."""
+    """The Python loops' gates of one chunk of up to K steps, each its own contiguous (K, B, H) buffer."""
 
     def __init__(self, cell: str, like: torch.Tensor, K: int, B: int, H: int) -> None:
         self.cell, self.G = cell, GATES[cell]
-        self.projected = like.new_empty(self.G, K, B, H)
-        self.candidate, self.z, self.keep, self.slope, self.scratch = (like.new_empty(K, B, H) for _ in range(5))
-
-    def project(self, x2d: torch.Tensor, blocks: list[torch.Tensor], biases: list[torch.Tensor | None], m: int):
-        """The chunk's projection p (G, m, B, H) of its input rows ``x2d`` (m*B, I)."""
-        p = self.projected[:, :m]
-        for block, weight, bias in zip(p, blocks, biases):
-            project(x2d, weight, bias, block.view(-1, weight.shape[0]))
-        return p
+        self.candidate, self.z, self.keep, self.slope, self.scratch, self.h_prev = (
+            like.new_empty(K, B, H) for _ in range(6)
+        )
 
     def activate(self, p: torch.Tensor, backward: bool) -> None:
         """From p (G, m, B, H): h~ into ``candidate``, z and 1 - z into ``z`` and ``keep``; for the
@@ -154,11 +150,74 @@ def _operands(
     return torch.cat([x2d, ones], dim=1), folded, [None] * G
 
 
+class MinLoops(Protocol):
+    """The two time loops of minGRU and minLSTM over one chunk, on buffers the caller made (time-major)."""
+
+    def workspace(self, cell: str, like: torch.Tensor, K: int, B: int, H: int) -> Any:
+        """What the loops keep between chunks of up to K steps (the Python loops' gate buffers)."""
+
+    def forward(self, work: Any, cell: str, p: torch.Tensor, h_prev: torch.Tensor, out: torch.Tensor) -> None:
+        """h_t into ``out`` (m, B, H) from the chunk's projection p (G, m, B, H) and h_{t-1} of its first step."""
+
+    def backward(
+        self,
+        work: Any,
+        cell: str,
+        p: torch.Tensor,
+        out: torch.Tensor,
+        h_prev_first: torch.Tensor,
+        grad_h: torch.Tensor,
+        delta: torch.Tensor,
+        carry: torch.Tensor,
+        norms: torch.Tensor | None,
+    ) -> None:
+        """One chunk, last step first. ``out``: its h_t (m, B, H); ``grad_h``: the outputs' gradients on
+        entry, dL/dh_t on return; ``delta`` (G, m, B, H) gets dL/dp; ``carry`` (B, H): (1 - z_{t+1}) dL/dh_{t+1}
+        of the step after the chunk on entry (zeros at T - 1), of the chunk's first step on return;
+        ``norms`` (m, B), float64, where given, gets ||dL/dh_t[b]||_2."""
+
+
+class PythonLoops:
+    """The loops in torch operations: the chunk's gates in a few whole-chunk operations (``_Chunk``), then
+    one multiply-add per step."""
+
+    def workspace(self, cell: str, like: torch.Tensor, K: int, B: int, H: int) -> _Chunk:
+        return _Chunk(cell, like, K, B, H)
+
+    def forward(self, work: _Chunk, cell: str, p: torch.Tensor, h_prev: torch.Tensor, out: torch.Tensor) -> None:
+        m = p.shape[1]
+        work.activate(p, backward=False)
+        added = work.candidate[:m].mul_(work.z[:m])  # z h~
+        h = h_prev
+        for added_t, keep_t, h_t in zip(added.unbind(0), work.keep[:m].unbind(0), out.unbind(0)):
+            torch.addcmul(added_t, keep_t, h, out=h_t)
+            h = h_t
+
+    def backward(self, work, cell, p, out, h_prev_first, grad_h, delta, carry, norms) -> None:
+        m = p.shape[1]
+        work.activate(p, backward=True)
+        steps, keeps = grad_h.unbind(0), work.keep[:m].unbind(0)
+        steps[m - 1].add_(carry)
+        for k in range(m - 2, -1, -1):
+            steps[k].addcmul_(keeps[k + 1], steps[k + 1])
+        torch.mul(keeps[0], steps[0], out=carry)
+        if norms is not None:
+            torch.linalg.vector_norm(grad_h, dim=-1, dtype=torch.float64, out=norms)
+        h_prev = work.h_prev[:m]
+        h_prev[0] = h_prev_first
+        h_prev[1:] = out[: m - 1]
+        work.deltas(p, grad_h, h_prev, delta)
+
+
+PYTHON_LOOPS = PythonLoops()
+
+
 class MinRNNFunction(torch.autograd.Function):
-    """(x, h0, W_ih, b_ih) -> (output (T, B, H), h_T) of minGRU or minLSTM (see the module docstring)."""
+    """(x, h0, W_ih, b_ih) -> (output (T, B, H), h_T) of minGRU or minLSTM (see the module docstring), on
+    ``loops``."""
 
     @staticmethod
-    def forward(ctx, x, h0, weight_ih, bias_ih, record: LayerRecorders | None, cell: str):
+    def forward(ctx, x, h0, weight_ih, bias_ih, record: LayerRecorders | None, cell: str, loops: MinLoops):
         ctx.set_materialize_grads(False)
         T, B, I = x.shape
         G = GATES[cell]
@@ -170,33 +229,27 @@ class MinRNNFunction(torch.autograd.Function):
             for block, weight, bias in zip(stored, weights, biases):
                 project(inputs, weight, bias, block.view(T * B, H))
         K = chunk_steps(T, B, CHUNK_SHARE * G * H)
-        chunk = _Chunk(cell, x, K, B, H)
+        work = loops.workspace(cell, x, K, B, H)
+        projected = x.new_empty(G, K, B, H) if stored is None else None
         out = x.new_empty(T, B, H)
-        h = h0
+        h = h0.contiguous()
         for start in range(0, T, K):
             end = min(start + K, T)
-            m = end - start
-            if stored is None:
-                p = chunk.project(inputs[start * B : end * B], weights, biases, m)
-            else:
-                p = stored[:, start:end]
-            chunk.activate(p, backward=False)
-            added = chunk.candidate[:m].mul_(chunk.z[:m])  # z h~
-            for added_t, keep_t, h_t in zip(added.unbind(0), chunk.keep[:m].unbind(0), out[start:end].unbind(0)):
-                torch.addcmul(added_t, keep_t, h, out=h_t)
-                h = h_t
-        ctx.record, ctx.cell = record, cell
+            p = _chunk_projection(inputs, weights, biases, projected, stored, start, end, B)
+            loops.forward(work, cell, p, h, out[start:end])
+            h = out[end - 1]
+        ctx.record, ctx.cell, ctx.loops = record, cell, loops
         ctx.save_for_backward(x, h0, weight_ih, bias_ih, out, stored)
         return out, out[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_last):
         x, h0, weight_ih, bias_ih, out, stored = ctx.saved_tensors
-        cell = ctx.cell
+        cell, loops = ctx.cell, ctx.loops
         if torch.is_grad_enabled():  # create_graph=True: differentiate the plain loop instead
             saved = (x, h0, weight_ih, bias_ih)
             recompute = lambda: min_reference_layer(cell, *saved)  # noqa: E731
-            return (*differentiable_grads(recompute, saved, (grad_out, grad_h_last)), None, None)
+            return (*differentiable_grads(recompute, saved, (grad_out, grad_h_last)), None, None, None)
         T, B, I = x.shape
         H = out.shape[2]
         G = GATES[cell]
@@ -209,41 +262,30 @@ class MinRNNFunction(torch.autograd.Function):
         grad_b = weight_ih.new_zeros(G, H) if need_b and not folded else None
         record = ctx.record.hidden if ctx.record is not None and ctx.record.active() else None
         K = chunk_steps(T, B, CHUNK_SHARE * G * H)
-        chunk = _Chunk(cell, x, K, B, H)
+        work = loops.workspace(cell, x, K, B, H)
+        projected = x.new_empty(G, K, B, H) if stored is None else None
         grad_h_buf, delta_buf = out.new_empty(K, B, H), out.new_empty(G, K, B, H)
-        h_prev_first = out.new_empty(min(K, T), B, H)
-        zeros = out.new_zeros(K, B, H) if grad_out is None else None
-        keep_next = out.new_empty(B, H)  # 1 - z of the step after the chunk
-        grad_next = out.new_empty(B, H)  # dL/dh of the step after the chunk
+        norms_buf = out.new_empty(K, B, dtype=torch.float64) if record is not None else None
+        carry = out.new_zeros(B, H)  # (1 - z_{t+1}) dL/dh_{t+1}
+        h0 = h0.contiguous()
         for start, end in chunks_backward(T, K):
             m = end - start
             rows = slice(start * B, end * B)
-            p = chunk.project(inputs[rows], weights, biases, m) if stored is None else stored[:, start:end]
-            chunk.activate(p, backward=True)
+            p = _chunk_projection(inputs, weights, biases, projected, stored, start, end, B)
             grad_h = grad_h_buf[:m]
-            steps, keeps = grad_h.unbind(0), chunk.keep[:m].unbind(0)
-            direct = (zeros[:m] if grad_out is None else grad_out[start:end]).unbind(0)
-            k = m - 1
+            if grad_out is not None:
+                grad_h.copy_(grad_out[start:end])
+            else:
+                grad_h.zero_()
             if end == T:
-                steps[k].copy_(direct[k])
-                last_step_grad(steps[k], True, grad_h_last)
-            else:
-                torch.addcmul(direct[k], keep_next, grad_next, out=steps[k])
-            for k in range(m - 2, -1, -1):
-                torch.addcmul(direct[k], keeps[k + 1], steps[k + 1], out=steps[k])
-            keep_next.copy_(keeps[0])
-            grad_next.copy_(steps[0])
-            if record is not None:
-                record.put(start, grad_h)
-            if start > 0:
-                h_prev = out[start - 1 : end - 1]
-            else:
-                h_prev = h_prev_first[:m]
-                h_prev[0] = h0
-                h_prev[1:] = out[: end - 1]
+                last_step_grad(grad_h[-1], True, grad_h_last)
             delta = delta_buf[:, :m]
-            chunk.deltas(p, grad_h, h_prev, delta)
-            flat = delta.view(G, m * B, H)
+            norms = None if norms_buf is None else norms_buf[:m]
+            h_prev_first = out[start - 1] if start > 0 else h0
+            loops.backward(work, cell, p, out[start:end], h_prev_first, grad_h, delta, carry, norms)
+            if record is not None:
+                record.put_norms(start, norms, out.dtype)
+            flat = delta.reshape(G, m * B, H)
             for g in range(G):
                 if need_x:
                     target = grad_x[start:end].view(m * B, I)
@@ -255,7 +297,7 @@ class MinRNNFunction(torch.autograd.Function):
                     grad_w[g].addmm_(inputs[rows].t(), flat[g])
                 if grad_b is not None:
                     grad_b[g] += flat[g].sum(0)
-        grad_h0 = torch.mul(keep_next, grad_next) if need_h0 else None
+        grad_h0 = carry if need_h0 else None
         if folded and grad_w is not None:
             grad_b = grad_w[:, I] if need_b else None
             grad_w = grad_w[:, :I]
@@ -263,7 +305,18 @@ class MinRNNFunction(torch.autograd.Function):
             grad_w = grad_w.transpose(1, 2).reshape(G * H, I) if need_w else None
         if grad_b is not None:
             grad_b = grad_b.reshape(G * H)
-        return grad_x, grad_h0, grad_w, grad_b, None, None
+        return grad_x, grad_h0, grad_w, grad_b, None, None, None
+
+
+def _chunk_projection(inputs, weights, biases, projected, stored, start: int, end: int, B: int) -> torch.Tensor:
+    """The projection p (G, m, B, H) of steps start .. end - 1: the stored one's slice, or computed into
+    ``projected`` from the inputs."""
+    if stored is not None:
+        return stored[:, start:end]
+    p = projected[:, : end - start]
+    for block, weight, bias in zip(p, weights, biases):
+        project(inputs[start * B : end * B], weight, bias, block.view(-1, weight.shape[0]))
+    return p
 
 
 def min_layer(
@@ -273,13 +326,15 @@ def min_layer(
     weight_ih: torch.Tensor,
     bias_ih: torch.Tensor | None,
     record: LayerRecorders | None = None,
+    loops: MinLoops = PYTHON_LOOPS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """minGRU or minLSTM (``cell``) over all steps on the fused hand-written loops. Returns
-    (output (T, B, H), h_T); same results as ``min_reference_layer``."""
+    """minGRU or minLSTM (``cell``) over all steps on the fused hand-written loops (``loops``: the Python
+    ones, or the compiled ones of ``bptt.engine.compiled``). Returns (output (T, B, H), h_T); same
+    results as ``min_reference_layer``."""
     _check(cell)
     if x.shape[0] == 0:
         return min_reference_layer(cell, x, h0, weight_ih, bias_ih, record)
-    return MinRNNFunction.apply(x, h0, weight_ih, bias_ih, record, cell)
+    return MinRNNFunction.apply(x, h0, weight_ih, bias_ih, record, cell, loops)
 
 
 def min_scan_layer(

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bptt.engine import compiled
 from bptt.engine.minrnn import GATES, gates, min_cell, min_layer, min_reference_layer, min_scan_layer
 from bptt.engine.recording import LayerRecorders
 from bptt.modules.base import RecurrentBase
@@ -19,8 +20,10 @@ class _MinRNN(RecurrentBase):
 
     CELL = "mingru"
     DIAGONAL = True
-    ENGINE_CHOICES = ("auto", "fast", "scan", "reference")
-    #: "auto": step by step on a CPU; on a GPU, the parallel scan (log2 T launches, not T).
+    ENGINE_CHOICES = ("auto", "compiled", "fast", "scan", "reference")
+    #: "auto": step by step on a CPU, compiled where the loops build; on a GPU, the parallel scan (log2 T
+    #: launches, not T).
+    CPU_ENGINE = "compiled"
     GPU_ENGINE = "scan"
 
     def __init__(
@@ -109,6 +112,8 @@ class _MinRNN(RecurrentBase):
             return min_reference_layer(self.CELL, x, state, *params, record, watch=watch)
         if engine == "scan":
             return min_scan_layer(self.CELL, x, state, *params, record)
+        if engine == "compiled":
+            return compiled.min_layer(self.CELL, x, state, *params, record)
         return min_layer(self.CELL, x, state, *params, record)
 
     def _repr_cell(self) -> str:
@@ -132,7 +137,8 @@ class MinGRU(_MinRNN):
         t_max: the longest dependency expected. With it, b_z = -log(u), u ~ U[1, t_max - 1] per
             unit, so 1 - z starts at u / (1 + u): chrono init (Tallec & Ollivier 2018) for the
             gate that writes. None: b_z = 0 (z = 1/2, memory of a few steps).
-        residual, engine ("auto": "fast" on a CPU, "scan" on a GPU; "fast", "scan", "reference"),
+        residual, engine ("auto": "compiled" on a CPU where its loops build, else "fast"; "scan" on a
+            GPU; "compiled", "fast", "scan", "reference"),
         truncate, generator, device, dtype: as every bptt layer.
 
     Parameters: ``weight_ih_l{k}`` (2H, I), blocks [W_h; W_z] (``minGRU-pytorch``'s

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bptt.engine import compiled
 from bptt.engine.recording import RECORD_ATTRIBUTE, GradientRecord, LayerRecorders, StepRecorder, TermRecorder
 from bptt.engine.reference import StepWatch
 
@@ -74,7 +75,9 @@ def pieces(
 class TimeLoop:
     """The running half of ``RecurrentBase``: everything between a checked input and its outputs."""
 
-    #: What "auto" runs on a GPU where a cell does not decide otherwise (``_auto_engine``); on a CPU, "fast".
+    #: What "auto" runs where a cell does not decide otherwise (``_auto_engine``): ``CPU_ENGINE`` on a CPU
+    #: ("compiled" falls back to "fast" where the compiled loops do not run the input), ``GPU_ENGINE`` on a GPU.
+    CPU_ENGINE = "fast"
     GPU_ENGINE = "fast"
 
     @staticmethod
@@ -117,11 +120,13 @@ class TimeLoop:
         self, input: torch.Tensor | None, recording: bool, record: GradientRecord | None, packed: bool
     ) -> str:
         """What "auto" runs on ``input`` (None: on the layer's device), with a record wanted or not
-        (``record``: the open one), for a packed batch or not: ``GPU_ENGINE`` on a GPU, else "fast"."""
-        if self.GPU_ENGINE == "fast":
+        (``record``: the open one), for a packed batch or not: ``GPU_ENGINE`` on a GPU, else ``CPU_ENGINE``."""
+        like = input if input is not None else next(self.parameters())
+        if like.device.type == "cuda":
+            return self.GPU_ENGINE
+        if self.CPU_ENGINE == "compiled" and not compiled.runs_on(like):
             return "fast"
-        device = input.device if input is not None else next(self.parameters()).device
-        return self.GPU_ENGINE if device.type == "cuda" else "fast"
+        return self.CPU_ENGINE
 
     def _autocast_dtypes(
         self, x: torch.Tensor, state: State, lengths: list[int] | None

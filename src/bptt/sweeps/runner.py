@@ -222,6 +222,8 @@ class SweepDriver:
             del waiting[decision.run.identity]
             if decision.action == "skip":
                 skipped += 1
+                if self.clock is not None:
+                    self.clock.dropped(decision.run.identity)
             else:
                 todo.append(decision)
         todo.sort(key=lambda d: self.order[d.run.identity])
@@ -238,7 +240,9 @@ class SweepDriver:
         bar = ProgressBar(len(todo) + len(waiting), f"sweep {self.spec.name}", enabled=self.progress)
         try:
             with bar:
-                self.clock = SweepClock.of(self.spec.name, todo, skipped, bar, self.backend.capacity, self.progress)
+                # the waiting rungs are planned too (the estimate is an upper bound); those a ladder stops leave it
+                planned = [*todo, *waiting.values()]
+                self.clock = SweepClock.of(self.spec.name, planned, skipped, bar, self.backend.capacity, self.progress)
                 self.clock.tell()
                 while todo or in_flight:
                     while todo and len(in_flight) < self.backend.capacity:
@@ -269,6 +273,8 @@ class SweepDriver:
                         stopped = self._climb(waiting, todo)
                         skipped += stopped
                         bar.advance(stopped)
+                        if stopped:
+                            self.clock.tell(now=True)  # the plan shrank
         except BaseException:
             # Ctrl-C or a driver error: stop the workers, keep what they flushed, mark the rest.
             self.backend.close(cancel=True)

@@ -127,6 +127,12 @@ class SweepEstimate:
         self.update(identity, steps_done)
         self.ended.add(identity)
 
+    def drop(self, identity: str) -> None:
+        """The run will not run (a ladder stopped below its rung): neither planned nor ended."""
+        for table in (self.steps, self.work_per_step, self.done):
+            table.pop(identity, None)
+        self.ended.discard(identity)
+
     def _left(self, identity: str) -> float:
         if identity in self.ended:
             return 0.0
@@ -204,6 +210,10 @@ class SweepClock:
         """The clock of the runs a sweep trains (its decisions that run: ``run`` and ``row`` each)."""
         runs = [(d.run, 0 if d.row is None else d.row.steps_done) for d in decisions]
         return cls(name, runs, skipped, bar, workers, enabled)
+
+    def dropped(self, identity: str) -> None:
+        """A waiting run will not run (its ladder stopped): it leaves the plan."""
+        self.estimate.drop(identity)
 
     def ended(self, identity: str, steps_done: int) -> None:
         """A run ended: no work of it is left; a line says so."""

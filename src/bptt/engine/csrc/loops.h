@@ -41,6 +41,8 @@ inline float exp_approx(float x) {
   return y * __builtin_bit_cast(float, e);
 }
 
+inline float exp_(float x) { return exp_approx(x); }
+inline double exp_(double x) { return std::exp(x); }
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 inline float tanh_(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -104,5 +106,20 @@ template <typename T>
 void gru_backward(int n, int B, int H, const T* gates, const T* candidate, const T* out, const T* h_prev_first,
                   T* grad_h, T* delta, const T* delta_next, T* carry, bool has_next, const T* weight_perm,
                   double* norms);
+
+// -- minGRU and minLSTM (minrnn.cpp) ------------------------------------------------------------------------
+// G = 2 (minGRU, blocks [p_h, p_z]) or 3 (minLSTM, [p_h, p_f, p_i]). p: one chunk's projection, G blocks of
+// (n, B, H), each contiguous, block g at p + g * p_gate. out (n, B, H) gets h_t; h_prev: h_{t-1} of the
+// chunk's first step.
+template <typename T>
+void min_forward(int G, int n, int B, int H, const T* p, int64_t p_gate, const T* h_prev, T* out);
+
+// One chunk of n steps, last first. out: the chunk's h_t (n, B, H); h_prev_first: h_{t-1} of its first step;
+// grad_h (n, B, H): the outputs' gradients on entry, dL/dh_t on return; delta: G blocks of (n, B, H), block g
+// at delta + g * delta_gate, get dL/dp (minLSTM: [dp_h, dp_f, dp_i]); carry (B, H): (1 - z_{t+1}) dL/dh_{t+1}
+// of the step after the chunk on entry (0 at T - 1), and of the chunk's first step on return.
+template <typename T>
+void min_backward(int G, int n, int B, int H, const T* p, int64_t p_gate, const T* out, const T* h_prev_first,
+                  T* grad_h, T* delta, int64_t delta_gate, T* carry, double* norms);
 
 }  // namespace bptt

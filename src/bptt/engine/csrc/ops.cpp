@@ -166,6 +166,31 @@ void gru_backward_op(const at::Tensor& gates, const at::Tensor& candidate, const
                                   ptr<T>(delta_next), ptr<T>(carry), has_next, ptr<T>(weight_perm), norms_ptr(norms)))
 }
 
+// A tensor of G blocks along dim 0, each block contiguous (a chunk's slice of a (G, T, B, H) buffer is one).
+void check_blocks(const at::Tensor& blocks, const at::Tensor& like) {
+  TORCH_CHECK(blocks.dim() == 4 && blocks.device().is_cpu() && blocks.scalar_type() == like.scalar_type() &&
+                  blocks[0].is_contiguous() && blocks.sizes().slice(1).equals(like.sizes()),
+              "bptt_loops: gate blocks (G, n, B, H), each contiguous, of the outputs' shape and dtype");
+}
+
+void min_forward_op(const at::Tensor& p, const at::Tensor& h_prev, at::Tensor out) {
+  check({&out, &h_prev});
+  check_blocks(p, out);
+  DISPATCH(out, min_forward<T>(p.size(0), out.size(0), out.size(1), out.size(2), ptr<T>(p), p.stride(0),
+                               ptr<T>(h_prev), ptr<T>(out)))
+}
+
+void min_backward_op(const at::Tensor& p, const at::Tensor& out, const at::Tensor& h_prev_first, at::Tensor grad_h,
+                     at::Tensor delta, at::Tensor carry, const std::optional<at::Tensor>& norms) {
+  check({&out, &h_prev_first, &grad_h, &carry});
+  check_blocks(p, out);
+  check_blocks(delta, out);
+  TORCH_CHECK(p.size(0) == delta.size(0), "bptt_loops: as many gate blocks in delta as in p");
+  DISPATCH(out, min_backward<T>(p.size(0), out.size(0), out.size(1), out.size(2), ptr<T>(p), p.stride(0),
+                                ptr<T>(out), ptr<T>(h_prev_first), ptr<T>(grad_h), ptr<T>(delta), delta.stride(0),
+                                ptr<T>(carry), norms_ptr(norms)))
+}
+
 }  // namespace
 }  // namespace bptt
 
@@ -195,4 +220,9 @@ TORCH_LIBRARY(bptt_loops, m) {
       "Tensor(b!) delta, Tensor? delta_next, Tensor(c!) carry, bool has_next, Tensor weight_perm, "
       "Tensor(d!)? norms) -> ()",
       &bptt::gru_backward_op);
+  m.def("min_forward(Tensor p, Tensor h_prev, Tensor(a!) out) -> ()", &bptt::min_forward_op);
+  m.def(
+      "min_backward(Tensor p, Tensor out, Tensor h_prev_first, Tensor(a!) grad_h, Tensor(b!) delta, "
+      "Tensor(c!) carry, Tensor(d!)? norms) -> ()",
+      &bptt::min_backward_op);
 }

@@ -134,7 +134,17 @@ def test_one_line_per_model_with_the_longest_length_each_seed_solved_and_why_it_
         "| coRNN | not in this sweep | not in this sweep | not in this sweep | adding: solved at T=5000"
     )
     assert not any(line.startswith("| IndRNN | not in this sweep") for line in lines)
-    assert table.endswith(WHAT_SOLVED_MEANS + "\n")
+    assert WHAT_SOLVED_MEANS + "\n" in table
+    ran = [r for r in rows() if r.status != "not run"]
+    hours = sum(r.cpu_seconds or r.train_seconds for r in ran) / 3600
+    assert table.endswith(
+        f"\nRan so far: {len(ran)} runs, {hours:.1f} CPU-hours of training; 6 not run because their ladder stopped "
+        "below them. Not run yet: 1, because the sweep has not reached them: it runs in the "
+        "background on one core and resumes where it stopped (`bptt reproduce`); the spec's header gives what "
+        "each row costs on this CPU.\n"
+    )
+    # every run ran or was stopped by its ladder: nothing more is said
+    assert ladder_table([row(seq_len=100)]).endswith(WHAT_SOLVED_MEANS + "\n")
     # the README's table is markdown_table of the CSV: it picks this table for a ladder's rows
     assert markdown_table(read_csv(write_csv(rows(), tmp_path / "runs.csv"))) == table
 

@@ -13,7 +13,8 @@ For each model, in the order its rows first appear:
 
 A run is solved when its test loss is below its rung's threshold (the run's ``target_loss``).
 Models whose runs did not run say so, and why; a model with a published claim that the sweep does
-not train has a line saying so.
+not train has a line saying so. Beneath the table, while runs are left: how many ran (and their CPU
+time), how many the ladders stopped, and how many the sweep has not reached yet.
 """
 
 from __future__ import annotations
@@ -125,4 +126,20 @@ def ladder_table(rows: Sequence[ResultRow]) -> str:
     for name, text in CLAIMS.items():  # the models with a published claim that this sweep did not train
         if name not in present:
             lines.append("| " + " | ".join([name, *["not in this sweep"] * (len(header) - 2), text]) + " |")
-    return "\n".join(lines) + "\n\n" + WHAT_SOLVED_MEANS + "\n"
+    return "\n".join(lines) + "\n\n" + WHAT_SOLVED_MEANS + "\n" + _progress(rows)
+
+
+def _progress(rows: Sequence[ResultRow]) -> str:
+    """A paragraph on what ran and what did not yet, and why, when some runs did not run yet."""
+    ran = [r for r in rows if r.status != "not run"]
+    stopped = [r for r in rows if r.status == "not run" and (r.note or "").startswith("not run: every seed failed")]
+    waiting = len(rows) - len(ran) - len(stopped)
+    if not waiting:
+        return ""
+    hours = sum(r.cpu_seconds or r.train_seconds for r in ran) / 3600
+    return (
+        f"\nRan so far: {len(ran)} runs, {hours:.1f} CPU-hours of training; {len(stopped)} not run because their "
+        f"ladder stopped below them. Not run yet: {waiting}, because the sweep has not reached them: it runs in "
+        "the background on one core and resumes where it stopped (`bptt reproduce`); the spec's header gives "
+        "what each row costs on this CPU.\n"
+    )

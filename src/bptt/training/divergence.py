@@ -39,7 +39,8 @@ def final_state_norm(model: SequenceModel, batch: Batch, device: str = "cpu") ->
         for start in range(0, batch.size, EVAL_CHUNK):
             part = batch.subset(torch.arange(start, min(start + EVAL_CHUNK, batch.size))).to(device)
             _, h_last = model.hidden_states(part.inputs, part.lengths)  # (B, H)
-            norms = torch.linalg.vector_norm(h_last.double(), dim=-1)
+            wide = h_last.to(torch.complex128 if h_last.is_complex() else torch.float64)  # the LRU's is complex
+            norms = torch.linalg.vector_norm(wide, dim=-1)
             if not bool(torch.isfinite(norms).all()):
                 return math.nan if bool(torch.isnan(norms).any()) else math.inf
             largest = max(largest, float(norms.max()))

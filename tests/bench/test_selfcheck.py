@@ -1,10 +1,12 @@
 """bptt selfcheck: every check runs and holds on a CPU, its table, and its exit code when one fails."""
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from bptt.bench import selfcheck
 from bptt.cli import selfcheck as selfcheck_cli
+from bptt.engine import minrnn
 
 
 @pytest.mark.slow
@@ -41,3 +43,25 @@ def test_the_table_and_the_exit_code(monkeypatch):
 def test_a_device_this_machine_lacks_is_one_line_exit_2():
     done = CliRunner().invoke(selfcheck_cli.command, ["--device", "nonsense"])
     assert done.exit_code == 2 and "--device" in done.output
+
+
+def test_the_gradcheck_row_covers_the_newer_cells_and_names_a_backward_that_fails(monkeypatch):
+    check = selfcheck.gradchecks("cpu")
+    assert check.ok and check.detail.startswith("20 backwards in float64"), check
+
+    class Doubled(torch.autograd.Function):  # the identity, with a backward that doubles
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 2 * grad
+
+    def wrong(cell, x, h0, w, b, record=None, loops=None):
+        return minrnn.min_reference_layer(cell, Doubled.apply(x), h0, w, b)
+
+    monkeypatch.setattr(minrnn, "min_layer", wrong)  # the compiled engine calls it too
+    check = selfcheck.gradchecks("cpu")
+    assert not check.ok  # a failed row naming each wrong backward, not an exception
+    assert check.detail == "mingru on fast, mingru on compiled, minlstm on fast, minlstm on compiled"

@@ -2,7 +2,8 @@
 
 - parity of every cell with its torch.nn twin (same state dict, float32, TF32 off), on every engine that
   runs on the device: outputs, final states, the input's and every parameter's gradient;
-- gradcheck (float64) of every hand-written backward on a tiny shape, on the device;
+- gradcheck (float64) of every hand-written backward on a tiny shape, on the device: the torch twins' on
+  every engine, and IndRNN's, coRNN's, minGRU's and minLSTM's, and the scan cells' recurrence;
 - the recorded norms of dL/dh_t (and dL/dc_t) on every engine against the reference loop's;
 - the bench's ratios against torch.nn at the device's shapes (the CPU shapes on a CPU, the GPU anchors'
   on a GPU), bptt's layer with nothing recorded and with the default record, dense and packed;
@@ -26,7 +27,7 @@ from torch import nn
 
 import bptt
 from bptt.bench.throughput import CUDA_INPUT_SIZE, CUDA_SHAPES, PACKED_SHAPES, QUICK_SHAPES, SHAPES, measure
-from bptt.engine import ENGINES, compiled, extension
+from bptt.engine import ENGINES, compiled, cornn, extension, indrnn, minrnn, scan
 
 BUDGET_SECONDS = 8 * 60
 TWINS = {
@@ -119,10 +120,51 @@ def gradchecks(device: str) -> Check:
             x, h0, c0 = tensor(T, B, I), tensor(B, H), tensor(B, H)
             weights = [tensor(gates * H, I), tensor(gates * H, H), tensor(gates * H), tensor(gates * H)]
             count += 1
-            if not torch.autograd.gradcheck(lambda *a, f=f, e=engine: f(e, *a), (x, h0, c0, *weights)):
+            if not _holds(lambda *a, f=f, e=engine: f(e, *a), (x, h0, c0, *weights)):
                 failures.append(f"{name} on {engine_name}")
+    for name, f, inputs in _beyond_the_notes(tensor, T, B, I, H, device):
+        count += 1
+        if not _holds(f, inputs):
+            failures.append(name)
     detail = f"{count} backwards in float64 (T={T}, B={B}, I={I}, H={H}): every one holds"
     return Check("gradcheck", not failures, ", ".join(failures) or detail, time.perf_counter() - started)
+
+
+def _holds(f, inputs) -> bool:
+    """Whether the backward of ``f`` passes gradcheck: a failure is the row's, not an exception."""
+    return torch.autograd.gradcheck(f, inputs, raise_exception=False)
+
+
+def _beyond_the_notes(tensor, T: int, B: int, I: int, H: int, device: str):
+    """(name, function, inputs) of the newer cells' hand-written backwards: IndRNN, coRNN, minGRU and
+    minLSTM (the compiled loops too, on a CPU), and the scan cells' diagonal recurrence both ways."""
+    retention = lambda *shape: torch.rand(*shape, device=device, dtype=torch.float64).requires_grad_()  # noqa: E731
+    yield (
+        "IndRNN",
+        lambda x, h, w, u, b: indrnn.indrnn_layer(x, h, w, u, b, "relu")[0],
+        (tensor(T, B, I), tensor(B, H), tensor(H, I), retention(H), tensor(H)),
+    )
+    yield (
+        "coRNN",
+        lambda x, y, z, w, w_z, w_y, b: cornn.cornn_layer(x, (y, z), w, w_z, w_y, b, 0.06, 2.0, 3.0)[0],
+        (tensor(T, B, I), tensor(B, H), tensor(B, H), tensor(H, I), tensor(H, H), tensor(H, H), tensor(H)),
+    )
+    layers: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {"fast": minrnn.min_layer}
+    if torch.device(device).type == "cpu":
+        layers["compiled"] = compiled.min_layer
+    for cell, gates in minrnn.GATES.items():
+        for engine_name, layer in layers.items():
+            yield (
+                f"{cell} on {engine_name}",
+                lambda *a, c=cell, f=layer: f(c, *a)[0],
+                (tensor(T, B, I), retention(B, H), tensor(gates * H, I), tensor(gates * H)),
+            )
+    for method in scan.METHODS:
+        yield (
+            f"diagonal scan ({method})",
+            lambda a, b, h, m=method: scan.diagonal_scan(a, b, h, None, m),
+            (retention(T, B, H), tensor(T, B, H), tensor(B, H)),
+        )
 
 
 def _flat(result) -> list[torch.Tensor]:

@@ -76,6 +76,64 @@ def test_the_compiled_loops_match_the_python_loops_in_float32(cell, input_size, 
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_gates_far_into_their_tails_give_finite_gradients_in_float64(cell):
+    """p_f = -800 (and p_i = +-800): every shifted exponent of minLSTM's z underflows in part; the
+    gradients stay finite and equal the plain loop's on both hand-written loops."""
+    x, h0, w, _ = (t.detach() for t in _inputs(cell, 2))
+    b = torch.zeros(GATES[cell] * H, dtype=torch.float64)
+    b[H : 2 * H] = -800.0  # p_z (minGRU) or p_f (minLSTM)
+    if cell == "minlstm":
+        b[2 * H : 2 * H + 2] = torch.tensor([800.0, -800.0])
+    inputs = [t.requires_grad_() for t in (x, h0, w, b)]
+    expected = torch.autograd.grad(min_reference_layer(cell, *inputs)[0].sum(), inputs)
+    for engine in FUSED:
+        grads = torch.autograd.grad(ENGINES[engine](cell, *inputs)[0].sum(), inputs)
+        for got, want in zip(grads, expected):
+            assert torch.isfinite(got).all(), engine
+            torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("engine", FUSED)
+def test_a_broadcast_or_other_dtype_state_runs_as_the_plain_loop_takes_it(engine):
+    x, _, w, b = _inputs("minlstm", 2)
+    x32, w32, b32 = (t.detach().float().requires_grad_() for t in (x, w, b))
+    for h0 in (torch.rand(1, H, dtype=torch.float32), torch.rand(B, H, dtype=torch.float64)):
+        h0.requires_grad_()
+        out, h_n = ENGINES[engine]("minlstm", x32, h0, w32, b32)
+        ref_out, ref_h_n = min_reference_layer("minlstm", x32, h0.float(), w32, b32)
+        torch.testing.assert_close(out, ref_out)
+        torch.testing.assert_close(h_n, ref_h_n)
+        (grad,) = torch.autograd.grad(out.sum(), h0)
+        (want,) = torch.autograd.grad(ref_out.sum(), h0)
+        assert grad.shape == h0.shape and grad.dtype == h0.dtype
+        torch.testing.assert_close(grad.float(), want.float())
+
+
+def test_the_compiled_operators_refuse_buffers_of_the_wrong_size():
+    if not compiled.available():
+        pytest.skip(f"the compiled loops are not available here: {extension.status()}")
+    ops = extension.loops()
+    n, G = 5, 3
+    p, out = torch.randn(G, n, B, H), torch.empty(n, B, H)
+    grad_h, delta, state = torch.randn(n, B, H), torch.empty(G, n, B, H), torch.zeros(B, H)
+    norms = torch.empty(n, B, dtype=torch.float64)
+    ops.min_forward(p, state, out)  # the right sizes run
+    ops.min_backward(p, out, state, grad_h, delta, state.clone(), norms)
+    with pytest.raises(RuntimeError, match="a state"):
+        ops.min_forward(p, torch.zeros(1, H), out)
+    with pytest.raises(RuntimeError, match="G 2 or 3"):
+        ops.min_forward(p[:1], state, out)
+    with pytest.raises(RuntimeError, match="a state"):
+        ops.min_backward(p, out, state, grad_h, delta, torch.zeros(1), norms)
+    with pytest.raises(RuntimeError, match="norms"):
+        ops.min_backward(p, out, state, grad_h, delta, state.clone(), torch.empty(1, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="grad_h"):
+        ops.min_backward(p, out, state, grad_h[:1], delta, state.clone(), norms)
+    with pytest.raises(RuntimeError, match="gate blocks"):
+        ops.min_backward(p, out, state, grad_h, delta[:2], state.clone(), norms)
+
+
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("engine", ["fast", "compiled", "scan"])
 @pytest.mark.parametrize("input_size", [2, minrnn.RECOMPUTE_INPUT + 1], ids=["recomputed", "stored"])
 def test_matches_the_plain_loop(cell, engine, input_size, chunked):

@@ -232,7 +232,7 @@ class MinRNNFunction(torch.autograd.Function):
         work = loops.workspace(cell, x, K, B, H)
         projected = x.new_empty(G, K, B, H) if stored is None else None
         out = x.new_empty(T, B, H)
-        h = h0.contiguous()
+        h = h0.to(x.dtype).contiguous()  # a state of another dtype runs in the input's, as torch.lerp would
         for start in range(0, T, K):
             end = min(start + K, T)
             p = _chunk_projection(inputs, weights, biases, projected, stored, start, end, B)
@@ -267,7 +267,7 @@ class MinRNNFunction(torch.autograd.Function):
         grad_h_buf, delta_buf = out.new_empty(K, B, H), out.new_empty(G, K, B, H)
         norms_buf = out.new_empty(K, B, dtype=torch.float64) if record is not None else None
         carry = out.new_zeros(B, H)  # (1 - z_{t+1}) dL/dh_{t+1}
-        h0 = h0.contiguous()
+        h0 = h0.to(out.dtype).contiguous()
         for start, end in chunks_backward(T, K):
             m = end - start
             rows = slice(start * B, end * B)
@@ -331,9 +331,10 @@ def min_layer(
     """minGRU or minLSTM (``cell``) over all steps on the fused hand-written loops (``loops``: the Python
     ones, or the compiled ones of ``bptt.engine.compiled``). Returns (output (T, B, H), h_T); same
     results as ``min_reference_layer``."""
-    _check(cell)
+    G = _check(cell)
     if x.shape[0] == 0:
         return min_reference_layer(cell, x, h0, weight_ih, bias_ih, record)
+    h0 = h0.expand(x.shape[1], weight_ih.shape[0] // G)  # (B, H): a broadcast state as the plain loop takes it
     return MinRNNFunction.apply(x, h0, weight_ih, bias_ih, record, cell, loops)
 
 

@@ -121,6 +121,8 @@ class TimeLoop:
     ) -> str:
         """What "auto" runs on ``input`` (None: on the layer's device), with a record wanted or not
         (``record``: the open one), for a packed batch or not: ``GPU_ENGINE`` on a GPU, else ``CPU_ENGINE``."""
+        if self.CPU_ENGINE == self.GPU_ENGINE == "fast":
+            return self.CPU_ENGINE
         like = input if input is not None else next(self.parameters())
         if like.device.type == "cuda":
             return self.GPU_ENGINE

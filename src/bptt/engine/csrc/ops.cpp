@@ -166,16 +166,25 @@ void gru_backward_op(const at::Tensor& gates, const at::Tensor& candidate, const
                                   ptr<T>(delta_next), ptr<T>(carry), has_next, ptr<T>(weight_perm), norms_ptr(norms)))
 }
 
-// A tensor of G blocks along dim 0, each block contiguous (a chunk's slice of a (G, T, B, H) buffer is one).
-void check_blocks(const at::Tensor& blocks, const at::Tensor& like) {
-  TORCH_CHECK(blocks.dim() == 4 && blocks.device().is_cpu() && blocks.scalar_type() == like.scalar_type() &&
-                  blocks[0].is_contiguous() && blocks.sizes().slice(1).equals(like.sizes()),
-              "bptt_loops: gate blocks (G, n, B, H), each contiguous, of the outputs' shape and dtype");
+// G = 2 or 3 blocks along dim 0, each contiguous and of the outputs' (n, B, H) shape and dtype (a chunk's
+// slice of a (G, T, B, H) buffer is one).
+void check_blocks(const at::Tensor& blocks, const at::Tensor& out) {
+  TORCH_CHECK(blocks.dim() == 4 && (blocks.size(0) == 2 || blocks.size(0) == 3) && blocks.device().is_cpu() &&
+                  blocks.scalar_type() == out.scalar_type() && blocks[0].is_contiguous() &&
+                  blocks.sizes().slice(1).equals(out.sizes()),
+              "bptt_loops: gate blocks (G, n, B, H), G 2 or 3, each contiguous, of the outputs' shape and dtype");
+}
+
+// A (B, H) state of the outputs' (n, B, H).
+void check_state(const at::Tensor& state, const at::Tensor& out) {
+  TORCH_CHECK(out.dim() == 3 && state.dim() == 2 && state.size(0) == out.size(1) && state.size(1) == out.size(2),
+              "bptt_loops: a state (B, H) of the outputs' (n, B, H)");
 }
 
 void min_forward_op(const at::Tensor& p, const at::Tensor& h_prev, at::Tensor out) {
   check({&out, &h_prev});
   check_blocks(p, out);
+  check_state(h_prev, out);
   DISPATCH(out, min_forward<T>(p.size(0), out.size(0), out.size(1), out.size(2), ptr<T>(p), p.stride(0),
                                ptr<T>(h_prev), ptr<T>(out)))
 }
@@ -185,7 +194,13 @@ void min_backward_op(const at::Tensor& p, const at::Tensor& out, const at::Tenso
   check({&out, &h_prev_first, &grad_h, &carry});
   check_blocks(p, out);
   check_blocks(delta, out);
+  check_state(h_prev_first, out);
+  check_state(carry, out);
   TORCH_CHECK(p.size(0) == delta.size(0), "bptt_loops: as many gate blocks in delta as in p");
+  TORCH_CHECK(grad_h.sizes().equals(out.sizes()), "bptt_loops: grad_h of the outputs' shape");
+  TORCH_CHECK(!norms.has_value() || !norms->defined() ||
+                  (norms->dim() == 2 && norms->size(0) == out.size(0) && norms->size(1) == out.size(1)),
+              "bptt_loops: norms (n, B)");
   DISPATCH(out, min_backward<T>(p.size(0), out.size(0), out.size(1), out.size(2), ptr<T>(p), p.stride(0),
                                 ptr<T>(out), ptr<T>(h_prev_first), ptr<T>(grad_h), ptr<T>(delta), delta.stride(0),
                                 ptr<T>(carry), norms_ptr(norms)))

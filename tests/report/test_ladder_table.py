@@ -177,7 +177,10 @@ def test_the_csv_holds_every_planned_run_those_not_run_saying_why(tmp_path):
     with Database(tmp_path / "r.db") as db:
         for run in spec.runs:
             if run.rung is not None and run.config.seq_len == 10:
-                row_id = db.create_run(run.identity, "gru", "adding", run.config.model_dump(), sweep="climb")
+                config = run.config.model_dump()
+                if run.config.seed == 0:  # a run kept from before its spec's target changed
+                    config["target_loss"] = 0.02
+                row_id = db.create_run(run.identity, "gru", "adding", config, sweep="climb")
                 db.record_progress(row_id, [], [], [], 2, 1.0, None)
                 db.finish_run(row_id, "finished", RunSummary(test_loss=0.5, metric="mse", steps=2))
         found = result_rows(db, spec)
@@ -185,6 +188,7 @@ def test_the_csv_holds_every_planned_run_those_not_run_saying_why(tmp_path):
     by = {(r.role, r.task, r.seq_len, r.seed): r for r in found}
     assert by["timing", "adding", 30, 0].status == "not run" and by["timing", "adding", 30, 0].note == "not run yet"
     assert by["rung", "adding", 10, 1].status == "finished" and by["rung", "adding", 10, 1].target_loss == 0.01
+    assert by["rung", "adding", 10, 0].target_loss == 0.02  # the target it trained to, not the spec's new one
     assert by["rung", "adding", 20, 0].note == "not run: every seed failed at T=10"
     assert by["rung", "adding", 30, 1].note == "not run: every seed failed at T=10"
     assert by[None, "digits", None, 0].note == "not run yet" and by[None, "digits", None, 0].role is None

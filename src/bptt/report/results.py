@@ -164,8 +164,7 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
                 version=final.version or "",
                 commit=final.commit or "",
                 role=_role(run),
-                # the target the run trained to (a run kept from before its spec changed it keeps its own)
-                target_loss=row.config.get("target_loss", config.target_loss),
+                target_loss=row.config.get("target_loss", config.target_loss),  # the one it trained to
                 solved_below=None if run.rung is None else run.rung.threshold,
                 cpu_seconds=final.cpu_seconds,
             )

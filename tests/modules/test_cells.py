@@ -40,6 +40,12 @@ def test_a_cells_defaults_fill_what_the_run_leaves_unset_and_are_recorded():
         {"task": "adding", "cell": "indrnn", "num_layers": 3, "lr": 1e-3, "cell_options": {"magnitude": 3}}
     )
     assert (mine.num_layers, mine.lr, mine.cell_options["magnitude"]) == (3, 1e-3, 3.0)
+    # a preset named as the task: the LRU's ring near 1 on adding, its own ring elsewhere; what is given wins
+    lru = build_config({"task": "adding", "seq_len": 100, "cell": "lru"})
+    assert lru.cell_preset == "adding" and (lru.cell_options["r_min"], lru.cell_options["r_max"]) == (0.99, 0.9999)
+    assert build_config({"task": "copy", "cell": "lru"}).cell_options["r_min"] == 0.9
+    given = build_config({"task": "adding", "cell": "lru", "cell_options": {"r_min": 0.5}})
+    assert (given.cell_options["r_min"], given.cell_options["r_max"]) == (0.5, 0.9999)
     # The torch twins keep the identity their runs were stored under: nothing new in their dump changes it.
     assert build_config({"cell": "gru"}).cell_options == {} and build_config({"cell": "gru"}).cell_preset is None
 

@@ -61,7 +61,7 @@ from bptt.modules.exprnn import EXPRNN_ACTIVATIONS, ORTHOGONAL_INITS, ORTHOGONAL
 from bptt.modules.gru import GRU
 from bptt.modules.indrnn import IndRNN
 from bptt.modules.lnlstm import LayerNormLSTM
-from bptt.modules.lru import LR_FACTOR, LRU, MAX_PHASE, R_MAX, R_MIN
+from bptt.modules.lru import LR_FACTOR, LRU, LRU_PRESETS, MAX_PHASE, R_MAX, R_MIN
 from bptt.modules.lstm import LSTM
 from bptt.modules.minrnn import MinGRU, MinLSTM
 from bptt.modules.rnn import RNN
@@ -290,6 +290,7 @@ CELLS.add(
             CellSetting("max_phase", MAX_PHASE, "LRU: largest phase of lambda at init (radians)", above=0),
             CellSetting("lr_factor", LR_FACTOR, "LRU: learning-rate factor of nu, theta, gamma and B", above=0),
         ),
+        presets=LRU_PRESETS,
         defaults={"lr": 3e-3, "num_layers": 2},
         stored_per_step=12,
         arguments=lambda v: {

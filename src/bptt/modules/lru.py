@@ -14,6 +14,11 @@ from bptt.modules.base import RecurrentBase
 
 #: The ring's defaults: |lambda| in [R_MIN, R_MAX], phases in [0, MAX_PHASE] (the paper's long-range values).
 R_MIN, R_MAX, MAX_PHASE = 0.9, 0.999, math.pi / 10
+#: Named ring settings (the registry's presets; one named as a task is used for it). adding: |lambda| in
+#: [0.99, 0.9999]: on adding T = 100 (2 blocks of 64, lr 3e-3) the default ring stayed at the memoryless
+#: baseline for 1500 steps, this one solved it in 1000 (test MSE 0.0036); the sum the task asks for
+#: weighs a value the same at any distance, which |lambda| near 1 does from the start.
+LRU_PRESETS = {"adding": {"r_min": 0.99, "r_max": 0.9999}}
 #: The learning-rate factor of the recurrence's parameters (the minimal-LRU code's ``lr_factor``).
 LR_FACTOR = 0.5
 #: Which LRU method each engine name runs (``bptt.engine.lru``).

@@ -11,10 +11,12 @@ inline T candidate(T v, T s) {
   return v >= T(0) ? v + T(0.5) : s;
 }
 
-// minLSTM's z = sigmoid(softplus(a) - softplus(c)) with a = -p_f, c = -p_i, and keep = 1 - z:
-// z = (1 + e^a) / ((1 + e^a) + (1 + e^c)), each exponent shifted by m = max(a, c, 0) so none overflows.
+// minLSTM's z = sigmoid(softplus(a) - softplus(c)) with a = -p_f, c = -p_i, keep = 1 - z, and sigmoid(a),
+// sigmoid(c): z = (1 + e^a) / ((1 + e^a) + (1 + e^c)), each exponent shifted by m = max(a, c, 0) so none
+// overflows. Where both terms of a sigmoid's ratio underflow (float64, m above ~745), z or keep is 0 and so
+// is dL/dd, which the sigmoid multiplies: the guard only keeps 0/0 from turning that 0 into NaN.
 template <typename T>
-inline void minlstm_gates(T p_f, T p_i, T& z, T& keep) {
+__attribute__((always_inline)) inline void minlstm_gates(T p_f, T p_i, T& z, T& keep, T& sig_a, T& sig_c) {
   const T a = -p_f, c = -p_i;
   T m = a > c ? a : c;
   m = m > T(0) ? m : T(0);
@@ -22,6 +24,9 @@ inline void minlstm_gates(T p_f, T p_i, T& z, T& keep) {
   const T total = T(1) / (u0 + ua + u0 + uc);
   z = (u0 + ua) * total;
   keep = (u0 + uc) * total;
+  const T den_a = u0 + ua, den_c = u0 + uc;
+  sig_a = ua / (den_a > T(0) ? den_a : T(1));
+  sig_c = uc / (den_c > T(0) ? den_c : T(1));
 }
 
 }  // namespace
@@ -44,8 +49,8 @@ void min_forward(int G, int n, int B, int H, const T* p, int64_t p_gate, const T
       const T* p2 = p1 + p_gate;
 #pragma omp simd
       for (int64_t j = 0; j < size; ++j) {
-        T z, keep;
-        minlstm_gates(p1[j], p2[j], z, keep);
+        T z, keep, sig_a, sig_c;
+        minlstm_gates(p1[j], p2[j], z, keep, sig_a, sig_c);
         ht[j] = z * candidate(ph[j], sigmoid(ph[j])) + keep * h[j];
       }
     }
@@ -81,14 +86,14 @@ void min_backward(int G, int n, int B, int H, const T* p, int64_t p_gate, const 
       T* d_2 = d_1 + delta_gate;
 #pragma omp simd
       for (int64_t j = 0; j < size; ++j) {
-        T z, keep;
-        minlstm_gates(p1[j], p2[j], z, keep);
+        T z, keep, sig_a, sig_c;
+        minlstm_gates(p1[j], p2[j], z, keep, sig_a, sig_c);
         const T v = ph[j], s = sigmoid(v), g = dh[j];
         const T slope = v >= T(0) ? T(1) : s * (T(1) - s);
         const T grad_d = g * (candidate(v, s) - hp[j]) * z * keep;  // dL/dd, d = softplus(a) - softplus(c)
         d_h[j] = g * z * slope;
-        d_1[j] = -grad_d * sigmoid(-p1[j]);  // dd/dp_f = -sigmoid(-p_f)
-        d_2[j] = grad_d * sigmoid(-p2[j]);   // dd/dp_i = sigmoid(-p_i)
+        d_1[j] = -grad_d * sig_a;  // dd/dp_f = -sigmoid(-p_f)
+        d_2[j] = grad_d * sig_c;   // dd/dp_i = sigmoid(-p_i)
         carry[j] = g * keep;
       }
     }

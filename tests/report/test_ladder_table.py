@@ -8,15 +8,8 @@ import pytest
 
 from bptt.cli.main import main
 from bptt.report.ladder import WHAT_SOLVED_MEANS, ladder_table
-from bptt.report.results import (
-    ResultRow,
-    markdown_table,
-    merge_rows,
-    read_csv,
-    readme_table,
-    result_rows,
-    write_csv,
-)
+from bptt.report.merge import merge_rows
+from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, result_rows, write_csv
 from bptt.store import Database, RunSummary
 from bptt.sweeps import expand_spec
 
@@ -230,6 +223,18 @@ def test_a_database_that_lacks_a_run_never_erases_its_row_and_a_new_plan_is_no_r
     ran = row(seq_len=1000, steps=30, role="timing", target_loss=None, cpu_seconds=9.0)
     merged = merge_rows(earlier, [ran, fresh[1]])
     assert merged.rows == [ran, fresh[1]] and len(merged.replaced) == 1
+
+
+def test_a_planned_run_without_a_length_is_the_row_its_run_records_with_one():
+    """mnist5k's length is its data's (784), known once a run records it: the planned row (no length)
+    and the ran row (784) are one row, either way round, and a third length is no match."""
+    kw = {"task": "mnist5k", "role": None, "target_loss": None}
+    planned = row(seq_len=None, status="not run", steps=0, test_loss=None, test_metric=None, note="not run yet", **kw)
+    ran = row(seq_len=784, test_metric=0.9, **kw)
+    assert merge_rows([planned], [ran]).rows == [ran]  # the run replaces its placeholder
+    assert merge_rows([ran], [planned]).rows == [ran]  # a database without the run keeps it
+    other = row(seq_len=100, test_metric=0.5, **kw)
+    assert merge_rows([ran, other], [planned]).rows == [planned, ran, other]  # two lengths: no guess
 
 
 def test_before_any_rung_ran_a_model_reads_where_its_lowest_rung_stands():

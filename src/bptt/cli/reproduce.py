@@ -10,8 +10,8 @@ from bptt.cli.output import console, plural, printable
 from bptt.cli.paths import writable_file, writable_folder
 from bptt.cli.sweep import filters_option, seeds_option
 from bptt.files import read_text
+from bptt.report.merge import describe_key
 from bptt.report.reproduce import NothingToCollect, ResultsFileError, reproduce, spec_for
-from bptt.report.results import describe_key
 from bptt.sweeps.spec import check_devices_here, parse_assignment
 
 

@@ -29,15 +29,8 @@ import yaml
 
 from bptt import experiments
 from bptt.files import write_text
-from bptt.report.results import (
-    RowKey,
-    markdown_table,
-    merge_rows,
-    read_csv,
-    result_rows,
-    update_readme,
-    write_csv,
-)
+from bptt.report.merge import RowKey, merge_rows
+from bptt.report.results import markdown_table, read_csv, result_rows, update_readme, write_csv
 from bptt.report.sweep import build_report
 from bptt.store import Database
 from bptt.sweeps import SweepSpec, SweepSummary, load_spec, run_sweep

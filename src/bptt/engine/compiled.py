@@ -1,7 +1,7 @@
 """The "compiled" engine: the fast engine's Functions on compiled time loops (``csrc/``, built by
 ``bptt.engine.extension``), for the simple RNN, the LSTM, the GRU, minGRU and minLSTM on a CPU.
 
-Same buffers, same chunks, same results as "fast" (``bptt.engine.rnn``, ``lstm``, ``gru``): only the
+Same buffers, same chunks, same results as "fast" (``bptt.engine.rnn``, ``lstm``, ``gru``, ``minrnn``): only the
 per-step work moves from one torch operation at a time into one compiled pass per step, around the same
 BLAS product, with the record's norms summed inside it. Where the loops cannot run (no compiler, a GPU,
 a dtype other than float32 or float64, an activation the loops do not know), the Python loops of "fast"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 import matplotlib
+from matplotlib.axis import Axis, Tick
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -51,9 +52,14 @@ def asset(name: str, package: str = "bptt.plotting") -> str:
 
 
 def plain_text(fig: Figure) -> Figure:
-    """Draw every text of ``fig`` as written: ``$...$`` is not mathtext (an unknown command would fail)."""
+    """Draw every text of ``fig`` as written: ``$...$`` is not mathtext (an unknown command would fail).
+    The axes' own numbers are left alone: a log axis writes its ticks as mathtext ("$10^{3}$")."""
+    numbers = {id(axis.offsetText) for axis in fig.findobj(Axis)}
+    for tick in fig.findobj(Tick):
+        numbers.update((id(tick.label1), id(tick.label2)))
     for text in fig.findobj(Text):
-        text.set_parse_math(False)
+        if id(text) not in numbers:
+            text.set_parse_math(False)
     return fig
 
 

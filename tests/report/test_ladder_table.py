@@ -10,6 +10,7 @@ from bptt.cli.main import main
 from bptt.report.ladder import WHAT_SOLVED_MEANS, ladder_table
 from bptt.report.merge import merge_rows
 from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, result_rows, write_csv
+from bptt.report.sweep import build_report
 from bptt.store import Database, RunSummary
 from bptt.sweeps import expand_spec
 
@@ -149,6 +150,10 @@ def test_a_climb_still_under_way_and_one_at_the_top_rung():
     assert "| 100; T=500 interrupted |" in ladder_table(under_way)
     assert "| 500 (top rung T=500) |" in ladder_table(top)
     assert "| 100; T=500 not run yet |" in ladder_table(waiting)
+    # a rung whose runs ended under an older step cap resumes before the next one opens: the line says so
+    waits = "not run yet: waits for T=500"
+    resumes = [row(seq_len=100), row(seq_len=500, loss=0.5), row(seq_len=1000, status="not run", loss=None, note=waits)]
+    assert "| 100; T=1000 waits for T=500 |" in ladder_table(resumes)
     # solved needs a finished run with its test loss below the threshold (not at it)
     assert "| - (top rung" not in ladder_table([row(seq_len=100, loss=0.01)])
     assert "| IndRNN | not run yet |" in ladder_table([row(status="not run", steps=0, loss=None, note="not run yet")])
@@ -254,3 +259,31 @@ def test_a_rung_is_solved_by_its_threshold_not_by_the_validation_stop_below_it()
     assert line.split(" | ")[1] == "100 (top rung T=100)"
     older = ladder_table([row(seq_len=100, loss=0.008, target_loss=0.005)]).splitlines()[2]  # a CSV without it
     assert older.split(" | ")[1] == "-"
+
+
+def test_the_report_leaves_the_timing_runs_out_of_its_figures_and_counts(tmp_path):
+    spec = expand_spec(
+        {
+            "name": "climb",
+            "base": {"hidden_size": 8, "steps": 2, "eval_size": 16, "cell": "gru"},
+            "include": [{"name": "GRU", "task": "adding"}],
+            "seeds": [0, 1],
+            "ladder": {
+                "rungs": {"adding": {"seq_len": [10, 20], "solved_below": 0.01}},
+                "timing": {"task": "adding", "seq_len": 1000, "steps": 3, "eval_size": 4},
+            },
+        }
+    )
+    with Database(tmp_path / "r.db") as db:
+        for run in spec.runs:
+            if run.timing or run.config.seq_len == 10:
+                row_id = db.create_run(run.identity, "gru", "adding", run.config.model_dump(), sweep="climb")
+                loss = 0.9 if run.timing else 0.5  # three steps at T=1000: no result, only a time
+                db.finish_run(row_id, "finished", RunSummary(test_loss=loss, test_metric=loss, metric="mse", steps=2))
+    timing = frozenset(r.identity for r in spec.runs if r.timing)
+    assert len(timing) == 1
+    whole = build_report(tmp_path / "r.db", tmp_path / "all.html", "climb").read_text(encoding="utf-8")
+    page = build_report(tmp_path / "r.db", tmp_path / "r.html", "climb", timing=timing).read_text(encoding="utf-8")
+    assert "3 runs from r.db." in whole
+    assert "2 runs from r.db (its timing runs left out)." in page
+    assert "1000" in whole and "1000" not in page  # the timing run's length is in no figure, table or count

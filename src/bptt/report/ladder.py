@@ -58,6 +58,8 @@ def _climb(rows: list[ResultRow], seeds: list[int]) -> str:
         first = unfinished[0]
         if first.note and first.note.startswith("not run: every seed failed"):
             text += f"; stopped: every seed failed at T={first.note.rsplit('=', 1)[1]}"
+        elif first.status == "not run" and first.note and "waits for" in first.note:  # a rung below resumes
+            text += f"; T={first.seq_len} {first.note[first.note.index('waits for') :]}"
         elif first.status == "not run":
             text += f"; T={first.seq_len} not run yet"
         else:

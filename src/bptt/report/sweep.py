@@ -287,10 +287,13 @@ def published_table(points: list[RunPoint]) -> Table:
 
 
 # -- the page -------------------------------------------------------------------------------
-def build_report(db_path: str | Path, output: str | Path, sweep: str | None = None) -> Path:
-    """Write the report of every run (or one sweep's runs) in the database to ``output``."""
+def build_report(
+    db_path: str | Path, output: str | Path, sweep: str | None = None, *, timing: frozenset[str] = frozenset()
+) -> Path:
+    """Write the report of every run (or one sweep's runs) in the database to ``output``, leaving out
+    the runs whose identity is in ``timing`` (a ladder's timing runs: a few steps, timed, not a result)."""
     with Database(db_path, read_only=True) as db:
-        rows = db.runs(sweep=sweep)
+        rows = [r for r in db.runs(sweep=sweep) if r.identity not in timing]
         points = [run_point(r) for r in rows if r.status != "running"]
         sections = [_overview(rows)]
         tasks: dict[str, list[RunPoint]] = defaultdict(list)
@@ -330,7 +333,7 @@ def build_report(db_path: str | Path, output: str | Path, sweep: str | None = No
         problems = _problems(points)
     title = f"Sweep {sweep}" if sweep else "Sweeps"
     lead = (
-        f"{len(rows)} runs from {Path(db_path).name}. A remedy is a run's label; bars and curves are "
+        f"{len(rows)} runs from {Path(db_path).name}{' (its timing runs left out)' if timing else ''}. A remedy is a run's label; bars and curves are "
         "means over seeds; the dashed line is the memoryless baseline. Pick a remedy to highlight it in every "
         "figure; pick it again to clear."
     )

@@ -4,12 +4,16 @@ Runs of one sweep differ in cost a hundredfold (a step of adding T=600 with 150 
 units against one of MNIST-1D's 40 steps), so "runs done of runs planned" says little
 about the time left. Each run's work is counted instead: ``step_work`` models one
 training step's cost, its evaluations are added (``run_work``), and the time left is
-the work left over the pace measured since the first steps came in (work done per second
-of wall time, which takes in the machine's load and the number of workers):
+the work left over the pace measured on the runs themselves (work done per second of wall
+time by one worker, which takes in the machine's load):
 
-    time left = max(work left / pace, longest run left / (pace / workers))
+    time left = max(work left / (pace * workers), longest run left / pace)
 
-the second term for the end of a sweep, when fewer runs than workers are left. The
+the second term for the end of a sweep, when fewer runs than workers are left. Each run's
+pace is timed between its own reports, from its first one on (which leaves out the worker's
+start: a process, torch, the data): runs side by side report a checkpoint's worth of steps
+each, at moments of their own, and a pace timed across the sweep from its first report would
+count the second worker's first checkpoint as done in the seconds between the two. The
 work of a run counts every step it plans: a run that reaches its ``target_metric`` (or
 diverges) stops sooner, so the estimate can only shrink as such runs end, and says so.
 """
@@ -103,7 +107,9 @@ class SweepEstimate:
     started: float = field(default_factory=time.monotonic)
     done: dict[str, int] = field(default_factory=dict)
     ended: set[str] = field(default_factory=set)
-    origin: tuple[float, float] | None = None  # (time, work done) when the first steps came in
+    # identity -> (time, steps done) of the run's first report in this sweep, and of its latest
+    first: dict[str, tuple[float, int]] = field(default_factory=dict)
+    latest: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, runs: Iterable[tuple[PlannedRun, int]], workers: int = 1) -> SweepEstimate:
@@ -117,31 +123,42 @@ class SweepEstimate:
             work[run.identity] = run_work(run.config, length, inputs, run.config.steps) / run.config.steps
         return cls(steps, work, workers)
 
-    def update(self, identity: str, steps_done: int | None) -> None:
-        """The run has done ``steps_done`` steps (None: nothing new)."""
-        if steps_done is not None:
-            self.done[identity] = steps_done
+    def update(self, identity: str, steps_done: int | None, now: float | None = None) -> None:
+        """The run has done ``steps_done`` steps (None: nothing new), reported at ``now``."""
+        if steps_done is None:
+            return
+        self.done[identity] = steps_done
+        report = (time.monotonic() if now is None else now, steps_done)
+        self.first.setdefault(identity, report)
+        self.latest[identity] = report
 
-    def end(self, identity: str, steps_done: int) -> None:
+    def end(self, identity: str, steps_done: int, now: float | None = None) -> None:
         """A run ended (all its steps, its target, diverged or failed): no work of it is left."""
-        self.update(identity, steps_done)
+        self.update(identity, steps_done, now)
         self.ended.add(identity)
 
     def drop(self, identity: str) -> None:
         """The run will not run (a ladder stopped below its rung): neither planned nor ended."""
-        for table in (self.steps, self.work_per_step, self.done):
+        for table in (self.steps, self.work_per_step, self.done, self.first, self.latest):
             table.pop(identity, None)
         self.ended.discard(identity)
+
+    def pace(self) -> float | None:
+        """Work per wall second of one worker: the work the runs did between their first report and
+        their latest over the time between them, all runs together; None before any run reported twice."""
+        work = seconds = 0.0
+        for identity, (start, steps) in self.first.items():
+            end, latest = self.latest[identity]
+            if end > start and identity in self.work_per_step:
+                work += max(0, latest - steps) * self.work_per_step[identity]
+                seconds += end - start
+        return work / seconds if work > 0 else None
 
     def _left(self, identity: str) -> float:
         if identity in self.ended:
             return 0.0
         planned, before = self.steps[identity]
         return max(0, planned - max(before, self.done.get(identity, before))) * self.work_per_step[identity]
-
-    def _done_since_start(self, identity: str) -> float:
-        planned, before = self.steps[identity]
-        return max(0, min(self.done.get(identity, before), planned) - before) * self.work_per_step[identity]
 
     @property
     def steps_planned(self) -> int:
@@ -152,20 +169,13 @@ class SweepEstimate:
         return sum(min(self.done.get(i, before), planned) for i, (planned, before) in self.steps.items())
 
     def seconds_left(self, now: float | None = None) -> float | None:
-        """Wall seconds left at the pace measured so far (see the module docstring); None until work has
-        been done since the first steps came in. The pace is timed from then, not from the sweep's
-        start, which leaves out the workers' start (a process, torch, the data: half a minute on a
-        loaded machine)."""
-        now = time.monotonic() if now is None else now
-        done = sum(self._done_since_start(i) for i in self.steps)
-        if done > 0 and self.origin is None:
-            self.origin = (now, done)
-        if self.origin is None or now <= self.origin[0] or done <= self.origin[1]:
+        """Wall seconds left at the pace measured so far (see the module docstring); None until a run
+        has reported twice. ``now`` is kept for the callers' one clock (the estimate is the runs' own)."""
+        pace = self.pace()
+        if pace is None:
             return None
-        elapsed, done = now - self.origin[0], done - self.origin[1]
-        pace = done / elapsed  # work per wall second, all workers together
         left = [self._left(i) for i in self.steps]
-        return max(sum(left) / pace, max(left, default=0.0) / (pace / max(1, self.workers)))
+        return max(sum(left) / (pace * max(1, self.workers)), max(left, default=0.0) / pace)
 
     def line(self, runs_ended: int, runs_total: int, now: float | None = None) -> str:
         """One line of progress: runs ended, steps, time so far and the estimate of the time left."""

@@ -100,6 +100,23 @@ def test_rows_the_database_does_not_hold_are_kept_and_replaced_ones_are_named(sh
     assert readme_table(shipped / "README.md", "canonical-quick") == markdown_table(rows)
 
 
+def test_a_planned_run_that_nothing_ran_is_a_row_saying_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text(README)
+    runs = selected_runs().runs
+    record(tmp_path / "part.db", runs[:3], metric=0.9)
+    assert main([*COLLECT, "--db", "part.db"]) == 0, capsys.readouterr().err
+    rows = read_csv(tmp_path / "results" / "canonical-quick" / "runs.csv")
+    assert len(rows) == len(runs)
+    assert [r.status for r in rows] == ["finished"] * 3 + ["not run"] * (len(runs) - 3)
+    assert {r.note for r in rows[3:]} == {"not run yet"} and rows[3].test_metric is None
+    table = readme_table(tmp_path / "README.md", "canonical-quick")
+    assert (
+        table == markdown_table(rows)
+        and "| temporal_order | 200 | GRU | test accuracy % | - (-) | - (not run) |" in table
+    )
+
+
 def test_a_spec_change_that_renames_run_identities_replaces_the_rows_and_says_so(shipped, capsys):
     changed = selected_runs({"lr": 0.002})  # other identities, the same table rows
     record(shipped / "changed.db", changed.runs, metric=0.75)

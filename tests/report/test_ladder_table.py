@@ -8,7 +8,7 @@ import pytest
 
 from bptt.cli.main import main
 from bptt.report.ladder import WHAT_SOLVED_MEANS, ladder_table
-from bptt.report.merge import merge_rows
+from bptt.report.merge import merge_rows, row_key
 from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, result_rows, write_csv
 from bptt.report.sweep import build_report
 from bptt.store import Database, RunSummary
@@ -223,7 +223,8 @@ def test_a_database_that_lacks_a_run_never_erases_its_row_and_a_new_plan_is_no_r
         row(seq_len=1000, status="not run", steps=0, test_loss=None, test_metric=None, note="not run yet: waits"),
     ]
     merged = merge_rows(earlier, fresh)
-    assert merged.rows == [timing, fresh[1]] and merged.replaced == [] and merged.kept == []
+    # The timing run only the CSV holds is kept, and named so; the rung's new note replaces nothing.
+    assert merged.rows == [timing, fresh[1]] and merged.replaced == [] and merged.kept == [row_key(timing)]
     # A run the database holds replaces the row, and is named.
     ran = row(seq_len=1000, steps=30, role="timing", target_loss=None, cpu_seconds=9.0)
     merged = merge_rows(earlier, [ran, fresh[1]])

@@ -81,6 +81,8 @@ def merge_rows(earlier: Sequence[ResultRow], fresh: Sequence[ResultRow]) -> Merg
             merged += laid
             if any(row.status != NOT_RUN and row not in rows for row in laid):  # a plan's new note is no result
                 replaced.append(key)
+            elif any(row is not plan for row, plan in zip(laid, by_key[key])):  # a run only the CSV holds
+                kept.append(key)
         else:
             merged += rows
             kept.append(key)

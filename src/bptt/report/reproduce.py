@@ -104,7 +104,7 @@ def reproduce(
         found = [database.runs(sweep=spec.name, identity=r.identity) for r in spec.runs]
         fresh = result_rows(database, spec)
         sweeps = database.sweeps()
-    if not fresh:
+    if not any(found):  # its rows would all be plans: nothing ran
         raise NothingToCollect(
             f"--db: {db_path} holds none of the {len(spec.runs)} runs of {spec.name} "
             f"(its sweeps: {', '.join(sweeps) or 'none'}); nothing written"

@@ -124,8 +124,8 @@ def _role(run: PlannedRun) -> str | None:
 
 
 def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
-    """Every run of ``spec`` that ``db`` holds (its latest row), in the spec's order; on a length
-    ladder, the runs not run too, each saying why (not reached yet, or the ladder stopped below it)."""
+    """Every run of ``spec``, in the spec's order: the latest row ``db`` holds of it, or a row "not run"
+    saying why (not reached yet; on a length ladder, also: the ladder stopped below it)."""
     rows = []
     notes = {}
     if spec.ladder is not None:
@@ -133,8 +133,8 @@ def result_rows(db: Database, spec: SweepSpec) -> list[ResultRow]:
     for run in spec.runs:
         found = db.runs(sweep=spec.name, identity=run.identity)
         if not found:
-            if run.identity in notes:
-                why = notes[run.identity]
+            why = notes.get(run.identity, "new" if spec.ladder is None else None)
+            if why is not None:
                 rows.append(_unrun(run, "not run yet" if why == "new" else why.replace("waits", "not run yet: waits")))
             continue
         row, config = found[-1], run.config

@@ -42,18 +42,18 @@ def _estimate(workers=1):
 
 def test_the_time_left_is_the_work_left_at_the_pace_measured_since_the_first_steps():
     estimate = _estimate()
-    assert estimate.seconds_left(5.0) is None
+    assert estimate.seconds_left() is None
     assert "measured once the first steps are in" in estimate.line(0, 2, 5.0)
     estimate.update("a", 10, now=30.0)
-    assert estimate.seconds_left(30.0) is None  # the first steps start the clock (the workers' start is left out)
+    assert estimate.seconds_left() is None  # the first steps start the clock (the workers' start is left out)
     estimate.update("a", 50, now=40.0)
     # 40 units of work in 10 s: 4 per second; left: 50 of "a" and 300 of "b".
-    assert estimate.seconds_left(40.0) == pytest.approx(350 / 4)
+    assert estimate.seconds_left() == pytest.approx(350 / 4)
     assert estimate.steps_done == 50 and estimate.steps_planned == 200
     line = estimate.line(0, 2, 40.0)
     assert line.startswith("0 of 2 runs ended, 50 of 200 steps; 0:00:40 so far, about 0:01:28 left")
     estimate.end("a", 70, now=40.0)  # stopped at its target: nothing of it is left
-    assert estimate.seconds_left(40.0) == pytest.approx(300 / 6)
+    assert estimate.seconds_left() == pytest.approx(300 / 6)
 
 
 def test_the_last_run_left_runs_on_one_worker():
@@ -64,7 +64,7 @@ def test_the_last_run_left_runs_on_one_worker():
     estimate.end("a", 100, now=10.0)
     estimate.update("b", 20, now=10.0)
     # 130 units in 20 worker-seconds is 6.5 per second for one worker: "b" has 240 left, on one.
-    assert estimate.seconds_left(10.0) == pytest.approx(240 / 6.5)
+    assert estimate.seconds_left() == pytest.approx(240 / 6.5)
 
 
 def test_workers_that_report_at_moments_of_their_own_are_timed_each_on_its_own():
@@ -74,21 +74,21 @@ def test_workers_that_report_at_moments_of_their_own_are_timed_each_on_its_own()
     estimate.update("b", 250, now=251.0)
     # A pace timed across the sweep from its first report would count b's 250 steps as done in one
     # second and give 250 times too little time left; neither run has reported twice yet.
-    assert estimate.seconds_left(251.0) is None
+    assert estimate.seconds_left() is None
     estimate.update("a", 500, now=500.0)
-    assert estimate.seconds_left(500.0) == pytest.approx(9_750)  # each run on its worker: b ends last
+    assert estimate.seconds_left() == pytest.approx(9_750)  # each run on its worker: b ends last
     estimate.update("b", 500, now=501.0)
-    assert estimate.seconds_left(501.0) == pytest.approx(9_500)
+    assert estimate.seconds_left() == pytest.approx(9_500)
 
 
 def test_the_steps_done_before_the_sweep_are_not_counted_as_pace():
     estimate = SweepEstimate({"a": (100, 60)}, {"a": 1.0}, 1, started=0.0)
     assert estimate.steps_done == 60
     estimate.update("a", 60, now=0.0)
-    assert estimate.seconds_left(10.0) is None
+    assert estimate.seconds_left() is None
     estimate.update("a", 70, now=10.0)
     estimate.update("a", 80, now=20.0)
-    assert estimate.seconds_left(20.0) == pytest.approx(20 / 1.0)
+    assert estimate.seconds_left() == pytest.approx(20 / 1.0)
 
 
 def test_a_sweep_prints_its_progress_and_time_left(tmp_path, capsys):

@@ -168,9 +168,9 @@ class SweepEstimate:
     def steps_done(self) -> int:
         return sum(min(self.done.get(i, before), planned) for i, (planned, before) in self.steps.items())
 
-    def seconds_left(self, now: float | None = None) -> float | None:
+    def seconds_left(self) -> float | None:
         """Wall seconds left at the pace measured so far (see the module docstring); None until a run
-        has reported twice. ``now`` is kept for the callers' one clock (the estimate is the runs' own)."""
+        has reported twice."""
         pace = self.pace()
         if pace is None:
             return None
@@ -180,7 +180,7 @@ class SweepEstimate:
     def line(self, runs_ended: int, runs_total: int, now: float | None = None) -> str:
         """One line of progress: runs ended, steps, time so far and the estimate of the time left."""
         now = time.monotonic() if now is None else now
-        left = self.seconds_left(now)
+        left = self.seconds_left()
         estimate = (
             "time left: measured once the first steps are in"
             if left is None
@@ -236,7 +236,7 @@ class SweepClock:
         if not self.enabled:
             return
         at = time.monotonic()
-        left = self.estimate.seconds_left(at)
+        left = self.estimate.seconds_left()
         steps = f"{self.estimate.steps_done:,}/{self.estimate.steps_planned:,} steps"
         self.bar.estimate(left, f"sweep {self.name} ({steps})")
         first_estimate = left is not None and not self._estimated

@@ -228,6 +228,10 @@ def test_a_database_that_lacks_a_run_never_erases_its_row_and_a_new_plan_is_no_r
     # A row "running" that the database does not hold (collected from another one, mid-run) is no result.
     stale = row(seq_len=1000, status="running", steps=0, test_loss=None, test_metric=None)
     assert merge_rows([stale], fresh[1:]).rows == fresh[1:]
+    # A rerun still running leaves the earlier result in place until it ends, and the collect names it kept.
+    rerun = row(seq_len=1000, steps=30, role="timing", target_loss=None, status="running", test_loss=None)
+    merged = merge_rows(earlier, [rerun, fresh[1]])
+    assert merged.rows == [timing, fresh[1]] and merged.kept == [row_key(timing)]
     # A run the database holds replaces the row, and is named.
     ran = row(seq_len=1000, steps=30, role="timing", target_loss=None, cpu_seconds=9.0)
     merged = merge_rows(earlier, [ran, fresh[1]])

@@ -32,11 +32,12 @@ class Merged:
 
 def _over(fresh: list[ResultRow], earlier: list[ResultRow]) -> list[ResultRow]:
     """The fresh rows of one key, each "not run" row (a planned run the database does not hold) giving
-    way to an earlier row of the same role that ran: a database that lacks a run never erases it. An
+    way to an earlier row of the same role that ran: a database that lacks a run never erases it, nor does
+    one whose rerun of it is still running (the earlier result stays until the rerun ends). An
     earlier row "running" holds no result, and the sweep's database no longer holds its run: the plan's
     row takes its place."""
     ran = {row.role: row for row in earlier if row.status not in (NOT_RUN, "running")}
-    return [ran.get(row.role, row) if row.status == NOT_RUN else row for row in fresh]
+    return [ran.get(row.role, row) if row.status in (NOT_RUN, "running") else row for row in fresh]
 
 
 def _lengths_found(rows: Sequence[ResultRow]):

@@ -269,7 +269,7 @@ def test_a_rung_is_solved_by_its_threshold_not_by_the_validation_stop_below_it()
     assert older.split(" | ")[1] == "-"
 
 
-def test_the_report_leaves_the_timing_runs_out_of_its_figures_and_counts(tmp_path):
+def test_the_report_draws_the_spec_s_own_runs_only_not_its_timing_runs_nor_what_it_no_longer_plans(tmp_path):
     spec = expand_spec(
         {
             "name": "climb",
@@ -288,10 +288,15 @@ def test_the_report_leaves_the_timing_runs_out_of_its_figures_and_counts(tmp_pat
                 row_id = db.create_run(run.identity, "gru", "adding", run.config.model_dump(), sweep="climb")
                 loss = 0.9 if run.timing else 0.5  # three steps at T=1000: no result, only a time
                 db.finish_run(row_id, "finished", RunSummary(test_loss=loss, test_metric=loss, metric="mse", steps=2))
-    timing = frozenset(r.identity for r in spec.runs if r.timing)
-    assert len(timing) == 1
+        # a run of settings the spec planned once and no longer does, at a length of its own
+        old = spec.runs[0].config.model_copy(update={"seq_len": 777, "lr": 0.5})
+        row_id = db.create_run("gru+adding+old-settings", "gru", "adding", old.model_dump(), sweep="climb")
+        db.finish_run(row_id, "finished", RunSummary(test_loss=1.0, test_metric=1.0, metric="mse", steps=30))
+    results = frozenset(r.identity for r in spec.runs if not r.timing)
+    assert len(results) == 4 and len([r for r in spec.runs if r.timing]) == 1
     whole = build_report(tmp_path / "r.db", tmp_path / "all.html", "climb").read_text(encoding="utf-8")
-    page = build_report(tmp_path / "r.db", tmp_path / "r.html", "climb", timing=timing).read_text(encoding="utf-8")
-    assert "3 runs from r.db." in whole
-    assert "2 runs from r.db (its timing runs left out)." in page
-    assert "1000" in whole and "1000" not in page  # the timing run's length is in no figure, table or count
+    page = build_report(tmp_path / "r.db", tmp_path / "r.html", "climb", only=results).read_text(encoding="utf-8")
+    assert "4 runs from r.db." in whole
+    assert "2 runs from r.db (2 more left out: the spec&#x27;s timing runs and runs it no longer plans)." in page
+    for length in ("seq_len 1000", "seq_len 777"):  # neither the timing run's length nor the dropped run's is drawn
+        assert length in whole and length not in page

@@ -288,12 +288,13 @@ def published_table(points: list[RunPoint]) -> Table:
 
 # -- the page -------------------------------------------------------------------------------
 def build_report(
-    db_path: str | Path, output: str | Path, sweep: str | None = None, *, timing: frozenset[str] = frozenset()
+    db_path: str | Path, output: str | Path, sweep: str | None = None, *, only: frozenset[str] | None = None
 ) -> Path:
-    """Write the report of every run (or one sweep's runs) in the database to ``output``, leaving out
-    the runs whose identity is in ``timing`` (a ladder's timing runs: a few steps, timed, not a result)."""
+    """Write the report of every run (or one sweep's runs) in the database to ``output``; with ``only``, of the
+    runs whose identity is in it (a spec's results: not its timing runs, nor the runs it no longer plans)."""
     with Database(db_path, read_only=True) as db:
-        rows = [r for r in db.runs(sweep=sweep) if r.identity not in timing]
+        held = db.runs(sweep=sweep)
+        rows = [r for r in held if only is None or r.identity in only]
         points = [run_point(r) for r in rows if r.status != "running"]
         sections = [_overview(rows)]
         tasks: dict[str, list[RunPoint]] = defaultdict(list)
@@ -332,10 +333,11 @@ def build_report(
         published = Section("Published results").add(published_table(points))
         problems = _problems(points)
     title = f"Sweep {sweep}" if sweep else "Sweeps"
+    left = f" ({len(held) - len(rows)} more left out: the spec's timing runs and runs it no longer plans)"
     lead = (
-        f"{len(rows)} runs from {Path(db_path).name}{' (its timing runs left out)' if timing else ''}. A remedy is a run's label; bars and curves are "
-        "means over seeds; the dashed line is the memoryless baseline. Pick a remedy to highlight it in every "
-        "figure; pick it again to clear."
+        f"{len(rows)} runs from {Path(db_path).name}{left if len(held) > len(rows) else ''}. A remedy is a run's "
+        "label; bars and curves are means over seeds; the dashed line is the memoryless baseline. Pick a remedy "
+        "to highlight it in every figure; pick it again to clear."
     )
     models = page_models(groups, sorted({p.label for p in points}))
     sections[0].blocks.insert(0, interactive.controls(models))

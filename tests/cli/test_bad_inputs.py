@@ -455,6 +455,8 @@ def _cases():
         yield ["convert-checkpoint", path]
     quick = ["reproduce", "canonical", "--quick"]
     yield ["reproduce", "nosuch"]
+    yield ["reproduce", "modern", "--quick"]
+    yield ["sweep", "nosuch"]
     for folder in ("ro/results", "file.txt"):
         yield [*quick, "--out", folder]
     for value in ("lr=.inf", "seed=18446744073709551616", "device=meta"):
@@ -542,6 +544,12 @@ def test_the_hostile_cases_say_what_is_wrong(world, capsys):
     runs = len(load_spec(spec_path("canonical-quick")).runs)
     assert f"holds none of the {runs} runs of canonical-quick" in say(*quick, "--db", "good.db")
     assert "is not UTF-8 text" in say(*quick, "--db", "good.db", "--readme", "readme-utf16.md")
+    shipped = "the shipped: canonical, canonical-quick, modern, remedies, vanishing"
+    assert f"NAME: no file nosuch and no shipped spec of that name; {shipped}" in say("reproduce", "nosuch")
+    assert f"SPEC: no file nosuch and no shipped spec of that name; {shipped}" in say("sweep", "nosuch")
+    assert "--quick: modern has no quick version; the tables that have one: canonical" in say(
+        "reproduce", "modern", "--quick"
+    )
     assert "it called sys.exit(7)" in say("diagnose", "--module", "exits.py:build", "--task", "adding")
     assert "class id 9" in say("diagnose", "--module", "tf.py:build", "--data", "data-class.pt")
     assert "must hold real numbers" in say("diagnose", "--module", "tf.py:build", "--data", "data-complex.pt")

@@ -127,7 +127,7 @@ def command(
 
     bptt sweep remedies --workers 2 --db sweeps.db
 
-    SPEC is a YAML file, or the name of a shipped spec (canonical, canonical-quick, remedies, vanishing).
+    SPEC is a YAML file, or the name of a shipped spec (canonical, canonical-quick, modern, remedies, vanishing).
 
     A finished run (same settings, at least as many steps) is skipped; an
     interrupted one resumes from its checkpoint. Stop it at any time and run

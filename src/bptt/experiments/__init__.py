@@ -1,11 +1,14 @@
 """The shipped sweep specs: ``canonical`` (the field's tables at real budgets) and its CPU-sized
-``canonical-quick``, ``remedies`` and ``vanishing``. Each is a YAML file in this folder, its
-expected wall time on its first line; ``bptt sweep NAME`` and ``bptt reproduce NAME`` take the name.
+``canonical-quick``, ``modern`` (the remedies that reached thousands of steps), ``remedies`` and
+``vanishing``. Each is a YAML file in this folder, its expected wall time on its first line;
+``bptt sweep NAME`` and ``bptt reproduce NAME`` take the name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from bptt.config import ConfigError
 
 FOLDER = Path(__file__).parent
 
@@ -15,13 +18,16 @@ def shipped() -> list[str]:
     return sorted(path.stem for path in FOLDER.glob("*.yaml"))
 
 
-def spec_path(name_or_path: str | Path) -> Path:
-    """A spec file: ``name_or_path`` itself when it is a file, else the shipped spec of that name.
-
-    A name that is neither stays as given, so that loading it reports the missing file.
-    """
+def spec_path(name_or_path: str | Path, field: str = "SPEC") -> Path:
+    """A spec file: ``name_or_path`` itself when it is a file or has a suffix (loading it says what is
+    wrong with it), else the shipped spec of that name; a name that is neither is refused (``ConfigError``
+    naming ``field`` and the shipped names)."""
     path = Path(name_or_path)
     if path.is_file() or path.suffix:
         return path
     shipped_path = FOLDER / f"{name_or_path}.yaml"
-    return shipped_path if shipped_path.is_file() else path
+    if not shipped_path.is_file():
+        raise ConfigError(
+            f"{field}: no file {name_or_path} and no shipped spec of that name; the shipped: {', '.join(shipped())}"
+        )
+    return shipped_path

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from bptt import experiments
+from bptt.config import ConfigError
 from bptt.files import write_text
 from bptt.report.merge import RowKey, merge_rows
 from bptt.report.results import markdown_table, read_csv, result_rows, update_readme, write_csv
@@ -64,7 +65,10 @@ def spec_for(
     filters: Mapping[str, list[Any]],
     check_tasks: bool = True,
 ) -> tuple[Path, SweepSpec]:
-    path = experiments.spec_path(f"{name}-quick" if quick else name)
+    if quick and name in experiments.shipped() and f"{name}-quick" not in experiments.shipped():
+        quickened = [n.removesuffix("-quick") for n in experiments.shipped() if n.endswith("-quick")]
+        raise ConfigError(f"--quick: {name} has no quick version; the tables that have one: {', '.join(quickened)}")
+    path = experiments.spec_path(f"{name}-quick" if quick else name, "NAME")
     spec = load_spec(path, overrides=dict(overrides), seeds=seeds, filters=dict(filters), check_tasks=check_tasks)
     return path, spec
 

@@ -46,6 +46,12 @@ from bptt.tasks import Batch, Task
 
 DEFAULT_LAG = 50
 DEFAULT_RECENT = 10
+#: What the verdict adds for a task that scores every step (copy): each step's own loss puts gradient on
+#: its own step, so the total loss's profile would show no decay whatever the cell carries.
+LAST_STEP_WORDS = (
+    "of the loss at the last step alone: the task scores every step, and each step's own loss would put "
+    "gradient at every lag"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +85,8 @@ class Diagnosis:
     spectrum: DiagonalSpectrum | None = None
     #: For an orthogonal W_hh, the decay the activation alone causes, else None.
     activation: ActivationDecay | None = None
+    #: True when the task scores every step (copy) and the loss measured is its last step's alone.
+    last_step: bool = False
 
     @property
     def seq_len(self) -> int:
@@ -131,7 +139,10 @@ class Diagnosis:
         whole = " (the whole sequence)" if horizon == self.seq_len - 1 else ""
         recent = min(self.recent, self.seq_len)
         classification = classify(self.gradient_ratio, self.epsilon)
-        when = f" ({self.state})" if self.state else ""
+        notes = [self.state] if self.state else []
+        if self.last_step:
+            notes.append(LAST_STEP_WORDS)
+        when = f" ({'; '.join(notes)})" if notes else ""
         span = f"memory horizon {horizon} step{'' if horizon == 1 else 's'}{whole} (epsilon {self.epsilon:g})"
         if reach > horizon:
             span += (
@@ -208,6 +219,7 @@ class Diagnosis:
             "cell": self.cell,
             "seq_len": self.seq_len,
             "loss": self.loss,
+            "loss_of": "the last step" if self.last_step else "the task's loss",
             "trained_steps": self.trained_steps,
             "lag": self.lag_used,
             "epsilon": self.epsilon,
@@ -260,6 +272,10 @@ def diagnose(
         dtype: the precision to measure in (float64 keeps gradients of 1e-300 measurable).
         trained_steps: the training steps the model has had (default: the model's own
             ``trained_steps``, which the ``Trainer`` keeps; 0 for a model just built).
+
+    A task that scores every step (copy) is measured on the loss of its last step alone: with the
+    loss of every step, each step's own term puts gradient at every lag, and the profile would show
+    no decay whatever the cell carries (``Diagnosis.last_step``).
     """
     if trained_steps is None:
         trained_steps = getattr(model, "trained_steps", None)
@@ -270,11 +286,13 @@ def diagnose(
     batch = batch.to(_device(measured))
     config = getattr(model, "config", None)
     name = label or (config.label() if config is not None else type(model).__name__)
+    last_step = task.kind == "per_step" and batch.lengths is None
+    end = Batch(batch.inputs, batch.targets[-1:])
     return _measure(
         measured,
         batch.inputs,
         lambda x: measured(x, batch.lengths),
-        lambda p: task.loss(p, batch),
+        (lambda p: task.loss(p[-1:], end)) if last_step else (lambda p: task.loss(p, batch)),
         _token_encoder(measured, task),
         name,
         lag,
@@ -282,6 +300,7 @@ def diagnose(
         recent,
         lengths=batch.lengths,
         trained_steps=trained_steps,
+        last_step=last_step,
     )
 
 
@@ -298,8 +317,10 @@ def _measure(
     batch_first: bool = False,
     lengths: torch.Tensor | None = None,
     trained_steps: int | None = None,
+    last_step: bool = False,
 ) -> Diagnosis:
-    """Every quantity of a model holding a bptt layer, run as ``forward(inputs)`` and scored by ``loss_fn``."""
+    """Every quantity of a model holding a bptt layer, run as ``forward(inputs)`` and scored by ``loss_fn``
+    (``last_step``: a per-step task's loss at its last step alone)."""
     recurrent = recurrent_of(measured)
     objective = lambda: loss_fn(forward(inputs))  # noqa: E731
     with torch.no_grad():
@@ -349,6 +370,7 @@ def _measure(
         keep,
         spectrum,
         activation,
+        last_step,
     )
 
 

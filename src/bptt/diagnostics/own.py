@@ -8,7 +8,7 @@ converted to bptt's on a copy); else the input contribution and the sensitivity,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -131,6 +131,11 @@ def diagnose_module(
             f"({batch.inputs.dtype}): {str(error).splitlines()[0]}" + time_first_hint(batch)
         ) from None
     loss_fn(prediction)  # the output's shape against the targets'
+    last_step = isinstance(data, Task) and data.kind == "per_step" and batch.lengths is None
+    if last_step:  # as ``diagnose`` does: the loss of the last step alone
+        end = (lambda t: t[:, -1:]) if batch.batch_first else (lambda t: t[-1:])
+        end_loss = loss_function(replace(batch, targets=end(batch.targets)))
+        loss_fn = lambda p: end_loss(end(p))  # noqa: E731
     encoder = first_embedding(measured) if batch.tokens else None
     if batch.tokens and encoder is None:
         raise ShapeError(
@@ -151,6 +156,7 @@ def diagnose_module(
             recent,
             batch.batch_first,
             batch.lengths,
+            last_step=last_step,
         )
     contribution = input_contribution(
         measured,

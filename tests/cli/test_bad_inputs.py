@@ -457,6 +457,8 @@ def _cases():
     yield ["reproduce", "nosuch"]
     yield ["reproduce", "modern", "--quick"]
     yield ["sweep", "nosuch"]
+    yield ["sweep", "canonical.yaml"]
+    yield ["reproduce", "spec.yaml", "--quick"]
     for folder in ("ro/results", "file.txt"):
         yield [*quick, "--out", folder]
     for value in ("lr=.inf", "seed=18446744073709551616", "device=meta"):
@@ -550,6 +552,12 @@ def test_the_hostile_cases_say_what_is_wrong(world, capsys):
     assert "--quick: modern has no quick version; the tables that have one: canonical" in say(
         "reproduce", "modern", "--quick"
     )
+    assert "--quick: takes the name of a shipped table with a quick version, not 'spec.yaml'" in say(
+        "reproduce", "spec.yaml", "--quick"
+    )
+    names = "a shipped spec is given by its name: canonical, canonical-quick, modern, remedies, vanishing"
+    assert f"SPEC: no file canonical.yaml; {names}" in say("sweep", "canonical.yaml")
+    assert f"SPEC: no file ro/canonical; {names}" in say("sweep", "ro/canonical")
     assert "it called sys.exit(7)" in say("diagnose", "--module", "exits.py:build", "--task", "adding")
     assert "class id 9" in say("diagnose", "--module", "tf.py:build", "--data", "data-class.pt")
     assert "must hold real numbers" in say("diagnose", "--module", "tf.py:build", "--data", "data-complex.pt")

@@ -63,7 +63,7 @@ def test_copy_is_diagnosed_on_its_last_step_loss_and_matches_a_plain_loop():
     last = _reference_profile(model, batch.inputs, batch.targets, last_only=True)
     every = _reference_profile(model, batch.inputs, batch.targets, last_only=False)
     torch.testing.assert_close(found.profile.hidden[0], last, rtol=1e-9, atol=0)
-    assert found.last_step and found.to_dict()["loss_of"] == "the last step"
+    assert found.last_step and found.to_dict()["last_step"] is True
     with torch.no_grad():
         logits = model.double()(batch.inputs.double())
     assert abs(found.loss - float(F.cross_entropy(logits[-1], batch.targets[-1]))) < 1e-9
@@ -73,7 +73,7 @@ def test_copy_is_diagnosed_on_its_last_step_loss_and_matches_a_plain_loop():
     assert "of the loss at the last step alone" in found.verdict()
 
 
-def test_a_batch_first_module_and_a_bptt_model_read_the_same_last_step():
+def test_a_batch_first_module_and_a_bptt_model_are_measured_on_the_last_step_too():
     task = _copy_task()
     torch.manual_seed(0)
     time_first = Copier()
@@ -84,8 +84,32 @@ def test_a_batch_first_module_and_a_bptt_model_read_the_same_last_step():
     torch.testing.assert_close(a.profile.hidden, b.profile.hidden)
     config = build_config({"task": "copy", "seq_len": T, "eval_size": EXAMPLES, "cell": "lstm", "hidden_size": 8})
     torch.manual_seed(0)
-    ours = diagnose(make_model(config, task), task, examples=EXAMPLES)
+    model = make_model(config, task)
+    ours = diagnose(model, task, examples=EXAMPLES)
     assert ours.last_step and "of the loss at the last step alone" in ours.verdict()
+    batch = fixed_batch(task, EXAMPLES)
+    with torch.no_grad():
+        logits = model.double()(batch.inputs.double())
+    assert abs(ours.loss - float(F.cross_entropy(logits[-1], batch.targets[-1]))) < 1e-9
+
+
+def test_a_module_without_a_recurrent_layer_keeps_the_whole_loss():
+    class Local(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = nn.Linear(10, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(x)
+
+    task = _copy_task()
+    torch.manual_seed(0)
+    module = Local()
+    found = diagnose_module(module, task, examples=EXAMPLES)
+    batch = fixed_batch(task, EXAMPLES)
+    with torch.no_grad():
+        logits = module.double()(batch.inputs.double())
+    assert abs(found.loss - float(F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten()))) < 1e-9
 
 
 def test_a_sequence_to_one_task_keeps_its_whole_loss():
@@ -93,4 +117,4 @@ def test_a_sequence_to_one_task_keeps_its_whole_loss():
     task = make_task(config)
     found = diagnose(make_model(config, task), task, examples=EXAMPLES)
     assert not found.last_step and "last step alone" not in found.verdict()
-    assert found.to_dict()["loss_of"] == "the task's loss"
+    assert found.to_dict()["last_step"] is False

@@ -117,6 +117,16 @@ def test_a_planned_run_that_nothing_ran_is_a_row_saying_so(tmp_path, monkeypatch
     )
 
 
+def test_a_filtered_collect_still_draws_every_result_of_the_spec_in_its_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text(README)
+    both = spec_for("canonical", True, {}, [0, 1], {"task": ["temporal_order"]}, check_tasks=False)[1].runs
+    record(tmp_path / "two.db", both)
+    assert main([*COLLECT, "--db", "two.db"]) == 0, capsys.readouterr().err  # --seeds 0
+    page = (tmp_path / "results" / "canonical-quick" / "report.html").read_text(encoding="utf-8")
+    assert f"{len(both)} runs from two.db." in page and len(both) == 2 * len(selected_runs().runs)
+
+
 def test_a_spec_change_that_renames_run_identities_replaces_the_rows_and_says_so(shipped, capsys):
     changed = selected_runs({"lr": 0.002})  # other identities, the same table rows
     record(shipped / "changed.db", changed.runs, metric=0.75)

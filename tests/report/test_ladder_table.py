@@ -293,10 +293,12 @@ def test_the_report_draws_the_spec_s_own_runs_only_not_its_timing_runs_nor_what_
         row_id = db.create_run("gru+adding+old-settings", "gru", "adding", old.model_dump(), sweep="climb")
         db.finish_run(row_id, "finished", RunSummary(test_loss=1.0, test_metric=1.0, metric="mse", steps=30))
     results = frozenset(r.identity for r in spec.runs if not r.timing)
-    assert len(results) == 4 and len([r for r in spec.runs if r.timing]) == 1
+    timing = frozenset(r.identity for r in spec.runs if r.timing)
+    assert len(results) == 4 and len(timing) == 1
     whole = build_report(tmp_path / "r.db", tmp_path / "all.html", "climb").read_text(encoding="utf-8")
-    page = build_report(tmp_path / "r.db", tmp_path / "r.html", "climb", only=results).read_text(encoding="utf-8")
+    page = build_report(tmp_path / "r.db", tmp_path / "r.html", "climb", only=results, timing=timing)
+    page = page.read_text(encoding="utf-8")
     assert "4 runs from r.db." in whole
-    assert "2 runs from r.db (2 more left out: the spec&#x27;s timing runs and runs it no longer plans)." in page
+    assert "2 runs from r.db (left out: 1 timing run and 1 run of settings the spec no longer plans)." in page
     for length in ("seq_len 1000", "seq_len 777"):  # neither the timing run's length nor the dropped run's is drawn
         assert length in whole and length not in page

@@ -219,7 +219,7 @@ class Diagnosis:
             "cell": self.cell,
             "seq_len": self.seq_len,
             "loss": self.loss,
-            "loss_of": "the last step" if self.last_step else "the task's loss",
+            "last_step": self.last_step,
             "trained_steps": self.trained_steps,
             "lag": self.lag_used,
             "epsilon": self.epsilon,
@@ -287,12 +287,15 @@ def diagnose(
     config = getattr(model, "config", None)
     name = label or (config.label() if config is not None else type(model).__name__)
     last_step = task.kind == "per_step" and batch.lengths is None
-    end = Batch(batch.inputs, batch.targets[-1:])
+    score = lambda p: task.loss(p, batch)  # noqa: E731
+    if last_step:
+        end = Batch(batch.inputs, batch.targets[-1:])
+        score = lambda p: task.loss(p[-1:], end)  # noqa: E731
     return _measure(
         measured,
         batch.inputs,
         lambda x: measured(x, batch.lengths),
-        (lambda p: task.loss(p[-1:], end)) if last_step else (lambda p: task.loss(p, batch)),
+        score,
         _token_encoder(measured, task),
         name,
         lag,

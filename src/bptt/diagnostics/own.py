@@ -131,11 +131,14 @@ def diagnose_module(
             f"({batch.inputs.dtype}): {str(error).splitlines()[0]}" + time_first_hint(batch)
         ) from None
     loss_fn(prediction)  # the output's shape against the targets'
+    # A recurrent module on a task that scores every step is measured as ``diagnose`` measures it: on the
+    # loss of the last step alone (``Diagnosis.last_step``); any other module gets the task's whole loss.
     last_step = isinstance(data, Task) and data.kind == "per_step" and batch.lengths is None
-    if last_step:  # as ``diagnose`` does: the loss of the last step alone
+    measured_loss = loss_fn
+    if last_step:
         end = (lambda t: t[:, -1:]) if batch.batch_first else (lambda t: t[-1:])
         end_loss = loss_function(replace(batch, targets=end(batch.targets)))
-        loss_fn = lambda p: end_loss(end(p))  # noqa: E731
+        measured_loss = lambda p: end_loss(end(p))  # noqa: E731
     encoder = first_embedding(measured) if batch.tokens else None
     if batch.tokens and encoder is None:
         raise ShapeError(
@@ -148,7 +151,7 @@ def diagnose_module(
             measured,
             batch.inputs,
             forward,
-            loss_fn,
+            measured_loss,
             encoder,
             name,
             lag,

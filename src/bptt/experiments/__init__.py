@@ -19,15 +19,15 @@ def shipped() -> list[str]:
 
 
 def spec_path(name_or_path: str | Path, field: str = "SPEC") -> Path:
-    """A spec file: ``name_or_path`` itself when it is a file or has a suffix (loading it says what is
-    wrong with it), else the shipped spec of that name; a name that is neither is refused (``ConfigError``
-    naming ``field`` and the shipped names)."""
+    """A spec file: ``name_or_path`` itself when it is a file, else the shipped spec of that name; anything
+    else is refused (``ConfigError`` naming ``field`` and the shipped names)."""
     path = Path(name_or_path)
-    if path.is_file() or path.suffix:
+    if path.is_file():
         return path
-    shipped_path = FOLDER / f"{name_or_path}.yaml"
+    names = ", ".join(shipped())
+    if path.suffix or path.name != str(name_or_path):  # a path, not a name
+        raise ConfigError(f"{field}: no file {name_or_path}; a shipped spec is given by its name: {names}")
+    shipped_path = FOLDER / f"{path.name}.yaml"
     if not shipped_path.is_file():
-        raise ConfigError(
-            f"{field}: no file {name_or_path} and no shipped spec of that name; the shipped: {', '.join(shipped())}"
-        )
+        raise ConfigError(f"{field}: no file {name_or_path} and no shipped spec of that name; the shipped: {names}")
     return shipped_path

@@ -13,11 +13,17 @@ count as that model (None: nothing in this project is that model).
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bptt.plotting.html import Table
 from bptt.store import RunSummary
+
+if TYPE_CHECKING:
+    from bptt.report.sweep import RunPoint
 
 TCN = "Bai, Kolter, Koltun 2018 (TCN paper), Table 1; about 70K parameters (copy 16K)"
 IRNN = "Le, Jaitly, Hinton 2015 (IRNN)"
@@ -181,3 +187,44 @@ def claim_name(cell: str, activation: str, init: str) -> str:
 def claim(cell: str, activation: str, init: str) -> str:
     """The published claim for a model of this cell, activation and init ("-" where none is known)."""
     return CLAIMS.get(claim_name(cell, activation, init), "-")
+
+
+def published_table(points: list[RunPoint]) -> Table:
+    """Our finished runs' mean beside each published number on a task the points hold."""
+    rows = []
+    for result in PUBLISHED:
+        matches = MODELS.get(result.model)
+        ours = [
+            p
+            for p in points
+            if p.row.status == "finished"
+            and p.row.task == result.task
+            and matches is not None
+            and matches(p.row.config)
+            and (result.seq_len is None or p.final.seq_len == result.seq_len)
+        ]
+        if not ours and not any(p.row.task == result.task for p in points):
+            continue  # a task this database never ran
+        values = [our_value(result.quantity, p.final) for p in ours]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        mean = statistics.fmean(finite) if finite else None
+        labels = ", ".join(sorted({p.label for p in ours}))
+        rows.append(
+            [
+                result.task,
+                result.seq_len or "",
+                result.model,
+                result.quantity,
+                result.shown(),
+                "" if mean is None else mean,
+                len(ours),
+                labels,
+                result.source,
+                result.note or ("no counterpart in this project" if matches is None else ""),
+            ]
+        )
+    return Table(
+        ["task", "T", "model", "quantity", "published", "ours (mean)", "our runs", "our labels", "source", "note"],
+        rows,
+        "Published results on the tasks this database holds (loss: test MSE or cross-entropy; accuracy in %)",
+    )

@@ -65,9 +65,12 @@ def spec_for(
     filters: Mapping[str, list[Any]],
     check_tasks: bool = True,
 ) -> tuple[Path, SweepSpec]:
-    if quick and name in experiments.shipped() and f"{name}-quick" not in experiments.shipped():
-        quickened = [n.removesuffix("-quick") for n in experiments.shipped() if n.endswith("-quick")]
-        raise ConfigError(f"--quick: {name} has no quick version; the tables that have one: {', '.join(quickened)}")
+    quickened = [n.removesuffix("-quick") for n in experiments.shipped() if n.endswith("-quick")]
+    if quick and name not in quickened:
+        has = f"the tables that have one: {', '.join(quickened)}"
+        if name in experiments.shipped():
+            raise ConfigError(f"--quick: {name} has no quick version; {has}")
+        raise ConfigError(f"--quick: takes the name of a shipped table with a quick version, not {name!r}; {has}")
     path = experiments.spec_path(f"{name}-quick" if quick else name, "NAME")
     spec = load_spec(path, overrides=dict(overrides), seeds=seeds, filters=dict(filters), check_tasks=check_tasks)
     return path, spec
@@ -120,8 +123,11 @@ def reproduce(
             write_text(folder / "spec.yaml", spec_text(spec_file, overrides))
     merged = merge_rows(earlier, fresh)
     write_csv(merged.rows, csv_path)
-    results = frozenset(r.identity for r in spec.runs if not r.timing)
-    report = build_report(db_path, folder / "report.html", spec.name, only=results)
+    # The report draws the whole spec's results, whatever --seeds or --filter ran this time.
+    whole = load_spec(spec_file, overrides=dict(overrides or {}), check_tasks=False).runs
+    results = frozenset(r.identity for r in whole if not r.timing)
+    timing = frozenset(r.identity for r in whole if r.timing)
+    report = build_report(db_path, folder / "report.html", spec.name, only=results, timing=timing)
     table = markdown_table(read_csv(csv_path))
     write_text(folder / "table.md", table)
     updated = readme is not None and update_readme(readme, spec.name, table)

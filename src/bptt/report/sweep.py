@@ -31,7 +31,7 @@ from bptt.plotting.axes import FLOAT32_FLOOR, at_float32_floor, plot_log, readab
 from bptt.plotting.html import Section, Table, write_page
 from bptt.plotting.style import legend_outside, series_key, styles_for
 from bptt.report.interactive import PAGE_NUMBERS, page_models, task_group
-from bptt.report.published import MODELS, PUBLISHED, our_value
+from bptt.report.published import published_table
 from bptt.store import Database, RunRow, RunSummary
 
 MAX_PANELS = 4
@@ -62,11 +62,6 @@ def run_point(row: RunRow) -> RunPoint:
     variant = row.config.get("task_variant")
     label = row.label if variant in (None, "default") else f"{row.label} [{variant}]"
     return RunPoint(row, label, length, name)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    return statistics.fmean(finite) if finite else None
 
 
 def _panels(lengths: list[int]) -> list[int]:
@@ -247,51 +242,28 @@ def target_table(task: str, points: list[RunPoint]) -> Table | None:
     )
 
 
-def published_table(points: list[RunPoint]) -> Table:
-    rows = []
-    for result in PUBLISHED:
-        matches = MODELS.get(result.model)
-        ours = [
-            p
-            for p in points
-            if p.row.status == "finished"
-            and p.row.task == result.task
-            and matches is not None
-            and matches(p.row.config)
-            and (result.seq_len is None or p.final.seq_len == result.seq_len)
-        ]
-        if not ours and not any(p.row.task == result.task for p in points):
-            continue  # a task this database never ran
-        values = [our_value(result.quantity, p.final) for p in ours]
-        mean = _mean(values)
-        labels = ", ".join(sorted({p.label for p in ours}))
-        rows.append(
-            [
-                result.task,
-                result.seq_len or "",
-                result.model,
-                result.quantity,
-                result.shown(),
-                "" if mean is None else mean,
-                len(ours),
-                labels,
-                result.source,
-                result.note or ("no counterpart in this project" if matches is None else ""),
-            ]
-        )
-    return Table(
-        ["task", "T", "model", "quantity", "published", "ours (mean)", "our runs", "our labels", "source", "note"],
-        rows,
-        "Published results on the tasks this database holds (loss: test MSE or cross-entropy; accuracy in %)",
-    )
-
-
 # -- the page -------------------------------------------------------------------------------
+def _left_out(held: list[RunRow], only: frozenset[str] | None, timing: frozenset[str]) -> str:
+    out = [r.identity for r in held if only is not None and r.identity not in only]
+    timed = sum(identity in timing for identity in out)
+    others = len(out) - timed
+    parts = [f"{timed} timing run{'s' if timed > 1 else ''}"] if timed else []
+    if others:
+        parts.append(f"{others} run{'s' if others > 1 else ''} of settings the spec no longer plans")
+    return f" (left out: {' and '.join(parts)})" if parts else ""
+
+
 def build_report(
-    db_path: str | Path, output: str | Path, sweep: str | None = None, *, only: frozenset[str] | None = None
+    db_path: str | Path,
+    output: str | Path,
+    sweep: str | None = None,
+    *,
+    only: frozenset[str] | None = None,
+    timing: frozenset[str] = frozenset(),
 ) -> Path:
     """Write the report of every run (or one sweep's runs) in the database to ``output``; with ``only``, of the
-    runs whose identity is in it (a spec's results: not its timing runs, nor the runs it no longer plans)."""
+    runs whose identity is in it (a spec's results). The lead counts the runs left out: those in ``timing``
+    (the spec's timing runs) and the others (runs of settings the spec no longer plans)."""
     with Database(db_path, read_only=True) as db:
         held = db.runs(sweep=sweep)
         rows = [r for r in held if only is None or r.identity in only]
@@ -333,9 +305,8 @@ def build_report(
         published = Section("Published results").add(published_table(points))
         problems = _problems(points)
     title = f"Sweep {sweep}" if sweep else "Sweeps"
-    left = f" ({len(held) - len(rows)} more left out: the spec's timing runs and runs it no longer plans)"
     lead = (
-        f"{len(rows)} runs from {Path(db_path).name}{left if len(held) > len(rows) else ''}. A remedy is a run's "
+        f"{len(rows)} runs from {Path(db_path).name}{_left_out(held, only, timing)}. A remedy is a run's "
         "label; bars and curves are means over seeds; the dashed line is the memoryless baseline. Pick a remedy "
         "to highlight it in every figure; pick it again to clear."
     )

@@ -136,8 +136,12 @@ def command(
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
     overrides = dict(parse_assignment(item) for item in assignments)
+    try:
+        path = experiments.spec_path(spec_path)
+    except experiments.SpecNotFound as error:
+        raise SweepSpecError(str(error)) from None
     spec = load_spec(
-        experiments.spec_path(spec_path),
+        path,
         overrides=overrides,
         seeds=seeds_option(seeds),
         filters=filters_option(filter_items),

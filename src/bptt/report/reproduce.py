@@ -28,13 +28,12 @@ from typing import Any
 import yaml
 
 from bptt import experiments
-from bptt.config import ConfigError
 from bptt.files import write_text
 from bptt.report.merge import RowKey, merge_rows
 from bptt.report.results import markdown_table, read_csv, result_rows, update_readme, write_csv
 from bptt.report.sweep import build_report
 from bptt.store import Database
-from bptt.sweeps import SweepSpec, SweepSummary, load_spec, run_sweep
+from bptt.sweeps import SweepSpec, SweepSpecError, SweepSummary, load_spec, run_sweep
 
 
 class NothingToCollect(ValueError):
@@ -69,9 +68,12 @@ def spec_for(
     if quick and name not in quickened:
         has = f"the tables that have one: {', '.join(quickened)}"
         if name in experiments.shipped():
-            raise ConfigError(f"--quick: {name} has no quick version; {has}")
-        raise ConfigError(f"--quick: takes the name of a shipped table with a quick version, not {name!r}; {has}")
-    path = experiments.spec_path(f"{name}-quick" if quick else name, "NAME")
+            raise SweepSpecError(f"--quick: {name} has no quick version; {has}")
+        raise SweepSpecError(f"--quick: takes the name of a shipped table with a quick version, not {name!r}; {has}")
+    try:
+        path = experiments.spec_path(f"{name}-quick" if quick else name, "NAME")
+    except experiments.SpecNotFound as error:
+        raise SweepSpecError(str(error)) from None
     spec = load_spec(path, overrides=dict(overrides), seeds=seeds, filters=dict(filters), check_tasks=check_tasks)
     return path, spec
 

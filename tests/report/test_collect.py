@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from bptt.report.reproduce import spec_for
 from bptt.report.results import ResultRow, markdown_table, read_csv, readme_table, update_readme, write_csv
 from bptt.store import Database, RunSummary
 from bptt.sweeps import spec as spec_module
+from bptt.sweeps.locks import lock_database
 from bptt.tasks import TaskError
 
 #: The runs of canonical-quick on temporal order at L = 100 and 200, seed 0 (eleven).
@@ -162,6 +164,19 @@ def test_a_readme_that_is_not_utf8_is_refused_before_anything_runs(shipped, caps
     assert main(["reproduce", "canonical", "--quick", "--out", "results", *SELECTION]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == "bptt: error: --readme: README.md is not UTF-8 text; bptt edits only UTF-8 files"
+    assert digest(shipped) == before
+
+
+def test_a_second_driver_of_the_same_runs_is_told_in_one_line_and_nothing_is_written(shipped, capsys):
+    database = Path("results") / "canonical-quick" / "runs.db"
+    held = lock_database(database, "canonical-quick")  # a reproduce of this table already running
+    before = digest(shipped)
+    try:
+        assert main(["reproduce", "canonical", "--quick", "--out", "results", *SELECTION]) == 1
+    finally:
+        held.close()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"bptt: error: sweep 'canonical-quick' is already running on {database} (lock ")
     assert digest(shipped) == before
 
 

@@ -12,6 +12,7 @@ from bptt.cli.sweep import filters_option, seeds_option
 from bptt.files import read_text
 from bptt.report.merge import describe_key
 from bptt.report.reproduce import NothingToCollect, ResultsFileError, reproduce, spec_for
+from bptt.sweeps import SweepLockedError
 from bptt.sweeps.spec import check_devices_here, parse_assignment
 
 
@@ -115,6 +116,8 @@ def command(
         )
     except (NothingToCollect, ResultsFileError) as error:
         raise click.UsageError(str(error)) from None
+    except SweepLockedError as error:  # as `bptt sweep` says it: a second driver of the same runs
+        raise click.ClickException(str(error)) from None
     out = console()
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(result.summary.statuses.items()))
     out.print(

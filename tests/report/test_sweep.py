@@ -1,7 +1,9 @@
 """The sweep report: one self-contained HTML file."""
 
+import itertools
 import re
 import sqlite3
+from collections import Counter
 
 import pytest
 
@@ -10,7 +12,8 @@ from bptt.config import build_config
 from bptt.plotting.axes import at_float32_floor
 from bptt.report.interactive import PAGE_NUMBERS, shares
 from bptt.report.published import PUBLISHED
-from bptt.store import Database
+from bptt.report.sweep import run_point, told_apart
+from bptt.store import Database, RunSummary
 from bptt.training import Trainer
 
 SMALL = {"hidden_size": 8, "batch_size": 8, "steps": 4, "eval_size": 16, "eval_every": 2, "progress": False}
@@ -171,3 +174,29 @@ def test_a_label_holding_mathtext_is_drawn_as_written(tmp_path, capsys):
     connection.close()
     assert main(["report", "--db", str(db), "-o", str(tmp_path / "out.html")]) == 0, capsys.readouterr().err
     assert "\\undefinedcmd{" in (tmp_path / "out.html").read_text()
+
+
+def test_runs_of_one_label_but_two_models_are_told_apart_by_what_differs(tmp_path):
+    """Two learning rates under one label would be averaged as one remedy: each label names the rate. Runs
+    that differ only in length, seed or schedule (steps) keep the plain label."""
+    db = tmp_path / "r.db"
+
+    def finished(store, settings):
+        config = build_config({**SMALL, **settings})
+        row = store.create_run(config.identity(), config.label(), config.task, config.model_dump())
+        final = RunSummary(seq_len=config.seq_len, steps=config.steps, test_loss=1.0, test_metric=0.5, metric="m")
+        store.finish_run(row, "finished", final)
+
+    with Database(db) as store:
+        for lr, seq_len, seed in itertools.product((0.001, 0.01), (50, 100), (0, 1)):
+            settings = {"task": "copy", "cell": "lstm", "seq_len": seq_len, "seed": seed, "lr": lr}
+            finished(store, {**settings, "steps": 4 + seq_len})
+        finished(store, {"task": "adding", "seq_len": 50})
+        points = told_apart([run_point(r) for r in store.runs()])
+    labels = Counter((p.task, p.label) for p in points)
+    lstm = "lstm+fb1+clip1"
+    assert labels == {("copy", f"{lstm} (lr 0.001)"): 4, ("copy", f"{lstm} (lr 0.01)"): 4, ("adding", "tanh+clip1"): 1}
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert f"{lstm} (lr 0.001)" in page and f"{lstm} (lr 0.01)" in page

@@ -10,7 +10,8 @@ every figure and table, hide a family, read each remedy's g[k] / g[0] at any lag
 and replay the profiles recorded during training.
 
 A "remedy" is a run's label (``RunConfig.label()``: cell or activation, then
-the remedies switched on); a "length" is the run's controlled length
+the remedies switched on), naming the settings that differ where runs of one task
+share a label but not a model (``told_apart``: the learning rate, say); a "length" is the run's controlled length
 (``bptt.store.controlled_length``): ``delay`` where a run sets it (the delayed
 sentiment task's controlled variable) and the task's sequence length otherwise.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from bptt.plotting.style import legend_outside, series_key, styles_for
 from bptt.report.interactive import PAGE_NUMBERS, page_models, task_group
 from bptt.report.published import published_table
 from bptt.store import Database, RunRow, RunSummary
+from bptt.sweeps.ladder import model_settings
 
 MAX_PANELS = 4
 
@@ -54,6 +56,10 @@ class RunPoint:
     def seed(self) -> int:
         return int(self.row.config.get("seed", 0))
 
+    @property
+    def task(self) -> str:
+        return self.row.task
+
 
 def run_point(row: RunRow) -> RunPoint:
     """The run as the report groups it: its label, with the task's variant when not the default
@@ -62,6 +68,25 @@ def run_point(row: RunRow) -> RunPoint:
     variant = row.config.get("task_variant")
     label = row.label if variant in (None, "default") else f"{row.label} [{variant}]"
     return RunPoint(row, label, length, name)
+
+
+def told_apart(points: list[RunPoint]) -> list[RunPoint]:
+    """The points, where runs of one task share a label but not a model (a setting beyond the length, the
+    seed and the schedule differs, the learning rate say): each of those labels names the settings that
+    differ, so no figure averages two models as one remedy."""
+    settings = {id(p): model_settings(p.row.config, p.length_name) for p in points}
+    named: dict[int, str] = {}
+    for group in _by(points, "task", "label").values():
+        each = [settings[id(p)] for p in group]
+        differ = sorted({k for s in each for k in s if any(s.get(k) != other.get(k) for other in each)})
+        for p, s in zip(group, each, strict=True):
+            if differ:
+                named[id(p)] = f"{p.label} ({', '.join(f'{k} {_setting(s.get(k))}' for k in differ)})"
+    return [replace(p, label=named[id(p)]) if id(p) in named else p for p in points]
+
+
+def _setting(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _panels(lengths: list[int]) -> list[int]:
@@ -267,7 +292,7 @@ def build_report(
     with Database(db_path, read_only=True) as db:
         held = db.runs(sweep=sweep)
         rows = [r for r in held if only is None or r.identity in only]
-        points = [run_point(r) for r in rows if r.status != "running"]
+        points = told_apart([run_point(r) for r in rows if r.status != "running"])
         sections = [_overview(rows)]
         tasks: dict[str, list[RunPoint]] = defaultdict(list)
         for p in points:

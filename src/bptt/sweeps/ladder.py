@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bptt.config import ConfigError, RunConfig, build_config
+from bptt.config import SCHEDULE_FIELDS, ConfigError, RunConfig, build_config
 from bptt.store import RunRow, RunSummary
 from bptt.tasks import TASKS
 
@@ -111,6 +111,13 @@ class Ladder:
 def model_key(config: RunConfig) -> str:
     """What the runs of one model share: every setting but the length, the seed and the schedule."""
     return config.model_copy(update={"seq_len": None, "seed": 0}).identity()
+
+
+def model_settings(settings: dict[str, Any], length: str = "seq_len") -> dict[str, Any]:
+    """A stored run's settings that ``model_key`` counts: every one but its ``length``, its seed and the
+    schedule; empty ones left out, so a run stored before a setting existed reads as one stored after."""
+    dropped = {length, "seed", *SCHEDULE_FIELDS}
+    return {k: v for k, v in settings.items() if k not in dropped and v is not None and v != {} and v != []}
 
 
 def _positive(value: Any) -> bool:

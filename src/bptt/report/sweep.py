@@ -10,10 +10,11 @@ every figure and table, hide a family, read each remedy's g[k] / g[0] at any lag
 and replay the profiles recorded during training.
 
 A "remedy" is a run's label (``RunConfig.label()``: cell or activation, then
-the remedies switched on), naming the settings that differ where runs of one task
-share a label but not a model (``told_apart``: the learning rate, say); a "length" is the run's controlled length
-(``bptt.store.controlled_length``): ``delay`` where a run sets it (the delayed
-sentiment task's controlled variable) and the task's sequence length otherwise.
+the remedies switched on), naming the settings that differ where runs of one
+task share a label but not a model (``told_apart``: the learning rate, say); a
+"length" is the run's controlled length (``bptt.store.controlled_length``):
+``delay`` where a run sets it (the delayed sentiment task's controlled variable)
+and the task's sequence length otherwise.
 """
 
 from __future__ import annotations

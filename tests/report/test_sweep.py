@@ -199,4 +199,6 @@ def test_runs_of_one_label_but_two_models_are_told_apart_by_what_differs(tmp_pat
     out = tmp_path / "report.html"
     assert main(["report", "--db", str(db), "-o", str(out)]) == 0
     page = out.read_text()
-    assert f"{lstm} (lr 0.001)" in page and f"{lstm} (lr 0.01)" in page
+    # In the runs' table as in the figures: four runs of each rate.
+    for lr in ("0.001", "0.01"):
+        assert re.search(rf"<td>{re.escape(lstm)} \(lr {lr}\)</td>\s*<td[^>]*>4</td>", page)

@@ -293,8 +293,9 @@ def build_report(
     with Database(db_path, read_only=True) as db:
         held = db.runs(sweep=sweep)
         rows = [r for r in held if only is None or r.identity in only]
-        points = told_apart([run_point(r) for r in rows if r.status != "running"])
-        sections = [_overview(rows)]
+        every = told_apart([run_point(r) for r in rows])
+        points = [p for p in every if p.row.status != "running"]
+        sections = [_overview(every)]
         tasks: dict[str, list[RunPoint]] = defaultdict(list)
         for p in points:
             tasks[p.row.task].append(p)
@@ -381,10 +382,10 @@ def _problems(points: list[RunPoint]) -> Section:
     )
 
 
-def _overview(rows: list[RunRow]) -> Section:
+def _overview(points: list[RunPoint]) -> Section:
     counts: dict[tuple[str | None, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in rows:
-        counts[(r.sweep, r.task, r.label)][r.status] += 1
+    for p in points:
+        counts[(p.row.sweep, p.task, p.label)][p.row.status] += 1
     statuses = ("finished", "diverged", "failed", "interrupted", "running")
     table = Table(
         ["sweep", "task", "remedy", *statuses],

@@ -79,7 +79,7 @@ def told_apart(points: list[RunPoint]) -> list[RunPoint]:
     named: dict[int, str] = {}
     for group in _by(points, "task", "label").values():
         each = [settings[id(p)] for p in group]
-        differ = sorted({k for s in each for k in s if any(s.get(k) != other.get(k) for other in each)})
+        differ = sorted(k for k in {k for s in each for k in s} if len({repr(s.get(k)) for s in each}) > 1)
         for p, s in zip(group, each, strict=True):
             if differ:
                 named[id(p)] = f"{p.label} ({', '.join(f'{k} {_setting(s.get(k))}' for k in differ)})"
